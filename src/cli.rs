@@ -1,0 +1,420 @@
+//! Command line and environment: `foster [OPTIONS] [--] COMMAND [ARG...]`.
+//!
+//! Every option has an environment variable so that an image can set it
+//! without touching its CMD; an option on the command line wins over its
+//! variable. Parsing stops at the first argument that is not an option (no
+//! permutation: `foster sh -c 'x'` never reads `-c` as foster's).
+
+use std::ffi::OsString;
+use std::fmt;
+use std::time::Duration;
+
+use crate::status::ExpectedStatuses;
+
+pub const USAGE: &str = "\
+usage: foster [OPTIONS] [--] COMMAND [ARG...]
+
+Runs COMMAND as the child of an init: reaps every zombie, forwards signals,
+and exits with the child's status.
+
+options (each with its environment variable):
+  -g, --process-group     forward signals to the child's process group
+                          (FOSTER_KILL_PROCESS_GROUP=1)
+  -e, --expect-exit CODE  map exit status CODE to 0; repeatable
+                          (FOSTER_EXPECT_EXIT=143,130)
+      --grace DURATION    how long descendants left behind by the child get
+                          between SIGTERM and SIGKILL; default 5s
+                          (FOSTER_GRACE=5s)
+  -p, --pdeathsig SIGNAL  signal foster receives when its parent dies
+                          (FOSTER_PDEATHSIG=TERM)
+  -w, --warn-on-reap      log every orphan reaped (FOSTER_WARN_ON_REAP=1)
+  -v, --verbose           more log output; repeatable (FOSTER_VERBOSITY=N;
+                          FOSTER_LOG=debug sets the filter directly)
+  -s, --subreaper         accepted for tini compatibility; foster always
+                          becomes a subreaper when it is not PID 1
+  -h, --help              this help
+  -V, --version           foster's version
+";
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+pub enum Request {
+    Run(Options),
+    Help,
+    Version,
+}
+
+/// Settings for running one command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub command: Vec<OsString>,
+    pub process_group: bool,
+    pub expected: ExpectedStatuses,
+    pub grace: Duration,
+    pub pdeathsig: Option<i32>,
+    pub verbosity: u8,
+    pub warn_on_reap: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            command: Vec::new(),
+            process_group: false,
+            expected: ExpectedStatuses::default(),
+            grace: Duration::from_secs(5),
+            pdeathsig: None,
+            verbosity: 0,
+            warn_on_reap: false,
+        }
+    }
+}
+
+/// A command line or environment foster cannot run with (exit status 2).
+#[derive(Debug, PartialEq)]
+pub enum UsageError {
+    NoCommand,
+    UnknownOption(String),
+    MissingValue(String),
+    BadValue { option: String, message: String },
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UsageError::NoCommand => f.write_str("no command given"),
+            UsageError::UnknownOption(o) => write!(f, "unknown option {o}"),
+            UsageError::MissingValue(o) => write!(f, "option {o} needs a value"),
+            UsageError::BadValue { option, message } => write!(f, "{option}: {message}"),
+        }
+    }
+}
+
+/// Parses the arguments after `argv[0]`, with `env` looking up variables.
+pub fn parse(
+    args: &[OsString],
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<Request, UsageError> {
+    let mut opts = Options::default();
+    apply_environment(&mut opts, env)?;
+
+    let mut i = 0;
+    while let Some(arg) = args.get(i) {
+        i += 1;
+        let Some(text) = arg.to_str() else {
+            // Not UTF-8: cannot be one of our options, so it is the command.
+            i -= 1;
+            break;
+        };
+        if text == "--" {
+            break;
+        }
+        if let Some(long) = text.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (long, None),
+            };
+            let option = format!("--{name}");
+            match name {
+                "help" => return Ok(Request::Help),
+                "version" => return Ok(Request::Version),
+                "process-group" | "subreaper" | "verbose" | "warn-on-reap" => {
+                    if inline.is_some() {
+                        return Err(UsageError::BadValue {
+                            option,
+                            message: "takes no value".into(),
+                        });
+                    }
+                    apply_flag(&mut opts, name);
+                }
+                "expect-exit" | "grace" | "pdeathsig" => {
+                    let value = match inline {
+                        Some(v) => v,
+                        None => take_value(args, &mut i, &option)?,
+                    };
+                    apply_value(&mut opts, &option, &value)?;
+                }
+                _ => return Err(UsageError::UnknownOption(option)),
+            }
+            continue;
+        }
+        if let Some(cluster) = text.strip_prefix('-')
+            && !cluster.is_empty()
+        {
+            for (pos, c) in cluster.char_indices() {
+                let option = format!("-{c}");
+                match c {
+                    'h' => return Ok(Request::Help),
+                    'V' => return Ok(Request::Version),
+                    'g' => apply_flag(&mut opts, "process-group"),
+                    's' => apply_flag(&mut opts, "subreaper"),
+                    'v' => apply_flag(&mut opts, "verbose"),
+                    'w' => apply_flag(&mut opts, "warn-on-reap"),
+                    'e' | 'p' => {
+                        let attached = cluster.get(pos + c.len_utf8()..).unwrap_or_default();
+                        let value = if attached.is_empty() {
+                            take_value(args, &mut i, &option)?
+                        } else {
+                            attached.to_string()
+                        };
+                        apply_value(&mut opts, &option, &value)?;
+                        break;
+                    }
+                    _ => return Err(UsageError::UnknownOption(option)),
+                }
+            }
+            continue;
+        }
+        // The first argument that is not an option starts the command.
+        i -= 1;
+        break;
+    }
+    opts.command = args.get(i..).unwrap_or_default().to_vec();
+    if opts.command.is_empty() {
+        return Err(UsageError::NoCommand);
+    }
+    Ok(Request::Run(opts))
+}
+
+fn take_value(args: &[OsString], i: &mut usize, option: &str) -> Result<String, UsageError> {
+    let value = args
+        .get(*i)
+        .and_then(|v| v.to_str())
+        .ok_or_else(|| UsageError::MissingValue(option.to_string()))?;
+    *i += 1;
+    Ok(value.to_string())
+}
+
+fn apply_flag(opts: &mut Options, name: &str) {
+    match name {
+        "process-group" => opts.process_group = true,
+        "verbose" => opts.verbosity = opts.verbosity.saturating_add(1),
+        "warn-on-reap" => opts.warn_on_reap = true,
+        _ => {} // --subreaper: always on when not PID 1.
+    }
+}
+
+fn apply_value(opts: &mut Options, option: &str, value: &str) -> Result<(), UsageError> {
+    let bad = |message: String| UsageError::BadValue {
+        option: option.to_string(),
+        message,
+    };
+    match option {
+        "-e" | "--expect-exit" | "FOSTER_EXPECT_EXIT" => {
+            for code in value.split([',', ' ']).filter(|c| !c.is_empty()) {
+                let code: u8 = code.parse().map_err(|_| {
+                    bad(format!(
+                        "invalid exit status \"{code}\" (expected 0 to 255)"
+                    ))
+                })?;
+                opts.expected.insert(code);
+            }
+        }
+        "--grace" | "FOSTER_GRACE" => {
+            opts.grace = crate::duration::parse(value).map_err(|e| bad(e.to_string()))?;
+        }
+        "-p" | "--pdeathsig" | "FOSTER_PDEATHSIG" => {
+            opts.pdeathsig = Some(crate::signal::parse(value).map_err(|e| bad(e.to_string()))?);
+        }
+        "FOSTER_VERBOSITY" => {
+            opts.verbosity = value
+                .trim()
+                .parse()
+                .map_err(|_| bad(format!("invalid verbosity \"{value}\" (expected a number)")))?;
+        }
+        _ => return Err(UsageError::UnknownOption(option.to_string())),
+    }
+    Ok(())
+}
+
+fn apply_environment(
+    opts: &mut Options,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<(), UsageError> {
+    let var = |name: &str| -> Result<Option<String>, UsageError> {
+        match env(name) {
+            None => Ok(None),
+            Some(v) => v.into_string().map(Some).map_err(|_| UsageError::BadValue {
+                option: name.to_string(),
+                message: "is not valid UTF-8".into(),
+            }),
+        }
+    };
+    for name in [
+        "FOSTER_EXPECT_EXIT",
+        "FOSTER_GRACE",
+        "FOSTER_PDEATHSIG",
+        "FOSTER_VERBOSITY",
+    ] {
+        if let Some(value) = var(name)?
+            && !value.is_empty()
+        {
+            apply_value(opts, name, &value)?;
+        }
+    }
+    if let Some(v) = var("FOSTER_KILL_PROCESS_GROUP")? {
+        opts.process_group = parse_bool("FOSTER_KILL_PROCESS_GROUP", &v)?;
+    } else if env("TINI_KILL_PROCESS_GROUP").is_some() {
+        // tini turns this on whenever the variable is set, whatever its value.
+        opts.process_group = true;
+    }
+    if let Some(v) = var("FOSTER_WARN_ON_REAP")? {
+        opts.warn_on_reap = parse_bool("FOSTER_WARN_ON_REAP", &v)?;
+    }
+    if let Some(v) = var("FOSTER_SUBREAPER")? {
+        parse_bool("FOSTER_SUBREAPER", &v)?;
+    }
+    Ok(())
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool, UsageError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "" | "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(UsageError::BadValue {
+            option: name.to_string(),
+            message: format!("invalid boolean \"{value}\" (expected 1 or 0, true or false)"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    fn no_env(_: &str) -> Option<OsString> {
+        None
+    }
+
+    fn run(list: &[&str]) -> Options {
+        match parse(&args(list), &no_env) {
+            Ok(Request::Run(o)) => o,
+            other => panic!("{list:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn command_after_options() {
+        let o = run(&[
+            "-g", "-e", "143", "--grace", "500ms", "--", "sh", "-c", "exit 7",
+        ]);
+        assert!(o.process_group);
+        assert_eq!(o.expected.map(143), 0);
+        assert_eq!(o.grace, Duration::from_millis(500));
+        assert_eq!(o.command, args(&["sh", "-c", "exit 7"]));
+    }
+
+    #[test]
+    fn stops_at_first_non_option() {
+        let o = run(&["sh", "-g", "--grace"]);
+        assert!(!o.process_group);
+        assert_eq!(o.command, args(&["sh", "-g", "--grace"]));
+    }
+
+    #[test]
+    fn double_dash_twice_runs_a_command_named_double_dash() {
+        assert_eq!(run(&["--", "--", "true"]).command, args(&["--", "true"]));
+    }
+
+    #[test]
+    fn clusters_and_attached_values() {
+        let o = run(&[
+            "-vvs",
+            "-e143",
+            "-e",
+            "130",
+            "-pSIGKILL",
+            "--grace=2s",
+            "true",
+        ]);
+        assert_eq!(o.verbosity, 2);
+        assert_eq!(o.expected.map(143), 0);
+        assert_eq!(o.expected.map(130), 0);
+        assert_eq!(o.pdeathsig, Some(9));
+        assert_eq!(o.grace, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn errors_name_the_option() {
+        let e = parse(&args(&["--grace", "soon", "true"]), &no_env).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--grace: invalid duration \"soon\" (expected e.g. 500ms, 3s, 1.5s, 2m, 1m30s)"
+        );
+        assert_eq!(
+            parse(&args(&["-z", "true"]), &no_env).unwrap_err(),
+            UsageError::UnknownOption("-z".into())
+        );
+        assert_eq!(
+            parse(&args(&["--yolo", "true"]), &no_env).unwrap_err(),
+            UsageError::UnknownOption("--yolo".into())
+        );
+        assert_eq!(
+            parse(&args(&["-e"]), &no_env).unwrap_err(),
+            UsageError::MissingValue("-e".into())
+        );
+        assert!(parse(&args(&["-e", "256", "true"]), &no_env).is_err());
+        assert!(parse(&args(&["-p", "NOPE", "true"]), &no_env).is_err());
+        assert_eq!(
+            parse(&args(&[]), &no_env).unwrap_err(),
+            UsageError::NoCommand
+        );
+        assert_eq!(
+            parse(&args(&["-g", "--"]), &no_env).unwrap_err(),
+            UsageError::NoCommand
+        );
+    }
+
+    #[test]
+    fn help_and_version() {
+        assert_eq!(parse(&args(&["-h"]), &no_env), Ok(Request::Help));
+        assert_eq!(parse(&args(&["--version"]), &no_env), Ok(Request::Version));
+    }
+
+    #[test]
+    fn environment_sets_defaults_and_options_win() {
+        let env = |name: &str| -> Option<OsString> {
+            match name {
+                "FOSTER_GRACE" => Some("1m".into()),
+                "FOSTER_KILL_PROCESS_GROUP" => Some("1".into()),
+                "FOSTER_EXPECT_EXIT" => Some("143, 130".into()),
+                "FOSTER_PDEATHSIG" => Some("USR1".into()),
+                "FOSTER_VERBOSITY" => Some("3".into()),
+                _ => None,
+            }
+        };
+        let Ok(Request::Run(o)) = parse(&args(&["--grace", "2s", "true"]), &env) else {
+            panic!("did not parse");
+        };
+        assert_eq!(o.grace, Duration::from_secs(2));
+        assert!(o.process_group);
+        assert_eq!(o.expected.map(130), 0);
+        assert_eq!(o.pdeathsig, Some(10));
+        assert_eq!(o.verbosity, 3);
+    }
+
+    #[test]
+    fn bad_environment_is_a_usage_error() {
+        let env = |name: &str| (name == "FOSTER_GRACE").then(|| OsString::from("soon"));
+        assert!(matches!(
+            parse(&args(&["true"]), &env),
+            Err(UsageError::BadValue { option, .. }) if option == "FOSTER_GRACE"
+        ));
+        let env =
+            |name: &str| (name == "FOSTER_KILL_PROCESS_GROUP").then(|| OsString::from("maybe"));
+        assert!(parse(&args(&["true"]), &env).is_err());
+    }
+
+    #[test]
+    fn tini_variable_is_honoured() {
+        let env = |name: &str| (name == "TINI_KILL_PROCESS_GROUP").then(OsString::new);
+        let Ok(Request::Run(o)) = parse(&args(&["true"]), &env) else {
+            panic!("did not parse");
+        };
+        assert!(o.process_group);
+    }
+}

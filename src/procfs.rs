@@ -1,0 +1,101 @@
+//! Finding foster's descendants in `/proc`.
+//!
+//! A subreaper that is not PID 1 cannot use `kill(-1, …)` (that would reach
+//! every process of the user, far beyond foster's tree), so it walks
+//! `/proc/*/stat` and follows parent links down from itself. Every orphan
+//! in foster's tree was reparented to foster, so the walk finds them all.
+
+use std::collections::HashMap;
+use std::io;
+
+use crate::sys::Pid;
+
+/// The PID and parent PID from one `/proc/PID/stat` line. The command name
+/// sits in parentheses and may itself contain spaces and parentheses, so the
+/// fields are counted from the last `)`.
+pub fn parse_stat(line: &str) -> Option<(Pid, Pid)> {
+    let (head, tail) = line.rsplit_once(')')?;
+    let pid = head.split_once(" (")?.0.trim().parse().ok()?;
+    let mut fields = tail.split_ascii_whitespace();
+    let _state = fields.next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((pid, ppid))
+}
+
+/// Every live process below `root`, children first.
+pub fn descendants(root: Pid) -> io::Result<Vec<Pid>> {
+    let mut children: HashMap<Pid, Vec<Pid>> = HashMap::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<Pid>().ok()) else {
+            continue;
+        };
+        // A process may exit between listing and reading: skip it.
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        if let Some((pid, ppid)) = parse_stat(&stat) {
+            children.entry(ppid).or_default().push(pid);
+        }
+    }
+    Ok(walk(root, &children))
+}
+
+fn walk(root: Pid, children: &HashMap<Pid, Vec<Pid>>) -> Vec<Pid> {
+    let mut found = Vec::new();
+    let mut queue = vec![root];
+    while let Some(parent) = queue.pop() {
+        for &child in children.get(&parent).map(Vec::as_slice).unwrap_or_default() {
+            // A PID cannot be its own ancestor; guard anyway against a
+            // corrupt table so the walk always ends.
+            if child != root && !found.contains(&child) {
+                found.push(child);
+                queue.push(child);
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_lines_with_awkward_names() {
+        assert_eq!(parse_stat("42 (sh) S 7 42 42 0 -1"), Some((42, 7)));
+        assert_eq!(parse_stat("42 (a) b) (c) R 9 1 1"), Some((42, 9)));
+        assert_eq!(parse_stat("42 (with space) Z 1 1"), Some((42, 1)));
+        assert_eq!(parse_stat("garbage"), None);
+        assert_eq!(parse_stat(""), None);
+    }
+
+    #[test]
+    fn walks_the_whole_tree_below_root() {
+        let mut children = HashMap::new();
+        children.insert(1, vec![10, 20]);
+        children.insert(10, vec![11]);
+        children.insert(11, vec![12]);
+        children.insert(20, vec![]);
+        children.insert(99, vec![100]);
+        let mut found = walk(10, &children);
+        found.sort();
+        assert_eq!(found, vec![11, 12]);
+        let mut all = walk(1, &children);
+        all.sort();
+        assert_eq!(all, vec![10, 11, 12, 20]);
+    }
+
+    #[test]
+    fn finds_its_own_child() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let found = descendants(std::process::id() as Pid).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(found.contains(&(child.id() as Pid)));
+    }
+}

@@ -1,0 +1,561 @@
+//! The one module that talks to the kernel.
+//!
+//! Every raw system call foster makes, and every `unsafe` block in the
+//! crate, lives here. Each function is a small safe wrapper that names the
+//! call it makes and its man page; the rest of foster sees only safe
+//! functions returning `io::Result`. The crate root denies `unsafe_code`;
+//! this module alone allows it, and each block says why it is sound.
+//!
+//! Why not `std::process::Command` for spawning: it empties the child's
+//! signal mask and resets SIGPIPE, while an init must hand its child exactly
+//! the mask and dispositions it inherited itself (an ignored SIGHUP from
+//! `nohup` stays ignored). It also cannot make the child take the terminal's
+//! foreground or rewrite `LISTEN_PID` to the child's own PID. [`spawn`] does
+//! all of that between `fork` and `exec`, touching nothing but async-signal-
+//! safe calls on memory prepared before the fork.
+//!
+//! Why the C `main` lives here: Rust's usual start-up code sets SIGPIPE to
+//! "ignore" before `main` runs and keeps no record of what it was, so the
+//! disposition foster inherited would be lost. Entering through our own
+//! `main` leaves the process exactly as the kernel and our parent made it.
+
+#![allow(unsafe_code)]
+
+use std::ffi::{CString, OsString, c_char, c_int};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::ffi::OsStringExt;
+
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::signal::{SigSet, SigmaskHow};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+
+use crate::status::WaitStatus;
+
+/// A process ID as the kernel hands it out.
+pub type Pid = i32;
+
+/// `main(argc, argv)` — the process entry point (see the module docs for why
+/// foster has its own). Collects the arguments and hands over to
+/// [`crate::run`], whose return value is the exit status.
+#[cfg(not(test))]
+#[unsafe(no_mangle)]
+extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    let mut args = Vec::new();
+    for i in 0..usize::try_from(argc).unwrap_or(0) {
+        // SAFETY: the C runtime passes `argc` valid pointers in `argv`, each
+        // to a NUL-terminated string that lives for the whole process.
+        let arg = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
+        args.push(OsString::from_vec(arg.to_bytes().to_vec()));
+    }
+    crate::run(args)
+}
+
+fn errno_result(ret: c_int) -> io::Result<c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Makes sure descriptors 0, 1 and 2 are open, on `/dev/null` if they were
+/// closed, so that no file foster opens later lands on them by accident.
+/// (`fcntl(2)` `F_GETFD`, `open(2)`.)
+pub fn ensure_standard_fds() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only reads the descriptor's flags.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            // SAFETY: the path is a valid NUL-terminated string; the flags are
+            // plain open flags. The new descriptor takes the lowest free
+            // number, which is `fd` itself, so it is deliberately kept open.
+            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Signals
+
+/// `SIGRTMIN`, as the C library reserves it (glibc keeps two for itself).
+pub fn sigrtmin() -> i32 {
+    libc::SIGRTMIN()
+}
+
+/// `SIGRTMAX`.
+pub fn sigrtmax() -> i32 {
+    libc::SIGRTMAX()
+}
+
+/// The signal mask foster started with, kept to restore it in children.
+pub struct InheritedMask(SigSet);
+
+/// Blocks every signal and returns the mask that was in place before
+/// (`sigprocmask(2)`). Signals are then only ever read from a signalfd.
+///
+/// Blocked signals are queued even for PID 1 (the kernel drops signals to a
+/// namespace's init only when their handler is the default and they are not
+/// blocked), and a blocked SIGTTIN/SIGTTOU never stops foster: the tty layer
+/// treats a blocked job-control signal as ignored. Faults (SIGSEGV from a
+/// real bug) are still delivered: the kernel unblocks a forced signal.
+pub fn block_all_signals() -> io::Result<InheritedMask> {
+    SigSet::all()
+        .thread_swap_mask(SigmaskHow::SIG_SETMASK)
+        .map(InheritedMask)
+        .map_err(io::Error::from)
+}
+
+/// A non-blocking, close-on-exec signalfd for every signal (`signalfd(2)`).
+pub struct Signals(SignalFd);
+
+impl Signals {
+    pub fn open() -> io::Result<Signals> {
+        SignalFd::with_flags(
+            &SigSet::all(),
+            SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC,
+        )
+        .map(Signals)
+        .map_err(io::Error::from)
+    }
+
+    /// The next pending signal's number, or `None` when none is pending.
+    pub fn read(&self) -> io::Result<Option<i32>> {
+        match self.0.read_signal() {
+            Ok(Some(info)) => Ok(Some(info.ssi_signo as i32)),
+            Ok(None) => Ok(None),
+            Err(e) => Err(io::Error::from(e)),
+        }
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+/// Sends `sig` to `pid` (`kill(2)`): a process when positive, a process group
+/// when negative, every process foster may signal when -1. Real-time signals
+/// included, which nix's `Signal` cannot name.
+pub fn kill(pid: Pid, sig: i32) -> io::Result<()> {
+    // SAFETY: kill takes two integers and touches no memory of ours.
+    errno_result(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+// ---------------------------------------------------------------------------
+// Process identity and attributes
+
+/// `getpid(2)`.
+pub fn getpid() -> Pid {
+    nix::unistd::getpid().as_raw()
+}
+
+/// `getppid(2)`.
+pub fn getppid() -> Pid {
+    nix::unistd::getppid().as_raw()
+}
+
+/// Makes foster the reaper of its orphaned descendants
+/// (`prctl(2)` `PR_SET_CHILD_SUBREAPER`).
+pub fn set_child_subreaper() -> io::Result<()> {
+    nix::sys::prctl::set_child_subreaper(true).map_err(io::Error::from)
+}
+
+/// Asks the kernel to send `sig` to foster when its parent dies
+/// (`prctl(2)` `PR_SET_PDEATHSIG`). Any signal number, real-time included.
+pub fn set_parent_death_signal(sig: i32) -> io::Result<()> {
+    let sig =
+        libc::c_ulong::try_from(sig).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: PR_SET_PDEATHSIG takes the signal number by value; the other
+    // arguments are unused and passed as zero, as prctl(2) asks.
+    errno_result(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig, 0, 0, 0) }).map(drop)
+}
+
+/// `chdir("/")`: an init must not keep the directory it was started in busy,
+/// or that file system can never be unmounted.
+pub fn chdir_root() -> io::Result<()> {
+    nix::unistd::chdir("/").map_err(io::Error::from)
+}
+
+/// Closes every descriptor from 3 up except those in `keep`
+/// (`close_range(2)`, falling back to `close(2)` in a loop up to the
+/// descriptor limit on kernels older than 5.9). Called once the child holds
+/// what it inherited, so foster itself pins no socket, pipe or file of its
+/// parent's.
+pub fn close_fds_except(keep: &[RawFd]) {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&fd| fd >= 3).collect();
+    keep.sort_unstable();
+    let mut from: RawFd = 3;
+    for &fd in &keep {
+        if fd > from {
+            close_range(from, fd - 1);
+        }
+        from = fd + 1;
+    }
+    close_range(from, RawFd::MAX);
+}
+
+fn close_range(first: RawFd, last: RawFd) {
+    // SAFETY: close_range takes integers only; closing descriptors nothing
+    // in foster uses cannot invalidate memory.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first as u32, last as u32, 0u32) };
+    if ret == 0 {
+        return;
+    }
+    // SAFETY: sysconf only returns a number.
+    let max = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
+    let max = if max <= 0 {
+        1024
+    } else {
+        max.min(1 << 20) as RawFd
+    };
+    for fd in first..=last.min(max) {
+        // SAFETY: as above; EBADF for a descriptor that is not open is fine.
+        unsafe { libc::close(fd) };
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Reaping
+
+/// What one non-blocking `waitpid` found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reaped {
+    /// A child ended; its status is kept raw, so an exit by a real-time
+    /// signal is never lost (nix's `waitpid` errors on those and the exit is
+    /// gone).
+    Child(Pid, WaitStatus),
+    /// Children remain, none has ended yet.
+    NoneReady,
+    /// foster has no children left at all (`ECHILD`).
+    NoChildren,
+}
+
+/// Reaps one ended child, if any: `waitpid(-1, &status, WNOHANG)`
+/// (`waitpid(2)`).
+pub fn reap_one() -> io::Result<Reaped> {
+    let mut status: c_int = 0;
+    loop {
+        // SAFETY: `status` is a valid, writable c_int for the call's duration.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        return match pid {
+            0 => Ok(Reaped::NoneReady),
+            -1 => {
+                let err = io::Error::last_os_error();
+                match err.raw_os_error() {
+                    Some(libc::ECHILD) => Ok(Reaped::NoChildren),
+                    Some(libc::EINTR) => continue,
+                    _ => Err(err),
+                }
+            }
+            pid => Ok(Reaped::Child(pid, WaitStatus::from_raw(status))),
+        };
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Event sources: epoll and a timer
+
+/// An epoll instance (`epoll_create1(2)`, `epoll_ctl(2)`, `epoll_wait(2)`).
+pub struct Poller(Epoll);
+
+impl Poller {
+    pub fn new() -> io::Result<Poller> {
+        Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
+            .map(Poller)
+            .map_err(io::Error::from)
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.0.0.as_fd()
+    }
+
+    /// Watches `fd` for input, reporting it with `token`.
+    pub fn watch(&self, fd: BorrowedFd<'_>, token: u64) -> io::Result<()> {
+        self.0
+            .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, token))
+            .map_err(io::Error::from)
+    }
+
+    /// Blocks until something is ready, with no timeout: deadlines are timer
+    /// descriptors in the set, so an idle foster never wakes up. Returns the
+    /// tokens that are ready.
+    pub fn wait(&self, ready: &mut Vec<u64>) -> io::Result<()> {
+        let mut events = [EpollEvent::empty(); 8];
+        ready.clear();
+        loop {
+            match self.0.wait(&mut events, EpollTimeout::NONE) {
+                Ok(n) => {
+                    ready.extend(events.iter().take(n).map(|e| e.data()));
+                    return Ok(());
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(io::Error::from(e)),
+            }
+        }
+    }
+}
+
+/// A monotonic one-shot timer descriptor (`timerfd_create(2)`).
+pub struct Timer(TimerFd);
+
+impl Timer {
+    pub fn new() -> io::Result<Timer> {
+        TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )
+        .map(Timer)
+        .map_err(io::Error::from)
+    }
+
+    /// Arms the timer to fire once after `after`, replacing any earlier
+    /// setting (`timerfd_settime(2)`).
+    pub fn arm(&self, after: std::time::Duration) -> io::Result<()> {
+        // A zero expiration would disarm the timer; fire "at once" instead.
+        let after = after.max(std::time::Duration::from_nanos(1));
+        self.0
+            .set(
+                Expiration::OneShot(TimeSpec::from_duration(after)),
+                TimerSetTimeFlags::empty(),
+            )
+            .map_err(io::Error::from)
+    }
+
+    /// Consumes an expiration; true when the timer had fired.
+    pub fn acknowledge(&self) -> bool {
+        let mut buf = [0u8; 8];
+        matches!(nix::unistd::read(self.0.as_fd(), &mut buf), Ok(8))
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Terminal
+
+/// Whether foster's process group is the foreground group of its controlling
+/// terminal (`open(2)` `/dev/tty`, `tcgetpgrp(3)`). Only then does the child
+/// take the foreground: an init started in the background of a shell must
+/// not steal the terminal from that shell.
+pub fn owns_terminal_foreground() -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(tty) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open("/dev/tty")
+    else {
+        return false;
+    };
+    match nix::unistd::tcgetpgrp(tty.as_fd()) {
+        Ok(pgrp) => pgrp == nix::unistd::getpgrp(),
+        Err(_) => false,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Spawning
+
+/// What a child needs, prepared before the fork so that the child itself
+/// only makes async-signal-safe calls on memory that already exists.
+pub struct ChildSpec {
+    argv: Vec<CString>,
+    env: Vec<CString>,
+    /// Index in `env` of the `LISTEN_PID=` entry to fill in with the child's
+    /// own PID, when foster was socket-activated.
+    listen_pid_slot: Option<usize>,
+    /// Put the child's process group in the terminal's foreground.
+    foreground: bool,
+}
+
+/// Why a spawn failed before any child existed.
+#[derive(Debug)]
+pub enum SpawnError {
+    /// An argument or environment entry contains a NUL byte.
+    Nul,
+    /// `pipe2` or `fork` failed.
+    Os(io::Error),
+}
+
+impl std::fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpawnError::Nul => {
+                f.write_str("an argument or environment variable contains a NUL byte")
+            }
+            SpawnError::Os(e) => write!(f, "fork failed: {e}"),
+        }
+    }
+}
+
+/// A child that was forked. `exec_error` is set when `execve` failed: the
+/// child then exits 127 (not found) or 126 (found but not runnable) on its
+/// own, and the reaper collects that status like any other.
+pub struct Spawned {
+    pub pid: Pid,
+    pub exec_error: Option<io::Error>,
+}
+
+/// Exit status of a child whose `execve` failed with `errno`, as shells do:
+/// 127 when the command does not exist, 126 when it exists but cannot run.
+pub fn exec_failure_status(errno: i32) -> u8 {
+    match errno {
+        libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG | libc::ELOOP => 127,
+        _ => 126,
+    }
+}
+
+impl ChildSpec {
+    /// `argv[0]` is looked up in `PATH` as `execvp(3)` does. `env` is the
+    /// complete environment; a `LISTEN_PID` equal to foster's own PID is
+    /// rewritten to the child's.
+    pub fn new(
+        argv: &[OsString],
+        env: &[(OsString, OsString)],
+        foreground: bool,
+    ) -> Result<ChildSpec, SpawnError> {
+        let argv = argv
+            .iter()
+            .map(|a| CString::new(a.clone().into_vec()).map_err(|_| SpawnError::Nul))
+            .collect::<Result<Vec<_>, _>>()?;
+        if argv.is_empty() {
+            return Err(SpawnError::Nul);
+        }
+        let own_pid = getpid().to_string();
+        let mut listen_pid_slot = None;
+        let mut entries = Vec::with_capacity(env.len());
+        for (key, value) in env {
+            let mut entry = key.clone().into_vec();
+            entry.push(b'=');
+            if key == "LISTEN_PID" && value.as_encoded_bytes() == own_pid.as_bytes() {
+                listen_pid_slot = Some(entries.len());
+                // Room for any PID; the child writes its own over the spaces
+                // and NUL-terminates it.
+                entry.extend_from_slice(b"                    ");
+            } else {
+                entry.extend_from_slice(value.as_encoded_bytes());
+            }
+            entries.push(CString::new(entry).map_err(|_| SpawnError::Nul)?);
+        }
+        Ok(ChildSpec {
+            argv,
+            env: entries,
+            listen_pid_slot,
+            foreground,
+        })
+    }
+}
+
+/// Forks and executes `spec` (`fork(2)`, `execvpe(3)`).
+///
+/// In the child, before exec: its own process group (`setpgid`), the
+/// terminal's foreground when asked (`tcsetpgrp`; SIGTTOU is still blocked
+/// here, so this cannot stop it), `LISTEN_PID` filled in, and the inherited
+/// signal mask restored. Dispositions are never touched by foster, so the
+/// child inherits them as foster did. foster's own descriptors are all
+/// close-on-exec; a pipe, also close-on-exec, carries `errno` back when exec
+/// fails, so the parent can say why in one line.
+pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnError> {
+    let (err_read, err_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| SpawnError::Os(io::Error::from(e)))?;
+
+    // Everything the child touches is laid out now: pointer arrays into the
+    // CStrings, and a writable copy of the LISTEN_PID entry.
+    let mut listen_entry: Vec<u8> = spec
+        .listen_pid_slot
+        .and_then(|i| spec.env.get(i))
+        .map(|c| c.as_bytes_with_nul().to_vec())
+        .unwrap_or_default();
+    let mut argv_ptrs: Vec<*const c_char> = spec.argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let mut env_ptrs: Vec<*const c_char> = spec.env.iter().map(|e| e.as_ptr()).collect();
+    env_ptrs.push(std::ptr::null());
+    if let Some(slot) = spec.listen_pid_slot
+        && let Some(p) = env_ptrs.get_mut(slot)
+    {
+        *p = listen_entry.as_ptr().cast();
+    }
+    let listen_value_at = "LISTEN_PID=".len();
+    let file = argv_ptrs.first().copied().unwrap_or(std::ptr::null());
+    let raw_mask: *const libc::sigset_t = mask.0.as_ref();
+    let err_fd = err_write.as_raw_fd();
+    let listen_ptr = listen_entry.as_mut_ptr();
+    let listen_len = listen_entry.len();
+    let listen = spec.listen_pid_slot.is_some();
+    let foreground = spec.foreground;
+
+    // SAFETY: foster is single-threaded, so the child is a complete copy of
+    // the process. Between fork and exec the child only calls async-signal-
+    // safe functions (setpgid, getpid, open, tcsetpgrp, close, sigprocmask,
+    // execvpe, write, _exit) on memory prepared above, and never returns
+    // into Rust code: it either execs or calls _exit.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: see above; every pointer refers to memory that this copy of
+        // the process still owns, and `listen_ptr..listen_ptr+listen_len` is
+        // the writable LISTEN_PID entry.
+        unsafe {
+            libc::setpgid(0, 0);
+            let me = libc::getpid();
+            if foreground {
+                let tty = libc::open(
+                    c"/dev/tty".as_ptr(),
+                    libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+                );
+                if tty >= 0 {
+                    libc::tcsetpgrp(tty, me);
+                    libc::close(tty);
+                }
+            }
+            if listen {
+                // Write the decimal PID after "LISTEN_PID=", then NUL.
+                let mut digits = [0u8; 12];
+                let mut n = me as u32;
+                let mut len = 0;
+                loop {
+                    digits[len] = b'0' + (n % 10) as u8;
+                    len += 1;
+                    n /= 10;
+                    if n == 0 || len == digits.len() {
+                        break;
+                    }
+                }
+                if listen_value_at + len < listen_len {
+                    for i in 0..len {
+                        *listen_ptr.add(listen_value_at + i) = digits[len - 1 - i];
+                    }
+                    *listen_ptr.add(listen_value_at + len) = 0;
+                }
+            }
+            libc::sigprocmask(libc::SIG_SETMASK, raw_mask, std::ptr::null_mut());
+            libc::execvpe(file, argv_ptrs.as_ptr(), env_ptrs.as_ptr());
+            let errno = *libc::__errno_location();
+            let bytes = errno.to_ne_bytes();
+            libc::write(err_fd, bytes.as_ptr().cast(), bytes.len());
+            libc::_exit(c_int::from(exec_failure_status(errno)));
+        }
+    }
+    drop(err_write);
+    if pid < 0 {
+        return Err(SpawnError::Os(io::Error::last_os_error()));
+    }
+    // The child writes four bytes only when exec failed; a successful exec
+    // closes its end (close-on-exec) and we read end-of-file.
+    let mut buf = [0u8; 4];
+    let mut got = 0;
+    while got < buf.len() {
+        match nix::unistd::read(err_read.as_fd(), &mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+    }
+    drop(listen_entry);
+    let exec_error =
+        (got == buf.len()).then(|| io::Error::from_raw_os_error(i32::from_ne_bytes(buf)));
+    Ok(Spawned { pid, exec_error })
+}
