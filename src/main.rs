@@ -32,6 +32,7 @@ mod supervisor;
 mod sys;
 
 use std::ffi::OsString;
+use std::os::fd::AsFd;
 
 use log::{error, info, warn};
 
@@ -91,14 +92,28 @@ fn run_command(options: Options) -> u8 {
         }
     };
     let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    let spec = match sys::ChildSpec::new(&options.command, &env, sys::owns_terminal_foreground()) {
-        Ok(spec) => spec,
-        Err(e) => {
-            error!("cannot run {}: {e}", display_command(&options.command));
-            return 1;
-        }
-    };
-    let child = match sys::spawn(&spec, &mask) {
+    let mut spec =
+        match sys::ChildSpec::new(&options.command, &env, sys::owns_terminal_foreground()) {
+            Ok(spec) => spec,
+            Err(e) => {
+                error!("cannot run {}: {e}", display_command(&options.command));
+                return 1;
+            }
+        };
+    // foster moves to / so that it never pins a mount; the child starts
+    // where foster was started. Moving first, and sending the child back
+    // through a descriptor, means foster is never seen in the old directory.
+    let cwd = sys::open_current_dir();
+    match &cwd {
+        Ok(dir) => spec.start_in(dir.as_fd()),
+        Err(e) => warn!("cannot open the current directory ({e}); the child starts in /"),
+    }
+    if let Err(e) = sys::chdir_root() {
+        warn!("cannot change directory to /: {e}");
+    }
+    let child = sys::spawn(&spec, &mask);
+    drop(cwd);
+    let child = match child {
         Ok(child) => child,
         Err(e) => {
             error!("cannot run {}: {e}", display_command(&options.command));
@@ -118,9 +133,6 @@ fn run_command(options: Options) -> u8 {
             display_command(&options.command),
             child.pid
         );
-    }
-    if let Err(e) = sys::chdir_root() {
-        warn!("cannot change directory to /: {e}");
     }
     sys::close_fds_except(&sources.raw_fds());
 

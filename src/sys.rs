@@ -23,7 +23,7 @@
 
 use std::ffi::{CString, OsString, c_char, c_int};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -169,6 +169,17 @@ pub fn set_parent_death_signal(sig: i32) -> io::Result<()> {
     // SAFETY: PR_SET_PDEATHSIG takes the signal number by value; the other
     // arguments are unused and passed as zero, as prctl(2) asks.
     errno_result(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig, 0, 0, 0) }).map(drop)
+}
+
+/// The current directory as a descriptor (`open(2)` with `O_PATH`), for a
+/// child to return to with `fchdir` after foster itself moved to `/`.
+pub fn open_current_dir() -> io::Result<OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(".")
+        .map(OwnedFd::from)
 }
 
 /// `chdir("/")`: an init must not keep the directory it was started in busy,
@@ -369,6 +380,8 @@ pub struct ChildSpec {
     listen_pid_slot: Option<usize>,
     /// Put the child's process group in the terminal's foreground.
     foreground: bool,
+    /// A directory to enter (`fchdir`) before exec.
+    dir: Option<RawFd>,
 }
 
 /// Why a spawn failed before any child existed.
@@ -445,13 +458,21 @@ impl ChildSpec {
             env: entries,
             listen_pid_slot,
             foreground,
+            dir: None,
         })
+    }
+
+    /// Makes the child start in the directory `dir` refers to, which must
+    /// stay open until [`spawn`] returns.
+    pub fn start_in(&mut self, dir: BorrowedFd<'_>) {
+        self.dir = Some(dir.as_raw_fd());
     }
 }
 
 /// Forks and executes `spec` (`fork(2)`, `execvpe(3)`).
 ///
-/// In the child, before exec: its own process group (`setpgid`), the
+/// In the child, before exec: its own process group (`setpgid`), its
+/// working directory when one was given (`fchdir`), the
 /// terminal's foreground when asked (`tcsetpgrp`; SIGTTOU is still blocked
 /// here, so this cannot stop it), `LISTEN_PID` filled in, and the inherited
 /// signal mask restored. Dispositions are never touched by foster, so the
@@ -486,11 +507,12 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
     let listen_len = listen_entry.len();
     let listen = spec.listen_pid_slot.is_some();
     let foreground = spec.foreground;
+    let dir = spec.dir.unwrap_or(-1);
 
     // SAFETY: foster is single-threaded, so the child is a complete copy of
     // the process. Between fork and exec the child only calls async-signal-
     // safe functions (setpgid, getpid, open, tcsetpgrp, close, sigprocmask,
-    // execvpe, write, _exit) on memory prepared above, and never returns
+    // fchdir, execvpe, write, _exit) on memory prepared above, and never returns
     // into Rust code: it either execs or calls _exit.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
@@ -531,7 +553,9 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
                 }
             }
             libc::sigprocmask(libc::SIG_SETMASK, raw_mask, std::ptr::null_mut());
-            libc::execvpe(file, argv_ptrs.as_ptr(), env_ptrs.as_ptr());
+            if dir < 0 || libc::fchdir(dir) == 0 {
+                libc::execvpe(file, argv_ptrs.as_ptr(), env_ptrs.as_ptr());
+            }
             let errno = *libc::__errno_location();
             let bytes = errno.to_ne_bytes();
             libc::write(err_fd, bytes.as_ptr().cast(), bytes.len());

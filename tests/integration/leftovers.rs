@@ -1,0 +1,90 @@
+//! What the main child leaves behind gets SIGTERM, the grace, then SIGKILL;
+//! foster returns as soon as the last one is gone.
+
+use crate::util::{Mode, foster, modes, recorder, start};
+
+#[test]
+fn leftovers_get_sigterm_and_foster_returns_without_sleeping_out_the_grace() {
+    for mode in modes() {
+        let rec = recorder();
+        // The recorder exits after one signal; the grace is far longer than
+        // the test's deadline, so sleeping it out fails the test.
+        let script = format!("{rec} 1 & read x; exit 7");
+        let mut running = start(foster(mode, &["--grace", "10m", "--", "sh", "-c", &script]));
+        running.expect_line("ready");
+        running.write("go\n");
+        let done = running.finish();
+        assert_eq!(done.code(), 7, "{mode:?}: {:?}", done.stderr);
+        assert!(
+            done.stdout.contains(&libc::SIGTERM.to_string()),
+            "{mode:?}: {:?}",
+            done.stdout
+        );
+    }
+}
+
+#[test]
+fn leftovers_that_ignore_sigterm_are_killed_after_the_grace() {
+    for mode in modes() {
+        let script = "sh -c 'trap \"\" TERM; echo ready $$; exec sleep 1000' & read x; exit 7";
+        let mut running = start(foster(
+            mode,
+            &["-v", "--grace", "300ms", "--", "sh", "-c", script],
+        ));
+        let ready = running.line();
+        let pid: i32 = ready
+            .strip_prefix("ready ")
+            .and_then(|p| p.parse().ok())
+            .expect("ready PID");
+        running.write("go\n");
+        let done = running.finish();
+        assert_eq!(done.code(), 7, "{mode:?}");
+        assert!(
+            done.stderr.iter().any(|l| l.contains("grace period over")),
+            "{mode:?}: {:?}",
+            done.stderr
+        );
+        if mode == Mode::Subreaper {
+            assert!(
+                !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                "the sleeper {pid} survived"
+            );
+        }
+    }
+}
+
+#[test]
+fn second_sigterm_during_the_grace_kills_at_once() {
+    for mode in modes() {
+        let script = "sh -c 'trap \"\" TERM; echo ready; exec sleep 1000' & read x; exit 7";
+        let mut running = start(foster(
+            mode,
+            &["-v", "--grace", "10m", "--", "sh", "-c", script],
+        ));
+        running.expect_line("ready");
+        running.write("go\n");
+        running.expect_stderr("sending SIGTERM to the processes it left");
+        running.signal(libc::SIGTERM);
+        let done = running.finish();
+        assert_eq!(done.code(), 7, "{mode:?}");
+    }
+}
+
+#[test]
+fn a_stopped_leftover_is_continued_so_it_can_act_on_sigterm() {
+    let rec = recorder();
+    let script = format!("{rec} 1 & pid=$!; read x; kill -STOP $pid; exit 3");
+    let mut running = start(foster(
+        Mode::Subreaper,
+        &["--grace", "10m", "--", "sh", "-c", &script],
+    ));
+    running.expect_line("ready");
+    running.write("go\n");
+    let done = running.finish();
+    assert_eq!(done.code(), 3);
+    assert!(
+        done.stdout.contains(&libc::SIGTERM.to_string()),
+        "{:?}",
+        done.stdout
+    );
+}

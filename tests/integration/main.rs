@@ -1,0 +1,11 @@
+//! One integration crate: every test runs the real foster binary, as a
+//! subreaper and (when root, and always in CI) as PID 1 of a fresh PID
+//! namespace, and asserts what a user would observe.
+
+mod exit_status;
+mod hygiene;
+mod leftovers;
+mod reaping;
+mod signals;
+mod tty;
+mod util;
