@@ -57,10 +57,18 @@ fn under_pty(mut cmd: Command) -> (std::process::Child, Pty) {
 
 impl Pty {
     fn wait_for(&mut self, text: &str) {
-        while !self.seen.contains(text) {
+        self.wait_for_count(text, 1);
+    }
+
+    /// Waits until `text` has appeared `count` times in all.
+    fn wait_for_count(&mut self, text: &str, count: usize) {
+        while self.seen.matches(text).count() < count {
             match self.output.recv_timeout(DEADLINE) {
                 Ok(bytes) => self.seen.push_str(&String::from_utf8_lossy(&bytes)),
-                Err(_) => panic!("terminal never showed {text:?}; it showed {:?}", self.seen),
+                Err(_) => panic!(
+                    "terminal never showed {text:?} {count} times; it showed {:?}",
+                    self.seen
+                ),
             }
         }
     }
@@ -105,7 +113,10 @@ fn ctrl_c_reaches_the_child_which_holds_the_foreground() {
 #[test]
 fn interactive_shell_has_job_control_and_survives_ctrl_c() {
     for mode in modes() {
-        let (child, mut pty) = under_pty(foster(mode, &["--", "sh", "-i"]));
+        let mut cmd = foster(mode, &["--", "sh", "-i"]);
+        cmd.env("PS1", "PROMPT> ");
+        let (child, mut pty) = under_pty(cmd);
+        pty.wait_for("PROMPT> ");
         // The quotes keep the echoed input from matching the output.
         pty.type_keys("echo \"fl\"\"ags=[$-]\"\n");
         pty.wait_for("flags=[");
@@ -123,7 +134,11 @@ fn interactive_shell_has_job_control_and_survives_ctrl_c() {
             flags.contains('m'),
             "{mode:?}: job control off, flags {flags:?}"
         );
+        // Ctrl-C discards typed-ahead input, so wait for the shell to show
+        // a fresh prompt before typing on.
+        pty.wait_for_count("PROMPT> ", 2);
         pty.type_keys("\x03");
+        pty.wait_for_count("PROMPT> ", 3);
         pty.type_keys("echo still\"\"-here\n");
         pty.wait_for("still-here\r\n");
         pty.type_keys("exit 0\n");
