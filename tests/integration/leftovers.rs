@@ -73,7 +73,8 @@ fn second_sigterm_during_the_grace_kills_at_once() {
 #[test]
 fn a_stopped_leftover_is_continued_so_it_can_act_on_sigterm() {
     let rec = recorder();
-    let script = format!("{rec} 1 & pid=$!; read x; kill -STOP $pid; exit 3");
+    // Two signals: SIGTERM and the SIGCONT that lets it act on it.
+    let script = format!("{rec} 2 & pid=$!; read x; kill -STOP $pid; exit 3");
     let mut running = start(foster(
         Mode::Subreaper,
         &["--grace", "10m", "--", "sh", "-c", &script],
