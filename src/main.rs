@@ -30,6 +30,8 @@ mod signal;
 mod status;
 mod supervisor;
 mod sys;
+mod unit;
+mod users;
 
 use std::ffi::OsString;
 use std::os::fd::AsFd;
