@@ -7,17 +7,24 @@
 
 use std::ffi::OsString;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::status::ExpectedStatuses;
 
 pub const USAGE: &str = "\
 usage: foster [OPTIONS] [--] COMMAND [ARG...]
+       foster --services DIR [OPTIONS] [[--] COMMAND [ARG...]]
+       foster --check [--services DIR]
 
 Runs COMMAND as the child of an init: reaps every zombie, forwards signals,
-and exits with the child's status.
+and exits with the child's status. With --services, runs every unit in DIR
+as well, and COMMAND (if given) once they are up.
 
 options (each with its environment variable):
+      --services DIR      run the units in DIR (FOSTER_SERVICES; default
+                          /etc/foster/services.d when it exists)
+      --check             check the units, print every problem, exit 1 if any
   -g, --process-group     forward signals to the child's process group
                           (FOSTER_KILL_PROCESS_GROUP=1)
   -e, --expect-exit CODE  map exit status CODE to 0; repeatable
@@ -40,6 +47,8 @@ options (each with its environment variable):
 #[derive(Debug, PartialEq)]
 pub enum Request {
     Run(Options),
+    /// `--check`: validate this services directory.
+    Check(PathBuf),
     Help,
     Version,
 }
@@ -54,7 +63,13 @@ pub struct Options {
     pub pdeathsig: Option<i32>,
     pub verbosity: u8,
     pub warn_on_reap: bool,
+    /// The services directory, if any.
+    pub services: Option<PathBuf>,
 }
+
+/// Where units are looked for when neither `--services` nor
+/// `FOSTER_SERVICES` says.
+pub const DEFAULT_SERVICES: &str = "/etc/foster/services.d";
 
 impl Default for Options {
     fn default() -> Options {
@@ -66,6 +81,7 @@ impl Default for Options {
             pdeathsig: None,
             verbosity: 0,
             warn_on_reap: false,
+            services: None,
         }
     }
 }
@@ -95,8 +111,21 @@ pub fn parse(
     args: &[OsString],
     env: &dyn Fn(&str) -> Option<OsString>,
 ) -> Result<Request, UsageError> {
+    parse_with_default(args, env, Path::new(DEFAULT_SERVICES).is_dir())
+}
+
+/// [`parse`], told whether the default services directory exists.
+fn parse_with_default(
+    args: &[OsString],
+    env: &dyn Fn(&str) -> Option<OsString>,
+    default_services_exists: bool,
+) -> Result<Request, UsageError> {
     let mut opts = Options::default();
+    let mut check = false;
     apply_environment(&mut opts, env)?;
+    if let Some(dir) = env("FOSTER_SERVICES").filter(|d| !d.is_empty()) {
+        opts.services = Some(PathBuf::from(dir));
+    }
 
     let mut i = 0;
     while let Some(arg) = args.get(i) {
@@ -118,6 +147,14 @@ pub fn parse(
             match name {
                 "help" => return Ok(Request::Help),
                 "version" => return Ok(Request::Version),
+                "check" => check = true,
+                "services" => {
+                    let value = match inline {
+                        Some(v) => v,
+                        None => take_value(args, &mut i, &option)?,
+                    };
+                    opts.services = Some(PathBuf::from(value));
+                }
                 "process-group" | "subreaper" | "verbose" | "warn-on-reap" => {
                     if inline.is_some() {
                         return Err(UsageError::BadValue {
@@ -170,7 +207,16 @@ pub fn parse(
         break;
     }
     opts.command = args.get(i..).unwrap_or_default().to_vec();
-    if opts.command.is_empty() {
+    if opts.services.is_none() && default_services_exists {
+        opts.services = Some(PathBuf::from(DEFAULT_SERVICES));
+    }
+    if check {
+        return Ok(Request::Check(
+            opts.services
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_SERVICES)),
+        ));
+    }
+    if opts.command.is_empty() && opts.services.is_none() {
         return Err(UsageError::NoCommand);
     }
     Ok(Request::Run(opts))
@@ -291,7 +337,7 @@ mod tests {
     }
 
     fn run(list: &[&str]) -> Options {
-        match parse(&args(list), &no_env) {
+        match parse_with_default(&args(list), &no_env, false) {
             Ok(Request::Run(o)) => o,
             other => panic!("{list:?} gave {other:?}"),
         }
@@ -367,6 +413,34 @@ mod tests {
             parse(&args(&["-g", "--"]), &no_env).unwrap_err(),
             UsageError::NoCommand
         );
+    }
+
+    #[test]
+    fn services_and_check() {
+        let o = run(&["--services", "/srv/units", "--", "app"]);
+        assert_eq!(o.services, Some(PathBuf::from("/srv/units")));
+        assert_eq!(o.command, args(&["app"]));
+        let o = run(&["--services=/x"]);
+        assert_eq!(o.services, Some(PathBuf::from("/x")));
+        assert!(o.command.is_empty());
+        assert_eq!(
+            parse_with_default(&args(&["--check", "--services", "d"]), &no_env, false),
+            Ok(Request::Check(PathBuf::from("d")))
+        );
+        let env = |n: &str| (n == "FOSTER_SERVICES").then(|| OsString::from("/e"));
+        assert_eq!(
+            parse_with_default(&args(&["--check"]), &env, false),
+            Ok(Request::Check(PathBuf::from("/e")))
+        );
+        // The default directory counts only when it exists.
+        assert_eq!(
+            parse_with_default(&args(&[]), &no_env, false),
+            Err(UsageError::NoCommand)
+        );
+        let Ok(Request::Run(o)) = parse_with_default(&args(&[]), &no_env, true) else {
+            panic!()
+        };
+        assert_eq!(o.services, Some(PathBuf::from(DEFAULT_SERVICES)));
     }
 
     #[test]

@@ -1,25 +1,33 @@
 //! The one loop that owns the world.
 //!
 //! A single thread blocks in `epoll_wait`, with no timeout, on a signalfd
-//! and a timerfd. What it reads becomes [`Event`]s for the
-//! [`Supervisor`]; the [`Action`]s that come back are carried out here.
+//! and a timerfd. What it reads becomes [`Event`]s for the [`Supervisor`];
+//! the [`Action`]s that come back are carried out here, and what carrying
+//! them out produces (a spawned PID, a reaping pass) is fed back as events
+//! in the same turn. The timer is re-armed for the supervisor's earliest
+//! deadline after every turn, so an idle foster never wakes up.
+//!
 //! This is the only place that reaps: every SIGCHLD starts a pass that
 //! reaps until nothing is left to reap, because SIGCHLDs coalesce and one
 //! notification may stand for many exits (catatonit#4).
 
+use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Instant;
 
-use log::{debug, error, warn};
+use log::{debug, error, info, warn};
 
 use crate::signal;
 use crate::supervisor::{Action, Event, Supervisor, Target};
-use crate::sys::{self, Pid, Poller, Reaped, Signals, Timer};
+use crate::sys::{self, ChildSpec, InheritedMask, Pid, Poller, Reaped, Signals, Timer};
+use crate::unit::Unit;
 
 const SIGNALS: u64 = 1;
 const TIMER: u64 = 2;
 
-/// The event sources, opened before the child is spawned so that a failure
+/// The event sources, opened before anything is spawned so that a failure
 /// to open them stops foster before anything runs.
 pub struct Sources {
     poller: Poller,
@@ -39,7 +47,7 @@ impl Sources {
         Ok(sources)
     }
 
-    /// The descriptors foster keeps; every other one is closed after spawning.
+    /// The descriptors foster keeps for itself.
     pub fn raw_fds(&self) -> [i32; 3] {
         [
             self.poller.fd().as_raw_fd(),
@@ -49,58 +57,188 @@ impl Sources {
     }
 }
 
-/// How foster reaches "every descendant".
+/// What the loop needs to carry out actions.
 pub struct World {
     /// As PID 1, `kill(-1, …)` reaches exactly everything else in the
     /// namespace; otherwise descendants are found through `/proc`.
     pub pid1: bool,
     pub own_pid: Pid,
-    /// Fallback when `/proc` cannot be read: the main child's process group.
-    pub main: Pid,
+    pub mask: InheritedMask,
+    /// The environment foster was given, the base of every service's.
+    pub env: Vec<(OsString, OsString)>,
+    /// The main command, prepared; taken when it is started.
+    pub main: Option<ChildSpec>,
+    /// The name shown in messages about the main command.
+    pub main_name: String,
+    /// The directory foster started in, kept open until the main command
+    /// (which starts there) has been spawned.
+    pub start_dir: Option<OwnedFd>,
+    /// One-command mode: once the command holds what foster inherited,
+    /// foster closes its own copies.
+    pub close_inherited_fds: bool,
+    /// The main command's PID, for the fallback when `/proc` is missing.
+    pub main_pid: Option<Pid>,
 }
 
 /// Runs until the supervisor says to exit; returns the exit status.
-pub fn run(sources: &Sources, world: &World, mut supervisor: Supervisor) -> u8 {
+pub fn run(sources: &Sources, world: &mut World, mut supervisor: Supervisor) -> u8 {
     let mut ready = Vec::with_capacity(4);
-    let mut events = Vec::with_capacity(16);
+    let mut queue: VecDeque<Event> = VecDeque::with_capacity(16);
     let mut actions = Vec::with_capacity(8);
+    supervisor.boot(Instant::now(), &mut actions);
     loop {
-        if let Err(e) = sources.poller.wait(&mut ready) {
-            // Nothing sensible is left to do if epoll itself fails; keep
-            // reaping what we can rather than spin.
-            error!("epoll_wait failed: {e}");
+        // Carry out actions and feed back what they produce until both run dry.
+        loop {
+            for action in actions.drain(..) {
+                if let Some(code) = perform(action, sources, world, &supervisor, &mut queue) {
+                    return code;
+                }
+            }
+            let Some(event) = queue.pop_front() else {
+                break;
+            };
+            supervisor.handle(event, Instant::now(), &mut actions);
         }
-        events.clear();
+        let armed = match supervisor.next_deadline() {
+            Some(at) => sources
+                .timer
+                .arm(at.saturating_duration_since(Instant::now())),
+            None => sources.timer.disarm(),
+        };
+        if let Err(e) = armed {
+            error!("cannot arm the timer: {e}");
+        }
+        if let Err(e) = sources.poller.wait(&mut ready) {
+            error!("epoll_wait failed: {e}");
+            continue;
+        }
         for &token in &ready {
             match token {
-                SIGNALS => read_signals(&sources.signals, &mut events),
-                TIMER if sources.timer.acknowledge() => events.push(Event::DeadlineReached),
+                SIGNALS => read_signals(&sources.signals, &mut queue),
+                TIMER if sources.timer.acknowledge() => queue.push_back(Event::Tick),
                 _ => {}
-            }
-        }
-        for event in events.drain(..) {
-            actions.clear();
-            supervisor.handle(event, &mut actions);
-            for action in actions.drain(..) {
-                match action {
-                    Action::Signal { target, sig } => send(world, target, sig),
-                    Action::ArmDeadline(after) => {
-                        if let Err(e) = sources.timer.arm(after) {
-                            error!("cannot arm the timer: {e}");
-                        }
-                    }
-                    Action::Exit(code) => return code,
-                }
             }
         }
     }
 }
 
-fn read_signals(signals: &Signals, events: &mut Vec<Event>) {
+/// Carries out one action; `Some(status)` when foster is to exit.
+fn perform(
+    action: Action,
+    sources: &Sources,
+    world: &mut World,
+    supervisor: &Supervisor,
+    queue: &mut VecDeque<Event>,
+) -> Option<u8> {
+    match action {
+        Action::Signal { target, sig } => send(world, target, sig),
+        Action::Reap => reap_all(queue),
+        Action::Exit(code) => return Some(code),
+        Action::StartMain => {
+            let result = start_main(sources, world);
+            queue.push_back(Event::MainSpawned(result));
+        }
+        Action::Start(name) => {
+            let result = match supervisor.unit(&name) {
+                Some(unit) => start_service(unit, world),
+                None => Err(format!("no unit named {name}")),
+            };
+            queue.push_back(Event::ServiceSpawned { name, result });
+        }
+    }
+    None
+}
+
+fn start_main(sources: &Sources, world: &mut World) -> Result<Pid, String> {
+    let Some(spec) = world.main.take() else {
+        return Err("no main command".into());
+    };
+    let spawned = sys::spawn(&spec, &world.mask);
+    world.start_dir = None;
+    if world.close_inherited_fds {
+        sys::close_fds_except(&sources.raw_fds());
+    }
+    let child = spawned.map_err(|e| e.to_string())?;
+    match child.failure {
+        Some(failure) => error!(
+            "cannot run {}: {}",
+            world.main_name,
+            describe(&failure.error)
+        ),
+        None => info!("started {} as {}", world.main_name, child.pid),
+    }
+    world.main_pid = Some(child.pid);
+    Ok(child.pid)
+}
+
+/// Spawns a service's process: its own session, foster's environment plus
+/// the unit's, its user and working directory.
+fn start_service(unit: &Unit, world: &World) -> Result<Pid, String> {
+    let argv: Vec<OsString> = unit.command.iter().map(OsString::from).collect();
+    let mut env: Vec<(OsString, OsString)> = world
+        .env
+        .iter()
+        .filter(|(k, _)| !unit.env.iter().any(|(uk, _)| k == uk.as_str()))
+        .cloned()
+        .collect();
+    if let Some(creds) = &unit.credentials {
+        env.retain(|(k, _)| k != "HOME" && k != "USER" && k != "LOGNAME");
+        env.push(("HOME".into(), creds.home.clone().into()));
+        env.push(("USER".into(), creds.name.clone().into()));
+        env.push(("LOGNAME".into(), creds.name.clone().into()));
+    }
+    env.extend(
+        unit.env
+            .iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+    );
+    let mut spec = ChildSpec::new(&argv, &env, false).map_err(|e| e.to_string())?;
+    spec.in_new_session();
+    if let Some(creds) = &unit.credentials {
+        spec.run_as(creds.uid, creds.gid, &creds.groups);
+    }
+    match &unit.workdir {
+        Some(dir) => spec.set_workdir(dir).map_err(|e| e.to_string())?,
+        None => spec
+            .set_workdir(std::path::Path::new("/"))
+            .map_err(|e| e.to_string())?,
+    }
+    let child = sys::spawn(&spec, &world.mask).map_err(|e| e.to_string())?;
+    match child.failure {
+        // The child exits by itself; its exit is reaped as an orphan's.
+        Some(failure) => {
+            let detail = match failure.stage {
+                sys::Stage::Workdir => format!(
+                    " {}",
+                    unit.workdir
+                        .as_deref()
+                        .unwrap_or(std::path::Path::new("/"))
+                        .display()
+                ),
+                sys::Stage::Exec => format!(
+                    " {}",
+                    unit.command.first().map(String::as_str).unwrap_or("")
+                ),
+                _ => String::new(),
+            };
+            Err(format!(
+                "{failure}{}",
+                if detail.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", detail.trim())
+                }
+            ))
+        }
+        None => Ok(child.pid),
+    }
+}
+
+fn read_signals(signals: &Signals, queue: &mut VecDeque<Event>) {
     loop {
         match signals.read() {
-            Ok(Some(libc::SIGCHLD)) => reap_all(events),
-            Ok(Some(sig)) => events.push(Event::Signal(sig)),
+            Ok(Some(libc::SIGCHLD)) => reap_all(queue),
+            Ok(Some(sig)) => queue.push_back(Event::Signal(sig)),
             Ok(None) => return,
             Err(e) => {
                 error!("reading the signalfd failed: {e}");
@@ -111,25 +249,25 @@ fn read_signals(signals: &Signals, events: &mut Vec<Event>) {
 }
 
 /// Reaps until nothing is left to reap, then says whether children remain.
-fn reap_all(events: &mut Vec<Event>) {
+fn reap_all(queue: &mut VecDeque<Event>) {
     loop {
         match sys::reap_one() {
-            Ok(Reaped::Child(pid, status)) => events.push(Event::Exited { pid, status }),
+            Ok(Reaped::Child(pid, status)) => queue.push_back(Event::Exited { pid, status }),
             Ok(Reaped::NoneReady) => {
-                events.push(Event::ReapDone {
+                queue.push_back(Event::ReapDone {
                     children_left: true,
                 });
                 return;
             }
             Ok(Reaped::NoChildren) => {
-                events.push(Event::ReapDone {
+                queue.push_back(Event::ReapDone {
                     children_left: false,
                 });
                 return;
             }
             Err(e) => {
                 error!("waitpid failed: {e}");
-                events.push(Event::ReapDone {
+                queue.push_back(Event::ReapDone {
                     children_left: true,
                 });
                 return;
@@ -166,12 +304,26 @@ fn signal_descendants(world: &World, sig: i32) {
                 let _ = sys::kill(pid, sig);
             }
         }
-        Err(e) => {
-            warn!(
-                "cannot list descendants in /proc ({e}); signalling only the main process group with {}",
+        Err(e) => match world.main_pid {
+            Some(main) => {
+                warn!(
+                    "cannot list descendants in /proc ({e}); signalling only the main process group with {}",
+                    signal::name(sig)
+                );
+                let _ = sys::kill(-main, sig);
+            }
+            None => warn!(
+                "cannot list descendants in /proc ({e}); cannot send {}",
                 signal::name(sig)
-            );
-            let _ = sys::kill(-world.main, sig);
-        }
+            ),
+        },
+    }
+}
+
+/// `No such file or directory`, without Rust's "(os error 2)" suffix.
+pub fn describe(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
+        None => e.to_string(),
     }
 }

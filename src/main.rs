@@ -26,6 +26,7 @@ mod duration;
 mod event_loop;
 mod logging;
 mod procfs;
+mod service;
 mod signal;
 mod status;
 mod supervisor;
@@ -35,8 +36,9 @@ mod users;
 
 use std::ffi::OsString;
 use std::os::fd::AsFd;
+use std::path::Path;
 
-use log::{error, info, warn};
+use log::{error, warn};
 
 use crate::cli::{Options, Request, UsageError};
 use crate::supervisor::{Settings, Supervisor};
@@ -47,7 +49,8 @@ fn run(args: Vec<OsString>) -> i32 {
     match cli::parse(args.get(1..).unwrap_or_default(), &|name| {
         std::env::var_os(name)
     }) {
-        Ok(Request::Run(options)) => i32::from(run_command(options)),
+        Ok(Request::Run(options)) => i32::from(supervise(options)),
+        Ok(Request::Check(dir)) => check(&dir),
         Ok(Request::Help) => {
             print!("{}", cli::USAGE);
             0
@@ -67,9 +70,27 @@ fn run(args: Vec<OsString>) -> i32 {
     }
 }
 
-/// One-command mode. Returns the child's status, or 1 when foster could not
-/// start it at all.
-fn run_command(options: Options) -> u8 {
+/// `foster --check`: every problem on stdout, one a line; 1 if any.
+fn check(dir: &Path) -> i32 {
+    let loaded = unit::load_dir(dir, &users::UserDb::load());
+    for problem in &loaded.problems {
+        println!("{problem}");
+    }
+    if loaded.problems.is_empty() {
+        println!(
+            "{}: {} units, no problems",
+            dir.display(),
+            loaded.units.len()
+        );
+        0
+    } else {
+        1
+    }
+}
+
+/// Runs the command and the services. Returns the exit status: the main
+/// command's, or 1 when foster could not set itself up at all.
+fn supervise(options: Options) -> u8 {
     logging::init(options.verbosity);
     let mask = match sys::block_all_signals() {
         Ok(mask) => mask,
@@ -93,50 +114,53 @@ fn run_command(options: Options) -> u8 {
             return 1;
         }
     };
+    let units = match &options.services {
+        Some(dir) => {
+            let loaded = unit::load_dir(dir, &users::UserDb::load());
+            for problem in &loaded.problems {
+                error!("{problem} (unit skipped)");
+            }
+            loaded.units.into_values().collect()
+        }
+        None => Vec::new(),
+    };
     let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    let mut spec =
+    let main_name = options
+        .command
+        .first()
+        .map(|c| format!("\"{}\"", c.to_string_lossy()))
+        .unwrap_or_default();
+    let main = if options.command.is_empty() {
+        None
+    } else {
         match sys::ChildSpec::new(&options.command, &env, sys::owns_terminal_foreground()) {
-            Ok(spec) => spec,
+            Ok(spec) => Some(spec),
             Err(e) => {
-                error!("cannot run {}: {e}", display_command(&options.command));
+                error!("cannot run {main_name}: {e}");
                 return 1;
             }
-        };
-    // foster moves to / so that it never pins a mount; the child starts
-    // where foster was started. Moving first, and sending the child back
-    // through a descriptor, means foster is never seen in the old directory.
-    let cwd = sys::open_current_dir();
-    match &cwd {
-        Ok(dir) => spec.start_in(dir.as_fd()),
-        Err(e) => warn!("cannot open the current directory ({e}); the child starts in /"),
-    }
+        }
+    };
+    // foster moves to / so that it never pins a mount; the main command
+    // starts where foster was started. Moving first, and sending the child
+    // back through a descriptor, means foster is never seen in the old
+    // directory.
+    let start_dir = match sys::open_current_dir() {
+        Ok(dir) => Some(dir),
+        Err(e) => {
+            warn!("cannot open the current directory ({e}); the command starts in /");
+            None
+        }
+    };
+    let main = main.map(|mut spec| {
+        if let Some(dir) = &start_dir {
+            spec.start_in(dir.as_fd());
+        }
+        spec
+    });
     if let Err(e) = sys::chdir_root() {
         warn!("cannot change directory to /: {e}");
     }
-    let child = sys::spawn(&spec, &mask);
-    drop(cwd);
-    let child = match child {
-        Ok(child) => child,
-        Err(e) => {
-            error!("cannot run {}: {e}", display_command(&options.command));
-            return 1;
-        }
-    };
-    if let Some(e) = child.exec_error {
-        // The child exits 127 or 126 by itself; the reaper reports it.
-        error!(
-            "cannot run {}: {}",
-            display_command(&options.command),
-            describe(&e)
-        );
-    } else {
-        info!(
-            "started {} as {}",
-            display_command(&options.command),
-            child.pid
-        );
-    }
-    sys::close_fds_except(&sources.raw_fds());
 
     let settings = Settings {
         forward_to_group: options.process_group,
@@ -144,12 +168,20 @@ fn run_command(options: Options) -> u8 {
         grace: options.grace,
         warn_on_reap: options.warn_on_reap,
     };
-    let world = event_loop::World {
+    let services_mode = options.services.is_some();
+    let supervisor = Supervisor::new(settings, units, main.is_some(), services_mode);
+    let mut world = event_loop::World {
         pid1,
         own_pid,
-        main: child.pid,
+        mask,
+        env,
+        main,
+        main_name,
+        start_dir,
+        close_inherited_fds: !services_mode,
+        main_pid: None,
     };
-    event_loop::run(&sources, &world, Supervisor::new(child.pid, settings))
+    event_loop::run(&sources, &mut world, supervisor)
 }
 
 /// `-p`: the signal arrives through the signalfd like any other and is
@@ -163,20 +195,5 @@ fn set_parent_death_signal(sig: i32) {
     }
     if sys::getppid() != parent {
         let _ = sys::kill(sys::getpid(), sig);
-    }
-}
-
-fn display_command(command: &[OsString]) -> String {
-    command
-        .first()
-        .map(|c| format!("\"{}\"", c.to_string_lossy()))
-        .unwrap_or_default()
-}
-
-/// `No such file or directory`, without Rust's "(os error 2)" suffix.
-fn describe(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
-        None => e.to_string(),
     }
 }

@@ -1,31 +1,45 @@
 //! The decisions, without the syscalls.
 //!
-//! [`Supervisor`] is the state machine of one-command mode: it is fed
-//! [`Event`]s (a signal arrived, a child was reaped, the reaper drained
-//! everything it could, a deadline passed) and answers with [`Action`]s
-//! (signal this, arm that deadline, exit with this status). It never touches
-//! the kernel, so every rule below is unit-tested without forking.
+//! [`Supervisor`] is fed [`Event`]s (a signal arrived, a child was reaped,
+//! a reaping pass ended, the timer fired, a spawn succeeded or failed) with
+//! the current time, and answers with [`Action`]s (signal this, start that,
+//! reap, exit). Its deadlines are plain instants it reports through
+//! [`Supervisor::next_deadline`]; the event loop keeps one timer armed for
+//! the earliest. It never touches the kernel, so every rule below is
+//! unit-tested without forking or sleeping.
 //!
 //! The rules:
-//! - While the main child runs, every signal foster receives is forwarded
-//!   to it, or to its process group with `-g`. (SIGCHLD never reaches here:
-//!   the event loop turns it into a reaping pass.)
-//! - When the main child has been reaped, its status is remembered (128+N
-//!   for a death by signal N, `-e` statuses mapped to 0). If nothing else is
-//!   left, foster exits at once. Otherwise every remaining descendant gets
-//!   SIGTERM (and SIGCONT, so a stopped one can act on it), a grace deadline
-//!   is armed, and foster exits as soon as the last one is reaped: it never
-//!   sleeps out the grace. When the grace ends, or on a second SIGTERM,
-//!   SIGINT or SIGQUIT, the rest get SIGKILL, again after every reaping pass
-//!   that leaves some behind (a process may fork while it is being killed).
+//! - Services start once their dependencies are ready (a failed dependency
+//!   fails its dependents). A main command starts once every service is
+//!   ready or has given up. With no services at all (one-command mode) the
+//!   main command starts at once.
+//! - One-command mode: every signal foster receives is forwarded to the
+//!   command (or its process group with `-g`). With services, SIGTERM,
+//!   SIGINT and SIGQUIT shut everything down, and other signals go to the
+//!   main command when there is one.
+//! - A service that ends is restarted or not by its policy, with a backoff
+//!   that doubles on each failure in a row. A critical service that ends
+//!   for good shuts everything down.
+//! - Shutdown: the main command first, then each service once everything
+//!   that depends on it is down (stop signal, SIGCONT, SIGKILL after its
+//!   `stop_timeout`), then whatever is left gets SIGTERM and SIGCONT, the
+//!   grace, and SIGKILL. foster exits the moment nothing is left, never
+//!   sleeping out a timeout. A second SIGTERM, SIGINT or SIGQUIT during the
+//!   shutdown kills everything at once.
+//! - Exit status: the main command's (128+N for a death by signal N, `-e`
+//!   statuses mapped to 0), else the critical service's that ended it all,
+//!   else 0.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
-use log::{debug, info, warn};
+use log::{debug, error, info, warn};
 
+use crate::service::{Outcome, Service, State};
 use crate::signal;
 use crate::status::{ExpectedStatuses, WaitStatus};
 use crate::sys::Pid;
+use crate::unit::Unit;
 
 /// Something that happened, as the event loop saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +51,15 @@ pub enum Event {
     /// A reaping pass ended; `children_left` is false once foster has no
     /// child at all (which, for a subreaper or PID 1, means no descendant).
     ReapDone { children_left: bool },
-    /// The armed deadline passed.
-    DeadlineReached,
+    /// The timer fired: deadlines up to now are due.
+    Tick,
+    /// The main command was spawned (`Err`: it could not be).
+    MainSpawned(Result<Pid, String>),
+    /// A service's process was spawned (`Err`: why it could not be).
+    ServiceSpawned {
+        name: String,
+        result: Result<Pid, String>,
+    },
 }
 
 /// Who a signal is for.
@@ -58,8 +79,12 @@ pub enum Action {
         target: Target,
         sig: i32,
     },
-    /// Fire [`Event::DeadlineReached`] after this long (replaces any earlier deadline).
-    ArmDeadline(Duration),
+    /// Spawn the main command and report [`Event::MainSpawned`].
+    StartMain,
+    /// Spawn this service and report [`Event::ServiceSpawned`].
+    Start(String),
+    /// Run a reaping pass (it ends with [`Event::ReapDone`]).
+    Reap,
     /// Exit foster with this status.
     Exit(u8),
 }
@@ -74,96 +99,349 @@ pub struct Settings {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// The main child runs.
-    Running,
-    /// The main child was reaped in the current pass; the rest of the pass
-    /// decides whether anything is left.
-    MainExited { code: u8 },
-    /// Waiting for the leftover descendants to go; `killed` once SIGKILL was sent.
-    Draining { code: u8, killed: bool },
+enum Main {
+    /// No main command (services only).
+    Absent,
+    /// Not started yet.
+    Waiting,
+    Running(Pid),
+    /// Ended, or never started because of a shutdown.
+    Done,
 }
 
-/// One-command mode's state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Up,
+    /// Stopping the main command and the services in order.
+    Stopping,
+    /// Everything supervised is down; waiting for a reaping pass to tell
+    /// whether anything else is left.
+    Settling,
+    /// Leftovers got SIGTERM; SIGKILL follows at the deadline.
+    Draining {
+        killed: bool,
+    },
+}
+
+/// The state machine of foster.
 #[derive(Debug)]
 pub struct Supervisor {
-    main: Pid,
     settings: Settings,
+    services: BTreeMap<String, Service>,
+    main: Main,
+    /// Services mode: SIGTERM/SIGINT/SIGQUIT shut down instead of being
+    /// forwarded.
+    services_mode: bool,
     phase: Phase,
+    exit_code: Option<u8>,
+    /// Main command's SIGKILL (shutdown) or the leftovers' SIGKILL (drain).
+    deadline: Option<Instant>,
+    /// A second shutdown signal arrived: no more grace for anything.
+    kill_all: bool,
 }
 
 impl Supervisor {
-    pub fn new(main: Pid, settings: Settings) -> Supervisor {
+    /// `units`: the services; `main`: whether there is a main command;
+    /// `services_mode`: started with a services directory.
+    pub fn new(
+        settings: Settings,
+        units: Vec<Unit>,
+        main: bool,
+        services_mode: bool,
+    ) -> Supervisor {
         Supervisor {
-            main,
             settings,
-            phase: Phase::Running,
+            services: units
+                .into_iter()
+                .map(|u| (u.name.clone(), Service::new(u)))
+                .collect(),
+            main: if main { Main::Waiting } else { Main::Absent },
+            services_mode,
+            phase: Phase::Up,
+            exit_code: None,
+            deadline: None,
+            kill_all: false,
         }
     }
 
+    pub fn unit(&self, name: &str) -> Option<&Unit> {
+        self.services.get(name).map(|s| &s.unit)
+    }
+
+    /// The earliest deadline, for the event loop's timer.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.services
+            .values()
+            .filter_map(|s| s.deadline)
+            .chain(self.deadline)
+            .min()
+    }
+
+    /// First actions: start what has no dependencies (and the main command
+    /// when nothing holds it back).
+    pub fn boot(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        if self.main == Main::Absent && self.services.is_empty() {
+            info!("no services to run; waiting for a reload or a shutdown");
+        }
+        self.start_ready(now, actions);
+    }
+
     /// Feeds one event; pushes what to do onto `actions`.
-    pub fn handle(&mut self, event: Event, actions: &mut Vec<Action>) {
-        match (event, self.phase) {
-            (Event::Signal(sig), Phase::Running) => {
-                let target = if self.settings.forward_to_group {
-                    Target::Group(self.main)
+    pub fn handle(&mut self, event: Event, now: Instant, actions: &mut Vec<Action>) {
+        let from_reaper = matches!(event, Event::Exited { .. });
+        match event {
+            Event::Signal(sig) => self.on_signal(sig, now, actions),
+            Event::Exited { pid, status } => self.on_exit(pid, status, now, actions),
+            Event::ReapDone { children_left } => self.on_reap_done(children_left, now, actions),
+            Event::Tick => self.on_tick(now, actions),
+            Event::MainSpawned(Ok(pid)) => {
+                debug!("main command started as {pid}");
+                self.main = Main::Running(pid);
+            }
+            Event::MainSpawned(Err(e)) => {
+                error!("cannot start the main command: {e}");
+                self.main = Main::Done;
+                self.exit_code.get_or_insert(1);
+                self.begin_shutdown(None, now, actions);
+            }
+            Event::ServiceSpawned { name, result } => self.on_spawned(&name, result, now, actions),
+        }
+        self.after(now, from_reaper, actions);
+    }
+
+    fn on_signal(&mut self, sig: i32, now: Instant, actions: &mut Vec<Action>) {
+        let shutdown_signal = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT].contains(&sig);
+        match self.phase {
+            Phase::Up if self.services_mode && shutdown_signal => {
+                info!("{} received: shutting down", signal::name(sig));
+                self.begin_shutdown(Some(sig), now, actions);
+            }
+            Phase::Up | Phase::Stopping => match self.main {
+                Main::Running(pid) => {
+                    let target = if self.settings.forward_to_group {
+                        Target::Group(pid)
+                    } else {
+                        Target::Process(pid)
+                    };
+                    if shutdown_signal && self.phase == Phase::Stopping {
+                        self.kill_everything(sig, actions);
+                        return;
+                    }
+                    debug!("forwarding {} to {target:?}", signal::name(sig));
+                    actions.push(Action::Signal { target, sig });
+                }
+                _ if shutdown_signal && self.phase == Phase::Stopping => {
+                    self.kill_everything(sig, actions)
+                }
+                _ => debug!("ignoring {}: no main command is running", signal::name(sig)),
+            },
+            Phase::Settling | Phase::Draining { killed: false } if shutdown_signal => {
+                self.kill_everything(sig, actions)
+            }
+            _ => debug!("ignoring {} while shutting down", signal::name(sig)),
+        }
+    }
+
+    fn kill_everything(&mut self, sig: i32, actions: &mut Vec<Action>) {
+        info!(
+            "{} during the shutdown: killing what is left",
+            signal::name(sig)
+        );
+        self.kill_all = true;
+        if let Main::Running(pid) = self.main {
+            actions.push(Action::Signal {
+                target: Target::Group(pid),
+                sig: libc::SIGKILL,
+            });
+        }
+        for s in self.services.values_mut() {
+            if let Some(pid) = s.pid {
+                actions.push(Action::Signal {
+                    target: Target::Group(pid),
+                    sig: libc::SIGKILL,
+                });
+                s.killed = true;
+                s.deadline = None;
+            }
+        }
+        actions.push(Action::Signal {
+            target: Target::Descendants,
+            sig: libc::SIGKILL,
+        });
+        self.phase = match self.phase {
+            Phase::Up | Phase::Stopping => Phase::Stopping,
+            _ => Phase::Draining { killed: true },
+        };
+        self.deadline = None;
+    }
+
+    fn on_exit(&mut self, pid: Pid, status: WaitStatus, now: Instant, actions: &mut Vec<Action>) {
+        if self.main == Main::Running(pid) {
+            let code = self.settings.expected.map(status.shell_code());
+            info!("main process {pid} {status}");
+            self.main = Main::Done;
+            self.exit_code = Some(code);
+            self.deadline = None;
+            self.begin_shutdown(None, now, actions);
+            return;
+        }
+        let Some(service) = self.services.values_mut().find(|s| s.pid == Some(pid)) else {
+            if self.settings.warn_on_reap {
+                warn!("reaped orphan {pid}, which {status}");
+            } else {
+                debug!("reaped {pid}, which {status}");
+            }
+            return;
+        };
+        let name = service.name().to_string();
+        if service.state == State::Stopping || self.phase != Phase::Up {
+            info!("{name}: stopped ({status})");
+            service.pid = None;
+            service.last_exit = Some(status);
+            service.deadline = None;
+            service.ready = false;
+            service.state = State::Stopped;
+            return;
+        }
+        let was_ready = service.ready;
+        match service.ended(status, now) {
+            Outcome::RestartAfter(delay) => {
+                warn!("{name}: {status}; restarting in {delay:?}");
+            }
+            Outcome::Done(State::Exited) => info!("{name}: finished"),
+            Outcome::Done(state) if state == State::Stopped && !self.services_mode => {
+                debug!("{name}: {}", state.as_str());
+            }
+            Outcome::Done(state) => {
+                if state == State::Failed {
+                    warn!("{name}: {status}; not restarting");
                 } else {
-                    Target::Process(self.main)
-                };
-                debug!("forwarding {} to {target:?}", signal::name(sig));
-                actions.push(Action::Signal { target, sig });
+                    info!("{name}: {status}");
+                }
+                if !was_ready {
+                    self.fail_dependents(&name);
+                }
+                self.critical_ended(&name, status, now, actions);
             }
-            (
-                Event::Signal(sig),
-                Phase::Draining {
-                    code,
-                    killed: false,
-                },
-            ) if [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT].contains(&sig) => {
-                info!(
-                    "{} during the grace period: killing what is left",
-                    signal::name(sig)
-                );
-                self.kill_all(code, actions);
+        }
+    }
+
+    fn on_spawned(
+        &mut self,
+        name: &str,
+        result: Result<Pid, String>,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(service) = self.services.get_mut(name) else {
+            return;
+        };
+        match result {
+            Ok(pid) => {
+                info!("{name}: started as {pid}");
+                service.spawned(pid, now);
             }
-            (Event::Signal(sig), _) => {
-                debug!(
-                    "ignoring {}: the main process has exited",
-                    signal::name(sig)
-                );
-            }
-            (Event::Exited { pid, status }, Phase::Running) if pid == self.main => {
-                let code = self.settings.expected.map(status.shell_code());
-                info!("main process {pid} {status}");
-                self.phase = Phase::MainExited { code };
-            }
-            (Event::Exited { pid, status }, _) => {
-                if self.settings.warn_on_reap {
-                    warn!("reaped orphan {pid}, which {status}");
-                } else {
-                    debug!("reaped {pid}, which {status}");
+            Err(reason) => {
+                error!("{name}: cannot start: {reason}");
+                match service.failed_to_start(reason, now) {
+                    Outcome::RestartAfter(delay) => info!("{name}: retrying in {delay:?}"),
+                    Outcome::Done(_) => {
+                        service.state = State::Failed;
+                        let status = service.last_exit.unwrap_or(WaitStatus::Exited(1));
+                        self.fail_dependents(name);
+                        self.critical_ended(name, status, now, actions);
+                    }
                 }
             }
-            (
-                Event::ReapDone {
-                    children_left: false,
-                },
-                Phase::MainExited { code } | Phase::Draining { code, .. },
-            ) => {
-                actions.push(Action::Exit(code));
+        }
+    }
+
+    fn on_tick(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        let mut to_start = Vec::new();
+        for s in self.services.values_mut() {
+            let Some(due) = s.deadline else { continue };
+            if due > now {
+                continue;
             }
-            (
-                Event::ReapDone {
-                    children_left: true,
-                },
-                Phase::MainExited { code },
-            ) => {
-                if self.settings.grace.is_zero() {
-                    self.kill_all(code, actions);
-                    return;
+            s.deadline = None;
+            match (s.state, s.pid) {
+                (State::Backoff, _) if self.phase == Phase::Up => {
+                    s.restarts = s.restarts.saturating_add(1);
+                    s.state = State::Starting;
+                    to_start.push(s.name().to_string());
                 }
+                (State::Starting, Some(pid)) => {
+                    warn!(
+                        "{}: not ready within {:?}; killing it",
+                        s.name(),
+                        s.unit.start_timeout
+                    );
+                    actions.push(Action::Signal {
+                        target: Target::Group(pid),
+                        sig: libc::SIGKILL,
+                    });
+                }
+                (State::Stopping, Some(pid)) => {
+                    warn!(
+                        "{}: still running {:?} after its stop signal; killing it",
+                        s.name(),
+                        s.unit.stop_timeout
+                    );
+                    actions.push(Action::Signal {
+                        target: Target::Group(pid),
+                        sig: libc::SIGKILL,
+                    });
+                    s.killed = true;
+                }
+                _ => {}
+            }
+        }
+        for name in to_start {
+            actions.push(Action::Start(name));
+        }
+        if let Some(due) = self.deadline
+            && due <= now
+        {
+            self.deadline = None;
+            match (self.phase, self.main) {
+                (Phase::Stopping, Main::Running(pid)) => {
+                    warn!(
+                        "main command still running {:?} after the shutdown signal; killing it",
+                        self.settings.grace
+                    );
+                    actions.push(Action::Signal {
+                        target: Target::Group(pid),
+                        sig: libc::SIGKILL,
+                    });
+                }
+                (Phase::Draining { killed: false }, _) => {
+                    info!("grace period over: killing what is left");
+                    actions.push(Action::Signal {
+                        target: Target::Descendants,
+                        sig: libc::SIGKILL,
+                    });
+                    self.phase = Phase::Draining { killed: true };
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn on_reap_done(&mut self, children_left: bool, now: Instant, actions: &mut Vec<Action>) {
+        match self.phase {
+            Phase::Settling | Phase::Draining { .. } if !children_left => {
+                actions.push(Action::Exit(self.exit_code.unwrap_or(0)));
+            }
+            Phase::Settling if self.settings.grace.is_zero() || self.kill_all => {
+                actions.push(Action::Signal {
+                    target: Target::Descendants,
+                    sig: libc::SIGKILL,
+                });
+                self.phase = Phase::Draining { killed: true };
+            }
+            Phase::Settling => {
                 info!(
-                    "main process has exited; sending SIGTERM to the processes it left, SIGKILL in {:?}",
+                    "sending SIGTERM to the processes left behind, SIGKILL in {:?}",
                     self.settings.grace
                 );
                 actions.push(Action::Signal {
@@ -174,350 +452,186 @@ impl Supervisor {
                     target: Target::Descendants,
                     sig: libc::SIGCONT,
                 });
-                actions.push(Action::ArmDeadline(self.settings.grace));
-                self.phase = Phase::Draining {
-                    code,
-                    killed: false,
-                };
+                self.phase = Phase::Draining { killed: false };
+                self.deadline = Some(now + self.settings.grace);
             }
-            (
-                Event::ReapDone {
-                    children_left: true,
-                },
-                Phase::Draining { killed: true, .. },
-            ) => {
+            Phase::Draining { killed: true } => {
+                // Something forked while being killed: kill again.
                 actions.push(Action::Signal {
                     target: Target::Descendants,
                     sig: libc::SIGKILL,
                 });
             }
-            (Event::ReapDone { .. }, _) => {}
-            (
-                Event::DeadlineReached,
-                Phase::Draining {
-                    code,
-                    killed: false,
-                },
-            ) => {
-                info!("grace period over: killing what is left");
-                self.kill_all(code, actions);
-            }
-            (Event::DeadlineReached, _) => {}
+            _ => {}
         }
     }
 
-    fn kill_all(&mut self, code: u8, actions: &mut Vec<Action>) {
-        actions.push(Action::Signal {
-            target: Target::Descendants,
-            sig: libc::SIGKILL,
-        });
-        self.phase = Phase::Draining { code, killed: true };
+    /// Starts the shutdown. `sig`: the signal that asked for it, passed on to
+    /// the main command.
+    fn begin_shutdown(&mut self, sig: Option<i32>, now: Instant, actions: &mut Vec<Action>) {
+        if self.phase != Phase::Up {
+            return;
+        }
+        self.phase = Phase::Stopping;
+        match self.main {
+            Main::Running(pid) => {
+                let sig = sig.unwrap_or(libc::SIGTERM);
+                let target = if self.settings.forward_to_group {
+                    Target::Group(pid)
+                } else {
+                    Target::Process(pid)
+                };
+                actions.push(Action::Signal { target, sig });
+                actions.push(Action::Signal {
+                    target,
+                    sig: libc::SIGCONT,
+                });
+                self.deadline = Some(now + self.settings.grace);
+            }
+            Main::Waiting => self.main = Main::Done,
+            _ => {}
+        }
+        for s in self.services.values_mut() {
+            if s.pid.is_none() && s.state != State::Stopping {
+                s.deadline = None;
+                if matches!(s.state, State::Starting | State::Backoff) {
+                    s.state = State::Stopped;
+                }
+            }
+        }
+    }
+
+    /// A critical service ended for good: shut down with its status.
+    fn critical_ended(
+        &mut self,
+        name: &str,
+        status: WaitStatus,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let critical = self.services.get(name).is_some_and(|s| s.unit.critical);
+        if critical && self.phase == Phase::Up {
+            warn!("{name} is critical and has ended ({status}): shutting down");
+            if self.main == Main::Absent {
+                self.exit_code = Some(status.shell_code());
+            }
+            self.begin_shutdown(None, now, actions);
+        }
+    }
+
+    /// Fails every service that waits, directly or not, on `name`.
+    fn fail_dependents(&mut self, name: &str) {
+        let mut failed = vec![name.to_string()];
+        while let Some(dep) = failed.pop() {
+            for s in self.services.values_mut() {
+                if s.is_waiting() && s.unit.depends_on.contains(&dep) {
+                    warn!("{}: not starting: its dependency {dep} failed", s.name());
+                    s.state = State::Failed;
+                    s.reason = Some(format!("dependency {dep} failed"));
+                    failed.push(s.name().to_string());
+                }
+            }
+        }
+    }
+
+    /// Work that follows any event: start what became startable, advance
+    /// the shutdown.
+    fn after(&mut self, now: Instant, from_reaper: bool, actions: &mut Vec<Action>) {
+        if self.phase == Phase::Up {
+            self.start_ready(now, actions);
+            return;
+        }
+        if self.phase != Phase::Stopping {
+            return;
+        }
+        // The main command goes first.
+        if let Main::Running(_) = self.main {
+            return;
+        }
+        // Then each service once everything depending on it is down.
+        let down: Vec<String> = self
+            .services
+            .values()
+            .filter(|s| s.is_down())
+            .map(|s| s.name().to_string())
+            .collect();
+        let mut stop = Vec::new();
+        for s in self.services.values() {
+            if s.pid.is_none() || s.state == State::Stopping {
+                continue;
+            }
+            let dependents_down = self
+                .services
+                .values()
+                .filter(|d| d.unit.depends_on.iter().any(|n| n == s.name()))
+                .all(|d| down.iter().any(|n| n == d.name()));
+            if dependents_down {
+                stop.push(s.name().to_string());
+            }
+        }
+        for name in stop {
+            if let Some(s) = self.services.get_mut(&name)
+                && let Some(pid) = s.pid
+            {
+                info!("{name}: stopping with {}", signal::name(s.unit.stop_signal));
+                actions.push(Action::Signal {
+                    target: Target::Group(pid),
+                    sig: s.unit.stop_signal,
+                });
+                actions.push(Action::Signal {
+                    target: Target::Group(pid),
+                    sig: libc::SIGCONT,
+                });
+                s.state = State::Stopping;
+                s.deadline = Some(now + s.unit.stop_timeout);
+            }
+        }
+        if self.services.values().all(Service::is_down) {
+            self.phase = Phase::Settling;
+            if !from_reaper {
+                actions.push(Action::Reap);
+            }
+        }
+    }
+
+    /// Starts every waiting service whose dependencies are all ready, and
+    /// the main command once every service has settled.
+    fn start_ready(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        let ready: Vec<String> = self
+            .services
+            .values()
+            .filter(|s| s.ready)
+            .map(|s| s.name().to_string())
+            .collect();
+        let known: Vec<String> = self.services.keys().cloned().collect();
+        let mut missing: Vec<(String, String)> = Vec::new();
+        for s in self.services.values_mut() {
+            if !s.is_waiting() {
+                continue;
+            }
+            if let Some(dep) = s.unit.depends_on.iter().find(|d| !known.contains(d)) {
+                missing.push((s.name().to_string(), dep.clone()));
+                continue;
+            }
+            if s.unit.depends_on.iter().all(|d| ready.contains(d)) {
+                s.since = Some(now);
+                actions.push(Action::Start(s.name().to_string()));
+            }
+        }
+        for (name, dep) in missing {
+            if let Some(s) = self.services.get_mut(&name) {
+                warn!("{name}: not starting: its dependency {dep} is not a valid service");
+                s.state = State::Failed;
+                s.reason = Some(format!("dependency {dep} is not available"));
+            }
+            self.fail_dependents(&name);
+        }
+        if self.main == Main::Waiting && self.services.values().all(Service::is_settled) {
+            self.main = Main::Done; // until MainSpawned says otherwise
+            actions.push(Action::StartMain);
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MAIN: Pid = 100;
-
-    fn settings() -> Settings {
-        Settings {
-            forward_to_group: false,
-            expected: ExpectedStatuses::default(),
-            grace: Duration::from_secs(5),
-            warn_on_reap: false,
-        }
-    }
-
-    fn feed(sup: &mut Supervisor, events: &[Event]) -> Vec<Action> {
-        let mut actions = Vec::new();
-        for e in events {
-            sup.handle(e.clone(), &mut actions);
-        }
-        actions
-    }
-
-    fn exited(pid: Pid, status: WaitStatus) -> Event {
-        Event::Exited { pid, status }
-    }
-
-    #[test]
-    fn forwards_signals_to_the_child_or_its_group() {
-        let mut sup = Supervisor::new(MAIN, settings());
-        assert_eq!(
-            feed(&mut sup, &[Event::Signal(15), Event::Signal(40)]),
-            vec![
-                Action::Signal {
-                    target: Target::Process(MAIN),
-                    sig: 15
-                },
-                Action::Signal {
-                    target: Target::Process(MAIN),
-                    sig: 40
-                },
-            ]
-        );
-        let mut sup = Supervisor::new(
-            MAIN,
-            Settings {
-                forward_to_group: true,
-                ..settings()
-            },
-        );
-        assert_eq!(
-            feed(&mut sup, &[Event::Signal(10)]),
-            vec![Action::Signal {
-                target: Target::Group(MAIN),
-                sig: 10
-            }]
-        );
-    }
-
-    #[test]
-    fn exits_at_once_with_the_child_status_when_nothing_is_left() {
-        let mut sup = Supervisor::new(MAIN, settings());
-        let actions = feed(
-            &mut sup,
-            &[
-                exited(MAIN, WaitStatus::Exited(7)),
-                Event::ReapDone {
-                    children_left: false,
-                },
-            ],
-        );
-        assert_eq!(actions, vec![Action::Exit(7)]);
-    }
-
-    #[test]
-    fn death_by_signal_is_128_plus_n_and_expected_statuses_map_to_zero() {
-        let mut sup = Supervisor::new(MAIN, settings());
-        let dead = [
-            exited(
-                MAIN,
-                WaitStatus::Signaled {
-                    sig: 15,
-                    core: false,
-                },
-            ),
-            Event::ReapDone {
-                children_left: false,
-            },
-        ];
-        assert_eq!(feed(&mut sup, &dead), vec![Action::Exit(143)]);
-        let mut expected = ExpectedStatuses::default();
-        expected.insert(143);
-        let mut sup = Supervisor::new(
-            MAIN,
-            Settings {
-                expected,
-                ..settings()
-            },
-        );
-        assert_eq!(feed(&mut sup, &dead), vec![Action::Exit(0)]);
-    }
-
-    #[test]
-    fn coalesced_exits_in_one_pass_still_end_foster() {
-        // catatonit#4: the main child's exit arrived merged with another's.
-        let mut sup = Supervisor::new(MAIN, settings());
-        let actions = feed(
-            &mut sup,
-            &[
-                exited(
-                    MAIN + 1,
-                    WaitStatus::Signaled {
-                        sig: 9,
-                        core: false,
-                    },
-                ),
-                exited(MAIN, WaitStatus::Exited(0)),
-                Event::ReapDone {
-                    children_left: false,
-                },
-            ],
-        );
-        assert_eq!(actions, vec![Action::Exit(0)]);
-    }
-
-    #[test]
-    fn leftovers_get_term_then_kill_after_the_grace() {
-        let mut sup = Supervisor::new(MAIN, settings());
-        let actions = feed(
-            &mut sup,
-            &[
-                exited(MAIN, WaitStatus::Exited(3)),
-                Event::ReapDone {
-                    children_left: true,
-                },
-            ],
-        );
-        assert_eq!(
-            actions,
-            vec![
-                Action::Signal {
-                    target: Target::Descendants,
-                    sig: libc::SIGTERM
-                },
-                Action::Signal {
-                    target: Target::Descendants,
-                    sig: libc::SIGCONT
-                },
-                Action::ArmDeadline(Duration::from_secs(5)),
-            ]
-        );
-        // Some go, some stay: nothing new until the deadline.
-        assert_eq!(
-            feed(
-                &mut sup,
-                &[
-                    exited(MAIN + 1, WaitStatus::Exited(0)),
-                    Event::ReapDone {
-                        children_left: true
-                    }
-                ]
-            ),
-            vec![]
-        );
-        assert_eq!(
-            feed(&mut sup, &[Event::DeadlineReached]),
-            vec![Action::Signal {
-                target: Target::Descendants,
-                sig: libc::SIGKILL
-            }]
-        );
-        // A pass that leaves some behind re-sends SIGKILL (forks during the kill).
-        assert_eq!(
-            feed(
-                &mut sup,
-                &[Event::ReapDone {
-                    children_left: true
-                }]
-            ),
-            vec![Action::Signal {
-                target: Target::Descendants,
-                sig: libc::SIGKILL
-            }]
-        );
-        assert_eq!(
-            feed(
-                &mut sup,
-                &[
-                    exited(
-                        MAIN + 2,
-                        WaitStatus::Signaled {
-                            sig: 9,
-                            core: false
-                        }
-                    ),
-                    Event::ReapDone {
-                        children_left: false
-                    }
-                ]
-            ),
-            vec![Action::Exit(3)]
-        );
-    }
-
-    #[test]
-    fn returns_as_soon_as_the_last_leftover_is_gone() {
-        let mut sup = Supervisor::new(MAIN, settings());
-        feed(
-            &mut sup,
-            &[
-                exited(MAIN, WaitStatus::Exited(0)),
-                Event::ReapDone {
-                    children_left: true,
-                },
-            ],
-        );
-        assert_eq!(
-            feed(
-                &mut sup,
-                &[Event::ReapDone {
-                    children_left: false
-                }]
-            ),
-            vec![Action::Exit(0)]
-        );
-    }
-
-    #[test]
-    fn second_term_during_grace_escalates_to_kill() {
-        let mut sup = Supervisor::new(MAIN, settings());
-        feed(
-            &mut sup,
-            &[
-                exited(MAIN, WaitStatus::Exited(0)),
-                Event::ReapDone {
-                    children_left: true,
-                },
-            ],
-        );
-        assert_eq!(
-            feed(
-                &mut sup,
-                &[
-                    Event::Signal(libc::SIGUSR1),
-                    Event::Signal(libc::SIGTERM),
-                    Event::Signal(libc::SIGINT)
-                ]
-            ),
-            vec![Action::Signal {
-                target: Target::Descendants,
-                sig: libc::SIGKILL
-            }]
-        );
-        assert_eq!(feed(&mut sup, &[Event::DeadlineReached]), vec![]);
-    }
-
-    #[test]
-    fn zero_grace_kills_at_once() {
-        let mut sup = Supervisor::new(
-            MAIN,
-            Settings {
-                grace: Duration::ZERO,
-                ..settings()
-            },
-        );
-        assert_eq!(
-            feed(
-                &mut sup,
-                &[
-                    exited(MAIN, WaitStatus::Exited(1)),
-                    Event::ReapDone {
-                        children_left: true
-                    }
-                ]
-            ),
-            vec![Action::Signal {
-                target: Target::Descendants,
-                sig: libc::SIGKILL
-            }]
-        );
-    }
-
-    #[test]
-    fn orphans_reaped_while_running_change_nothing() {
-        let mut sup = Supervisor::new(MAIN, settings());
-        assert_eq!(
-            feed(
-                &mut sup,
-                &[
-                    exited(MAIN + 5, WaitStatus::Exited(0)),
-                    Event::ReapDone {
-                        children_left: true
-                    }
-                ]
-            ),
-            vec![]
-        );
-        assert_eq!(
-            feed(&mut sup, &[Event::Signal(1)]),
-            vec![Action::Signal {
-                target: Target::Process(MAIN),
-                sig: 1
-            }]
-        );
-    }
-}
+mod tests;

@@ -333,6 +333,11 @@ impl Timer {
             .map_err(io::Error::from)
     }
 
+    /// Stops the timer (`timerfd_settime(2)` with a zero expiration).
+    pub fn disarm(&self) -> io::Result<()> {
+        self.0.unset().map_err(io::Error::from)
+    }
+
     /// Consumes an expiration; true when the timer had fired.
     pub fn acknowledge(&self) -> bool {
         let mut buf = [0u8; 8];
@@ -382,6 +387,44 @@ pub struct ChildSpec {
     foreground: bool,
     /// A directory to enter (`fchdir`) before exec.
     dir: Option<RawFd>,
+    /// A directory to enter by path (a service's `workdir`), after the
+    /// user switch so that the user's own permissions apply.
+    workdir: Option<CString>,
+    /// `setsid` instead of `setpgid`: a service gets its own session.
+    new_session: bool,
+    /// User, group and supplementary groups to switch to.
+    ids: Option<(u32, u32, Vec<libc::gid_t>)>,
+}
+
+/// The step of a child's set-up that failed, before or at exec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Groups = 1,
+    Group = 2,
+    User = 3,
+    Workdir = 4,
+    Exec = 5,
+}
+
+/// Why a forked child could not become the program.
+#[derive(Debug)]
+pub struct ChildFailure {
+    pub stage: Stage,
+    pub error: io::Error,
+}
+
+impl std::fmt::Display for ChildFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.stage {
+            Stage::Groups => "cannot set the supplementary groups",
+            Stage::Group => "cannot switch group",
+            Stage::User => "cannot switch user",
+            Stage::Workdir => "cannot enter the working directory",
+            Stage::Exec => "cannot execute the command",
+        };
+        let errno = self.error.raw_os_error().unwrap_or(0);
+        write!(f, "{what}: {}", nix::errno::Errno::from_raw(errno).desc())
+    }
 }
 
 /// Why a spawn failed before any child existed.
@@ -404,12 +447,12 @@ impl std::fmt::Display for SpawnError {
     }
 }
 
-/// A child that was forked. `exec_error` is set when `execve` failed: the
-/// child then exits 127 (not found) or 126 (found but not runnable) on its
-/// own, and the reaper collects that status like any other.
+/// A child that was forked. `failure` is set when its set-up or `execve`
+/// failed: the child then exits by itself (127 when the command was not
+/// found, 126 otherwise) and the reaper collects that status like any other.
 pub struct Spawned {
     pub pid: Pid,
-    pub exec_error: Option<io::Error>,
+    pub failure: Option<ChildFailure>,
 }
 
 /// Exit status of a child whose `execve` failed with `errno`, as shells do:
@@ -459,7 +502,27 @@ impl ChildSpec {
             listen_pid_slot,
             foreground,
             dir: None,
+            workdir: None,
+            new_session: false,
+            ids: None,
         })
+    }
+
+    /// Gives the child a session of its own (`setsid`), as services get.
+    pub fn in_new_session(&mut self) {
+        self.new_session = true;
+    }
+
+    /// Makes the child enter `path` before exec.
+    pub fn set_workdir(&mut self, path: &std::path::Path) -> Result<(), SpawnError> {
+        self.workdir =
+            Some(CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| SpawnError::Nul)?);
+        Ok(())
+    }
+
+    /// Makes the child switch to these IDs before exec.
+    pub fn run_as(&mut self, uid: u32, gid: u32, groups: &[u32]) {
+        self.ids = Some((uid, gid, groups.to_vec()));
     }
 
     /// Makes the child start in the directory `dir` refers to, which must
@@ -471,8 +534,8 @@ impl ChildSpec {
 
 /// Forks and executes `spec` (`fork(2)`, `execvpe(3)`).
 ///
-/// In the child, before exec: its own process group (`setpgid`), its
-/// working directory when one was given (`fchdir`), the
+/// In the child, before exec: its own process group (`setpgid`) or session
+/// (`setsid`), its user and groups, its working directory, the
 /// terminal's foreground when asked (`tcsetpgrp`; SIGTTOU is still blocked
 /// here, so this cannot stop it), `LISTEN_PID` filled in, and the inherited
 /// signal mask restored. Dispositions are never touched by foster, so the
@@ -508,11 +571,18 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
     let listen = spec.listen_pid_slot.is_some();
     let foreground = spec.foreground;
     let dir = spec.dir.unwrap_or(-1);
+    let new_session = spec.new_session;
+    let workdir = spec.workdir.as_ref().map(|w| w.as_ptr());
+    let ids = spec
+        .ids
+        .as_ref()
+        .map(|(u, g, groups)| (*u, *g, groups.as_ptr(), groups.len()));
 
     // SAFETY: foster is single-threaded, so the child is a complete copy of
     // the process. Between fork and exec the child only calls async-signal-
-    // safe functions (setpgid, getpid, open, tcsetpgrp, close, sigprocmask,
-    // fchdir, execvpe, write, _exit) on memory prepared above, and never returns
+    // safe functions (setsid, setpgid, getpid, open, tcsetpgrp, close,
+    // setgroups, setgid, setuid, chdir, fchdir, sigprocmask, execvpe, write,
+    // _exit) on memory prepared above, and never returns
     // into Rust code: it either execs or calls _exit.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
@@ -520,7 +590,11 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
         // the process still owns, and `listen_ptr..listen_ptr+listen_len` is
         // the writable LISTEN_PID entry.
         unsafe {
-            libc::setpgid(0, 0);
+            if new_session {
+                libc::setsid();
+            } else {
+                libc::setpgid(0, 0);
+            }
             let me = libc::getpid();
             if foreground {
                 let tty = libc::open(
@@ -537,11 +611,11 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
                 let mut digits = [0u8; 12];
                 let mut n = me as u32;
                 let mut len = 0;
-                loop {
+                while len < digits.len() {
                     digits[len] = b'0' + (n % 10) as u8;
                     len += 1;
                     n /= 10;
-                    if n == 0 || len == digits.len() {
+                    if n == 0 {
                         break;
                     }
                 }
@@ -552,23 +626,52 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
                     *listen_ptr.add(listen_value_at + len) = 0;
                 }
             }
-            libc::sigprocmask(libc::SIG_SETMASK, raw_mask, std::ptr::null_mut());
-            if dir < 0 || libc::fchdir(dir) == 0 {
+            let mut stage = Stage::Exec;
+            let mut ok = true;
+            if let Some((uid, gid, groups, count)) = ids {
+                if libc::setgroups(count, groups) != 0 {
+                    (stage, ok) = (Stage::Groups, false);
+                } else if libc::setgid(gid) != 0 {
+                    (stage, ok) = (Stage::Group, false);
+                } else if libc::setuid(uid) != 0 {
+                    (stage, ok) = (Stage::User, false);
+                }
+            }
+            if ok {
+                let entered = match workdir {
+                    Some(path) => libc::chdir(path) == 0,
+                    None => dir < 0 || libc::fchdir(dir) == 0,
+                };
+                if !entered {
+                    (stage, ok) = (Stage::Workdir, false);
+                }
+            }
+            if ok {
+                libc::sigprocmask(libc::SIG_SETMASK, raw_mask, std::ptr::null_mut());
                 libc::execvpe(file, argv_ptrs.as_ptr(), env_ptrs.as_ptr());
             }
             let errno = *libc::__errno_location();
-            let bytes = errno.to_ne_bytes();
-            libc::write(err_fd, bytes.as_ptr().cast(), bytes.len());
-            libc::_exit(c_int::from(exec_failure_status(errno)));
+            let report = [stage as i32, errno];
+            libc::write(
+                err_fd,
+                report.as_ptr().cast(),
+                std::mem::size_of_val(&report),
+            );
+            let status = if stage == Stage::Exec {
+                exec_failure_status(errno)
+            } else {
+                126
+            };
+            libc::_exit(c_int::from(status));
         }
     }
     drop(err_write);
     if pid < 0 {
         return Err(SpawnError::Os(io::Error::last_os_error()));
     }
-    // The child writes four bytes only when exec failed; a successful exec
-    // closes its end (close-on-exec) and we read end-of-file.
-    let mut buf = [0u8; 4];
+    // The child writes its failed stage and errno only when it could not
+    // exec; a successful exec closes its end (close-on-exec): end-of-file.
+    let mut buf = [0u8; 8];
     let mut got = 0;
     while got < buf.len() {
         match nix::unistd::read(err_read.as_fd(), &mut buf[got..]) {
@@ -579,7 +682,19 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
         }
     }
     drop(listen_entry);
-    let exec_error =
-        (got == buf.len()).then(|| io::Error::from_raw_os_error(i32::from_ne_bytes(buf)));
-    Ok(Spawned { pid, exec_error })
+    let failure = (got == buf.len()).then(|| {
+        let word = |i: usize| i32::from_ne_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
+        let stage = match word(0) {
+            1 => Stage::Groups,
+            2 => Stage::Group,
+            3 => Stage::User,
+            4 => Stage::Workdir,
+            _ => Stage::Exec,
+        };
+        ChildFailure {
+            stage,
+            error: io::Error::from_raw_os_error(word(4)),
+        }
+    });
+    Ok(Spawned { pid, failure })
 }

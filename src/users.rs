@@ -134,7 +134,7 @@ impl UserDb {
                         groups: self
                             .groups
                             .iter()
-                            .filter(|g| g.members.iter().any(|m| *m == e.name))
+                            .filter(|g| g.members.contains(&e.name))
                             .map(|g| g.gid)
                             .collect(),
                         name: e.name.clone(),

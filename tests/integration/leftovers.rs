@@ -63,7 +63,7 @@ fn second_sigterm_during_the_grace_kills_at_once() {
         ));
         running.expect_line("ready");
         running.write("go\n");
-        running.expect_stderr("sending SIGTERM to the processes it left");
+        running.expect_stderr("sending SIGTERM to the processes left behind");
         running.signal(libc::SIGTERM);
         let done = running.finish();
         assert_eq!(done.code(), 7, "{mode:?}");

@@ -1,0 +1,516 @@
+use super::*;
+use crate::unit::{Kind, LogMode, Restart};
+
+const MAIN: Pid = 100;
+
+fn settings() -> Settings {
+    Settings {
+        forward_to_group: false,
+        expected: ExpectedStatuses::default(),
+        grace: Duration::from_secs(5),
+        warn_on_reap: false,
+    }
+}
+
+fn unit(name: &str, kind: Kind, deps: &[&str]) -> Unit {
+    Unit {
+        name: name.into(),
+        path: format!("{name}.yaml").into(),
+        command: vec!["x".into()],
+        kind,
+        pidfile: None,
+        depends_on: deps.iter().map(|d| d.to_string()).collect(),
+        restart: if kind == Kind::Oneshot {
+            Restart::Never
+        } else {
+            Restart::OnFailure
+        },
+        restart_delay: Duration::from_secs(1),
+        restart_delay_max: Duration::from_secs(30),
+        stop_signal: libc::SIGTERM,
+        stop_timeout: Duration::from_secs(5),
+        reload_signal: libc::SIGHUP,
+        start_timeout: Duration::from_secs(30),
+        credentials: None,
+        workdir: None,
+        env: vec![],
+        critical: false,
+        log: LogMode::Inherit,
+    }
+}
+
+/// A supervisor with a test clock.
+struct Harness {
+    sup: Supervisor,
+    now: Instant,
+}
+
+impl Harness {
+    fn one_command(settings: Settings) -> Harness {
+        let mut h = Harness {
+            sup: Supervisor::new(settings, vec![], true, false),
+            now: Instant::now(),
+        };
+        assert_eq!(h.boot(), vec![Action::StartMain]);
+        assert_eq!(h.feed(&[Event::MainSpawned(Ok(MAIN))]), vec![]);
+        h
+    }
+
+    fn services(units: Vec<Unit>, main: bool) -> Harness {
+        Harness {
+            sup: Supervisor::new(settings(), units, main, true),
+            now: Instant::now(),
+        }
+    }
+
+    fn boot(&mut self) -> Vec<Action> {
+        let mut actions = Vec::new();
+        self.sup.boot(self.now, &mut actions);
+        actions
+    }
+
+    fn feed(&mut self, events: &[Event]) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for e in events {
+            self.sup.handle(e.clone(), self.now, &mut actions);
+        }
+        actions
+    }
+
+    /// Moves the clock to the next deadline and fires the timer.
+    fn tick(&mut self) -> Vec<Action> {
+        self.now = self.sup.next_deadline().expect("a deadline is armed");
+        self.feed(&[Event::Tick])
+    }
+
+    fn spawned(&mut self, name: &str, pid: Pid) -> Vec<Action> {
+        self.feed(&[Event::ServiceSpawned {
+            name: name.into(),
+            result: Ok(pid),
+        }])
+    }
+
+    fn state(&self, name: &str) -> &'static str {
+        self.sup
+            .services
+            .get(name)
+            .map(|s| s.state.as_str())
+            .unwrap_or("absent")
+    }
+}
+
+fn exited(pid: Pid, code: u8) -> Event {
+    Event::Exited {
+        pid,
+        status: WaitStatus::Exited(code),
+    }
+}
+
+fn killed(pid: Pid, sig: i32) -> Event {
+    Event::Exited {
+        pid,
+        status: WaitStatus::Signaled { sig, core: false },
+    }
+}
+
+fn done(children_left: bool) -> Event {
+    Event::ReapDone { children_left }
+}
+
+fn signal(target: Target, sig: i32) -> Action {
+    Action::Signal { target, sig }
+}
+
+// ---- one-command mode ----------------------------------------------------
+
+#[test]
+fn forwards_every_signal_to_the_child_or_its_group() {
+    let mut h = Harness::one_command(settings());
+    assert_eq!(
+        h.feed(&[Event::Signal(15), Event::Signal(40), Event::Signal(1)]),
+        vec![
+            signal(Target::Process(MAIN), 15),
+            signal(Target::Process(MAIN), 40),
+            signal(Target::Process(MAIN), 1)
+        ]
+    );
+    let mut h = Harness::one_command(Settings {
+        forward_to_group: true,
+        ..settings()
+    });
+    assert_eq!(
+        h.feed(&[Event::Signal(10)]),
+        vec![signal(Target::Group(MAIN), 10)]
+    );
+}
+
+#[test]
+fn exits_at_once_with_the_child_status_when_nothing_is_left() {
+    let mut h = Harness::one_command(settings());
+    assert_eq!(
+        h.feed(&[exited(MAIN, 7), done(false)]),
+        vec![Action::Exit(7)]
+    );
+}
+
+#[test]
+fn death_by_signal_is_128_plus_n_and_expected_statuses_map_to_zero() {
+    let mut h = Harness::one_command(settings());
+    assert_eq!(
+        h.feed(&[killed(MAIN, 15), done(false)]),
+        vec![Action::Exit(143)]
+    );
+    let mut expected = ExpectedStatuses::default();
+    expected.insert(143);
+    let mut h = Harness::one_command(Settings {
+        expected,
+        ..settings()
+    });
+    assert_eq!(
+        h.feed(&[killed(MAIN, 15), done(false)]),
+        vec![Action::Exit(0)]
+    );
+}
+
+#[test]
+fn coalesced_exits_in_one_pass_still_end_foster() {
+    // catatonit#4: the main child's exit arrived merged with another's.
+    let mut h = Harness::one_command(settings());
+    assert_eq!(
+        h.feed(&[killed(MAIN + 1, 9), exited(MAIN, 0), done(false)]),
+        vec![Action::Exit(0)]
+    );
+}
+
+#[test]
+fn leftovers_get_term_then_kill_after_the_grace() {
+    let mut h = Harness::one_command(settings());
+    assert_eq!(
+        h.feed(&[exited(MAIN, 3), done(true)]),
+        vec![
+            signal(Target::Descendants, libc::SIGTERM),
+            signal(Target::Descendants, libc::SIGCONT)
+        ]
+    );
+    assert_eq!(h.sup.next_deadline(), Some(h.now + Duration::from_secs(5)));
+    // Some go, some stay: nothing new until the deadline.
+    assert_eq!(h.feed(&[exited(MAIN + 1, 0), done(true)]), vec![]);
+    assert_eq!(h.tick(), vec![signal(Target::Descendants, libc::SIGKILL)]);
+    // A pass that leaves some behind re-sends SIGKILL (forks during the kill).
+    assert_eq!(
+        h.feed(&[done(true)]),
+        vec![signal(Target::Descendants, libc::SIGKILL)]
+    );
+    assert_eq!(
+        h.feed(&[killed(MAIN + 2, 9), done(false)]),
+        vec![Action::Exit(3)]
+    );
+}
+
+#[test]
+fn returns_as_soon_as_the_last_leftover_is_gone() {
+    let mut h = Harness::one_command(settings());
+    h.feed(&[exited(MAIN, 0), done(true)]);
+    assert_eq!(h.feed(&[done(false)]), vec![Action::Exit(0)]);
+}
+
+#[test]
+fn second_term_during_grace_escalates_to_kill() {
+    let mut h = Harness::one_command(settings());
+    h.feed(&[exited(MAIN, 0), done(true)]);
+    assert_eq!(
+        h.feed(&[
+            Event::Signal(libc::SIGUSR1),
+            Event::Signal(libc::SIGTERM),
+            Event::Signal(libc::SIGINT)
+        ]),
+        vec![signal(Target::Descendants, libc::SIGKILL)]
+    );
+    assert_eq!(h.sup.next_deadline(), None);
+}
+
+#[test]
+fn zero_grace_kills_at_once() {
+    let mut h = Harness::one_command(Settings {
+        grace: Duration::ZERO,
+        ..settings()
+    });
+    assert_eq!(
+        h.feed(&[exited(MAIN, 1), done(true)]),
+        vec![signal(Target::Descendants, libc::SIGKILL)]
+    );
+}
+
+#[test]
+fn orphans_reaped_while_running_change_nothing() {
+    let mut h = Harness::one_command(settings());
+    assert_eq!(h.feed(&[exited(MAIN + 5, 0), done(true)]), vec![]);
+    assert_eq!(
+        h.feed(&[Event::Signal(1)]),
+        vec![signal(Target::Process(MAIN), 1)]
+    );
+}
+
+#[test]
+fn main_that_cannot_be_spawned_exits_1() {
+    let mut h = Harness {
+        sup: Supervisor::new(settings(), vec![], true, false),
+        now: Instant::now(),
+    };
+    h.boot();
+    assert_eq!(
+        h.feed(&[Event::MainSpawned(Err("fork: EAGAIN".into()))]),
+        vec![Action::Reap]
+    );
+    assert_eq!(h.feed(&[done(false)]), vec![Action::Exit(1)]);
+}
+
+// ---- services --------------------------------------------------------------
+
+#[test]
+fn services_start_in_dependency_order_and_the_main_command_last() {
+    let mut h = Harness::services(
+        vec![
+            unit("setup", Kind::Oneshot, &[]),
+            unit("db", Kind::Simple, &["setup"]),
+            unit("web", Kind::Notify, &["db"]),
+        ],
+        true,
+    );
+    assert_eq!(h.boot(), vec![Action::Start("setup".into())]);
+    assert_eq!(h.spawned("setup", 10), vec![]);
+    assert_eq!(h.state("db"), "starting");
+    assert_eq!(
+        h.feed(&[exited(10, 0), done(true)]),
+        vec![Action::Start("db".into())]
+    );
+    assert_eq!(h.state("setup"), "exited");
+    assert_eq!(h.spawned("db", 11), vec![Action::Start("web".into())]);
+    // web is notify: the main command waits until it is ready or gives up.
+    assert_eq!(h.spawned("web", 12), vec![]);
+    assert_eq!(h.state("web"), "starting");
+    // It never says READY=1: killed at start_timeout, and its exit is a failure.
+    assert_eq!(h.tick(), vec![signal(Target::Group(12), libc::SIGKILL)]);
+    let actions = h.feed(&[killed(12, 9), done(true)]);
+    assert_eq!(h.state("web"), "backoff");
+    assert_eq!(actions, vec![Action::StartMain]);
+}
+
+#[test]
+fn a_failed_dependency_fails_its_dependents() {
+    let mut h = Harness::services(
+        vec![
+            unit("setup", Kind::Oneshot, &[]),
+            unit("app", Kind::Simple, &["setup"]),
+            unit("proxy", Kind::Simple, &["app"]),
+        ],
+        false,
+    );
+    h.boot();
+    h.spawned("setup", 10);
+    assert_eq!(h.feed(&[exited(10, 3), done(false)]), vec![]);
+    assert_eq!(
+        (h.state("setup"), h.state("app"), h.state("proxy")),
+        ("failed", "failed", "failed")
+    );
+}
+
+#[test]
+fn a_dependency_that_is_not_a_valid_service_fails_the_dependent() {
+    let mut h = Harness::services(vec![unit("app", Kind::Simple, &["broken"])], true);
+    assert_eq!(h.boot(), vec![Action::StartMain]);
+    assert_eq!(h.state("app"), "failed");
+}
+
+#[test]
+fn crash_loop_backs_off_and_restarts_on_the_deadline() {
+    let mut h = Harness::services(vec![unit("a", Kind::Simple, &[])], false);
+    h.boot();
+    let mut pid = 20;
+    let mut delays = Vec::new();
+    h.spawned("a", pid);
+    for _ in 0..4 {
+        let before = h.now;
+        assert_eq!(h.feed(&[exited(pid, 1), done(true)]), vec![]);
+        assert_eq!(h.state("a"), "backoff");
+        assert_eq!(h.tick(), vec![Action::Start("a".into())]);
+        delays.push((h.now - before).as_secs());
+        pid += 1;
+        h.spawned("a", pid);
+    }
+    assert_eq!(delays, [1, 2, 4, 8]);
+    assert_eq!(h.sup.services["a"].restarts, 4);
+}
+
+#[test]
+fn sigterm_stops_services_in_reverse_dependency_order_then_exits_0() {
+    let mut h = Harness::services(
+        vec![
+            unit("db", Kind::Simple, &[]),
+            unit("web", Kind::Simple, &["db"]),
+        ],
+        false,
+    );
+    h.boot();
+    h.spawned("db", 30);
+    h.spawned("web", 31);
+    // web depends on db: web stops first, db only once web is gone.
+    assert_eq!(
+        h.feed(&[Event::Signal(libc::SIGTERM)]),
+        vec![
+            signal(Target::Group(31), libc::SIGTERM),
+            signal(Target::Group(31), libc::SIGCONT)
+        ]
+    );
+    assert_eq!(h.state("web"), "stopping");
+    assert_eq!(
+        h.feed(&[killed(31, 15)]),
+        vec![
+            signal(Target::Group(30), libc::SIGTERM),
+            signal(Target::Group(30), libc::SIGCONT)
+        ]
+    );
+    assert_eq!(h.feed(&[done(true)]), vec![]);
+    assert_eq!(h.feed(&[exited(30, 0), done(false)]), vec![Action::Exit(0)]);
+}
+
+#[test]
+fn a_service_ignoring_its_stop_signal_is_killed_after_stop_timeout() {
+    let mut h = Harness::services(vec![unit("stubborn", Kind::Simple, &[])], false);
+    h.boot();
+    h.spawned("stubborn", 40);
+    h.feed(&[Event::Signal(libc::SIGTERM)]);
+    assert_eq!(h.sup.next_deadline(), Some(h.now + Duration::from_secs(5)));
+    assert_eq!(h.tick(), vec![signal(Target::Group(40), libc::SIGKILL)]);
+    assert_eq!(h.feed(&[killed(40, 9), done(false)]), vec![Action::Exit(0)]);
+}
+
+#[test]
+fn the_main_command_exiting_stops_everything_and_gives_its_status() {
+    let mut h = Harness::services(vec![unit("db", Kind::Simple, &[])], true);
+    assert_eq!(h.boot(), vec![Action::Start("db".into())]);
+    assert_eq!(h.spawned("db", 50), vec![Action::StartMain]);
+    h.feed(&[Event::MainSpawned(Ok(MAIN))]);
+    // Non-shutdown signals go to the main command.
+    assert_eq!(
+        h.feed(&[Event::Signal(libc::SIGUSR1)]),
+        vec![signal(Target::Process(MAIN), libc::SIGUSR1)]
+    );
+    assert_eq!(
+        h.feed(&[exited(MAIN, 3)]),
+        vec![
+            signal(Target::Group(50), libc::SIGTERM),
+            signal(Target::Group(50), libc::SIGCONT)
+        ]
+    );
+    assert_eq!(
+        h.feed(&[done(true), exited(50, 0), done(false)]),
+        vec![Action::Exit(3)]
+    );
+}
+
+#[test]
+fn sigterm_stops_the_main_command_first() {
+    let mut h = Harness::services(vec![unit("db", Kind::Simple, &[])], true);
+    h.boot();
+    h.spawned("db", 50);
+    h.feed(&[Event::MainSpawned(Ok(MAIN))]);
+    assert_eq!(
+        h.feed(&[Event::Signal(libc::SIGTERM)]),
+        vec![
+            signal(Target::Process(MAIN), libc::SIGTERM),
+            signal(Target::Process(MAIN), libc::SIGCONT)
+        ]
+    );
+    assert_eq!(
+        h.feed(&[killed(MAIN, 15)]),
+        vec![
+            signal(Target::Group(50), libc::SIGTERM),
+            signal(Target::Group(50), libc::SIGCONT)
+        ]
+    );
+    assert_eq!(
+        h.feed(&[done(true), exited(50, 0), done(false)]),
+        vec![Action::Exit(143)]
+    );
+}
+
+#[test]
+fn a_critical_service_ending_shuts_down_with_its_status() {
+    let mut critical = unit("core", Kind::Simple, &[]);
+    critical.critical = true;
+    critical.restart = Restart::Never;
+    let mut h = Harness::services(vec![critical, unit("other", Kind::Simple, &[])], false);
+    h.boot();
+    h.spawned("core", 60);
+    h.spawned("other", 61);
+    assert_eq!(
+        h.feed(&[exited(60, 4)]),
+        vec![
+            signal(Target::Group(61), libc::SIGTERM),
+            signal(Target::Group(61), libc::SIGCONT)
+        ]
+    );
+    assert_eq!(
+        h.feed(&[done(true), killed(61, 15), done(false)]),
+        vec![Action::Exit(4)]
+    );
+}
+
+#[test]
+fn second_sigterm_during_shutdown_kills_everything() {
+    let mut h = Harness::services(vec![unit("stubborn", Kind::Simple, &[])], false);
+    h.boot();
+    h.spawned("stubborn", 70);
+    h.feed(&[Event::Signal(libc::SIGTERM)]);
+    assert_eq!(
+        h.feed(&[Event::Signal(libc::SIGINT)]),
+        vec![
+            signal(Target::Group(70), libc::SIGKILL),
+            signal(Target::Descendants, libc::SIGKILL)
+        ]
+    );
+    // Leftovers after that get no grace either.
+    assert_eq!(
+        h.feed(&[killed(70, 9), done(true)]),
+        vec![signal(Target::Descendants, libc::SIGKILL)]
+    );
+    assert_eq!(h.feed(&[done(false)]), vec![Action::Exit(0)]);
+}
+
+#[test]
+fn sigterm_with_nothing_running_exits_after_one_reaping_pass() {
+    let mut h = Harness::services(vec![unit("once", Kind::Oneshot, &[])], false);
+    h.boot();
+    h.spawned("once", 80);
+    h.feed(&[exited(80, 0), done(false)]);
+    assert_eq!(h.feed(&[Event::Signal(libc::SIGTERM)]), vec![Action::Reap]);
+    assert_eq!(h.feed(&[done(false)]), vec![Action::Exit(0)]);
+}
+
+#[test]
+fn a_service_in_backoff_is_not_restarted_during_shutdown() {
+    let mut h = Harness::services(vec![unit("a", Kind::Simple, &[])], false);
+    h.boot();
+    h.spawned("a", 90);
+    h.feed(&[exited(90, 1), done(false)]);
+    assert_eq!(h.state("a"), "backoff");
+    assert_eq!(h.feed(&[Event::Signal(libc::SIGTERM)]), vec![Action::Reap]);
+    assert_eq!(h.state("a"), "stopped");
+    assert_eq!(h.sup.next_deadline(), None);
+}
+
+#[test]
+fn a_start_failure_follows_the_restart_policy() {
+    let mut once = unit("once", Kind::Oneshot, &[]);
+    once.critical = true;
+    let mut h = Harness::services(vec![once], false);
+    h.boot();
+    let actions = h.feed(&[Event::ServiceSpawned {
+        name: "once".into(),
+        result: Err("no such user".into()),
+    }]);
+    assert_eq!(h.state("once"), "failed");
+    assert_eq!(actions, vec![Action::Reap]);
+    assert_eq!(h.feed(&[done(false)]), vec![Action::Exit(127)]);
+}
