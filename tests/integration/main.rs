@@ -6,6 +6,7 @@ mod exit_status;
 mod hygiene;
 mod leftovers;
 mod reaping;
+mod services;
 mod signals;
 mod tty;
 mod util;
