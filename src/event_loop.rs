@@ -21,11 +21,14 @@ use log::{debug, error, info, warn};
 
 use crate::signal;
 use crate::supervisor::{Action, Event, Supervisor, Target};
-use crate::sys::{self, ChildSpec, InheritedMask, Pid, Poller, Reaped, Signals, Timer};
-use crate::unit::Unit;
+use crate::sys::{
+    self, ChildSpec, InheritedMask, NotifySocket, Pid, Poller, Reaped, Signals, Timer,
+};
+use crate::unit::{Kind, Unit};
 
 const SIGNALS: u64 = 1;
 const TIMER: u64 = 2;
+const NOTIFY: u64 = 3;
 
 /// The event sources, opened before anything is spawned so that a failure
 /// to open them stops foster before anything runs.
@@ -33,6 +36,9 @@ pub struct Sources {
     poller: Poller,
     signals: Signals,
     timer: Timer,
+    /// Where notify services report readiness; `None` without notify
+    /// services, or when it could not be bound (they then fail to start).
+    notify: Option<(NotifySocket, String)>,
 }
 
 impl Sources {
@@ -41,19 +47,37 @@ impl Sources {
             poller: Poller::new()?,
             signals: Signals::open()?,
             timer: Timer::new()?,
+            notify: None,
         };
         sources.poller.watch(sources.signals.fd(), SIGNALS)?;
         sources.poller.watch(sources.timer.fd(), TIMER)?;
         Ok(sources)
     }
 
+    /// Binds the sd_notify socket, in the abstract namespace under a name
+    /// unique to this foster.
+    pub fn open_notify(&mut self, own_pid: Pid) -> io::Result<()> {
+        let name = format!("foster/notify/{own_pid}");
+        let socket = NotifySocket::bind(&name)?;
+        self.poller.watch(socket.fd(), NOTIFY)?;
+        self.notify = Some((socket, format!("@{name}")));
+        Ok(())
+    }
+
     /// The descriptors foster keeps for itself.
-    pub fn raw_fds(&self) -> [i32; 3] {
-        [
+    pub fn raw_fds(&self) -> Vec<i32> {
+        let mut fds = vec![
             self.poller.fd().as_raw_fd(),
             self.signals.fd().as_raw_fd(),
             self.timer.fd().as_raw_fd(),
-        ]
+        ];
+        fds.extend(self.notify.as_ref().map(|(s, _)| s.fd().as_raw_fd()));
+        fds
+    }
+
+    /// `NOTIFY_SOCKET` for notify services.
+    fn notify_address(&self) -> Option<&str> {
+        self.notify.as_ref().map(|(_, name)| name.as_str())
     }
 }
 
@@ -116,6 +140,7 @@ pub fn run(sources: &Sources, world: &mut World, mut supervisor: Supervisor) -> 
             match token {
                 SIGNALS => read_signals(&sources.signals, &mut queue),
                 TIMER if sources.timer.acknowledge() => queue.push_back(Event::Tick),
+                NOTIFY => read_notifications(sources, &mut queue),
                 _ => {}
             }
         }
@@ -140,7 +165,7 @@ fn perform(
         }
         Action::Start(name) => {
             let result = match supervisor.unit(&name) {
-                Some(unit) => start_service(unit, world),
+                Some(unit) => start_service(unit, world, sources.notify_address()),
                 None => Err(format!("no unit named {name}")),
             };
             queue.push_back(Event::ServiceSpawned { name, result });
@@ -173,7 +198,7 @@ fn start_main(sources: &Sources, world: &mut World) -> Result<Pid, String> {
 
 /// Spawns a service's process: its own session, foster's environment plus
 /// the unit's, its user and working directory.
-fn start_service(unit: &Unit, world: &World) -> Result<Pid, String> {
+fn start_service(unit: &Unit, world: &World, notify: Option<&str>) -> Result<Pid, String> {
     let argv: Vec<OsString> = unit.command.iter().map(OsString::from).collect();
     let mut env: Vec<(OsString, OsString)> = world
         .env
@@ -192,6 +217,15 @@ fn start_service(unit: &Unit, world: &World) -> Result<Pid, String> {
             .iter()
             .map(|(k, v)| (OsString::from(k), OsString::from(v))),
     );
+    env.retain(|(k, _)| k != "NOTIFY_SOCKET");
+    if unit.kind == Kind::Notify {
+        let Some(address) = notify else {
+            return Err(
+                "the notify socket could not be set up, so readiness cannot be reported".into(),
+            );
+        };
+        env.push(("NOTIFY_SOCKET".into(), address.into()));
+    }
     let mut spec = ChildSpec::new(&argv, &env, false).map_err(|e| e.to_string())?;
     spec.in_new_session();
     if let Some(creds) = &unit.credentials {
@@ -231,6 +265,38 @@ fn start_service(unit: &Unit, world: &World) -> Result<Pid, String> {
             ))
         }
         None => Ok(child.pid),
+    }
+}
+
+/// Reads every waiting sd_notify datagram.
+fn read_notifications(sources: &Sources, queue: &mut VecDeque<Event>) {
+    let Some((socket, _)) = &sources.notify else {
+        return;
+    };
+    let mut buf = [0u8; 4096];
+    loop {
+        match socket.recv(&mut buf) {
+            Ok(Some((Some(sender), len))) => {
+                let bytes = buf.get(..len).unwrap_or_default();
+                match crate::notify::parse(bytes) {
+                    Some(message) => {
+                        let session = crate::procfs::session_of(sender);
+                        queue.push_back(Event::Notify {
+                            sender,
+                            session,
+                            message,
+                        });
+                    }
+                    None => debug!("ignoring a malformed notification from {sender}"),
+                }
+            }
+            Ok(Some((None, _))) => debug!("ignoring a notification without credentials"),
+            Ok(None) => return,
+            Err(e) => {
+                warn!("reading the notify socket failed: {e}");
+                return;
+            }
+        }
     }
 }
 

@@ -25,6 +25,7 @@ mod cli;
 mod duration;
 mod event_loop;
 mod logging;
+mod notify;
 mod procfs;
 mod service;
 mod signal;
@@ -107,7 +108,7 @@ fn supervise(options: Options) -> u8 {
     if let Some(sig) = options.pdeathsig {
         set_parent_death_signal(sig);
     }
-    let sources = match event_loop::Sources::open() {
+    let mut sources = match event_loop::Sources::open() {
         Ok(sources) => sources,
         Err(e) => {
             error!("cannot set up the event loop: {e}");
@@ -124,6 +125,13 @@ fn supervise(options: Options) -> u8 {
         }
         None => Vec::new(),
     };
+    if units
+        .iter()
+        .any(|u: &unit::Unit| u.kind == unit::Kind::Notify)
+        && let Err(e) = sources.open_notify(own_pid)
+    {
+        error!("cannot bind the notify socket ({e}): notify services cannot start");
+    }
     let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     let main_name = options
         .command

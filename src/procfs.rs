@@ -22,6 +22,13 @@ pub fn parse_stat(line: &str) -> Option<(Pid, Pid)> {
     Some((pid, ppid))
 }
 
+/// The session ID of `pid` (field 6 of `/proc/PID/stat`), if it can be read.
+pub fn session_of(pid: Pid) -> Option<Pid> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, tail) = stat.rsplit_once(')')?;
+    tail.split_ascii_whitespace().nth(3)?.parse().ok()
+}
+
 /// Every live process below `root`, children first.
 pub fn descendants(root: Pid) -> io::Result<Vec<Pid>> {
     let mut children: HashMap<Pid, Vec<Pid>> = HashMap::new();
@@ -85,6 +92,13 @@ mod tests {
         let mut all = walk(1, &children);
         all.sort();
         assert_eq!(all, vec![10, 11, 12, 20]);
+    }
+
+    #[test]
+    fn reads_a_session() {
+        let me = std::process::id() as Pid;
+        assert!(session_of(me).is_some_and(|s| s > 0));
+        assert_eq!(session_of(-5), None);
     }
 
     #[test]

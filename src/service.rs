@@ -75,6 +75,8 @@ pub struct Service {
     pub killed: bool,
     /// Why the last start failed, for messages.
     pub reason: Option<String>,
+    /// The last `STATUS=` the service sent.
+    pub status_text: Option<String>,
 }
 
 impl Service {
@@ -91,6 +93,7 @@ impl Service {
             deadline: None,
             killed: false,
             reason: None,
+            status_text: None,
         }
     }
 

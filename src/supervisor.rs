@@ -39,7 +39,7 @@ use crate::service::{Outcome, Service, State};
 use crate::signal;
 use crate::status::{ExpectedStatuses, WaitStatus};
 use crate::sys::Pid;
-use crate::unit::Unit;
+use crate::unit::{Kind, Unit};
 
 /// Something that happened, as the event loop saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +59,12 @@ pub enum Event {
     ServiceSpawned {
         name: String,
         result: Result<Pid, String>,
+    },
+    /// An sd_notify message from `sender`, whose session is `session`.
+    Notify {
+        sender: Pid,
+        session: Option<Pid>,
+        message: crate::notify::Message,
     },
 }
 
@@ -205,6 +211,11 @@ impl Supervisor {
                 self.begin_shutdown(None, now, actions);
             }
             Event::ServiceSpawned { name, result } => self.on_spawned(&name, result, now, actions),
+            Event::Notify {
+                sender,
+                session,
+                message,
+            } => self.on_notify(sender, session, message),
         }
         self.after(now, from_reaper, actions);
     }
@@ -353,6 +364,39 @@ impl Supervisor {
                     }
                 }
             }
+        }
+    }
+
+    /// A message counts when it comes from a service's process, or from any
+    /// process in the session that process leads (a shell script calling
+    /// `fosterctl notify` or `systemd-notify`).
+    fn on_notify(&mut self, sender: Pid, session: Option<Pid>, message: crate::notify::Message) {
+        let Some(s) = self
+            .services
+            .values_mut()
+            .find(|s| s.pid.is_some() && (s.pid == Some(sender) || s.pid == session))
+        else {
+            debug!("ignoring a notification from {sender}, which belongs to no service");
+            return;
+        };
+        if let Some(text) = message.status {
+            debug!("{}: status: {text}", s.name());
+            s.status_text = Some(text);
+        }
+        if let Some(main) = message.main_pid
+            && s.pid != Some(main)
+        {
+            info!(
+                "{}: main process is now {main} (MAINPID from {sender})",
+                s.name()
+            );
+            s.pid = Some(main);
+        }
+        if message.ready && s.state == State::Starting && s.unit.kind == Kind::Notify {
+            info!("{}: ready", s.name());
+            s.ready = true;
+            s.state = State::Running;
+            s.deadline = None;
         }
     }
 

@@ -350,6 +350,62 @@ impl Timer {
 }
 
 // ---------------------------------------------------------------------------
+// The sd_notify socket
+
+/// A datagram socket in the abstract namespace that services report
+/// readiness on (`NOTIFY_SOCKET=@name`, the sd_notify protocol). Abstract,
+/// so it needs no writable directory; `SO_PASSCRED`, so every message
+/// carries its sender's PID as the kernel vouches for it (`socket(2)`,
+/// `bind(2)`, `setsockopt(2)`, `recvmsg(2)`, `unix(7)`).
+pub struct NotifySocket(OwnedFd);
+
+impl NotifySocket {
+    pub fn bind(name: &str) -> io::Result<NotifySocket> {
+        use nix::sys::socket::{
+            AddressFamily, SockFlag, SockType, UnixAddr, bind, setsockopt, socket, sockopt,
+        };
+        let fd = socket(
+            AddressFamily::Unix,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+            None,
+        )?;
+        setsockopt(&fd, sockopt::PassCred, &true)?;
+        let addr = UnixAddr::new_abstract(name.as_bytes())?;
+        bind(fd.as_raw_fd(), &addr)?;
+        Ok(NotifySocket(fd))
+    }
+
+    /// The next datagram into `buf`: the sender's PID (when the kernel
+    /// attached it) and the length. `None` when nothing is waiting.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<(Option<Pid>, usize)>> {
+        use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+        let mut iov = [std::io::IoSliceMut::new(buf)];
+        let mut space = nix::cmsg_space!(libc::ucred);
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC;
+        match recvmsg::<()>(self.0.as_raw_fd(), &mut iov, Some(&mut space), flags) {
+            Ok(msg) => {
+                // A message with more ancillary data than credentials (file
+                // descriptors, say) is truncated: no credentials, no trust.
+                let pid = msg.cmsgs().ok().and_then(|mut c| {
+                    c.find_map(|m| match m {
+                        ControlMessageOwned::ScmCredentials(cred) => Some(cred.pid()),
+                        _ => None,
+                    })
+                });
+                Ok(Some((pid, msg.bytes)))
+            }
+            Err(nix::errno::Errno::EAGAIN) => Ok(None),
+            Err(e) => Err(io::Error::from(e)),
+        }
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Terminal
 
 /// Whether foster's process group is the foreground group of its controlling

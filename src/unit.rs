@@ -362,7 +362,9 @@ fn parse_unit(name: &str, path: &Path, text: &str, users: &UserDb) -> Result<Par
         file: path,
         problems: Vec::new(),
     };
-    let root: Spanned<Node> = match serde_saphyr::from_str(text) {
+    // YAML 1.2 booleans only: a service named `n` or `y` stays a name.
+    let options = serde_saphyr::options! { strict_booleans: true };
+    let root: Spanned<Node> = match serde_saphyr::from_str_with_options(text, options) {
         Ok(root) => root,
         Err(e) => {
             let (line, column) = e
@@ -1044,6 +1046,16 @@ mod tests {
         // d itself is valid (it will fail at run time, its dependencies never
         // being ready); the cycle and the self-dependency are not.
         assert_eq!(units.keys().collect::<Vec<_>>(), ["d"]);
+    }
+
+    #[test]
+    fn services_named_like_yaml_1_1_booleans_stay_names() {
+        let (units, problems) = check(&[
+            ("n", "command: x\n"),
+            ("y", "command: x\ndepends_on: [n]\n"),
+        ]);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(units["y"].depends_on, ["n"]);
     }
 
     #[test]

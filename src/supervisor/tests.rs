@@ -1,5 +1,6 @@
 use super::*;
-use crate::unit::{Kind, LogMode, Restart};
+use crate::notify::Message;
+use crate::unit::{LogMode, Restart};
 
 const MAIN: Pid = 100;
 
@@ -513,4 +514,67 @@ fn a_start_failure_follows_the_restart_policy() {
     assert_eq!(h.state("once"), "failed");
     assert_eq!(actions, vec![Action::Reap]);
     assert_eq!(h.feed(&[done(false)]), vec![Action::Exit(127)]);
+}
+
+#[test]
+fn a_notify_service_is_ready_on_ready_1_from_its_session() {
+    let mut h = Harness::services(
+        vec![
+            unit("n", Kind::Notify, &[]),
+            unit("after", Kind::Simple, &["n"]),
+        ],
+        false,
+    );
+    h.boot();
+    h.spawned("n", 100);
+    let ready = Message {
+        ready: true,
+        status: Some("up".into()),
+        main_pid: None,
+    };
+    // From a stranger: ignored.
+    assert_eq!(
+        h.feed(&[Event::Notify {
+            sender: 999,
+            session: Some(1),
+            message: ready.clone()
+        }]),
+        vec![]
+    );
+    assert_eq!(h.state("n"), "starting");
+    // From a helper in the service's session: counts.
+    assert_eq!(
+        h.feed(&[Event::Notify {
+            sender: 101,
+            session: Some(100),
+            message: ready
+        }]),
+        vec![Action::Start("after".into())]
+    );
+    assert_eq!(h.state("n"), "running");
+    assert_eq!(h.sup.services["n"].status_text.as_deref(), Some("up"));
+    assert_eq!(h.sup.services["n"].deadline, None);
+}
+
+#[test]
+fn mainpid_moves_the_watched_process() {
+    let mut h = Harness::services(vec![unit("n", Kind::Notify, &[])], false);
+    h.boot();
+    h.spawned("n", 100);
+    let msg = Message {
+        ready: true,
+        status: None,
+        main_pid: Some(105),
+    };
+    h.feed(&[Event::Notify {
+        sender: 100,
+        session: Some(100),
+        message: msg,
+    }]);
+    assert_eq!(h.sup.services["n"].pid, Some(105));
+    // The old process ending is no longer the service ending.
+    h.feed(&[exited(100, 0), done(true)]);
+    assert_eq!(h.state("n"), "running");
+    h.feed(&[exited(105, 1), done(true)]);
+    assert_eq!(h.state("n"), "backoff");
 }
