@@ -25,6 +25,8 @@ options (each with its environment variable):
       --services DIR      run the units in DIR (FOSTER_SERVICES; default
                           /etc/foster/services.d when it exists)
       --check             check the units, print every problem, exit 1 if any
+      --socket PATH       control socket for fosterctl (FOSTER_SOCKET; default
+                          /run/foster/control.sock, opened with --services)
   -g, --process-group     forward signals to the child's process group
                           (FOSTER_KILL_PROCESS_GROUP=1)
   -e, --expect-exit CODE  map exit status CODE to 0; repeatable
@@ -65,11 +67,16 @@ pub struct Options {
     pub warn_on_reap: bool,
     /// The services directory, if any.
     pub services: Option<PathBuf>,
+    /// The control socket, when given explicitly.
+    pub socket: Option<PathBuf>,
 }
 
 /// Where units are looked for when neither `--services` nor
 /// `FOSTER_SERVICES` says.
 pub const DEFAULT_SERVICES: &str = "/etc/foster/services.d";
+
+/// Where the control socket is when `--socket` does not say.
+pub const DEFAULT_SOCKET: &str = "/run/foster/control.sock";
 
 impl Default for Options {
     fn default() -> Options {
@@ -82,6 +89,7 @@ impl Default for Options {
             verbosity: 0,
             warn_on_reap: false,
             services: None,
+            socket: None,
         }
     }
 }
@@ -126,6 +134,9 @@ fn parse_with_default(
     if let Some(dir) = env("FOSTER_SERVICES").filter(|d| !d.is_empty()) {
         opts.services = Some(PathBuf::from(dir));
     }
+    if let Some(path) = env("FOSTER_SOCKET").filter(|d| !d.is_empty()) {
+        opts.socket = Some(PathBuf::from(path));
+    }
 
     let mut i = 0;
     while let Some(arg) = args.get(i) {
@@ -148,12 +159,17 @@ fn parse_with_default(
                 "help" => return Ok(Request::Help),
                 "version" => return Ok(Request::Version),
                 "check" => check = true,
-                "services" => {
+                "services" | "socket" => {
                     let value = match inline {
                         Some(v) => v,
                         None => take_value(args, &mut i, &option)?,
                     };
-                    opts.services = Some(PathBuf::from(value));
+                    let slot = if name == "services" {
+                        &mut opts.services
+                    } else {
+                        &mut opts.socket
+                    };
+                    *slot = Some(PathBuf::from(value));
                 }
                 "process-group" | "subreaper" | "verbose" | "warn-on-reap" => {
                     if inline.is_some() {

@@ -14,21 +14,39 @@
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Instant;
 
 use log::{debug, error, info, warn};
 
+use crate::control::Reply;
 use crate::signal;
 use crate::supervisor::{Action, Event, Supervisor, Target};
 use crate::sys::{
-    self, ChildSpec, InheritedMask, NotifySocket, Pid, Poller, Reaped, Signals, Timer,
+    self, ChildSpec, ControlListener, InheritedMask, NotifySocket, Pid, Poller, Reaped, Signals,
+    Timer,
 };
 use crate::unit::{Kind, Unit};
 
 const SIGNALS: u64 = 1;
 const TIMER: u64 = 2;
 const NOTIFY: u64 = 3;
+const CONTROL: u64 = 4;
+/// Tokens from here up are control connections.
+const FIRST_CONNECTION: u64 = 1 << 32;
+/// Connections served at once; a further one replaces the oldest, so a
+/// client that connects and never speaks cannot use up foster.
+const MAX_CONNECTIONS: usize = 16;
+
+/// A control connection: the request read so far, then the reply being
+/// written. Both non-blocking, so a slow or hostile client never stalls
+/// the loop.
+struct Connection {
+    stream: std::os::unix::net::UnixStream,
+    request: Vec<u8>,
+    reply: Vec<u8>,
+    written: usize,
+}
 
 /// The event sources, opened before anything is spawned so that a failure
 /// to open them stops foster before anything runs.
@@ -39,6 +57,7 @@ pub struct Sources {
     /// Where notify services report readiness; `None` without notify
     /// services, or when it could not be bound (they then fail to start).
     notify: Option<(NotifySocket, String)>,
+    control: Option<(ControlListener, std::path::PathBuf)>,
 }
 
 impl Sources {
@@ -48,6 +67,7 @@ impl Sources {
             signals: Signals::open()?,
             timer: Timer::new()?,
             notify: None,
+            control: None,
         };
         sources.poller.watch(sources.signals.fd(), SIGNALS)?;
         sources.poller.watch(sources.timer.fd(), TIMER)?;
@@ -55,13 +75,43 @@ impl Sources {
     }
 
     /// Binds the sd_notify socket, in the abstract namespace under a name
-    /// unique to this foster.
+    /// unique to this foster. The PID alone is not unique: abstract names
+    /// belong to the network namespace, which many PID 1s in separate PID
+    /// namespaces can share; a random part settles it.
     pub fn open_notify(&mut self, own_pid: Pid) -> io::Result<()> {
-        let name = format!("foster/notify/{own_pid}");
-        let socket = NotifySocket::bind(&name)?;
+        use std::hash::{BuildHasher, Hasher};
+        let mut attempt = 0;
+        let (socket, name) = loop {
+            let random = std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish();
+            let name = format!("foster/notify/{own_pid}/{random:016x}");
+            match NotifySocket::bind(&name) {
+                Ok(socket) => break (socket, name),
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && attempt < 8 => attempt += 1,
+                Err(e) => return Err(e),
+            }
+        };
         self.poller.watch(socket.fd(), NOTIFY)?;
         self.notify = Some((socket, format!("@{name}")));
         Ok(())
+    }
+
+    /// Listens for `fosterctl` on `path`.
+    pub fn open_control(&mut self, path: &std::path::Path) -> Result<(), sys::ControlError> {
+        let listener = ControlListener::bind(path)?;
+        self.poller
+            .watch(listener.fd(), CONTROL)
+            .map_err(sys::ControlError::Os)?;
+        self.control = Some((listener, path.to_path_buf()));
+        Ok(())
+    }
+
+    /// Removes the control socket's file (at exit).
+    pub fn close_control(&mut self) {
+        if let Some((_, path)) = self.control.take() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 
     /// The descriptors foster keeps for itself.
@@ -72,6 +122,7 @@ impl Sources {
             self.timer.fd().as_raw_fd(),
         ];
         fds.extend(self.notify.as_ref().map(|(s, _)| s.fd().as_raw_fd()));
+        fds.extend(self.control.as_ref().map(|(l, _)| l.fd().as_raw_fd()));
         fds
     }
 
@@ -109,6 +160,9 @@ pub fn run(sources: &Sources, world: &mut World, mut supervisor: Supervisor) -> 
     let mut ready = Vec::with_capacity(4);
     let mut queue: VecDeque<Event> = VecDeque::with_capacity(16);
     let mut actions = Vec::with_capacity(8);
+    let mut connections: std::collections::BTreeMap<u64, Connection> =
+        std::collections::BTreeMap::new();
+    let mut next_token = FIRST_CONNECTION;
     supervisor.boot(Instant::now(), &mut actions);
     loop {
         // Carry out actions and feed back what they produce until both run dry.
@@ -141,6 +195,16 @@ pub fn run(sources: &Sources, world: &mut World, mut supervisor: Supervisor) -> 
                 SIGNALS => read_signals(&sources.signals, &mut queue),
                 TIMER if sources.timer.acknowledge() => queue.push_back(Event::Tick),
                 NOTIFY => read_notifications(sources, &mut queue),
+                CONTROL => accept_connections(sources, &mut connections, &mut next_token),
+                token if token >= FIRST_CONNECTION => {
+                    serve(
+                        token,
+                        sources,
+                        &mut connections,
+                        &mut supervisor,
+                        &mut actions,
+                    );
+                }
                 _ => {}
             }
         }
@@ -268,7 +332,152 @@ fn start_service(unit: &Unit, world: &World, notify: Option<&str>) -> Result<Pid
     }
 }
 
-/// Reads every waiting sd_notify datagram.
+/// Accepts every waiting control connection from root or foster's own
+/// user; others are told no and closed.
+fn accept_connections(
+    sources: &Sources,
+    connections: &mut std::collections::BTreeMap<u64, Connection>,
+    next: &mut u64,
+) {
+    let Some((listener, _)) = &sources.control else {
+        return;
+    };
+    loop {
+        match listener.accept() {
+            Ok(Some((stream, uid))) => {
+                if uid != 0 && uid != sys::geteuid() {
+                    warn!("refusing a control connection from uid {uid}");
+                    let mut stream = stream;
+                    let _ = std::io::Write::write_all(
+                        &mut stream,
+                        &Reply::error("permission denied").render(),
+                    );
+                    continue;
+                }
+                if connections.len() >= MAX_CONNECTIONS
+                    && let Some((&oldest, _)) = connections.iter().next()
+                    && let Some(old) = connections.remove(&oldest)
+                {
+                    sources.poller.unwatch(old.stream.as_fd());
+                }
+                let token = *next;
+                *next += 1;
+                if let Err(e) = sources.poller.watch(stream.as_fd(), token) {
+                    warn!("cannot watch a control connection: {e}");
+                    continue;
+                }
+                connections.insert(
+                    token,
+                    Connection {
+                        stream,
+                        request: Vec::new(),
+                        reply: Vec::new(),
+                        written: 0,
+                    },
+                );
+            }
+            Ok(None) => return,
+            Err(e) => {
+                warn!("accepting a control connection failed: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// Moves one control connection along: read the request until its newline
+/// (or end of file), answer it, write the reply, close.
+fn serve(
+    token: u64,
+    sources: &Sources,
+    connections: &mut std::collections::BTreeMap<u64, Connection>,
+    supervisor: &mut Supervisor,
+    actions: &mut Vec<Action>,
+) {
+    use std::io::{Read, Write};
+    let Some(conn) = connections.get_mut(&token) else {
+        return;
+    };
+    let mut done = false;
+    if conn.reply.is_empty() {
+        let mut buf = [0u8; 1024];
+        let complete = loop {
+            match conn.stream.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(n) => {
+                    conn.request
+                        .extend_from_slice(buf.get(..n).unwrap_or_default());
+                    if conn.request.contains(&b'\n')
+                        || conn.request.len() > crate::control::MAX_REQUEST
+                    {
+                        break true;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+                Err(_) => {
+                    done = true;
+                    break false;
+                }
+            }
+        };
+        if complete {
+            let reply = if conn.request.len() > crate::control::MAX_REQUEST {
+                Reply::error("request too long")
+            } else {
+                let line = conn
+                    .request
+                    .split(|&b| b == b'\n')
+                    .next()
+                    .unwrap_or_default();
+                match crate::control::parse(line) {
+                    Ok(request) => supervisor.control(request, Instant::now(), actions),
+                    Err(reason) => Reply::error(reason),
+                }
+            };
+            conn.reply = reply.render();
+            if sources
+                .poller
+                .rewatch(conn.stream.as_fd(), token, true)
+                .is_err()
+            {
+                done = true;
+            }
+        }
+    }
+    if !conn.reply.is_empty() && !done {
+        loop {
+            match conn
+                .stream
+                .write(conn.reply.get(conn.written..).unwrap_or_default())
+            {
+                Ok(0) => {
+                    done = true;
+                    break;
+                }
+                Ok(n) => {
+                    conn.written += n;
+                    if conn.written >= conn.reply.len() {
+                        done = true;
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    done = true;
+                    break;
+                }
+            }
+        }
+    }
+    if done && let Some(conn) = connections.remove(&token) {
+        sources.poller.unwatch(conn.stream.as_fd());
+    }
+}
+
+/// Reads every waiting sd_notify datagram. The sender's session is looked
+/// up at once, while a sender waiting on `BARRIER=1` is sure to be alive;
+/// descriptors that came along are closed only after that, which is what
+/// releases such a sender.
 fn read_notifications(sources: &Sources, queue: &mut VecDeque<Event>) {
     let Some((socket, _)) = &sources.notify else {
         return;
@@ -276,8 +485,12 @@ fn read_notifications(sources: &Sources, queue: &mut VecDeque<Event>) {
     let mut buf = [0u8; 4096];
     loop {
         match socket.recv(&mut buf) {
-            Ok(Some((Some(sender), len))) => {
-                let bytes = buf.get(..len).unwrap_or_default();
+            Ok(Some(datagram)) => {
+                let Some(sender) = datagram.sender else {
+                    debug!("ignoring a notification without credentials");
+                    continue;
+                };
+                let bytes = buf.get(..datagram.len).unwrap_or_default();
                 match crate::notify::parse(bytes) {
                     Some(message) => {
                         let session = crate::procfs::session_of(sender);
@@ -289,8 +502,8 @@ fn read_notifications(sources: &Sources, queue: &mut VecDeque<Event>) {
                     }
                     None => debug!("ignoring a malformed notification from {sender}"),
                 }
+                drop(datagram.fds);
             }
-            Ok(Some((None, _))) => debug!("ignoring a notification without credentials"),
             Ok(None) => return,
             Err(e) => {
                 warn!("reading the notify socket failed: {e}");

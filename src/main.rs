@@ -22,6 +22,7 @@
 )]
 
 mod cli;
+mod control;
 mod duration;
 mod event_loop;
 mod logging;
@@ -132,6 +133,20 @@ fn supervise(options: Options) -> u8 {
     {
         error!("cannot bind the notify socket ({e}): notify services cannot start");
     }
+    // The control socket: with services by default, or wherever --socket
+    // says. Failing to open it costs the control, never the services.
+    if options.services.is_some() || options.socket.is_some() {
+        let path = options
+            .socket
+            .clone()
+            .unwrap_or_else(|| cli::DEFAULT_SOCKET.into());
+        if let Err(e) = sources.open_control(&path) {
+            warn!(
+                "cannot open the control socket {}: {e}; fosterctl will not reach this foster",
+                path.display()
+            );
+        }
+    }
     let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     let main_name = options
         .command
@@ -189,7 +204,9 @@ fn supervise(options: Options) -> u8 {
         close_inherited_fds: !services_mode,
         main_pid: None,
     };
-    event_loop::run(&sources, &mut world, supervisor)
+    let code = event_loop::run(&sources, &mut world, supervisor);
+    sources.close_control();
+    code
 }
 
 /// `-p`: the signal arrives through the signalfd like any other and is

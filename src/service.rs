@@ -77,6 +77,10 @@ pub struct Service {
     pub reason: Option<String>,
     /// The last `STATUS=` the service sent.
     pub status_text: Option<String>,
+    /// Stopped on request (`fosterctl stop`): not restarted when it ends.
+    pub held: bool,
+    /// `fosterctl restart`: start again once this stop completes.
+    pub start_after_stop: bool,
 }
 
 impl Service {
@@ -94,6 +98,8 @@ impl Service {
             killed: false,
             reason: None,
             status_text: None,
+            held: false,
+            start_after_stop: false,
         }
     }
 
@@ -148,6 +154,14 @@ impl Service {
         self.last_exit = Some(status);
         self.deadline = None;
         let success = status == WaitStatus::Exited(0);
+        if self.unit.kind == Kind::Forking && success && self.state == State::Starting {
+            // The launcher forked its daemon and exited well. Following the
+            // daemon itself (pidfile, reparenting) is the tracking layer's;
+            // until then the service counts as running, untracked.
+            self.ready = true;
+            self.state = State::Running;
+            return Outcome::Done(State::Running);
+        }
         if self.unit.kind == Kind::Oneshot && success {
             self.ready = true;
             self.state = State::Exited;

@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
 
+use crate::control::{Outcome as ReplyOutcome, Reply, Request, is_up, status_json, status_table};
 use crate::service::{Outcome, Service, State};
 use crate::signal;
 use crate::status::{ExpectedStatuses, WaitStatus};
@@ -312,6 +313,12 @@ impl Supervisor {
             service.deadline = None;
             service.ready = false;
             service.state = State::Stopped;
+            if service.start_after_stop && self.phase == Phase::Up {
+                service.start_after_stop = false;
+                service.restarts = service.restarts.saturating_add(1);
+                service.state = State::Starting;
+                service.since = None;
+            }
             return;
         }
         let was_ready = service.ready;
@@ -320,6 +327,9 @@ impl Supervisor {
                 warn!("{name}: {status}; restarting in {delay:?}");
             }
             Outcome::Done(State::Exited) => info!("{name}: finished"),
+            Outcome::Done(State::Running) => {
+                info!("{name}: launcher exited well; running in the background")
+            }
             Outcome::Done(state) if state == State::Stopped && !self.services_mode => {
                 debug!("{name}: {}", state.as_str());
             }
@@ -507,6 +517,172 @@ impl Supervisor {
                 });
             }
             _ => {}
+        }
+    }
+
+    /// Answers a control request; state changes show up as actions.
+    pub fn control(&mut self, request: Request, now: Instant, actions: &mut Vec<Action>) -> Reply {
+        let reply = self.answer(request, now, actions);
+        self.after(now, false, actions);
+        reply
+    }
+
+    fn answer(&mut self, request: Request, now: Instant, actions: &mut Vec<Action>) -> Reply {
+        let names = match &request {
+            Request::Status { names, .. }
+            | Request::Start(names)
+            | Request::Stop(names)
+            | Request::Restart(names)
+            | Request::Reload(names) => names.clone(),
+            Request::Kill { name, .. } => vec![name.clone()],
+            Request::Shutdown => vec![],
+        };
+        if let Some(unknown) = names.iter().find(|n| !self.services.contains_key(*n)) {
+            return Reply::error(format!(
+                "unknown service \"{}\"",
+                unknown.chars().take(64).collect::<String>()
+            ));
+        }
+        let changing = !matches!(request, Request::Status { .. });
+        if changing && self.phase != Phase::Up {
+            return Reply::error("foster is shutting down");
+        }
+        match request {
+            Request::Status { names, json } => {
+                let list: Vec<&Service> = if names.is_empty() {
+                    self.services.values().collect()
+                } else {
+                    names.iter().filter_map(|n| self.services.get(n)).collect()
+                };
+                let text = if json {
+                    status_json(&list, now)
+                } else {
+                    status_table(&list, now)
+                };
+                let all_up = names.is_empty() || list.iter().all(|s| is_up(s));
+                Reply {
+                    outcome: if all_up {
+                        ReplyOutcome::Ok
+                    } else {
+                        ReplyOutcome::Down
+                    },
+                    text,
+                }
+            }
+            Request::Start(names) => {
+                for name in &names {
+                    if let Some(s) = self.services.get_mut(name) {
+                        s.held = false;
+                        s.start_after_stop = s.state == State::Stopping;
+                        if s.pid.is_none() && s.state != State::Stopping {
+                            info!("{name}: start requested");
+                            s.state = State::Starting;
+                            s.since = None;
+                            s.deadline = None;
+                            s.failures = 0;
+                        }
+                    }
+                }
+                self.start_ready(now, actions);
+                Reply::ok("")
+            }
+            Request::Stop(names) => {
+                for name in &names {
+                    self.stop_service(name, now, actions);
+                }
+                Reply::ok("")
+            }
+            Request::Restart(names) => {
+                for name in &names {
+                    if self.services.get(name).is_some_and(|s| s.pid.is_some()) {
+                        self.stop_service(name, now, actions);
+                        if let Some(s) = self.services.get_mut(name) {
+                            s.held = false;
+                            s.start_after_stop = true;
+                        }
+                    } else if let Some(s) = self.services.get_mut(name) {
+                        s.held = false;
+                        s.state = State::Starting;
+                        s.since = None;
+                        s.deadline = None;
+                    }
+                }
+                self.start_ready(now, actions);
+                Reply::ok("")
+            }
+            Request::Reload(names) if names.is_empty() => Reply::error(
+                "re-reading the services directory is not supported yet; name the services to signal",
+            ),
+            Request::Reload(names) => {
+                for name in &names {
+                    if let Some(s) = self.services.get(name)
+                        && let Some(pid) = s.pid
+                    {
+                        info!(
+                            "{name}: reloading with {}",
+                            signal::name(s.unit.reload_signal)
+                        );
+                        actions.push(Action::Signal {
+                            target: Target::Process(pid),
+                            sig: s.unit.reload_signal,
+                        });
+                    }
+                }
+                Reply::ok("")
+            }
+            Request::Kill { name, signal: sig } => {
+                match self.services.get(&name).and_then(|s| s.pid) {
+                    Some(pid) => {
+                        info!("{name}: sending {} on request", signal::name(sig));
+                        actions.push(Action::Signal {
+                            target: Target::Group(pid),
+                            sig,
+                        });
+                        Reply::ok("")
+                    }
+                    None => Reply::error(format!("{name} is not running")),
+                }
+            }
+            Request::Shutdown => {
+                info!("shutdown requested");
+                self.begin_shutdown(None, now, actions);
+                Reply::ok("")
+            }
+        }
+    }
+
+    /// Stops one service on request: stop signal, SIGCONT, SIGKILL after
+    /// its `stop_timeout`; not restarted when it ends.
+    fn stop_service(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
+        let Some(s) = self.services.get_mut(name) else {
+            return;
+        };
+        s.held = true;
+        s.start_after_stop = false;
+        match s.pid {
+            Some(pid) if s.state != State::Stopping => {
+                info!(
+                    "{name}: stopping with {} on request",
+                    signal::name(s.unit.stop_signal)
+                );
+                actions.push(Action::Signal {
+                    target: Target::Group(pid),
+                    sig: s.unit.stop_signal,
+                });
+                actions.push(Action::Signal {
+                    target: Target::Group(pid),
+                    sig: libc::SIGCONT,
+                });
+                s.state = State::Stopping;
+                s.deadline = Some(now + s.unit.stop_timeout);
+            }
+            Some(_) => {}
+            None => {
+                s.deadline = None;
+                if matches!(s.state, State::Starting | State::Backoff) {
+                    s.state = State::Stopped;
+                }
+            }
         }
     }
 

@@ -288,6 +288,23 @@ impl Poller {
             .map_err(io::Error::from)
     }
 
+    /// Watches `fd` for `out` (writable) instead of input, or back.
+    pub fn rewatch(&self, fd: BorrowedFd<'_>, token: u64, out: bool) -> io::Result<()> {
+        let flags = if out {
+            EpollFlags::EPOLLOUT
+        } else {
+            EpollFlags::EPOLLIN
+        };
+        self.0
+            .modify(fd, &mut EpollEvent::new(flags, token))
+            .map_err(io::Error::from)
+    }
+
+    /// Stops watching `fd`.
+    pub fn unwatch(&self, fd: BorrowedFd<'_>) {
+        let _ = self.0.delete(fd);
+    }
+
     /// Blocks until something is ready, with no timeout: deadlines are timer
     /// descriptors in the set, so an idle foster never wakes up. Returns the
     /// tokens that are ready.
@@ -359,6 +376,14 @@ impl Timer {
 /// `bind(2)`, `setsockopt(2)`, `recvmsg(2)`, `unix(7)`).
 pub struct NotifySocket(OwnedFd);
 
+/// One message read from the notify socket.
+pub struct Datagram {
+    pub sender: Option<Pid>,
+    pub len: usize,
+    /// Descriptors that came with it (closed when dropped).
+    pub fds: Vec<OwnedFd>,
+}
+
 impl NotifySocket {
     pub fn bind(name: &str) -> io::Result<NotifySocket> {
         use nix::sys::socket::{
@@ -377,23 +402,46 @@ impl NotifySocket {
     }
 
     /// The next datagram into `buf`: the sender's PID (when the kernel
-    /// attached it) and the length. `None` when nothing is waiting.
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<(Option<Pid>, usize)>> {
+    /// attached it), the length, and any descriptors that came with it.
+    /// `None` when nothing is waiting.
+    ///
+    /// Descriptors are how sd_notify's `BARRIER=1` works: the sender waits
+    /// until the receiver closes its copy, so the caller drops them only
+    /// after acting on the message (while the sender is still alive and its
+    /// session can still be looked up).
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<Datagram>> {
         use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+        use std::os::fd::FromRawFd;
         let mut iov = [std::io::IoSliceMut::new(buf)];
-        let mut space = nix::cmsg_space!(libc::ucred);
+        let mut space = nix::cmsg_space!(libc::ucred, [RawFd; 8]);
         let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC;
         match recvmsg::<()>(self.0.as_raw_fd(), &mut iov, Some(&mut space), flags) {
             Ok(msg) => {
-                // A message with more ancillary data than credentials (file
-                // descriptors, say) is truncated: no credentials, no trust.
-                let pid = msg.cmsgs().ok().and_then(|mut c| {
-                    c.find_map(|m| match m {
-                        ControlMessageOwned::ScmCredentials(cred) => Some(cred.pid()),
-                        _ => None,
-                    })
-                });
-                Ok(Some((pid, msg.bytes)))
+                let mut datagram = Datagram {
+                    sender: None,
+                    len: msg.bytes,
+                    fds: Vec::new(),
+                };
+                // Truncated ancillary data (more descriptors than room):
+                // the kernel closed what did not fit; trust nothing else.
+                if let Ok(cmsgs) = msg.cmsgs() {
+                    for cmsg in cmsgs {
+                        match cmsg {
+                            ControlMessageOwned::ScmCredentials(cred) => {
+                                datagram.sender = Some(cred.pid())
+                            }
+                            ControlMessageOwned::ScmRights(fds) => {
+                                for fd in fds {
+                                    // SAFETY: the kernel just installed this
+                                    // descriptor for us; nothing else owns it.
+                                    datagram.fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Ok(Some(datagram))
             }
             Err(nix::errno::Errno::EAGAIN) => Ok(None),
             Err(e) => Err(io::Error::from(e)),
@@ -403,6 +451,85 @@ impl NotifySocket {
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.0.as_fd()
     }
+}
+
+// ---------------------------------------------------------------------------
+// The control socket
+
+/// The listening control socket: a Unix stream socket created with mode
+/// 0600 (`umask(2)` around `bind(2)`, so there is no moment when others
+/// could connect), non-blocking and close-on-exec.
+pub struct ControlListener(std::os::unix::net::UnixListener);
+
+/// Why the control socket could not be opened.
+#[derive(Debug)]
+pub enum ControlError {
+    /// Another foster answers on that path.
+    InUse,
+    Os(io::Error),
+}
+
+impl std::fmt::Display for ControlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ControlError::InUse => f.write_str("another foster is already listening there"),
+            ControlError::Os(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl ControlListener {
+    pub fn bind(path: &std::path::Path) -> Result<ControlListener, ControlError> {
+        use std::os::unix::net::{UnixListener, UnixStream};
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(ControlError::Os)?;
+        }
+        // A socket file left by an earlier foster: remove it, unless
+        // someone still answers on it.
+        if std::fs::symlink_metadata(path).is_ok() {
+            if UnixStream::connect(path).is_ok() {
+                return Err(ControlError::InUse);
+            }
+            std::fs::remove_file(path).map_err(ControlError::Os)?;
+        }
+        // SAFETY: umask only swaps the process's file-creation mask; foster
+        // is single-threaded, so nothing else creates files meanwhile.
+        let old = unsafe { libc::umask(0o177) };
+        let bound = UnixListener::bind(path);
+        // SAFETY: as above, restoring the previous mask.
+        unsafe { libc::umask(old) };
+        let listener = bound.map_err(ControlError::Os)?;
+        listener.set_nonblocking(true).map_err(ControlError::Os)?;
+        Ok(ControlListener(listener))
+    }
+
+    /// The next waiting connection (non-blocking, close-on-exec) with its
+    /// peer's user ID (`accept4(2)`, `SO_PEERCRED`), or `None`.
+    pub fn accept(&self) -> io::Result<Option<(std::os::unix::net::UnixStream, u32)>> {
+        match self.0.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(true)?;
+                let creds = nix::sys::socket::getsockopt(
+                    &stream,
+                    nix::sys::socket::sockopt::PeerCredentials,
+                )?;
+                Ok(Some((stream, creds.uid())))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+/// foster's effective user ID (`geteuid(2)`).
+pub fn geteuid() -> u32 {
+    nix::unistd::geteuid().as_raw()
 }
 
 // ---------------------------------------------------------------------------

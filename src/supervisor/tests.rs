@@ -578,3 +578,73 @@ fn mainpid_moves_the_watched_process() {
     h.feed(&[exited(105, 1), done(true)]);
     assert_eq!(h.state("n"), "backoff");
 }
+
+fn control(h: &mut Harness, line: &str) -> (crate::control::Reply, Vec<Action>) {
+    let mut actions = Vec::new();
+    let request = crate::control::parse(line.as_bytes()).expect("request parses");
+    let reply = h.sup.control(request, h.now, &mut actions);
+    (reply, actions)
+}
+
+#[test]
+fn fosterctl_shutdown_stops_everything() {
+    // Regression: the shutdown began but nothing was told to stop.
+    let mut h = Harness::services(vec![unit("a", Kind::Simple, &[])], false);
+    h.boot();
+    h.spawned("a", 10);
+    let (reply, actions) = control(&mut h, "shutdown");
+    assert_eq!(reply.outcome, crate::control::Outcome::Ok);
+    assert_eq!(
+        actions,
+        vec![
+            signal(Target::Group(10), libc::SIGTERM),
+            signal(Target::Group(10), libc::SIGCONT)
+        ]
+    );
+    assert_eq!(
+        h.feed(&[killed(10, 15), done(false)]),
+        vec![Action::Exit(0)]
+    );
+}
+
+#[test]
+fn fosterctl_stop_start_restart_and_kill() {
+    let mut h = Harness::services(vec![unit("a", Kind::Simple, &[])], false);
+    h.boot();
+    h.spawned("a", 10);
+    let (_, actions) = control(&mut h, "stop a");
+    assert_eq!(
+        actions,
+        vec![
+            signal(Target::Group(10), libc::SIGTERM),
+            signal(Target::Group(10), libc::SIGCONT)
+        ]
+    );
+    // Stopped on request: not restarted.
+    assert_eq!(h.feed(&[killed(10, 15), done(true)]), vec![]);
+    assert_eq!(h.state("a"), "stopped");
+    let (reply, _) = control(&mut h, "status a");
+    assert_eq!(reply.outcome, crate::control::Outcome::Down);
+    let (_, actions) = control(&mut h, "start a");
+    assert_eq!(actions, vec![Action::Start("a".into())]);
+    h.spawned("a", 11);
+    let (_, actions) = control(&mut h, "restart a");
+    assert_eq!(
+        actions,
+        vec![
+            signal(Target::Group(11), libc::SIGTERM),
+            signal(Target::Group(11), libc::SIGCONT)
+        ]
+    );
+    assert_eq!(
+        h.feed(&[killed(11, 15), done(true)]),
+        vec![Action::Start("a".into())]
+    );
+    h.spawned("a", 12);
+    assert_eq!(h.sup.services["a"].restarts, 1);
+    let (_, actions) = control(&mut h, "kill a USR1");
+    assert_eq!(actions, vec![signal(Target::Group(12), libc::SIGUSR1)]);
+    let (reply, actions) = control(&mut h, "stop ghost");
+    assert_eq!(reply.text, "unknown service \"ghost\"");
+    assert!(actions.is_empty());
+}

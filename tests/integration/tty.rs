@@ -80,6 +80,19 @@ impl Pty {
     }
 }
 
+/// Kills foster if the test fails before it exits, so no shell is left
+/// holding a pseudo-terminal behind a failed run.
+struct KillOnDrop(Option<i32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            // SAFETY: kill takes two integers.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
 fn wait_code(mut child: std::process::Child) -> i32 {
     let (tx, rx) = channel();
     let pid = child.id() as i32;
@@ -103,9 +116,11 @@ fn ctrl_c_reaches_the_child_which_holds_the_foreground() {
         // foreground group.
         let script = r#"set -- $(cat /proc/$$/stat); if [ "$5" = "$8" ]; then echo FORE""GROUND; else echo BACK""GROUND; fi; exec sleep 1000"#;
         let (child, mut pty) = under_pty(foster(mode, &["--", "sh", "-c", script]));
+        let mut guard = KillOnDrop(Some(child.id() as i32));
         pty.wait_for("GROUND");
         assert!(pty.seen.contains("FOREGROUND"), "{mode:?}: {:?}", pty.seen);
         pty.type_keys("\x03");
+        guard.0 = None;
         assert_eq!(wait_code(child), 130, "{mode:?}");
     }
 }
@@ -116,6 +131,7 @@ fn interactive_shell_has_job_control_and_survives_ctrl_c() {
         let mut cmd = foster(mode, &["--", "sh", "-i"]);
         cmd.env("PS1", "PROMPT> ");
         let (child, mut pty) = under_pty(cmd);
+        let mut guard = KillOnDrop(Some(child.id() as i32));
         pty.wait_for("PROMPT> ");
         // The quotes keep the echoed input from matching the output.
         pty.type_keys("echo \"fl\"\"ags=[$-]\"\n");
@@ -142,6 +158,7 @@ fn interactive_shell_has_job_control_and_survives_ctrl_c() {
         pty.type_keys("echo still\"\"-here\n");
         pty.wait_for("still-here\r\n");
         pty.type_keys("exit 0\n");
+        guard.0 = None;
         assert_eq!(wait_code(child), 0, "{mode:?}");
     }
 }

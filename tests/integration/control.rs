@@ -1,0 +1,205 @@
+//! fosterctl against a running foster, and notify services.
+
+use std::process::Command;
+
+use crate::util::{Mode, TempDir, foster, modes, start};
+
+fn fosterctl(socket: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fosterctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("run fosterctl");
+    (
+        out.status.code().expect("fosterctl exited"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// PATH with fosterctl first, for services that call it.
+fn path_with_fosterctl() -> String {
+    let dir = std::path::Path::new(env!("CARGO_BIN_EXE_fosterctl"))
+        .parent()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    format!("{dir}:{}", std::env::var("PATH").unwrap_or_default())
+}
+
+#[test]
+fn status_stop_start_restart_kill_and_shutdown_through_fosterctl() {
+    for mode in modes() {
+        let dir = TempDir::new("ctl");
+        let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
+        let units = TempDir::new("ctl-units");
+        units.write(
+            "web.yaml",
+            "command: [\"/bin/sh\", \"-c\", \"echo web up; exec sleep 1000\"]\n",
+        );
+        units.write(
+            "notified.yaml",
+            "type: notify\ncommand: [\"/bin/sh\", \"-c\", \"fosterctl notify READY=1 STATUS=serving; echo notified up; exec sleep 1000\"]\n",
+        );
+        let mut cmd = foster(mode, &["--socket", &socket, "--services", &units.path()]);
+        cmd.env("PATH", path_with_fosterctl());
+        let mut running = start(cmd);
+        let mut up = vec![running.line(), running.line()];
+        up.sort();
+        assert_eq!(up, ["notified up", "web up"]);
+
+        // The notify service is running once it said READY=1, with its STATUS.
+        crate::util::eventually("notified ready", || {
+            fosterctl(&socket, &["status", "notified", "web"]).0 == 0
+        });
+        let (_, out, _) = fosterctl(&socket, &["status", "notified", "web"]);
+        assert!(
+            out.lines().any(|l| l.starts_with("notified")
+                && l.contains("running")
+                && l.contains("(serving)")),
+            "{out}"
+        );
+
+        let (code, json, _) = fosterctl(&socket, &["status", "--json", "web"]);
+        assert_eq!(code, 0);
+        assert!(
+            json.starts_with("[{\"name\":\"web\",\"state\":\"running\",\"pid\":"),
+            "{json}"
+        );
+        let pid_of = |json: &str| -> i64 {
+            json.split("\"pid\":")
+                .nth(1)
+                .and_then(|r| r.split(',').next())
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(-1)
+        };
+        let first_pid = pid_of(&json);
+        assert!(first_pid > 0, "{json}");
+
+        // Stopped on request, it stays stopped; status says so with exit 3.
+        assert_eq!(fosterctl(&socket, &["stop", "web"]).0, 0);
+        crate::util::eventually("web stopped", || {
+            fosterctl(&socket, &["status", "web"]).0 == 3
+        });
+        let (_, out, _) = fosterctl(&socket, &["status", "web"]);
+        assert!(out.contains("stopped"), "{out}");
+
+        assert_eq!(fosterctl(&socket, &["start", "web"]).0, 0);
+        running.expect_line("web up");
+        assert_eq!(fosterctl(&socket, &["restart", "web"]).0, 0);
+        running.expect_line("web up");
+        let (_, json, _) = fosterctl(&socket, &["status", "--json", "web"]);
+        assert!(json.contains("\"restarts\":1"), "{json}");
+        assert_ne!(pid_of(&json), first_pid);
+
+        // A killed service is restarted with a new PID.
+        let before = pid_of(&fosterctl(&socket, &["status", "--json", "web"]).1);
+        assert_eq!(fosterctl(&socket, &["kill", "web", "KILL"]).0, 0);
+        running.expect_line("web up");
+        crate::util::eventually("web restarted", || {
+            let after = pid_of(&fosterctl(&socket, &["status", "--json", "web"]).1);
+            after > 0 && after != before
+        });
+
+        // Errors: one line, exit 1, foster unharmed.
+        let (code, _, err) = fosterctl(&socket, &["stop", "ghost"]);
+        assert_eq!(
+            (code, err.trim()),
+            (1, "fosterctl: unknown service \"ghost\"")
+        );
+        let (code, _, err) = fosterctl(&socket, &["kill", "web", "NOPE"]);
+        assert_eq!(code, 1, "{err}");
+        assert_eq!(fosterctl(&socket, &["status"]).0, 0);
+
+        assert_eq!(fosterctl(&socket, &["shutdown"]).0, 0);
+        let done = running.finish();
+        assert_eq!(done.code(), 0, "{mode:?}: {:?}", done.stderr);
+        assert!(
+            !std::path::Path::new(&socket).exists(),
+            "the socket file is removed at exit"
+        );
+    }
+}
+
+#[test]
+fn hostile_requests_get_errors_and_foster_keeps_running() {
+    use std::io::{Read, Write};
+    let dir = TempDir::new("hostile");
+    let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
+    let units = TempDir::new("hostile-units");
+    units.write(
+        "web.yaml",
+        "command: [\"/bin/sh\", \"-c\", \"echo web up; exec sleep 1000\"]\n",
+    );
+    let mut running = start(foster(
+        Mode::Subreaper,
+        &["--socket", &socket, "--services", &units.path()],
+    ));
+    running.expect_line("web up");
+    let ask = |bytes: &[u8]| -> String {
+        let mut s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        let _ = s.write_all(bytes);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let mut reply = String::new();
+        let _ = s.read_to_string(&mut reply);
+        reply
+    };
+    assert!(ask(b"\xff\xfe\xfd\n").starts_with("error: "));
+    assert!(ask(&vec![b'a'; 100_000]).starts_with("error: request too long"));
+    assert!(ask(b"").starts_with("error: "));
+    assert!(ask(b"status ../../etc/passwd\n").starts_with("error: unknown service"));
+    // Clients that connect and say nothing do not block others.
+    let idle: Vec<_> = (0..20)
+        .map(|_| std::os::unix::net::UnixStream::connect(&socket).unwrap())
+        .collect();
+    assert_eq!(fosterctl(&socket, &["status", "web"]).0, 0);
+    drop(idle);
+    running.signal(libc::SIGTERM);
+    assert_eq!(running.finish().code(), 0);
+}
+
+#[test]
+fn fosterctl_reports_a_missing_foster() {
+    let (code, _, err) = fosterctl("/nonexistent/foster.sock", &["status"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("fosterctl: foster is not reachable at /nonexistent/foster.sock"),
+        "{err}"
+    );
+    let (code, _, _) = fosterctl("/x", &["frobnicate"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn a_notify_service_that_never_says_ready_is_killed_at_start_timeout() {
+    for mode in modes() {
+        let units = TempDir::new("silent");
+        units.write(
+            "silent.yaml",
+            "type: notify\nstart_timeout: 200ms\nrestart: never\ncommand: [\"/bin/sh\", \"-c\", \"echo silent up; exec sleep 1000\"]\n",
+        );
+        let mut running = start(foster(
+            mode,
+            &[
+                "--services",
+                &units.path(),
+                "--",
+                "sh",
+                "-c",
+                "echo main ran",
+            ],
+        ));
+        running.expect_line("silent up");
+        running.expect_line("main ran");
+        let done = running.finish();
+        assert_eq!(done.code(), 0);
+        assert!(
+            done.stderr
+                .iter()
+                .any(|l| l.contains("silent: not ready within 200ms")),
+            "{mode:?}: {:?}",
+            done.stderr
+        );
+    }
+}
