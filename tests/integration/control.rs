@@ -19,7 +19,7 @@ fn fosterctl(socket: &str, args: &[&str]) -> (i32, String, String) {
 }
 
 /// PATH with fosterctl first, for services that call it.
-fn path_with_fosterctl() -> String {
+pub fn path_with_fosterctl() -> String {
     let dir = std::path::Path::new(env!("CARGO_BIN_EXE_fosterctl"))
         .parent()
         .unwrap()

@@ -73,12 +73,19 @@ fn the_main_command_starts_once_dependencies_are_ready_and_gives_the_exit_status
             "b.yaml",
             &format!("type: oneshot\ndepends_on: [a]\ncommand: echo b >> {log}\n"),
         );
+        // A simple service counts as ready once exec'd, before it has done
+        // anything; a notify one only when it says so, so `c` is in the log
+        // before the main command runs.
         dir.write(
             "c.yaml",
-            &format!("depends_on: [b]\ncommand: [\"/bin/sh\", \"-c\", \"echo c >> {log}; exec sleep 1000\"]\n"),
+            &format!(
+                "type: notify\ndepends_on: [b]\ncommand: [\"/bin/sh\", \"-c\", \"echo c >> {log}; fosterctl notify READY=1; exec sleep 1000\"]\n"
+            ),
         );
         let main = format!("echo main >> {log}; cat {log}; exit 5");
-        let done = run(mode, &["--services", &dir.path(), "--", "sh", "-c", &main]);
+        let mut cmd = foster(mode, &["--services", &dir.path(), "--", "sh", "-c", &main]);
+        cmd.env("PATH", crate::control::path_with_fosterctl());
+        let done = start(cmd).finish();
         assert_eq!(done.code(), 5, "{mode:?}: {:?}", done.stderr);
         assert_eq!(done.stdout, ["a", "b", "c", "main"], "{mode:?}");
     }
