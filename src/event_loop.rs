@@ -153,6 +153,8 @@ pub struct World {
     pub close_inherited_fds: bool,
     /// The main command's PID, for the fallback when `/proc` is missing.
     pub main_pid: Option<Pid>,
+    /// The services directory, re-read on reload.
+    pub services_dir: Option<std::path::PathBuf>,
 }
 
 /// Runs until the supervisor says to exit; returns the exit status.
@@ -167,10 +169,21 @@ pub fn run(sources: &Sources, world: &mut World, mut supervisor: Supervisor) -> 
     loop {
         // Carry out actions and feed back what they produce until both run dry.
         loop {
+            let mut reload = false;
             for action in actions.drain(..) {
-                if let Some(code) = perform(action, sources, world, &supervisor, &mut queue) {
+                if action == Action::ReloadUnits {
+                    reload = true;
+                } else if let Some(code) = perform(action, sources, world, &supervisor, &mut queue)
+                {
                     return code;
                 }
+            }
+            if reload {
+                let reply = reload_units(world, &mut supervisor, &mut actions);
+                for line in String::from_utf8_lossy(&reply.render()).lines().skip(1) {
+                    info!("reload: {line}");
+                }
+                continue;
             }
             let Some(event) = queue.pop_front() else {
                 break;
@@ -200,6 +213,7 @@ pub fn run(sources: &Sources, world: &mut World, mut supervisor: Supervisor) -> 
                     serve(
                         token,
                         sources,
+                        world,
                         &mut connections,
                         &mut supervisor,
                         &mut actions,
@@ -222,6 +236,7 @@ fn perform(
     match action {
         Action::Signal { target, sig } => send(world, target, sig),
         Action::Reap => reap_all(queue),
+        Action::ReloadUnits => {}
         Action::Exit(code) => return Some(code),
         Action::StartMain => {
             let result = start_main(sources, world);
@@ -332,6 +347,19 @@ fn start_service(unit: &Unit, world: &World, notify: Option<&str>) -> Result<Pid
     }
 }
 
+/// Re-reads the services directory and applies it (SIGHUP, `fosterctl
+/// reload`). Problems are logged; the reply lists what changed.
+fn reload_units(world: &World, supervisor: &mut Supervisor, actions: &mut Vec<Action>) -> Reply {
+    let Some(dir) = &world.services_dir else {
+        return Reply::error("foster runs no services directory to re-read");
+    };
+    let loaded = crate::unit::load_dir(dir, &crate::users::UserDb::load());
+    for problem in &loaded.problems {
+        error!("{problem}");
+    }
+    supervisor.reload(loaded, Instant::now(), actions)
+}
+
 /// Accepts every waiting control connection from root or foster's own
 /// user; others are told no and closed.
 fn accept_connections(
@@ -390,6 +418,7 @@ fn accept_connections(
 fn serve(
     token: u64,
     sources: &Sources,
+    world: &World,
     connections: &mut std::collections::BTreeMap<u64, Connection>,
     supervisor: &mut Supervisor,
     actions: &mut Vec<Action>,
@@ -430,6 +459,11 @@ fn serve(
                     .next()
                     .unwrap_or_default();
                 match crate::control::parse(line) {
+                    Ok(crate::control::Request::Reload(names))
+                        if names.is_empty() && world.services_dir.is_some() =>
+                    {
+                        reload_units(world, supervisor, actions)
+                    }
                     Ok(request) => supervisor.control(request, Instant::now(), actions),
                     Err(reason) => Reply::error(reason),
                 }

@@ -203,6 +203,7 @@ fn supervise(options: Options) -> u8 {
         start_dir,
         close_inherited_fds: !services_mode,
         main_pid: None,
+        services_dir: options.services.clone(),
     };
     let code = event_loop::run(&sources, &mut world, supervisor);
     sources.close_control();

@@ -81,6 +81,10 @@ pub struct Service {
     pub held: bool,
     /// `fosterctl restart`: start again once this stop completes.
     pub start_after_stop: bool,
+    /// A reload changed the unit: this version applies from the next start.
+    pub pending: Option<Unit>,
+    /// A reload removed the unit: forget the service once it is down.
+    pub retired: bool,
 }
 
 impl Service {
@@ -100,6 +104,8 @@ impl Service {
             status_text: None,
             held: false,
             start_after_stop: false,
+            pending: None,
+            retired: false,
         }
     }
 

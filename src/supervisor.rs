@@ -40,7 +40,7 @@ use crate::service::{Outcome, Service, State};
 use crate::signal;
 use crate::status::{ExpectedStatuses, WaitStatus};
 use crate::sys::Pid;
-use crate::unit::{Kind, Unit};
+use crate::unit::{Kind, Loaded, Unit};
 
 /// Something that happened, as the event loop saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +92,8 @@ pub enum Action {
     Start(String),
     /// Run a reaping pass (it ends with [`Event::ReapDone`]).
     Reap,
+    /// Re-read the services directory and hand it to [`Supervisor::reload`].
+    ReloadUnits,
     /// Exit foster with this status.
     Exit(u8),
 }
@@ -228,6 +230,10 @@ impl Supervisor {
                 info!("{} received: shutting down", signal::name(sig));
                 self.begin_shutdown(Some(sig), now, actions);
             }
+            Phase::Up if self.services_mode && sig == libc::SIGHUP => {
+                info!("SIGHUP received: re-reading the services directory");
+                actions.push(Action::ReloadUnits);
+            }
             Phase::Up | Phase::Stopping => match self.main {
                 Main::Running(pid) => {
                     let target = if self.settings.forward_to_group {
@@ -313,6 +319,14 @@ impl Supervisor {
             service.deadline = None;
             service.ready = false;
             service.state = State::Stopped;
+            if let Some(unit) = service.pending.take() {
+                service.unit = unit;
+            }
+            if service.retired {
+                info!("{name}: removed");
+                self.services.remove(&name);
+                return;
+            }
             if service.start_after_stop && self.phase == Phase::Up {
                 service.start_after_stop = false;
                 service.restarts = service.restarts.saturating_add(1);
@@ -649,6 +663,102 @@ impl Supervisor {
                 Reply::ok("")
             }
         }
+    }
+
+    /// Applies a re-read services directory: added units start, removed
+    /// ones stop (and are forgotten), changed ones restart with their new
+    /// version, unchanged ones are not touched. A unit whose file became
+    /// invalid keeps running as it was.
+    pub fn reload(&mut self, loaded: Loaded, now: Instant, actions: &mut Vec<Action>) -> Reply {
+        if self.phase != Phase::Up {
+            return Reply::error("foster is shutting down");
+        }
+        let mut added = Vec::new();
+        let mut changed = Vec::new();
+        let mut removed = Vec::new();
+        let mut kept = Vec::new();
+        let listed: std::collections::BTreeSet<String> = loaded.units.keys().cloned().collect();
+        for (name, unit) in loaded.units {
+            match self.services.get_mut(&name) {
+                None => {
+                    info!("{name}: added");
+                    self.services.insert(name.clone(), Service::new(unit));
+                    added.push(name);
+                }
+                Some(s) if s.unit == unit && s.pending.is_none() && !s.retired => {}
+                Some(s) => {
+                    info!("{name}: changed; restarting it");
+                    s.retired = false;
+                    if s.pid.is_some() {
+                        s.pending = Some(unit);
+                        let held = s.held;
+                        self.stop_service(&name, now, actions);
+                        if let Some(s) = self.services.get_mut(&name) {
+                            s.held = held;
+                            s.start_after_stop = !held;
+                        }
+                    } else {
+                        s.unit = unit;
+                        s.pending = None;
+                        if !s.held {
+                            s.state = State::Starting;
+                            s.since = None;
+                            s.deadline = None;
+                            s.failures = 0;
+                            s.ready = false;
+                        }
+                    }
+                    changed.push(name);
+                }
+            }
+        }
+        let gone: Vec<String> = self
+            .services
+            .iter()
+            .filter(|(n, s)| !listed.contains(*n) && !s.retired)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in gone {
+            if loaded.invalid.contains(&name) {
+                warn!("{name}: its unit is now invalid; keeping the running version");
+                kept.push(name);
+                continue;
+            }
+            if self
+                .services
+                .get(&name)
+                .is_some_and(|s| s.pid.is_none() && s.state != State::Stopping)
+            {
+                info!("{name}: removed");
+                self.services.remove(&name);
+            } else {
+                self.stop_service(&name, now, actions);
+                if let Some(s) = self.services.get_mut(&name) {
+                    s.retired = true;
+                }
+            }
+            removed.push(name);
+        }
+        self.start_ready(now, actions);
+        let mut text = String::new();
+        for problem in &loaded.problems {
+            text.push_str(&format!("{problem}\n"));
+        }
+        let list = |names: &[String]| {
+            if names.is_empty() {
+                "-".to_string()
+            } else {
+                names.join(" ")
+            }
+        };
+        text.push_str(&format!(
+            "added: {}\nchanged: {}\nremoved: {}\nkept (invalid): {}\n",
+            list(&added),
+            list(&changed),
+            list(&removed),
+            list(&kept)
+        ));
+        Reply::ok(text)
     }
 
     /// Stops one service on request: stop signal, SIGCONT, SIGKILL after

@@ -717,6 +717,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
 pub struct Loaded {
     pub units: BTreeMap<String, Unit>,
     pub problems: Vec<Problem>,
+    /// Names whose file exists but has a problem: on a reload, their
+    /// running version is kept rather than stopped as removed.
+    pub invalid: BTreeSet<String>,
 }
 
 /// Reads every `*.yaml`/`*.yml` file in `dir` (hidden files skipped).
@@ -766,6 +769,11 @@ pub fn load_dir(dir: &Path, users: &UserDb) -> Loaded {
     let (units, problems) = check_units(&texts, users);
     loaded.units = units;
     loaded.problems.extend(problems);
+    loaded.invalid = texts
+        .iter()
+        .map(|(n, _, _)| n.clone())
+        .filter(|n| !loaded.units.contains_key(n))
+        .collect();
     loaded
 }
 

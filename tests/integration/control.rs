@@ -203,3 +203,90 @@ fn a_notify_service_that_never_says_ready_is_killed_at_start_timeout() {
         );
     }
 }
+
+fn pids(socket: &str) -> std::collections::BTreeMap<String, i64> {
+    let (_, json, _) = fosterctl(socket, &["status", "--json"]);
+    json.split("{\"name\":\"")
+        .skip(1)
+        .filter_map(|obj| {
+            let name = obj.split('"').next()?.to_string();
+            let pid = obj
+                .split("\"pid\":")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse()
+                .unwrap_or(-1);
+            Some((name, pid))
+        })
+        .collect()
+}
+
+#[test]
+fn reload_adds_removes_restarts_changed_and_keeps_unchanged_and_invalid() {
+    for (mode, how) in modes()
+        .into_iter()
+        .flat_map(|m| [(m, "fosterctl"), (m, "SIGHUP")])
+    {
+        let dir = TempDir::new("reload-sock");
+        let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
+        let units = TempDir::new("reload");
+        let service = |line: &str| {
+            format!("command: [\"/bin/sh\", \"-c\", \"echo {line}; exec sleep 1000\"]\n")
+        };
+        units.write("keep.yaml", &service("keep up"));
+        units.write("change.yaml", &service("change v1 up"));
+        units.write("remove.yaml", &service("remove up"));
+        units.write("spoil.yaml", &service("spoil up"));
+        let mut running = start(foster(
+            mode,
+            &["--socket", &socket, "--services", &units.path()],
+        ));
+        let mut up: Vec<String> = (0..4).map(|_| running.line()).collect();
+        up.sort();
+        assert_eq!(up, ["change v1 up", "keep up", "remove up", "spoil up"]);
+        let before = pids(&socket);
+
+        units.write("change.yaml", &service("change v2 up"));
+        std::fs::remove_file(units.0.join("remove.yaml")).unwrap();
+        units.write("spoil.yaml", "command: [\"/bin/sh\"\n");
+        units.write("add.yaml", &service("add up"));
+        if how == "SIGHUP" {
+            running.signal(libc::SIGHUP);
+        } else {
+            let (code, out, err) = fosterctl(&socket, &["reload"]);
+            assert_eq!(code, 0, "{err}");
+            assert!(
+                out.contains(
+                    "added: add\nchanged: change\nremoved: remove\nkept (invalid): spoil\n"
+                ),
+                "{out}"
+            );
+            assert!(
+                out.contains("spoil.yaml:"),
+                "the problem is reported: {out}"
+            );
+        }
+        let mut up = vec![running.line(), running.line()];
+        up.sort();
+        assert_eq!(up, ["add up", "change v2 up"], "{mode:?} {how}");
+        crate::util::eventually("remove is gone", || !pids(&socket).contains_key("remove"));
+        let after = pids(&socket);
+        assert_eq!(
+            after["keep"], before["keep"],
+            "{mode:?} {how}: unchanged keeps its PID"
+        );
+        assert_eq!(
+            after["spoil"], before["spoil"],
+            "{mode:?} {how}: invalid keeps its running version"
+        );
+        assert_ne!(
+            after["change"], before["change"],
+            "{mode:?} {how}: changed restarts"
+        );
+        assert!(after["add"] > 0);
+        assert_eq!(after.len(), 4, "{after:?}");
+        running.signal(libc::SIGTERM);
+        assert_eq!(running.finish().code(), 0);
+    }
+}
