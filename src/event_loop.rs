@@ -20,13 +20,14 @@ use std::time::Instant;
 use log::{debug, error, info, warn};
 
 use crate::control::Reply;
+use crate::relay::{self, Relay, Stream};
 use crate::signal;
 use crate::supervisor::{Action, Event, Supervisor, Target};
 use crate::sys::{
     self, ChildSpec, ControlListener, InheritedMask, NotifySocket, Pid, Poller, Reaped, Signals,
     Timer,
 };
-use crate::unit::{Kind, Unit};
+use crate::unit::{Kind, LogMode, Unit};
 
 const SIGNALS: u64 = 1;
 const TIMER: u64 = 2;
@@ -155,6 +156,8 @@ pub struct World {
     pub main_pid: Option<Pid>,
     /// The services directory, re-read on reload.
     pub services_dir: Option<std::path::PathBuf>,
+    /// Output of `log: prefix` services on its way to foster's own.
+    pub relay: Relay,
 }
 
 /// Runs until the supervisor says to exit; returns the exit status.
@@ -205,10 +208,16 @@ pub fn run(sources: &Sources, world: &mut World, mut supervisor: Supervisor) -> 
         }
         for &token in &ready {
             match token {
-                SIGNALS => read_signals(&sources.signals, &mut queue),
+                SIGNALS => read_signals(&sources.signals, world.own_pid, &mut queue),
                 TIMER if sources.timer.acknowledge() => queue.push_back(Event::Tick),
                 NOTIFY => read_notifications(sources, &mut queue),
                 CONTROL => accept_connections(sources, &mut connections, &mut next_token),
+                relay::STDOUT_TOKEN | relay::STDERR_TOKEN => {
+                    world.relay.writable(&sources.poller, token)
+                }
+                token if token >= relay::FIRST_SOURCE => {
+                    world.relay.readable(&sources.poller, token)
+                }
                 token if token >= FIRST_CONNECTION => {
                     serve(
                         token,
@@ -244,7 +253,7 @@ fn perform(
         }
         Action::Start(name) => {
             let result = match supervisor.unit(&name) {
-                Some(unit) => start_service(unit, world, sources.notify_address()),
+                Some(unit) => start_service(unit, world, sources),
                 None => Err(format!("no unit named {name}")),
             };
             queue.push_back(Event::ServiceSpawned { name, result });
@@ -277,7 +286,8 @@ fn start_main(sources: &Sources, world: &mut World) -> Result<Pid, String> {
 
 /// Spawns a service's process: its own session, foster's environment plus
 /// the unit's, its user and working directory.
-fn start_service(unit: &Unit, world: &World, notify: Option<&str>) -> Result<Pid, String> {
+fn start_service(unit: &Unit, world: &mut World, sources: &Sources) -> Result<Pid, String> {
+    let notify = sources.notify_address();
     let argv: Vec<OsString> = unit.command.iter().map(OsString::from).collect();
     let mut env: Vec<(OsString, OsString)> = world
         .env
@@ -316,7 +326,26 @@ fn start_service(unit: &Unit, world: &World, notify: Option<&str>) -> Result<Pid
             .set_workdir(std::path::Path::new("/"))
             .map_err(|e| e.to_string())?,
     }
-    let child = sys::spawn(&spec, &world.mask).map_err(|e| e.to_string())?;
+    let pipes = if unit.log == LogMode::Prefix {
+        let out = sys::output_pipe().map_err(|e| format!("cannot create its output pipe: {e}"))?;
+        let err = sys::output_pipe().map_err(|e| format!("cannot create its output pipe: {e}"))?;
+        spec.redirect_output(out.1.as_fd(), err.1.as_fd());
+        Some((out, err))
+    } else {
+        None
+    };
+    let child = sys::spawn(&spec, &world.mask).map_err(|e| e.to_string());
+    if let Some(((out_read, out_write), (err_read, err_write))) = pipes {
+        // Our copies of the write ends go now: end of file comes when the
+        // service and everything it started are done writing.
+        drop((out_write, err_write));
+        for (stream, fd) in [(Stream::Stdout, out_read), (Stream::Stderr, err_read)] {
+            if let Err(e) = world.relay.add(&sources.poller, &unit.name, stream, fd) {
+                warn!("{}: cannot relay its output: {e}", unit.name);
+            }
+        }
+    }
+    let child = child?;
     match child.failure {
         // The child exits by itself; its exit is reaped as an orphan's.
         Some(failure) => {
@@ -547,11 +576,14 @@ fn read_notifications(sources: &Sources, queue: &mut VecDeque<Event>) {
     }
 }
 
-fn read_signals(signals: &Signals, queue: &mut VecDeque<Event>) {
+fn read_signals(signals: &Signals, own_pid: Pid, queue: &mut VecDeque<Event>) {
     loop {
         match signals.read() {
-            Ok(Some(libc::SIGCHLD)) => reap_all(queue),
-            Ok(Some(sig)) => queue.push_back(Event::Signal(sig)),
+            Ok(Some((libc::SIGCHLD, _))) => reap_all(queue),
+            // A write of foster's own to an output whose reader is gone:
+            // the relay handles it; it is nobody's signal to forward.
+            Ok(Some((libc::SIGPIPE, sender))) if sender == own_pid => {}
+            Ok(Some((sig, _))) => queue.push_back(Event::Signal(sig)),
             Ok(None) => return,
             Err(e) => {
                 error!("reading the signalfd failed: {e}");

@@ -28,6 +28,7 @@ mod event_loop;
 mod logging;
 mod notify;
 mod procfs;
+mod relay;
 mod service;
 mod signal;
 mod status;
@@ -204,6 +205,7 @@ fn supervise(options: Options) -> u8 {
         close_inherited_fds: !services_mode,
         main_pid: None,
         services_dir: options.services.clone(),
+        relay: relay::Relay::default(),
     };
     let code = event_loop::run(&sources, &mut world, supervisor);
     sources.close_control();

@@ -120,10 +120,11 @@ impl Signals {
         .map_err(io::Error::from)
     }
 
-    /// The next pending signal's number, or `None` when none is pending.
-    pub fn read(&self) -> io::Result<Option<i32>> {
+    /// The next pending signal's number and the PID that sent it (0 for
+    /// the kernel), or `None` when none is pending.
+    pub fn read(&self) -> io::Result<Option<(i32, Pid)>> {
         match self.0.read_signal() {
-            Ok(Some(info)) => Ok(Some(info.ssi_signo as i32)),
+            Ok(Some(info)) => Ok(Some((info.ssi_signo as i32, info.ssi_pid as Pid))),
             Ok(None) => Ok(None),
             Err(e) => Err(io::Error::from(e)),
         }
@@ -285,6 +286,13 @@ impl Poller {
     pub fn watch(&self, fd: BorrowedFd<'_>, token: u64) -> io::Result<()> {
         self.0
             .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, token))
+            .map_err(io::Error::from)
+    }
+
+    /// Watches `fd` for room to write, reporting it with `token`.
+    pub fn watch_writable(&self, fd: BorrowedFd<'_>, token: u64) -> io::Result<()> {
+        self.0
+            .add(fd, EpollEvent::new(EpollFlags::EPOLLOUT, token))
             .map_err(io::Error::from)
     }
 
@@ -533,6 +541,104 @@ pub fn geteuid() -> u32 {
 }
 
 // ---------------------------------------------------------------------------
+// Pipes and output, for services whose log lines foster prefixes
+
+/// A pipe for a service's output (`pipe2(2)`): the read end is foster's,
+/// non-blocking; the write end goes to the child. Both close-on-exec.
+pub fn output_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    set_nonblocking(read.as_fd())?;
+    Ok((read, write))
+}
+
+fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// foster's own stdout or stderr, ready for writes that never block.
+pub struct Output {
+    fd: OwnedFd,
+    socket: bool,
+}
+
+impl Output {
+    /// Opens fd 1 or 2 for the relay. A pipe or terminal is reopened
+    /// through `/proc/self/fd/N` as a *separate* open file description in
+    /// non-blocking mode (`open(2)`): setting `O_NONBLOCK` on the shared one
+    /// would hand `EAGAIN` to every other process writing to it. A socket
+    /// gets `send(MSG_DONTWAIT)` instead. A regular file (never slow to
+    /// write) or a missing `/proc` gets a plain duplicate.
+    pub fn open(fd: RawFd) -> io::Result<Output> {
+        use nix::sys::stat::{SFlag, fstat};
+        use std::os::unix::fs::OpenOptionsExt;
+        // SAFETY: fds 1 and 2 are open for the whole life of foster
+        // (ensure_standard_fds makes sure of it at start-up).
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let kind = SFlag::from_bits_truncate(fstat(borrowed)?.st_mode) & SFlag::S_IFMT;
+        if kind == SFlag::S_IFSOCK {
+            return Ok(Output {
+                fd: borrowed.try_clone_to_owned()?,
+                socket: true,
+            });
+        }
+        if kind == SFlag::S_IFIFO || kind == SFlag::S_IFCHR {
+            let reopened = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+                .open(format!("/proc/self/fd/{fd}"));
+            if let Ok(file) = reopened {
+                return Ok(Output {
+                    fd: OwnedFd::from(file),
+                    socket: false,
+                });
+            }
+        }
+        Ok(Output {
+            fd: borrowed.try_clone_to_owned()?,
+            socket: false,
+        })
+    }
+
+    /// Writes what it can without blocking (`write(2)`, or `send(2)` with
+    /// `MSG_DONTWAIT | MSG_NOSIGNAL`); `Ok(0)` when it would block.
+    pub fn write(&self, data: &[u8]) -> io::Result<usize> {
+        let result = if self.socket {
+            use nix::sys::socket::{MsgFlags, send};
+            send(
+                self.fd.as_raw_fd(),
+                data,
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+            )
+        } else {
+            nix::unistd::write(&self.fd, data)
+        };
+        match result {
+            Ok(n) => Ok(n),
+            Err(nix::errno::Errno::EAGAIN) => Ok(0),
+            Err(e) => Err(io::Error::from(e)),
+        }
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Reads what a non-blocking pipe holds (`read(2)`): `Ok(None)` when it
+/// would block, `Ok(Some(0))` at end of file.
+pub fn read_pipe(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    match nix::unistd::read(fd, buf) {
+        Ok(n) => Ok(Some(n)),
+        Err(nix::errno::Errno::EAGAIN) => Ok(None),
+        Err(nix::errno::Errno::EINTR) => Ok(None),
+        Err(e) => Err(io::Error::from(e)),
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Terminal
 
 /// Whether foster's process group is the foreground group of its controlling
@@ -577,6 +683,8 @@ pub struct ChildSpec {
     new_session: bool,
     /// User, group and supplementary groups to switch to.
     ids: Option<(u32, u32, Vec<libc::gid_t>)>,
+    /// Descriptors to put on the child's stdout and stderr (`dup2`).
+    output: Option<(RawFd, RawFd)>,
 }
 
 /// The step of a child's set-up that failed, before or at exec.
@@ -688,7 +796,14 @@ impl ChildSpec {
             workdir: None,
             new_session: false,
             ids: None,
+            output: None,
         })
+    }
+
+    /// Gives the child these descriptors as stdout and stderr; they must
+    /// stay open until [`spawn`] returns.
+    pub fn redirect_output(&mut self, stdout: BorrowedFd<'_>, stderr: BorrowedFd<'_>) {
+        self.output = Some((stdout.as_raw_fd(), stderr.as_raw_fd()));
     }
 
     /// Gives the child a session of its own (`setsid`), as services get.
@@ -752,6 +867,7 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
     let listen_ptr = listen_entry.as_mut_ptr();
     let listen_len = listen_entry.len();
     let listen = spec.listen_pid_slot.is_some();
+    let output = spec.output;
     let foreground = spec.foreground;
     let dir = spec.dir.unwrap_or(-1);
     let new_session = spec.new_session;
@@ -764,8 +880,8 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
     // SAFETY: foster is single-threaded, so the child is a complete copy of
     // the process. Between fork and exec the child only calls async-signal-
     // safe functions (setsid, setpgid, getpid, open, tcsetpgrp, close,
-    // setgroups, setgid, setuid, chdir, fchdir, sigprocmask, execvpe, write,
-    // _exit) on memory prepared above, and never returns
+    // dup2, setgroups, setgid, setuid, chdir, fchdir, sigprocmask, execvpe,
+    // write, _exit) on memory prepared above, and never returns
     // into Rust code: it either execs or calls _exit.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
@@ -808,6 +924,11 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
                     }
                     *listen_ptr.add(listen_value_at + len) = 0;
                 }
+            }
+            if let Some((out, err)) = output {
+                // dup2 leaves the copies on 1 and 2 without close-on-exec.
+                libc::dup2(out, 1);
+                libc::dup2(err, 2);
             }
             let mut stage = Stage::Exec;
             let mut ok = true;

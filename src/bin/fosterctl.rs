@@ -98,6 +98,8 @@ fn main() -> ExitCode {
 
 fn request(path: &str, line: &str) -> std::io::Result<String> {
     let mut stream = UnixStream::connect(path)?;
+    // A foster that accepts but never answers must not hang a probe.
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
     stream.write_all(format!("{line}\n").as_bytes())?;
     stream.shutdown(std::net::Shutdown::Write)?;
     let mut reply = String::new();

@@ -290,3 +290,48 @@ fn reload_adds_removes_restarts_changed_and_keeps_unchanged_and_invalid() {
         assert_eq!(running.finish().code(), 0);
     }
 }
+
+#[test]
+fn prefixed_output_keeps_every_line_and_a_slow_reader_never_stalls_foster() {
+    use std::io::{BufRead, BufReader};
+    let dir = TempDir::new("relay");
+    let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
+    let units = TempDir::new("relay-units");
+    units.write(
+        "pump.yaml",
+        "log: prefix\nrestart: never\ncommand: [\"/bin/sh\", \"-c\", \"i=0; while [ $i -lt 20000 ]; do echo line-$i; i=$((i+1)); done; echo oops >&2; echo done\"]\n",
+    );
+    let mut child = foster(
+        Mode::Subreaper,
+        &["--socket", &socket, "--services", &units.path()],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Nobody reads foster's stdout yet: the pipe fills, the relay buffers,
+    // then stops reading the service, which blocks. foster must still answer.
+    crate::util::eventually("the control socket answers", || {
+        fosterctl(&socket, &["status", "pump"]).0 == 0
+    });
+    let (_, out, _) = fosterctl(&socket, &["status", "pump"]);
+    assert!(out.contains("running"), "{out}");
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut expected = 0;
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if line == "pump | done" {
+            break;
+        }
+        assert_eq!(line, format!("pump | line-{expected}"));
+        expected += 1;
+    }
+    assert_eq!(expected, 20000);
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert_eq!(first, "pump | oops\n");
+    // SAFETY: kill takes two integers.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
