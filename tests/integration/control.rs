@@ -347,20 +347,40 @@ fn other_users_are_refused() {
     std::fs::set_permissions(&dir.0, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
     let units = TempDir::new("perm-units");
-    units.write("web.yaml", "command: [\"/bin/sh\", \"-c\", \"echo web up; exec sleep 1000\"]\n");
-    let mut running = start(foster(Mode::Subreaper, &["--socket", &socket, "--services", &units.path()]));
+    units.write(
+        "web.yaml",
+        "command: [\"/bin/sh\", \"-c\", \"echo web up; exec sleep 1000\"]\n",
+    );
+    let mut running = start(foster(
+        Mode::Subreaper,
+        &["--socket", &socket, "--services", &units.path()],
+    ));
     running.expect_line("web up");
     let mode = std::fs::metadata(&socket).unwrap();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_fosterctl"), "--socket", &socket])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_fosterctl"),
+            "--socket",
+            &socket,
+        ])
         .args(["stop", "web"])
         .output()
         .expect("setpriv");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
     assert!(err.contains("permission denied"), "{err}");
-    assert_eq!(fosterctl(&socket, &["status", "web"]).0, 0, "web still runs");
+    assert_eq!(
+        fosterctl(&socket, &["status", "web"]).0,
+        0,
+        "web still runs"
+    );
     running.signal(libc::SIGTERM);
     assert_eq!(running.finish().code(), 0);
 }
