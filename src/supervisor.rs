@@ -927,19 +927,31 @@ impl Supervisor {
     /// Starts every waiting service whose dependencies are all ready, and
     /// the main command once every service has settled.
     fn start_ready(&mut self, now: Instant, actions: &mut Vec<Action>) {
-        let ready: Vec<String> = self
+        // Called after every event: cheap when nothing waits (the usual
+        // case once everything is up), and never quadratic in services.
+        if self.services.values().any(Service::is_waiting) {
+            self.start_waiting(now, actions);
+        }
+        if self.main == Main::Waiting && self.services.values().all(Service::is_settled) {
+            self.main = Main::Done; // until MainSpawned says otherwise
+            actions.push(Action::StartMain);
+        }
+    }
+
+    fn start_waiting(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        let ready: std::collections::BTreeSet<String> = self
             .services
             .values()
             .filter(|s| s.ready)
             .map(|s| s.name().to_string())
             .collect();
-        let known: Vec<String> = self.services.keys().cloned().collect();
+        let known: std::collections::BTreeSet<String> = self.services.keys().cloned().collect();
         let mut missing: Vec<(String, String)> = Vec::new();
         for s in self.services.values_mut() {
             if !s.is_waiting() {
                 continue;
             }
-            if let Some(dep) = s.unit.depends_on.iter().find(|d| !known.contains(d)) {
+            if let Some(dep) = s.unit.depends_on.iter().find(|d| !known.contains(*d)) {
                 missing.push((s.name().to_string(), dep.clone()));
                 continue;
             }
@@ -955,10 +967,6 @@ impl Supervisor {
                 s.reason = Some(format!("dependency {dep} is not available"));
             }
             self.fail_dependents(&name);
-        }
-        if self.main == Main::Waiting && self.services.values().all(Service::is_settled) {
-            self.main = Main::Done; // until MainSpawned says otherwise
-            actions.push(Action::StartMain);
         }
     }
 }

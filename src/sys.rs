@@ -830,22 +830,43 @@ impl ChildSpec {
     }
 }
 
-/// Forks and executes `spec` (`fork(2)`, `execvpe(3)`).
+/// Everything the child reads, laid out before `clone`, and where it
+/// reports a failed set-up step. Raw pointers: the child shares foster's
+/// memory (`CLONE_VM`) and may not touch anything Rust would manage.
+struct ChildArgs {
+    file: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    mask: *const libc::sigset_t,
+    new_session: bool,
+    foreground: bool,
+    /// The writable LISTEN_PID entry and its length, when there is one.
+    listen: Option<(*mut u8, usize)>,
+    ids: Option<(u32, u32, *const libc::gid_t, usize)>,
+    workdir: Option<*const c_char>,
+    dir: RawFd,
+    output: Option<(RawFd, RawFd)>,
+    /// Written by the child when a step fails: `Stage` as a number, errno.
+    failed: (i32, i32),
+}
+
+/// Starts `spec` as a new process (`clone(2)` with `CLONE_VM |
+/// CLONE_VFORK`, then `execvpe(3)`), the way `posix_spawn` does.
+///
+/// Sharing memory until exec, instead of `fork`, spares copying foster's
+/// page tables and the copy-on-write faults that follow, for every one of
+/// possibly thousands of services; `CLONE_VFORK` suspends foster until the
+/// child has exec'd or exited, so the child's report of a failed step is in
+/// memory when `clone` returns, and no pipe is needed.
 ///
 /// In the child, before exec: its own process group (`setpgid`) or session
-/// (`setsid`), its user and groups, its working directory, the
-/// terminal's foreground when asked (`tcsetpgrp`; SIGTTOU is still blocked
-/// here, so this cannot stop it), `LISTEN_PID` filled in, and the inherited
-/// signal mask restored. Dispositions are never touched by foster, so the
-/// child inherits them as foster did. foster's own descriptors are all
-/// close-on-exec; a pipe, also close-on-exec, carries `errno` back when exec
-/// fails, so the parent can say why in one line.
+/// (`setsid`), the terminal's foreground when asked (`tcsetpgrp`; SIGTTOU is
+/// still blocked here, so this cannot stop it), `LISTEN_PID` filled in,
+/// stdout and stderr redirected when asked, its user and groups, its
+/// working directory, and last the inherited signal mask. Dispositions are
+/// never touched by foster, so the child inherits them as foster did.
+/// foster's own descriptors are all close-on-exec.
 pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnError> {
-    let (err_read, err_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| SpawnError::Os(io::Error::from(e)))?;
-
-    // Everything the child touches is laid out now: pointer arrays into the
-    // CStrings, and a writable copy of the LISTEN_PID entry.
     let mut listen_entry: Vec<u8> = spec
         .listen_pid_slot
         .and_then(|i| spec.env.get(i))
@@ -860,135 +881,49 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
     {
         *p = listen_entry.as_ptr().cast();
     }
-    let listen_value_at = "LISTEN_PID=".len();
-    let file = argv_ptrs.first().copied().unwrap_or(std::ptr::null());
-    let raw_mask: *const libc::sigset_t = mask.0.as_ref();
-    let err_fd = err_write.as_raw_fd();
-    let listen_ptr = listen_entry.as_mut_ptr();
-    let listen_len = listen_entry.len();
-    let listen = spec.listen_pid_slot.is_some();
-    let output = spec.output;
-    let foreground = spec.foreground;
-    let dir = spec.dir.unwrap_or(-1);
-    let new_session = spec.new_session;
-    let workdir = spec.workdir.as_ref().map(|w| w.as_ptr());
-    let ids = spec
-        .ids
-        .as_ref()
-        .map(|(u, g, groups)| (*u, *g, groups.as_ptr(), groups.len()));
-
-    // SAFETY: foster is single-threaded, so the child is a complete copy of
-    // the process. Between fork and exec the child only calls async-signal-
-    // safe functions (setsid, setpgid, getpid, open, tcsetpgrp, close,
-    // dup2, setgroups, setgid, setuid, chdir, fchdir, sigprocmask, execvpe,
-    // write, _exit) on memory prepared above, and never returns
-    // into Rust code: it either execs or calls _exit.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        // SAFETY: see above; every pointer refers to memory that this copy of
-        // the process still owns, and `listen_ptr..listen_ptr+listen_len` is
-        // the writable LISTEN_PID entry.
-        unsafe {
-            if new_session {
-                libc::setsid();
-            } else {
-                libc::setpgid(0, 0);
-            }
-            let me = libc::getpid();
-            if foreground {
-                let tty = libc::open(
-                    c"/dev/tty".as_ptr(),
-                    libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-                );
-                if tty >= 0 {
-                    libc::tcsetpgrp(tty, me);
-                    libc::close(tty);
-                }
-            }
-            if listen {
-                // Write the decimal PID after "LISTEN_PID=", then NUL.
-                let mut digits = [0u8; 12];
-                let mut n = me as u32;
-                let mut len = 0;
-                while len < digits.len() {
-                    digits[len] = b'0' + (n % 10) as u8;
-                    len += 1;
-                    n /= 10;
-                    if n == 0 {
-                        break;
-                    }
-                }
-                if listen_value_at + len < listen_len {
-                    for i in 0..len {
-                        *listen_ptr.add(listen_value_at + i) = digits[len - 1 - i];
-                    }
-                    *listen_ptr.add(listen_value_at + len) = 0;
-                }
-            }
-            if let Some((out, err)) = output {
-                // dup2 leaves the copies on 1 and 2 without close-on-exec.
-                libc::dup2(out, 1);
-                libc::dup2(err, 2);
-            }
-            let mut stage = Stage::Exec;
-            let mut ok = true;
-            if let Some((uid, gid, groups, count)) = ids {
-                if libc::setgroups(count, groups) != 0 {
-                    (stage, ok) = (Stage::Groups, false);
-                } else if libc::setgid(gid) != 0 {
-                    (stage, ok) = (Stage::Group, false);
-                } else if libc::setuid(uid) != 0 {
-                    (stage, ok) = (Stage::User, false);
-                }
-            }
-            if ok {
-                let entered = match workdir {
-                    Some(path) => libc::chdir(path) == 0,
-                    None => dir < 0 || libc::fchdir(dir) == 0,
-                };
-                if !entered {
-                    (stage, ok) = (Stage::Workdir, false);
-                }
-            }
-            if ok {
-                libc::sigprocmask(libc::SIG_SETMASK, raw_mask, std::ptr::null_mut());
-                libc::execvpe(file, argv_ptrs.as_ptr(), env_ptrs.as_ptr());
-            }
-            let errno = *libc::__errno_location();
-            let report = [stage as i32, errno];
-            libc::write(
-                err_fd,
-                report.as_ptr().cast(),
-                std::mem::size_of_val(&report),
-            );
-            let status = if stage == Stage::Exec {
-                exec_failure_status(errno)
-            } else {
-                126
-            };
-            libc::_exit(c_int::from(status));
-        }
-    }
-    drop(err_write);
+    let mut args = ChildArgs {
+        file: argv_ptrs.first().copied().unwrap_or(std::ptr::null()),
+        argv: argv_ptrs.as_ptr(),
+        envp: env_ptrs.as_ptr(),
+        mask: mask.0.as_ref(),
+        new_session: spec.new_session,
+        foreground: spec.foreground,
+        listen: spec
+            .listen_pid_slot
+            .map(|_| (listen_entry.as_mut_ptr(), listen_entry.len())),
+        ids: spec
+            .ids
+            .as_ref()
+            .map(|(u, g, groups)| (*u, *g, groups.as_ptr(), groups.len())),
+        workdir: spec.workdir.as_ref().map(|w| w.as_ptr()),
+        dir: spec.dir.unwrap_or(-1),
+        output: spec.output,
+        failed: (0, 0),
+    };
+    // The child's own stack; execvpe's PATH search needs a few KiB of it.
+    let mut stack = vec![0u8; 128 * 1024];
+    let top = stack.as_mut_ptr_range().end;
+    // SAFETY: `child_main` runs on `stack` (which outlives the child's use
+    // of it: CLONE_VFORK suspends us until it has exec'd or exited) with a
+    // pointer to `args`, which also outlives it. It shares our memory but
+    // only reads what `args` points to, writes `args.failed` and the
+    // LISTEN_PID buffer, and calls async-signal-safe functions; it never
+    // returns into Rust code: it execs or calls _exit.
+    let pid = unsafe {
+        libc::clone(
+            child_main,
+            top.cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&raw mut args).cast(),
+        )
+    };
     if pid < 0 {
         return Err(SpawnError::Os(io::Error::last_os_error()));
     }
-    // The child writes its failed stage and errno only when it could not
-    // exec; a successful exec closes its end (close-on-exec): end-of-file.
-    let mut buf = [0u8; 8];
-    let mut got = 0;
-    while got < buf.len() {
-        match nix::unistd::read(err_read.as_fd(), &mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => break,
-        }
-    }
+    drop(stack);
     drop(listen_entry);
-    let failure = (got == buf.len()).then(|| {
-        let word = |i: usize| i32::from_ne_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
-        let stage = match word(0) {
+    let failure = (args.failed.0 != 0).then(|| {
+        let stage = match args.failed.0 {
             1 => Stage::Groups,
             2 => Stage::Group,
             3 => Stage::User,
@@ -997,8 +932,96 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
         };
         ChildFailure {
             stage,
-            error: io::Error::from_raw_os_error(word(4)),
+            error: io::Error::from_raw_os_error(args.failed.1),
         }
     });
     Ok(Spawned { pid, failure })
+}
+
+/// The child side of [`spawn`]: set-up, then exec.
+extern "C" fn child_main(arg: *mut libc::c_void) -> c_int {
+    // SAFETY: `arg` is the `ChildArgs` that `spawn` passed, alive and not
+    // otherwise used while foster is suspended by CLONE_VFORK; every pointer
+    // in it refers to memory `spawn` keeps alive, and only async-signal-safe
+    // functions are called.
+    unsafe {
+        let a = &mut *arg.cast::<ChildArgs>();
+        if a.new_session {
+            libc::setsid();
+        } else {
+            libc::setpgid(0, 0);
+        }
+        let me = libc::getpid();
+        if a.foreground {
+            let tty = libc::open(
+                c"/dev/tty".as_ptr(),
+                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+            );
+            if tty >= 0 {
+                libc::tcsetpgrp(tty, me);
+                libc::close(tty);
+            }
+        }
+        if let Some((entry, len)) = a.listen {
+            // Write the decimal PID after "LISTEN_PID=", then NUL.
+            let at = "LISTEN_PID=".len();
+            let mut digits = [0u8; 12];
+            let mut n = me as u32;
+            let mut count = 0;
+            for slot in digits.iter_mut() {
+                *slot = b'0' + (n % 10) as u8;
+                count += 1;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            if at + count < len {
+                for (i, d) in digits.iter().take(count).rev().enumerate() {
+                    *entry.add(at + i) = *d;
+                }
+                *entry.add(at + count) = 0;
+            }
+        }
+        if let Some((out, err)) = a.output {
+            // dup2 leaves the copies on 1 and 2 without close-on-exec.
+            libc::dup2(out, 1);
+            libc::dup2(err, 2);
+        }
+        let mut stage = Stage::Exec;
+        let mut ok = true;
+        if let Some((uid, gid, groups, count)) = a.ids {
+            // Raw system calls: the C libraries' wrappers may try to apply
+            // the change to every thread of the process they believe they
+            // are in, which, sharing foster's memory, would be foster's.
+            if libc::syscall(libc::SYS_setgroups, count, groups) != 0 {
+                (stage, ok) = (Stage::Groups, false);
+            } else if libc::syscall(libc::SYS_setgid, gid) != 0 {
+                (stage, ok) = (Stage::Group, false);
+            } else if libc::syscall(libc::SYS_setuid, uid) != 0 {
+                (stage, ok) = (Stage::User, false);
+            }
+        }
+        if ok {
+            let entered = match a.workdir {
+                Some(path) => libc::chdir(path) == 0,
+                None => a.dir < 0 || libc::fchdir(a.dir) == 0,
+            };
+            if !entered {
+                (stage, ok) = (Stage::Workdir, false);
+            }
+        }
+        if ok {
+            libc::sigprocmask(libc::SIG_SETMASK, a.mask, std::ptr::null_mut());
+            libc::execvpe(a.file, a.argv, a.envp);
+        }
+        let errno = *libc::__errno_location();
+        a.failed = (stage as i32, errno);
+        let status = if stage == Stage::Exec {
+            exec_failure_status(errno)
+        } else {
+            126
+        };
+        libc::_exit(c_int::from(status))
+    }
 }
