@@ -775,16 +775,7 @@ impl Supervisor {
                     "{name}: stopping with {} on request",
                     signal::name(s.unit.stop_signal)
                 );
-                actions.push(Action::Signal {
-                    target: Target::Group(pid),
-                    sig: s.unit.stop_signal,
-                });
-                actions.push(Action::Signal {
-                    target: Target::Group(pid),
-                    sig: libc::SIGCONT,
-                });
-                s.state = State::Stopping;
-                s.deadline = Some(now + s.unit.stop_timeout);
+                send_stop_sequence(s, pid, now, actions);
             }
             Some(_) => {}
             None => {
@@ -904,16 +895,7 @@ impl Supervisor {
                 && let Some(pid) = s.pid
             {
                 info!("{name}: stopping with {}", signal::name(s.unit.stop_signal));
-                actions.push(Action::Signal {
-                    target: Target::Group(pid),
-                    sig: s.unit.stop_signal,
-                });
-                actions.push(Action::Signal {
-                    target: Target::Group(pid),
-                    sig: libc::SIGCONT,
-                });
-                s.state = State::Stopping;
-                s.deadline = Some(now + s.unit.stop_timeout);
+                send_stop_sequence(s, pid, now, actions);
             }
         }
         if self.services.values().all(Service::is_down) {
@@ -969,6 +951,21 @@ impl Supervisor {
             self.fail_dependents(&name);
         }
     }
+}
+
+/// A service's stop: its `stop_signal` and SIGCONT (so a stopped process
+/// can act on it) to its process group, SIGKILL at the deadline.
+fn send_stop_sequence(s: &mut Service, pid: Pid, now: Instant, actions: &mut Vec<Action>) {
+    actions.push(Action::Signal {
+        target: Target::Group(pid),
+        sig: s.unit.stop_signal,
+    });
+    actions.push(Action::Signal {
+        target: Target::Group(pid),
+        sig: libc::SIGCONT,
+    });
+    s.state = State::Stopping;
+    s.deadline = Some(now + s.unit.stop_timeout);
 }
 
 #[cfg(test)]
