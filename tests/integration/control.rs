@@ -18,6 +18,25 @@ fn fosterctl(socket: &str, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// A foster (subreaper) running one service, `web`, with a control socket
+/// in a scratch directory; returns the directories (kept alive), the
+/// socket's path and the running foster, once `web` is up.
+fn one_web_service(tag: &str) -> ((TempDir, TempDir), String, crate::util::Running) {
+    let dir = TempDir::new(tag);
+    let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
+    let units = TempDir::new(&format!("{tag}-units"));
+    units.write(
+        "web.yaml",
+        "command: [\"/bin/sh\", \"-c\", \"echo web up; exec sleep 1000\"]\n",
+    );
+    let mut running = start(foster(
+        Mode::Subreaper,
+        &["--socket", &socket, "--services", &units.path()],
+    ));
+    running.expect_line("web up");
+    ((dir, units), socket, running)
+}
+
 /// PATH with fosterctl first, for services that call it.
 pub fn path_with_fosterctl() -> String {
     let dir = std::path::Path::new(env!("CARGO_BIN_EXE_fosterctl"))
@@ -125,18 +144,7 @@ fn status_stop_start_restart_kill_and_shutdown_through_fosterctl() {
 #[test]
 fn hostile_requests_get_errors_and_foster_keeps_running() {
     use std::io::{Read, Write};
-    let dir = TempDir::new("hostile");
-    let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
-    let units = TempDir::new("hostile-units");
-    units.write(
-        "web.yaml",
-        "command: [\"/bin/sh\", \"-c\", \"echo web up; exec sleep 1000\"]\n",
-    );
-    let mut running = start(foster(
-        Mode::Subreaper,
-        &["--socket", &socket, "--services", &units.path()],
-    ));
-    running.expect_line("web up");
+    let (_dirs, socket, mut running) = one_web_service("hostile");
     let ask = |bytes: &[u8]| -> String {
         let mut s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
         let _ = s.write_all(bytes);
@@ -343,19 +351,8 @@ fn other_users_are_refused() {
         eprintln!("note: skipping: needs root to run fosterctl as another user");
         return;
     }
-    let dir = TempDir::new("perm");
+    let ((dir, _units), socket, mut running) = one_web_service("perm");
     std::fs::set_permissions(&dir.0, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
-    let units = TempDir::new("perm-units");
-    units.write(
-        "web.yaml",
-        "command: [\"/bin/sh\", \"-c\", \"echo web up; exec sleep 1000\"]\n",
-    );
-    let mut running = start(foster(
-        Mode::Subreaper,
-        &["--socket", &socket, "--services", &units.path()],
-    ));
-    running.expect_line("web up");
     let mode = std::fs::metadata(&socket).unwrap();
     assert_eq!(
         std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
