@@ -144,7 +144,7 @@ fn status_stop_start_restart_kill_and_shutdown_through_fosterctl() {
 #[test]
 fn hostile_requests_get_errors_and_foster_keeps_running() {
     use std::io::{Read, Write};
-    let (_dirs, socket, mut running) = one_web_service("hostile");
+    let (_dirs, socket, running) = one_web_service("hostile");
     let ask = |bytes: &[u8]| -> String {
         let mut s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
         let _ = s.write_all(bytes);
@@ -351,7 +351,7 @@ fn other_users_are_refused() {
         eprintln!("note: skipping: needs root to run fosterctl as another user");
         return;
     }
-    let ((dir, _units), socket, mut running) = one_web_service("perm");
+    let ((dir, _units), socket, running) = one_web_service("perm");
     std::fs::set_permissions(&dir.0, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let mode = std::fs::metadata(&socket).unwrap();
     assert_eq!(
