@@ -187,11 +187,12 @@ pub fn status_json(services: &[&Service], now: Instant) -> String {
             .unwrap_or_else(|| "null".into());
         let _ = write!(
             out,
-            "{{\"name\":{},\"state\":\"{}\",\"pid\":{pid},\"restarts\":{},\"last_exit\":{last},\"uptime_seconds\":{up},\"type\":\"{}\",\"status\":{status}}}",
+            "{{\"name\":{},\"state\":\"{}\",\"pid\":{pid},\"restarts\":{},\"last_exit\":{last},\"uptime_seconds\":{up},\"type\":\"{}\",\"pid_source\":\"{}\",\"status\":{status}}}",
             json_string(s.name()),
             s.state.as_str(),
             s.restarts,
             kind_name(s),
+            s.pid_source.as_str(),
         );
     }
     out.push_str("]\n");

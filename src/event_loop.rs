@@ -33,6 +33,7 @@ const SIGNALS: u64 = 1;
 const TIMER: u64 = 2;
 const NOTIFY: u64 = 3;
 const CONTROL: u64 = 4;
+const INOTIFY: u64 = 7;
 /// Tokens from here up are control connections.
 const FIRST_CONNECTION: u64 = 1 << 32;
 /// Connections served at once; a further one replaces the oldest, so a
@@ -158,6 +159,42 @@ pub struct World {
     pub services_dir: Option<std::path::PathBuf>,
     /// Output of `log: prefix` services on its way to foster's own.
     pub relay: Relay,
+    /// Daemons followed through their pidfiles, by PID.
+    pub pidfds: std::collections::HashMap<Pid, sys::PidFd>,
+    /// Watches the directories of pidfiles (created on first use).
+    pub inotify: Option<sys::Inotify>,
+    /// Each forking service's launch: launcher PID, its start time, and
+    /// the pidfile as it was before (to tell a left-over file from news).
+    pub launches: std::collections::HashMap<String, Launch>,
+}
+
+/// What foster knows of a forking service's launch.
+pub struct Launch {
+    launcher: Pid,
+    ticks: u64,
+    before: Option<PidfileState>,
+    watch: Option<sys::Watch>,
+}
+
+/// A pidfile's identity and content, to tell a rewritten file from an old one.
+#[derive(PartialEq, Eq)]
+struct PidfileState {
+    dev: u64,
+    ino: u64,
+    modified: Option<std::time::SystemTime>,
+    content: Vec<u8>,
+}
+
+fn pidfile_state(path: &std::path::Path) -> Option<PidfileState> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let content = std::fs::read(path).ok()?;
+    Some(PidfileState {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        modified: meta.modified().ok(),
+        content,
+    })
 }
 
 /// Runs until the supervisor says to exit; returns the exit status.
@@ -211,6 +248,7 @@ pub fn run(sources: &Sources, world: &mut World, mut supervisor: Supervisor) -> 
                 SIGNALS => read_signals(&sources.signals, world.own_pid, &mut queue),
                 TIMER if sources.timer.acknowledge() => queue.push_back(Event::Tick),
                 NOTIFY => read_notifications(sources, &mut queue),
+                INOTIFY => pidfiles_touched(world, &supervisor, &mut queue),
                 CONTROL => accept_connections(sources, &mut connections, &mut next_token),
                 relay::STDOUT_TOKEN | relay::STDERR_TOKEN => {
                     world.relay.writable(&sources.poller, token)
@@ -246,6 +284,17 @@ fn perform(
         Action::Signal { target, sig } => send(world, target, sig),
         Action::Reap => reap_all(queue),
         Action::ReloadUnits => {}
+        Action::ReadPidfile(name) => {
+            if let Some(event) = read_pidfile(&name, world, supervisor) {
+                queue.push_back(event);
+            }
+        }
+        Action::Follow(pid) => match sys::PidFd::open(pid) {
+            Ok(fd) => {
+                world.pidfds.insert(pid, fd);
+            }
+            Err(e) => warn!("cannot open a pidfd on {pid}: {e}; it will be signalled by number"),
+        },
         Action::Exit(code) => return Some(code),
         Action::StartMain => {
             let result = start_main(sources, world);
@@ -334,7 +383,28 @@ fn start_service(unit: &Unit, world: &mut World, sources: &Sources) -> Result<Pi
     } else {
         None
     };
+    // Watch the pidfile's directory before the launch, and note the file
+    // as it is: one written just after the launcher exits, or renamed into
+    // place, is then seen at once, and a left-over one is told apart.
+    let watch = match &unit.pidfile {
+        Some(path) if unit.kind == Kind::Forking => {
+            Some((watch_pidfile_dir(path, world, sources), pidfile_state(path)))
+        }
+        _ => None,
+    };
     let child = sys::spawn(&spec, &world.mask).map_err(|e| e.to_string());
+    if let (Some((watch, before)), Ok(spawned)) = (watch, &child) {
+        let ticks = crate::procfs::start_ticks(spawned.pid).unwrap_or(0);
+        world.launches.insert(
+            unit.name.clone(),
+            Launch {
+                launcher: spawned.pid,
+                ticks,
+                before,
+                watch,
+            },
+        );
+    }
     if let Some(((out_read, out_write), (err_read, err_write))) = pipes {
         // Our copies of the write ends go now: end of file comes when the
         // service and everything it started are done writing.
@@ -373,6 +443,89 @@ fn start_service(unit: &Unit, world: &mut World, sources: &Sources) -> Result<Pi
             ))
         }
         None => Ok(child.pid),
+    }
+}
+
+/// Watches the directory of `pidfile`; `None` when inotify is not to be had
+/// (the pidfile is then read at the launcher's exit and at the deadline).
+fn watch_pidfile_dir(
+    pidfile: &std::path::Path,
+    world: &mut World,
+    sources: &Sources,
+) -> Option<sys::Watch> {
+    let dir = pidfile.parent()?;
+    if world.inotify.is_none() {
+        match sys::Inotify::new() {
+            Ok(inotify) => {
+                if let Err(e) = sources.poller.watch(inotify.fd(), INOTIFY) {
+                    warn!("cannot watch pidfile directories: {e}");
+                    return None;
+                }
+                world.inotify = Some(inotify);
+            }
+            Err(e) => {
+                warn!("cannot watch pidfile directories (inotify: {e})");
+                return None;
+            }
+        }
+    }
+    match world.inotify.as_ref()?.watch_dir(dir) {
+        Ok(watch) => Some(watch),
+        Err(e) => {
+            warn!("cannot watch {}: {e}", dir.display());
+            None
+        }
+    }
+}
+
+/// Reads a forking service's pidfile and gathers what the supervisor
+/// judges it by.
+fn read_pidfile(name: &str, world: &World, supervisor: &Supervisor) -> Option<Event> {
+    let path = supervisor.unit(name)?.pidfile.clone()?;
+    let launch = world.launches.get(name);
+    let now = pidfile_state(&path);
+    let stale = match (&now, launch.and_then(|l| l.before.as_ref())) {
+        (Some(now), Some(before)) => now == before,
+        _ => false,
+    };
+    let pid = now.as_ref().and_then(|s| crate::pidfile::parse(&s.content));
+    let reading = crate::supervisor::PidfileReading {
+        pid,
+        stale,
+        candidate: pid.and_then(crate::procfs::candidate),
+        context: launch.map(|l| crate::pidfile::Context {
+            foster: world.own_pid,
+            launcher: l.launcher,
+            launched_ticks: l.ticks,
+        }),
+    };
+    Some(Event::Pidfile {
+        name: name.to_string(),
+        reading,
+    })
+}
+
+/// Something changed in a watched directory: read the pidfiles there.
+fn pidfiles_touched(world: &World, supervisor: &Supervisor, queue: &mut VecDeque<Event>) {
+    let Some(inotify) = &world.inotify else {
+        return;
+    };
+    let touched = inotify.read();
+    for (name, launch) in &world.launches {
+        let Some(file) = supervisor
+            .unit(name)
+            .and_then(|u| u.pidfile.as_ref())
+            .and_then(|p| p.file_name())
+        else {
+            continue;
+        };
+        if touched
+            .iter()
+            .any(|(w, f)| Some(*w) == launch.watch && f.as_os_str() == file)
+            && let Some(event) = read_pidfile(name, world, supervisor)
+        {
+            queue.push_back(event);
+        }
     }
 }
 
@@ -623,7 +776,10 @@ fn reap_all(queue: &mut VecDeque<Event>) {
 
 fn send(world: &World, target: Target, sig: i32) {
     let result = match target {
-        Target::Process(pid) => sys::kill(pid, sig),
+        Target::Process(pid) => match world.pidfds.get(&pid) {
+            Some(fd) => fd.signal(sig),
+            None => sys::kill(pid, sig),
+        },
         Target::Group(pgid) => sys::kill(-pgid, sig),
         Target::Descendants => return signal_descendants(world, sig),
     };

@@ -27,6 +27,7 @@ mod duration;
 mod event_loop;
 mod logging;
 mod notify;
+mod pidfile;
 mod procfs;
 mod relay;
 mod service;
@@ -206,6 +207,9 @@ fn supervise(options: Options) -> u8 {
         main_pid: None,
         services_dir: options.services.clone(),
         relay: relay::Relay::default(),
+        pidfds: std::collections::HashMap::new(),
+        inotify: None,
+        launches: std::collections::HashMap::new(),
     };
     let code = event_loop::run(&sources, &mut world, supervisor);
     sources.close_control();

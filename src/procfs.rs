@@ -29,6 +29,30 @@ pub fn session_of(pid: Pid) -> Option<Pid> {
     tail.split_ascii_whitespace().nth(3)?.parse().ok()
 }
 
+/// When `pid` started, in clock ticks since boot (zombies included).
+pub fn start_ticks(pid: Pid) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, tail) = stat.rsplit_once(')')?;
+    tail.split_ascii_whitespace().nth(19)?.parse().ok()
+}
+
+/// Parent, session and start time of `pid`, if it is alive (not a zombie).
+pub fn candidate(pid: Pid) -> Option<crate::pidfile::Candidate> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, tail) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = tail.split_ascii_whitespace().collect();
+    // After the name: state(3) ppid(4) pgrp(5) session(6) … starttime(22).
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    Some(crate::pidfile::Candidate {
+        pid,
+        ppid: fields.get(1)?.parse().ok()?,
+        session: fields.get(3)?.parse().ok()?,
+        start_ticks: fields.get(19)?.parse().ok()?,
+    })
+}
+
 /// Every live process below `root`, children first.
 pub fn descendants(root: Pid) -> io::Result<Vec<Pid>> {
     let mut children: HashMap<Pid, Vec<Pid>> = HashMap::new();
@@ -92,6 +116,15 @@ mod tests {
         let mut all = walk(1, &children);
         all.sort();
         assert_eq!(all, vec![10, 11, 12, 20]);
+    }
+
+    #[test]
+    fn reads_a_candidate() {
+        let me = std::process::id() as Pid;
+        let c = candidate(me).unwrap();
+        assert_eq!(c.pid, me);
+        assert_eq!(Some(c.session), session_of(me));
+        assert!(c.start_ticks > 0);
     }
 
     #[test]

@@ -52,6 +52,26 @@ pub enum Outcome {
     RestartAfter(Duration),
     /// It is done: `Exited` (oneshot success), `Stopped` or `Failed`.
     Done(State),
+    /// A forking service's launcher exited well: read the pidfile.
+    AwaitPidfile,
+}
+
+/// How the main PID was learned (`pid_source` in `fosterctl status --json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PidSource {
+    /// foster started it.
+    Child,
+    /// Read from the unit's pidfile, and validated.
+    Pidfile,
+}
+
+impl PidSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PidSource::Child => "child",
+            PidSource::Pidfile => "pidfile",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +105,13 @@ pub struct Service {
     pub pending: Option<Unit>,
     /// A reload removed the unit: forget the service once it is down.
     pub retired: bool,
+    pub pid_source: PidSource,
+    /// The launcher exited well; waiting for a valid PID in the pidfile.
+    pub awaiting_pidfile: bool,
+    /// The daemon read from the pidfile died (its PID and status): the
+    /// pidfile is read again before the service counts as ended, in case
+    /// it handed over to a new process.
+    pub dead_main: Option<(Pid, WaitStatus)>,
 }
 
 impl Service {
@@ -106,6 +133,9 @@ impl Service {
             start_after_stop: false,
             pending: None,
             retired: false,
+            pid_source: PidSource::Child,
+            awaiting_pidfile: false,
+            dead_main: None,
         }
     }
 
@@ -135,6 +165,9 @@ impl Service {
     /// The process was spawned.
     pub fn spawned(&mut self, pid: Pid, now: Instant) {
         self.pid = Some(pid);
+        self.pid_source = PidSource::Child;
+        self.awaiting_pidfile = false;
+        self.dead_main = None;
         self.since = Some(now);
         self.killed = false;
         self.reason = None;
@@ -158,12 +191,21 @@ impl Service {
             .unwrap_or_default();
         self.pid = None;
         self.last_exit = Some(status);
-        self.deadline = None;
         let success = status == WaitStatus::Exited(0);
-        if self.unit.kind == Kind::Forking && success && self.state == State::Starting {
-            // The launcher forked its daemon and exited well. Following the
-            // daemon itself (pidfile, reparenting) is the tracking layer's;
-            // until then the service counts as running, untracked.
+        let launcher = self.unit.kind == Kind::Forking
+            && self.state == State::Starting
+            && !self.awaiting_pidfile;
+        if launcher && success && self.unit.pidfile.is_some() {
+            // The launcher forked its daemon and exited well; the daemon is
+            // known once the pidfile names it. start_timeout keeps running.
+            self.awaiting_pidfile = true;
+            return Outcome::AwaitPidfile;
+        }
+        self.deadline = None;
+        self.awaiting_pidfile = false;
+        if launcher && success {
+            // No pidfile to follow: the service counts as running, its
+            // daemon untracked (reaped and stopped with the leftovers).
             self.ready = true;
             self.state = State::Running;
             return Outcome::Done(State::Running);
@@ -204,13 +246,11 @@ impl Service {
 
     /// The process could not even be started (fork failed, user or
     /// directory could not be applied, exec failed).
-    pub fn failed_to_start(&mut self, reason: String, now: Instant) -> Outcome {
+    pub fn failed_to_start(&mut self, reason: String, status: WaitStatus, now: Instant) -> Outcome {
         self.reason = Some(reason);
-        self.since = Some(now);
-        self.ended(
-            WaitStatus::Exited(crate::sys::exec_failure_status(libc::ENOENT)),
-            now,
-        )
+        self.since.get_or_insert(now);
+        self.awaiting_pidfile = false;
+        self.ended(status, now)
     }
 }
 

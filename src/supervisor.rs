@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use log::{debug, error, info, warn};
 
 use crate::control::{Outcome as ReplyOutcome, Reply, Request, is_up, status_json, status_table};
-use crate::service::{Outcome, Service, State};
+use crate::service::{Outcome, PidSource, Service, State};
 use crate::signal;
 use crate::status::{ExpectedStatuses, WaitStatus};
 use crate::sys::Pid;
@@ -61,12 +61,30 @@ pub enum Event {
         name: String,
         result: Result<Pid, String>,
     },
+    /// The pidfile of a forking service, as just read.
+    Pidfile {
+        name: String,
+        reading: PidfileReading,
+    },
     /// An sd_notify message from `sender`, whose session is `session`.
     Notify {
         sender: Pid,
         session: Option<Pid>,
         message: crate::notify::Message,
     },
+}
+
+/// A pidfile as the event loop read it: the facts, judged here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PidfileReading {
+    /// The PID it names, if its content is a clean PID.
+    pub pid: Option<Pid>,
+    /// Same file and content as before the launch: left over, not news.
+    pub stale: bool,
+    /// What `/proc` says about that PID, if it is alive.
+    pub candidate: Option<crate::pidfile::Candidate>,
+    /// Who foster and the launcher are, for the validation.
+    pub context: Option<crate::pidfile::Context>,
 }
 
 /// Who a signal is for.
@@ -94,6 +112,10 @@ pub enum Action {
     Reap,
     /// Re-read the services directory and hand it to [`Supervisor::reload`].
     ReloadUnits,
+    /// Read this service's pidfile and report [`Event::Pidfile`].
+    ReadPidfile(String),
+    /// Hold a pidfd on this process: every signal to it goes through it.
+    Follow(Pid),
     /// Exit foster with this status.
     Exit(u8),
 }
@@ -219,6 +241,7 @@ impl Supervisor {
                 session,
                 message,
             } => self.on_notify(sender, session, message),
+            Event::Pidfile { name, reading } => self.on_pidfile(&name, reading, now, actions),
         }
         self.after(now, from_reaper, actions);
     }
@@ -335,14 +358,44 @@ impl Supervisor {
             }
             return;
         }
+        if service.pid_source == PidSource::Pidfile && service.state == State::Running {
+            // Before the daemon counts as dead, read its pidfile again: a
+            // daemon that hands over to a new process (nginx's binary
+            // upgrade) names the successor there.
+            info!("{name}: main process {pid} {status}; reading its pidfile again");
+            service.pid = None;
+            service.dead_main = Some((pid, status));
+            actions.push(Action::ReadPidfile(name));
+            return;
+        }
+        self.service_ended(&name, status, now, actions);
+    }
+
+    /// A service's main process is gone for good: restart it or not.
+    fn service_ended(
+        &mut self,
+        name: &str,
+        status: WaitStatus,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(service) = self.services.get_mut(name) else {
+            return;
+        };
         let was_ready = service.ready;
         match service.ended(status, now) {
             Outcome::RestartAfter(delay) => {
                 warn!("{name}: {status}; restarting in {delay:?}");
             }
+            Outcome::AwaitPidfile => {
+                info!("{name}: launcher exited well; waiting for its pidfile");
+                actions.push(Action::ReadPidfile(name.to_string()));
+            }
             Outcome::Done(State::Exited) => info!("{name}: finished"),
             Outcome::Done(State::Running) => {
-                info!("{name}: launcher exited well; running in the background")
+                info!(
+                    "{name}: launcher exited well; running in the background, untracked (no pidfile)"
+                )
             }
             Outcome::Done(state) if state == State::Stopped && !self.services_mode => {
                 debug!("{name}: {}", state.as_str());
@@ -354,9 +407,86 @@ impl Supervisor {
                     info!("{name}: {status}");
                 }
                 if !was_ready {
-                    self.fail_dependents(&name);
+                    self.fail_dependents(name);
                 }
-                self.critical_ended(&name, status, now, actions);
+                self.critical_ended(name, status, now, actions);
+            }
+        }
+    }
+
+    /// A forking service's pidfile was read: adopt a valid PID as the main
+    /// process, see a handover through, or keep waiting.
+    fn on_pidfile(
+        &mut self,
+        name: &str,
+        reading: PidfileReading,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(s) = self.services.get_mut(name) else {
+            return;
+        };
+        if !s.awaiting_pidfile && s.dead_main.is_none() {
+            return;
+        }
+        let path = s
+            .unit
+            .pidfile
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let verdict = match (
+            reading.pid,
+            reading.stale,
+            reading.candidate,
+            reading.context,
+        ) {
+            (None, _, _, _) => Err("it holds no PID yet".to_string()),
+            (Some(_), true, _, _) => Err("it is left over from before the launch".to_string()),
+            (Some(pid), _, None, _) => Err(format!("PID {pid} is not alive")),
+            (Some(pid), _, Some(_), _) if s.dead_main.is_some_and(|(dead, _)| dead == pid) => {
+                Err(format!("it still names {pid}, which has exited"))
+            }
+            (Some(pid), _, Some(c), Some(ctx)) => match crate::pidfile::validate(&c, &ctx) {
+                Ok(()) => Ok(pid),
+                Err(refusal) => {
+                    warn!("{name}: refusing PID {pid} from {path}: {refusal}");
+                    Err(format!("refused PID {pid}: {refusal}"))
+                }
+            },
+            (Some(_), _, Some(_), None) => Err("the launch is unknown".to_string()),
+        };
+        match verdict {
+            Ok(pid) => {
+                match s.dead_main.take() {
+                    Some((old, _)) => {
+                        info!("{name}: handed over from {old} to {pid} (pidfile {path})")
+                    }
+                    None => info!("{name}: main process {pid} (from {path})"),
+                }
+                s.pid = Some(pid);
+                s.pid_source = PidSource::Pidfile;
+                s.awaiting_pidfile = false;
+                s.state = State::Running;
+                s.ready = true;
+                s.deadline = None;
+                actions.push(Action::Follow(pid));
+            }
+            Err(why) if s.awaiting_pidfile => debug!("{name}: pidfile {path}: {why}; waiting"),
+            Err(_) => {
+                let Some((old, status)) = s.dead_main.take() else {
+                    return;
+                };
+                // Whatever the daemon left gets the stop sequence.
+                actions.push(Action::Signal {
+                    target: Target::Group(old),
+                    sig: s.unit.stop_signal,
+                });
+                actions.push(Action::Signal {
+                    target: Target::Group(old),
+                    sig: libc::SIGCONT,
+                });
+                self.service_ended(name, status, now, actions);
             }
         }
     }
@@ -378,9 +508,9 @@ impl Supervisor {
             }
             Err(reason) => {
                 error!("{name}: cannot start: {reason}");
-                match service.failed_to_start(reason, now) {
+                match service.failed_to_start(reason, WaitStatus::Exited(127), now) {
                     Outcome::RestartAfter(delay) => info!("{name}: retrying in {delay:?}"),
-                    Outcome::Done(_) => {
+                    Outcome::Done(_) | Outcome::AwaitPidfile => {
                         service.state = State::Failed;
                         let status = service.last_exit.unwrap_or(WaitStatus::Exited(1));
                         self.fail_dependents(name);
@@ -426,6 +556,7 @@ impl Supervisor {
 
     fn on_tick(&mut self, now: Instant, actions: &mut Vec<Action>) {
         let mut to_start = Vec::new();
+        let mut timed_out = Vec::new();
         for s in self.services.values_mut() {
             let Some(due) = s.deadline else { continue };
             if due > now {
@@ -437,6 +568,14 @@ impl Supervisor {
                     s.restarts = s.restarts.saturating_add(1);
                     s.state = State::Starting;
                     to_start.push(s.name().to_string());
+                }
+                (State::Starting, None) if s.awaiting_pidfile => {
+                    warn!(
+                        "{}: never wrote a valid pidfile within {:?}",
+                        s.name(),
+                        s.unit.start_timeout
+                    );
+                    timed_out.push(s.name().to_string());
                 }
                 (State::Starting, Some(pid)) => {
                     warn!(
@@ -466,6 +605,13 @@ impl Supervisor {
         }
         for name in to_start {
             actions.push(Action::Start(name));
+        }
+        for name in timed_out {
+            if let Some(s) = self.services.get_mut(&name) {
+                s.awaiting_pidfile = false;
+                s.reason = Some("never wrote a valid pidfile".into());
+            }
+            self.service_ended(&name, WaitStatus::Exited(1), now, actions);
         }
         if let Some(due) = self.deadline
             && due <= now

@@ -462,6 +462,86 @@ impl NotifySocket {
 }
 
 // ---------------------------------------------------------------------------
+// pidfds and inotify, for daemons followed through their pidfiles
+
+/// A descriptor that refers to one process for as long as it is held,
+/// whatever happens to its number (`pidfd_open(2)`, Linux 5.3).
+pub struct PidFd(OwnedFd);
+
+impl PidFd {
+    pub fn open(pid: Pid) -> io::Result<PidFd> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: pidfd_open takes a PID and flags; on success it returns a
+        // new descriptor that we own from here on.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just created this descriptor for us.
+        Ok(PidFd(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }))
+    }
+
+    /// Sends `sig` to exactly this process, never to whoever reuses its
+    /// number later (`pidfd_send_signal(2)`).
+    pub fn signal(&self, sig: i32) -> io::Result<()> {
+        // SAFETY: integers and a null siginfo pointer, which the call allows.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.0.as_raw_fd(),
+                sig,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if ret < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// One watched directory.
+pub type Watch = nix::sys::inotify::WatchDescriptor;
+
+/// Watches directories for files written or renamed into place
+/// (`inotify(7)`), non-blocking and close-on-exec.
+pub struct Inotify(nix::sys::inotify::Inotify);
+
+impl Inotify {
+    pub fn new() -> io::Result<Inotify> {
+        use nix::sys::inotify::InitFlags;
+        nix::sys::inotify::Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+            .map(Inotify)
+            .map_err(io::Error::from)
+    }
+
+    /// Watches `dir` for files created, written and closed, or moved in;
+    /// returns the watch (the same one for the same directory).
+    pub fn watch_dir(&self, dir: &std::path::Path) -> io::Result<Watch> {
+        use nix::sys::inotify::AddWatchFlags as F;
+        let flags = F::IN_CLOSE_WRITE | F::IN_MOVED_TO | F::IN_CREATE | F::IN_MODIFY;
+        self.0.add_watch(dir, flags).map_err(io::Error::from)
+    }
+
+    /// The names of files touched since the last call, with their watch.
+    pub fn read(&self) -> Vec<(Watch, std::ffi::OsString)> {
+        match self.0.read_events() {
+            Ok(events) => events
+                .into_iter()
+                .filter_map(|e| Some((e.wd, e.name?)))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+// ---------------------------------------------------------------------------
 // The control socket
 
 /// The listening control socket: a Unix stream socket created with mode

@@ -1,5 +1,6 @@
 use super::*;
 use crate::notify::Message;
+use crate::service::PidSource;
 use crate::unit::{LogMode, Restart};
 
 const MAIN: Pid = 100;
@@ -647,4 +648,119 @@ fn fosterctl_stop_start_restart_and_kill() {
     let (reply, actions) = control(&mut h, "stop ghost");
     assert_eq!(reply.text, "unknown service \"ghost\"");
     assert!(actions.is_empty());
+}
+
+fn forking(name: &str) -> Unit {
+    let mut u = unit(name, Kind::Forking, &[]);
+    u.pidfile = Some("/run/d.pid".into());
+    u.restart = Restart::Always;
+    u
+}
+
+fn reading(pid: Option<Pid>, stale: bool, ppid: Pid, ticks: u64) -> Event {
+    Event::Pidfile {
+        name: "d".into(),
+        reading: PidfileReading {
+            pid,
+            stale,
+            candidate: pid.map(|pid| crate::pidfile::Candidate {
+                pid,
+                ppid,
+                session: pid,
+                start_ticks: ticks,
+            }),
+            context: Some(crate::pidfile::Context {
+                foster: 1,
+                launcher: 20,
+                launched_ticks: 100,
+            }),
+        },
+    }
+}
+
+#[test]
+fn a_forking_service_is_followed_through_its_pidfile() {
+    let mut h = Harness::services(vec![forking("d")], false);
+    h.boot();
+    h.spawned("d", 20);
+    assert_eq!(
+        h.feed(&[exited(20, 0)]),
+        vec![Action::ReadPidfile("d".into())]
+    );
+    assert_eq!(h.state("d"), "starting");
+    // Not yet written, then left over from before: keep waiting.
+    assert_eq!(
+        h.feed(&[reading(None, false, 1, 0), reading(Some(30), true, 1, 200)]),
+        vec![]
+    );
+    // A stranger (not ours) and a recycled PID (older than the launch): refused.
+    assert_eq!(
+        h.feed(&[
+            reading(Some(31), false, 77, 200),
+            reading(Some(32), false, 1, 50)
+        ]),
+        vec![]
+    );
+    assert_eq!(h.state("d"), "starting");
+    assert_eq!(
+        h.feed(&[reading(Some(33), false, 1, 200)]),
+        vec![Action::Follow(33)]
+    );
+    assert_eq!(h.state("d"), "running");
+    assert_eq!(h.sup.services["d"].pid_source, PidSource::Pidfile);
+    // Stopping goes through the pidfd (Process), not by group number.
+    h.feed(&[Event::Signal(libc::SIGTERM)]);
+    assert_eq!(h.sup.services["d"].state, State::Stopping);
+}
+
+#[test]
+fn a_daemon_that_hands_over_keeps_the_service_running_without_a_restart() {
+    let mut h = Harness::services(vec![forking("d")], false);
+    h.boot();
+    h.spawned("d", 20);
+    h.feed(&[exited(20, 0), reading(Some(33), false, 1, 200)]);
+    // The old master exits after starting its successor, which rewrote the pidfile.
+    assert_eq!(
+        h.feed(&[exited(33, 0)]),
+        vec![Action::ReadPidfile("d".into())]
+    );
+    assert_eq!(
+        h.feed(&[reading(Some(34), false, 1, 300)]),
+        vec![Action::Follow(34)]
+    );
+    assert_eq!((h.state("d"), h.sup.services["d"].restarts), ("running", 0));
+    // Then it dies for real, the pidfile still naming it: restart policy.
+    assert_eq!(
+        h.feed(&[killed(34, 9)]),
+        vec![Action::ReadPidfile("d".into())]
+    );
+    let actions = h.feed(&[reading(Some(34), false, 1, 300)]);
+    assert!(
+        actions.contains(&signal(Target::Group(34), libc::SIGTERM)),
+        "{actions:?}"
+    );
+    assert_eq!(h.state("d"), "backoff");
+    assert_eq!(
+        h.sup.services["d"].last_exit,
+        Some(WaitStatus::Signaled {
+            sig: 9,
+            core: false
+        })
+    );
+}
+
+#[test]
+fn a_forking_service_that_never_writes_its_pidfile_fails_at_start_timeout() {
+    let mut d = forking("d");
+    d.restart = Restart::Never;
+    let mut h = Harness::services(vec![d], false);
+    h.boot();
+    h.spawned("d", 20);
+    h.feed(&[exited(20, 0), reading(None, false, 1, 0)]);
+    h.tick();
+    assert_eq!(h.state("d"), "failed");
+    assert_eq!(
+        h.sup.services["d"].reason.as_deref(),
+        Some("never wrote a valid pidfile")
+    );
 }

@@ -9,5 +9,6 @@ mod leftovers;
 mod reaping;
 mod services;
 mod signals;
+mod tracking;
 mod tty;
 mod util;

@@ -1,0 +1,146 @@
+//! `type: forking`: a self-daemonizing program followed to its true PID
+//! through its pidfile, and a pidfile that names a stranger refused.
+
+use std::process::Command;
+
+use crate::util::{TempDir, foster, modes, start};
+
+fn fosterctl(socket: &str, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fosterctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("run fosterctl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn field(json: &str, key: &str) -> String {
+    json.split(&format!("\"{key}\":"))
+        .nth(1)
+        .and_then(|r| r.split([',', '}']).next())
+        .unwrap_or("")
+        .trim_matches('"')
+        .to_string()
+}
+
+/// A legacy daemon: the launcher starts a detached child and exits 0; the
+/// child writes its pidfile a moment later, renamed into place.
+fn daemon_unit(pidfile: &str, extra: &str) -> String {
+    format!(
+        "type: forking\npidfile: {pidfile}\nstart_timeout: 10s\n{extra}command: [\"/bin/sh\", \"-c\", \"setsid sh -c 'sleep 0.2; echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; exec sleep 1000' </dev/null >/dev/null 2>&1 & exit 0\"]\n"
+    )
+}
+
+#[test]
+fn a_self_daemonizing_program_is_followed_to_its_true_pid_and_restarted_when_it_dies() {
+    for mode in modes() {
+        let dir = TempDir::new("forking");
+        let socket = dir.0.join("ctl.sock").to_string_lossy().into_owned();
+        let pidfile = dir.0.join("daemon.pid").to_string_lossy().into_owned();
+        let units = TempDir::new("forking-units");
+        units.write(
+            "daemon.yaml",
+            &daemon_unit(&pidfile, "restart: always\nrestart_delay: 0s\n"),
+        );
+        let running = start(foster(
+            mode,
+            &["--socket", &socket, "--services", &units.path()],
+        ));
+        crate::util::eventually("the daemon is followed", || {
+            field(
+                &fosterctl(&socket, &["status", "--json", "daemon"]).1,
+                "pid_source",
+            ) == "pidfile"
+        });
+        let json = fosterctl(&socket, &["status", "--json", "daemon"]).1;
+        assert_eq!(field(&json, "state"), "running", "{json}");
+        let in_file = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .to_string();
+        if mode == crate::util::Mode::Subreaper {
+            // Same PID namespace: the PID foster follows is the one in the file.
+            assert_eq!(field(&json, "pid"), in_file, "{json}");
+            let first: i32 = in_file.parse().unwrap();
+            // SAFETY: kill takes two integers.
+            unsafe { libc::kill(first, libc::SIGKILL) };
+            crate::util::eventually("restarted with a new daemon", || {
+                let json = fosterctl(&socket, &["status", "--json", "daemon"]).1;
+                field(&json, "pid_source") == "pidfile" && field(&json, "pid") != first.to_string()
+            });
+            let json = fosterctl(&socket, &["status", "--json", "daemon"]).1;
+            assert_eq!(field(&json, "restarts"), "1", "{json}");
+        }
+        running.signal(libc::SIGTERM);
+        let done = running.finish();
+        assert_eq!(done.code(), 0, "{mode:?}: {:?}", done.stderr);
+    }
+}
+
+#[test]
+fn a_pidfile_naming_a_stranger_is_refused_and_the_stranger_never_signalled() {
+    let dir = TempDir::new("stranger");
+    let socket = dir.0.join("ctl.sock").to_string_lossy().into_owned();
+    let pidfile = dir.0.join("liar.pid").to_string_lossy().into_owned();
+    // A process that has nothing to do with the service.
+    let mut stranger = Command::new("sleep").arg("1000").spawn().unwrap();
+    let units = TempDir::new("stranger-units");
+    units.write(
+        "liar.yaml",
+        &format!(
+            "type: forking\npidfile: {pidfile}\nstart_timeout: 1s\nrestart: never\ncommand: [\"/bin/sh\", \"-c\", \"echo {} > {pidfile}; exit 0\"]\n",
+            stranger.id()
+        ),
+    );
+    let mut running = start(foster(
+        crate::util::Mode::Subreaper,
+        &["-v", "--socket", &socket, "--services", &units.path()],
+    ));
+    running.expect_stderr(&format!(
+        "liar: refusing PID {} from {pidfile}",
+        stranger.id()
+    ));
+    running.expect_stderr("liar: never wrote a valid pidfile");
+    crate::util::eventually("the start failed", || {
+        field(
+            &fosterctl(&socket, &["status", "--json", "liar"]).1,
+            "state",
+        ) == "failed"
+    });
+    running.signal(libc::SIGTERM);
+    assert_eq!(running.finish().code(), 0);
+    assert!(
+        stranger.try_wait().unwrap().is_none(),
+        "the stranger was signalled"
+    );
+    stranger.kill().unwrap();
+    stranger.wait().unwrap();
+}
+
+#[test]
+fn a_launcher_that_fails_fails_the_start() {
+    let dir = TempDir::new("badlaunch");
+    let units = TempDir::new("badlaunch-units");
+    let pidfile = dir.0.join("x.pid").to_string_lossy().into_owned();
+    units.write(
+        "bad.yaml",
+        &format!("type: forking\npidfile: {pidfile}\nrestart: never\ncommand: exit 3\n"),
+    );
+    let done = start(foster(
+        crate::util::Mode::Subreaper,
+        &["--services", &units.path(), "--", "true"],
+    ))
+    .finish();
+    assert_eq!(done.code(), 0);
+    assert!(
+        done.stderr
+            .iter()
+            .any(|l| l.contains("bad: exited with status 3; not restarting")),
+        "{:?}",
+        done.stderr
+    );
+}
