@@ -25,6 +25,9 @@ options (each with its environment variable):
       --services DIR      run the units in DIR (FOSTER_SERVICES; default
                           /etc/foster/services.d when it exists)
       --check             check the units, print every problem, exit 1 if any
+      --pidfile FILE      COMMAND daemonizes: follow the daemon FILE names,
+                          forward signals to it and exit with its status
+                          (FOSTER_PIDFILE)
       --socket PATH       control socket for fosterctl (FOSTER_SOCKET; default
                           /run/foster/control.sock, opened with --services)
   -g, --process-group     forward signals to the child's process group
@@ -69,6 +72,9 @@ pub struct Options {
     pub services: Option<PathBuf>,
     /// The control socket, when given explicitly.
     pub socket: Option<PathBuf>,
+    /// One-command mode following a self-daemonizing COMMAND through this
+    /// pidfile.
+    pub pidfile: Option<PathBuf>,
 }
 
 /// Where units are looked for when neither `--services` nor
@@ -90,6 +96,7 @@ impl Default for Options {
             warn_on_reap: false,
             services: None,
             socket: None,
+            pidfile: None,
         }
     }
 }
@@ -137,6 +144,9 @@ fn parse_with_default(
     if let Some(path) = env("FOSTER_SOCKET").filter(|d| !d.is_empty()) {
         opts.socket = Some(PathBuf::from(path));
     }
+    if let Some(path) = env("FOSTER_PIDFILE").filter(|d| !d.is_empty()) {
+        opts.pidfile = Some(PathBuf::from(path));
+    }
 
     let mut i = 0;
     while let Some(arg) = args.get(i) {
@@ -159,15 +169,15 @@ fn parse_with_default(
                 "help" => return Ok(Request::Help),
                 "version" => return Ok(Request::Version),
                 "check" => check = true,
-                "services" | "socket" => {
+                "services" | "socket" | "pidfile" => {
                     let value = match inline {
                         Some(v) => v,
                         None => take_value(args, &mut i, &option)?,
                     };
-                    let slot = if name == "services" {
-                        &mut opts.services
-                    } else {
-                        &mut opts.socket
+                    let slot = match name {
+                        "services" => &mut opts.services,
+                        "socket" => &mut opts.socket,
+                        _ => &mut opts.pidfile,
                     };
                     *slot = Some(PathBuf::from(value));
                 }
@@ -223,7 +233,7 @@ fn parse_with_default(
         break;
     }
     opts.command = args.get(i..).unwrap_or_default().to_vec();
-    if opts.services.is_none() && default_services_exists {
+    if opts.services.is_none() && default_services_exists && opts.pidfile.is_none() {
         opts.services = Some(PathBuf::from(DEFAULT_SERVICES));
     }
     if check {
@@ -234,6 +244,23 @@ fn parse_with_default(
     }
     if opts.command.is_empty() && opts.services.is_none() {
         return Err(UsageError::NoCommand);
+    }
+    if let Some(pidfile) = &opts.pidfile {
+        let bad = |message: &str| UsageError::BadValue {
+            option: "--pidfile".into(),
+            message: message.into(),
+        };
+        if opts.command.is_empty() {
+            return Err(bad("needs the COMMAND that starts the daemon"));
+        }
+        if opts.services.is_some() {
+            return Err(bad(
+                "follows one command; for services, use a `type: forking` unit",
+            ));
+        }
+        if !pidfile.is_absolute() {
+            return Err(bad("must be an absolute path"));
+        }
     }
     Ok(Request::Run(opts))
 }
@@ -457,6 +484,23 @@ mod tests {
             panic!()
         };
         assert_eq!(o.services, Some(PathBuf::from(DEFAULT_SERVICES)));
+    }
+
+    #[test]
+    fn pidfile_needs_a_command_and_no_services() {
+        let o = run(&["--pidfile", "/run/d.pid", "--", "daemon"]);
+        assert_eq!(o.pidfile, Some(PathBuf::from("/run/d.pid")));
+        assert!(
+            parse_with_default(
+                &args(&["--pidfile", "/run/d.pid", "--services", "/x"]),
+                &no_env,
+                false
+            )
+            .is_err()
+        );
+        assert!(
+            parse_with_default(&args(&["--pidfile", "relative.pid", "d"]), &no_env, false).is_err()
+        );
     }
 
     #[test]

@@ -170,6 +170,7 @@ fn supervise(options: Options) -> u8 {
     // starts where foster was started. Moving first, and sending the child
     // back through a descriptor, means foster is never seen in the old
     // directory.
+    let start_path = std::env::current_dir().ok();
     let start_dir = match sys::open_current_dir() {
         Ok(dir) => Some(dir),
         Err(e) => {
@@ -189,12 +190,21 @@ fn supervise(options: Options) -> u8 {
 
     let settings = Settings {
         forward_to_group: options.process_group,
-        expected: options.expected,
+        expected: options.expected.clone(),
         grace: options.grace,
         warn_on_reap: options.warn_on_reap,
     };
     let services_mode = options.services.is_some();
-    let supervisor = Supervisor::new(settings, units, main.is_some(), services_mode);
+    let (supervisor, main) = match &options.pidfile {
+        Some(pidfile) => {
+            let unit = daemon_unit(&options, pidfile, start_path.clone());
+            (Supervisor::following(settings, unit), None)
+        }
+        None => (
+            Supervisor::new(settings, units, main.is_some(), services_mode),
+            main,
+        ),
+    };
     let mut world = event_loop::World {
         pid1,
         own_pid,
@@ -214,6 +224,48 @@ fn supervise(options: Options) -> u8 {
     let code = event_loop::run(&sources, &mut world, supervisor);
     sources.close_control();
     code
+}
+
+/// `--pidfile FILE -- COMMAND`: COMMAND launches a daemon that writes FILE.
+/// It runs as a forking service whose end is foster's end, and whose daemon
+/// receives the signals foster gets (what pidproxy and s6-background-watch
+/// do, with the pidfile checks and pidfds of `type: forking`).
+fn daemon_unit(
+    options: &Options,
+    pidfile: &Path,
+    workdir: Option<std::path::PathBuf>,
+) -> unit::Unit {
+    let name = options
+        .command
+        .first()
+        .and_then(|c| Path::new(c).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "daemon".into());
+    unit::Unit {
+        name,
+        path: pidfile.to_path_buf(),
+        command: options
+            .command
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        kind: unit::Kind::Forking,
+        pidfile: Some(pidfile.to_path_buf()),
+        depends_on: Vec::new(),
+        restart: unit::Restart::Never,
+        restart_delay: std::time::Duration::from_secs(1),
+        restart_delay_max: std::time::Duration::from_secs(30),
+        stop_signal: libc::SIGTERM,
+        stop_timeout: options.grace,
+        reload_signal: libc::SIGHUP,
+        start_timeout: std::time::Duration::from_secs(30),
+        credentials: None,
+        // The launcher starts where foster was started, as a command does.
+        workdir,
+        env: Vec::new(),
+        critical: true,
+        log: unit::LogMode::Inherit,
+    }
 }
 
 /// `-p`: the signal arrives through the signalfd like any other and is

@@ -169,6 +169,9 @@ pub struct Supervisor {
     deadline: Option<Instant>,
     /// A second shutdown signal arrived: no more grace for anything.
     kill_all: bool,
+    /// `--pidfile`: the service whose daemon stands in for the main command
+    /// (signals are forwarded to it; its end ends foster).
+    follow: Option<String>,
 }
 
 impl Supervisor {
@@ -192,7 +195,17 @@ impl Supervisor {
             exit_code: None,
             deadline: None,
             kill_all: false,
+            follow: None,
         }
+    }
+
+    /// One-command mode with `--pidfile`: `unit` launches a daemon that
+    /// takes the main command's place.
+    pub fn following(settings: Settings, unit: Unit) -> Supervisor {
+        let name = unit.name.clone();
+        let mut supervisor = Supervisor::new(settings, vec![unit], false, false);
+        supervisor.follow = Some(name);
+        supervisor
     }
 
     pub fn unit(&self, name: &str) -> Option<&Unit> {
@@ -274,6 +287,7 @@ impl Supervisor {
                 _ if shutdown_signal && self.phase == Phase::Stopping => {
                     self.kill_everything(sig, actions)
                 }
+                _ if self.follow.is_some() => self.forward_to_daemon(sig, actions),
                 _ => debug!("ignoring {}: no main command is running", signal::name(sig)),
             },
             Phase::Settling | Phase::Draining { killed: false } if shutdown_signal => {
@@ -281,6 +295,28 @@ impl Supervisor {
             }
             _ => debug!("ignoring {} while shutting down", signal::name(sig)),
         }
+    }
+
+    /// `--pidfile`: signals go to the daemon, through its pidfd once known
+    /// (before that, to the launcher).
+    fn forward_to_daemon(&mut self, sig: i32, actions: &mut Vec<Action>) {
+        let Some(s) = self.follow.as_ref().and_then(|n| self.services.get(n)) else {
+            return;
+        };
+        let Some(pid) = s.pid else {
+            debug!(
+                "ignoring {}: the daemon is not known yet",
+                signal::name(sig)
+            );
+            return;
+        };
+        let target = if self.settings.forward_to_group && s.pid_source == PidSource::Child {
+            Target::Group(pid)
+        } else {
+            Target::Process(pid)
+        };
+        debug!("forwarding {} to the daemon {pid}", signal::name(sig));
+        actions.push(Action::Signal { target, sig });
     }
 
     fn kill_everything(&mut self, sig: i32, actions: &mut Vec<Action>) {
@@ -978,9 +1014,13 @@ impl Supervisor {
     ) {
         let critical = self.services.get(name).is_some_and(|s| s.unit.critical);
         if critical && self.phase == Phase::Up {
-            warn!("{name} is critical and has ended ({status}): shutting down");
+            if self.follow.is_some() {
+                info!("the daemon has ended ({status})");
+            } else {
+                warn!("{name} is critical and has ended ({status}): shutting down");
+            }
             if self.main == Main::Absent {
-                self.exit_code = Some(status.shell_code());
+                self.exit_code = Some(self.settings.expected.map(status.shell_code()));
             }
             self.begin_shutdown(None, now, actions);
         }

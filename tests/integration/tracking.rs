@@ -144,3 +144,24 @@ fn a_launcher_that_fails_fails_the_start() {
         done.stderr
     );
 }
+
+#[test]
+fn one_command_mode_follows_a_daemon_through_pidfile_and_exits_with_its_status() {
+    for mode in modes() {
+        let dir = TempDir::new("pidproxy");
+        let pidfile = dir.0.join("d.pid").to_string_lossy().into_owned();
+        // The launcher exits at once; the daemon writes its pidfile a moment
+        // later and exits 9 on SIGUSR1.
+        let launcher = format!(
+            "setsid sh -c 'trap \"exit 9\" USR1; sleep 0.1; echo $$ > {pidfile}; while :; do sleep 0.05; done' </dev/null >/dev/null 2>&1 & exit 0"
+        );
+        let mut running = start(foster(
+            mode,
+            &["-v", "--pidfile", &pidfile, "--", "sh", "-c", &launcher],
+        ));
+        running.expect_stderr(&format!("(from {pidfile})"));
+        running.signal(libc::SIGUSR1);
+        let done = running.finish();
+        assert_eq!(done.code(), 9, "{mode:?}: {:?}", done.stderr);
+    }
+}
