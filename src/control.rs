@@ -151,6 +151,10 @@ pub fn status_table(services: &[&Service], now: Instant) -> String {
             uptime,
             s.restarts
         );
+        if s.pid.is_some() && s.pid_source == crate::service::PidSource::Pidfile {
+            // How the PID was learned, when foster did not start it itself.
+            out.push_str("  (pid from pidfile)");
+        }
         if let Some(text) = s.status_text.as_ref().or(s.reason.as_ref()) {
             let _ = write!(out, "  ({text})");
         }

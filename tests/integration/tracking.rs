@@ -58,6 +58,8 @@ fn a_self_daemonizing_program_is_followed_to_its_true_pid_and_restarted_when_it_
         });
         let json = fosterctl(&socket, &["status", "--json", "daemon"]).1;
         assert_eq!(field(&json, "state"), "running", "{json}");
+        let table = fosterctl(&socket, &["status", "daemon"]).1;
+        assert!(table.contains("(pid from pidfile)"), "{table}");
         let in_file = std::fs::read_to_string(&pidfile)
             .unwrap()
             .trim()
