@@ -433,9 +433,6 @@ impl Supervisor {
                     "{name}: launcher exited well; running in the background, untracked (no pidfile)"
                 )
             }
-            Outcome::Done(state) if state == State::Stopped && !self.services_mode => {
-                debug!("{name}: {}", state.as_str());
-            }
             Outcome::Done(state) => {
                 if state == State::Failed {
                     warn!("{name}: {status}; not restarting");

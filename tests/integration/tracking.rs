@@ -167,3 +167,20 @@ fn one_command_mode_follows_a_daemon_through_pidfile_and_exits_with_its_status()
         assert_eq!(done.code(), 9, "{mode:?}: {:?}", done.stderr);
     }
 }
+
+#[test]
+fn regression_pidfile_mode_exits_when_the_daemon_exits_0() {
+    // The daemon ending well used to be taken for a quiet stop, and foster
+    // never exited.
+    let dir = TempDir::new("pidproxy0");
+    let pidfile = dir.0.join("d.pid").to_string_lossy().into_owned();
+    let launcher = format!(
+        "setsid sh -c 'echo $$ > {pidfile}; read x < /dev/null; sleep 0.3; exit 0' </dev/null >/dev/null 2>&1 & exit 0"
+    );
+    let done = start(foster(
+        crate::util::Mode::Subreaper,
+        &["--pidfile", &pidfile, "--", "sh", "-c", &launcher],
+    ))
+    .finish();
+    assert_eq!(done.code(), 0, "{:?}", done.stderr);
+}
