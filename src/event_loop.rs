@@ -185,10 +185,23 @@ struct PidfileState {
     content: Vec<u8>,
 }
 
+/// Reads a pidfile without trusting it: only a regular file, opened
+/// non-blocking (a FIFO put in its place must not stall PID 1), and at
+/// most 64 bytes of it (a PID needs 11).
 fn pidfile_state(path: &std::path::Path) -> Option<PidfileState> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).ok()?;
-    let content = std::fs::read(path).ok()?;
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let mut content = Vec::with_capacity(16);
+    file.take(64).read_to_end(&mut content).ok()?;
     Some(PidfileState {
         dev: meta.dev(),
         ino: meta.ino(),

@@ -184,3 +184,41 @@ fn regression_pidfile_mode_exits_when_the_daemon_exits_0() {
     .finish();
     assert_eq!(done.code(), 0, "{:?}", done.stderr);
 }
+
+#[test]
+fn a_fifo_or_a_huge_file_as_pidfile_never_stalls_foster() {
+    let dir = TempDir::new("hostile-pidfile");
+    let fifo = dir.0.join("fifo.pid").to_string_lossy().into_owned();
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let huge = dir.0.join("huge.pid").to_string_lossy().into_owned();
+    std::fs::write(&huge, vec![b'7'; 10_000_000]).unwrap();
+    let units = TempDir::new("hostile-pidfile-units");
+    for (name, path) in [("fifo", &fifo), ("huge", &huge)] {
+        units.write(
+            &format!("{name}.yaml"),
+            &format!("type: forking\npidfile: {path}\nstart_timeout: 300ms\nrestart: never\ncommand: exit 0\n"),
+        );
+    }
+    // Both starts fail at their timeout; foster goes on to run the main command.
+    let done = start(foster(
+        crate::util::Mode::Subreaper,
+        &["--services", &units.path(), "--", "sh", "-c", "exit 4"],
+    ))
+    .finish();
+    assert_eq!(done.code(), 4, "{:?}", done.stderr);
+    for name in ["fifo", "huge"] {
+        assert!(
+            done.stderr
+                .iter()
+                .any(|l| l.contains(&format!("{name}: never wrote a valid pidfile"))),
+            "{:?}",
+            done.stderr
+        );
+    }
+}
