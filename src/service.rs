@@ -243,15 +243,6 @@ impl Service {
         self.deadline = Some(now + delay);
         Outcome::RestartAfter(delay)
     }
-
-    /// The process could not even be started (fork failed, user or
-    /// directory could not be applied, exec failed).
-    pub fn failed_to_start(&mut self, reason: String, status: WaitStatus, now: Instant) -> Outcome {
-        self.reason = Some(reason);
-        self.since.get_or_insert(now);
-        self.awaiting_pidfile = false;
-        self.ended(status, now)
-    }
 }
 
 /// `delay`, doubled for each earlier failure in a row, capped at `max`.

@@ -541,15 +541,10 @@ impl Supervisor {
             }
             Err(reason) => {
                 error!("{name}: cannot start: {reason}");
-                match service.failed_to_start(reason, WaitStatus::Exited(127), now) {
-                    Outcome::RestartAfter(delay) => info!("{name}: retrying in {delay:?}"),
-                    Outcome::Done(_) | Outcome::AwaitPidfile => {
-                        service.state = State::Failed;
-                        let status = service.last_exit.unwrap_or(WaitStatus::Exited(1));
-                        self.fail_dependents(name);
-                        self.critical_ended(name, status, now, actions);
-                    }
-                }
+                service.reason = Some(reason);
+                service.since.get_or_insert(now);
+                // As if it had exited 127: the restart policy decides.
+                self.service_ended(name, WaitStatus::Exited(127), now, actions);
             }
         }
     }
