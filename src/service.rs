@@ -252,7 +252,7 @@ pub fn backoff(delay: Duration, max: Duration, failures: u32) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::unit::LogMode;
 

@@ -1,7 +1,7 @@
 use super::*;
 use crate::notify::Message;
 use crate::service::PidSource;
-use crate::unit::{LogMode, Restart};
+use crate::unit::Restart;
 
 const MAIN: Pid = 100;
 
@@ -15,30 +15,15 @@ fn settings() -> Settings {
 }
 
 fn unit(name: &str, kind: Kind, deps: &[&str]) -> Unit {
-    Unit {
-        name: name.into(),
-        path: format!("{name}.yaml").into(),
-        command: vec!["x".into()],
-        kind,
-        pidfile: None,
-        depends_on: deps.iter().map(|d| d.to_string()).collect(),
-        restart: if kind == Kind::Oneshot {
-            Restart::Never
-        } else {
-            Restart::OnFailure
-        },
-        restart_delay: Duration::from_secs(1),
-        restart_delay_max: Duration::from_secs(30),
-        stop_signal: libc::SIGTERM,
-        stop_timeout: Duration::from_secs(5),
-        reload_signal: libc::SIGHUP,
-        start_timeout: Duration::from_secs(30),
-        credentials: None,
-        workdir: None,
-        env: vec![],
-        critical: false,
-        log: LogMode::Inherit,
-    }
+    let restart = if kind == Kind::Oneshot {
+        Restart::Never
+    } else {
+        Restart::OnFailure
+    };
+    let mut u = crate::service::tests::unit(name, kind, restart);
+    u.depends_on = deps.iter().map(|d| d.to_string()).collect();
+    u.restart_delay_max = Duration::from_secs(30);
+    u
 }
 
 /// A supervisor with a test clock.

@@ -4,7 +4,7 @@ use std::process::Command;
 
 use crate::util::{Mode, TempDir, foster, modes, start};
 
-fn fosterctl(socket: &str, args: &[&str]) -> (i32, String, String) {
+pub fn fosterctl(socket: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_fosterctl"))
         .arg("--socket")
         .arg(socket)

@@ -6,16 +6,8 @@ use std::process::Command;
 use crate::util::{TempDir, foster, modes, start};
 
 fn fosterctl(socket: &str, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_fosterctl"))
-        .arg("--socket")
-        .arg(socket)
-        .args(args)
-        .output()
-        .expect("run fosterctl");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let (code, out, _) = crate::control::fosterctl(socket, args);
+    (code, out)
 }
 
 fn field(json: &str, key: &str) -> String {

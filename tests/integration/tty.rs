@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 
-use crate::util::{DEADLINE, foster, modes};
+use crate::util::{DEADLINE, KillOnDrop, foster, modes};
 
 struct Pty {
     master: std::fs::File,
@@ -77,19 +77,6 @@ impl Pty {
         self.master
             .write_all(keys.as_bytes())
             .expect("write to pty");
-    }
-}
-
-/// Kills foster if the test fails before it exits, so no shell is left
-/// holding a pseudo-terminal behind a failed run.
-struct KillOnDrop(Option<i32>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(pid) = self.0 {
-            // SAFETY: kill takes two integers.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
     }
 }
 

@@ -94,8 +94,24 @@ pub fn foster(mode: Mode, args: &[&str]) -> Command {
     cmd
 }
 
+/// Kills a process if the test fails before it is done with it, so no
+/// foster (or shell on a pseudo-terminal) outlives a failed test. Disarm it
+/// (`.0 = None`) once the process has been waited for: its PID may then be
+/// anyone's.
+pub struct KillOnDrop(pub Option<i32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            // SAFETY: kill takes two integers.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
 /// A running foster with its output read line by line on helper threads.
 pub struct Running {
+    guard: KillOnDrop,
     pub child: Child,
     pub mode: Mode,
     stdout: Receiver<String>,
@@ -132,6 +148,7 @@ pub fn start(mut cmd: Command) -> Running {
     let stderr = lines(child.stderr.take().expect("stderr"));
     let stdin = child.stdin.take();
     Running {
+        guard: KillOnDrop(Some(child.id() as i32)),
         child,
         mode,
         stdout,
@@ -234,7 +251,10 @@ impl Running {
             let _ = tx.send(child.wait());
         });
         let status = match rx.recv_timeout(DEADLINE) {
-            Ok(status) => status.expect("wait"),
+            Ok(status) => {
+                self.guard.0 = None;
+                status.expect("wait")
+            }
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
                 // SAFETY: kill takes two integers.
                 unsafe { libc::kill(pid as i32, libc::SIGKILL) };
