@@ -166,7 +166,14 @@ pub struct World {
     /// Each forking service's launch: launcher PID, its start time, and
     /// the pidfile as it was before (to tell a left-over file from news).
     pub launches: std::collections::HashMap<String, Launch>,
+    /// Exits held unreaped while a forking service starts (see
+    /// [`Supervisor::holding`]), with their statuses.
+    pub held: std::collections::BTreeMap<Pid, crate::status::WaitStatus>,
 }
+
+/// At most this many exits are held at once; beyond, they are reaped at
+/// once (a fork bomb must not fill foster's process table slot by slot).
+const MAX_HELD: usize = 64;
 
 /// What foster knows of a forking service's launch.
 pub struct Launch {
@@ -239,6 +246,11 @@ pub fn run(sources: &Sources, world: &mut World, mut supervisor: Supervisor) -> 
                 continue;
             }
             let Some(event) = queue.pop_front() else {
+                if !world.held.is_empty() && !supervisor.holding() {
+                    release_held(world, &mut queue);
+                    reap_plain(world, &mut queue);
+                    continue;
+                }
                 break;
             };
             supervisor.handle(event, Instant::now(), &mut actions);
@@ -258,7 +270,7 @@ pub fn run(sources: &Sources, world: &mut World, mut supervisor: Supervisor) -> 
         }
         for &token in &ready {
             match token {
-                SIGNALS => read_signals(&sources.signals, world.own_pid, &mut queue),
+                SIGNALS => read_signals(&sources.signals, world, &supervisor, &mut queue),
                 TIMER if sources.timer.acknowledge() => queue.push_back(Event::Tick),
                 NOTIFY => read_notifications(sources, &mut queue),
                 INOTIFY => pidfiles_touched(world, &supervisor, &mut queue),
@@ -295,7 +307,14 @@ fn perform(
 ) -> Option<u8> {
     match action {
         Action::Signal { target, sig } => send(world, target, sig),
-        Action::Reap => reap_all(queue),
+        Action::Reap => reap_all(world, supervisor, queue),
+        Action::Release(pid) => {
+            world.held.remove(&pid);
+            world.pidfds.remove(&pid);
+            if let Err(e) = sys::reap_pid(pid) {
+                debug!("cannot reap {pid}: {e}");
+            }
+        }
         Action::ReloadUnits => {}
         Action::ReadPidfile(name) => {
             if let Some(event) = read_pidfile(&name, world, supervisor) {
@@ -502,10 +521,19 @@ fn read_pidfile(name: &str, world: &World, supervisor: &Supervisor) -> Option<Ev
         _ => false,
     };
     let pid = now.as_ref().and_then(|s| crate::pidfile::parse(&s.content));
+    // A held zombie is still described by /proc, and its PID is still its own.
+    let exited = pid.and_then(|p| world.held.get(&p).copied());
+    let candidate = match exited {
+        Some(_) => pid
+            .and_then(crate::procfs::stat_of)
+            .map(|(candidate, _)| candidate),
+        None => pid.and_then(crate::procfs::candidate),
+    };
     let reading = crate::supervisor::PidfileReading {
         pid,
         stale,
-        candidate: pid.and_then(crate::procfs::candidate),
+        exited,
+        candidate,
         context: launch.map(|l| crate::pidfile::Context {
             foster: world.own_pid,
             launcher: l.launcher,
@@ -742,10 +770,16 @@ fn read_notifications(sources: &Sources, queue: &mut VecDeque<Event>) {
     }
 }
 
-fn read_signals(signals: &Signals, own_pid: Pid, queue: &mut VecDeque<Event>) {
+fn read_signals(
+    signals: &Signals,
+    world: &mut World,
+    supervisor: &Supervisor,
+    queue: &mut VecDeque<Event>,
+) {
+    let own_pid = world.own_pid;
     loop {
         match signals.read() {
-            Ok(Some((libc::SIGCHLD, _))) => reap_all(queue),
+            Ok(Some((libc::SIGCHLD, _))) => reap_all(world, supervisor, queue),
             // A write of foster's own to an output whose reader is gone:
             // the relay handles it; it is nobody's signal to forward.
             Ok(Some((libc::SIGPIPE, sender))) if sender == own_pid => {}
@@ -759,11 +793,23 @@ fn read_signals(signals: &Signals, own_pid: Pid, queue: &mut VecDeque<Event>) {
     }
 }
 
-/// Reaps until nothing is left to reap, then says whether children remain.
-fn reap_all(queue: &mut VecDeque<Event>) {
+/// Reaps until nothing is left to reap, then says whether children remain. While the supervisor holds exits, each one is
+/// looked at first (`WNOWAIT`) and those it holds stay zombies.
+fn reap_all(world: &mut World, supervisor: &Supervisor, queue: &mut VecDeque<Event>) {
+    if supervisor.holding() || !world.held.is_empty() {
+        return reap_holding(world, supervisor, queue);
+    }
+    reap_plain(world, queue);
+}
+
+/// Reaps every ended child as it comes.
+fn reap_plain(world: &mut World, queue: &mut VecDeque<Event>) {
     loop {
         match sys::reap_one() {
-            Ok(Reaped::Child(pid, status)) => queue.push_back(Event::Exited { pid, status }),
+            Ok(Reaped::Child(pid, status)) => {
+                world.pidfds.remove(&pid);
+                queue.push_back(Event::Exited { pid, status })
+            }
             Ok(Reaped::NoneReady) => {
                 queue.push_back(Event::ReapDone {
                     children_left: true,
@@ -784,6 +830,97 @@ fn reap_all(queue: &mut VecDeque<Event>) {
                 return;
             }
         }
+    }
+}
+
+/// The reaping pass while exits are held. `waitid(P_ALL, WNOWAIT)` keeps
+/// answering with the first zombie in the kernel's list, so once that one
+/// is held the others are found child by child.
+fn reap_holding(world: &mut World, supervisor: &Supervisor, queue: &mut VecDeque<Event>) {
+    loop {
+        match sys::peek_exited(None) {
+            Ok(Reaped::Child(pid, status)) if !world.held.contains_key(&pid) => {
+                take_or_hold(pid, status, world, supervisor, queue);
+            }
+            Ok(Reaped::Child(..)) => break,
+            Ok(Reaped::NoneReady) => {
+                queue.push_back(Event::ReapDone {
+                    children_left: true,
+                });
+                return;
+            }
+            Ok(Reaped::NoChildren) => {
+                queue.push_back(Event::ReapDone {
+                    children_left: false,
+                });
+                return;
+            }
+            Err(e) => {
+                error!("waitid failed: {e}");
+                queue.push_back(Event::ReapDone {
+                    children_left: true,
+                });
+                return;
+            }
+        }
+    }
+    // A held zombie is first in line: look at the other children one by one.
+    match crate::procfs::own_children() {
+        Ok(children) => {
+            for pid in children {
+                if world.held.contains_key(&pid) {
+                    continue;
+                }
+                if let Ok(Reaped::Child(pid, status)) = sys::peek_exited(Some(pid)) {
+                    take_or_hold(pid, status, world, supervisor, queue);
+                }
+            }
+        }
+        Err(e) => {
+            // Without the list, holding would stall reaping: stop holding.
+            warn!("cannot list foster's children ({e}); no longer holding exits");
+            release_held(world, queue);
+            return reap_plain(world, queue);
+        }
+    }
+    queue.push_back(Event::ReapDone {
+        children_left: true,
+    });
+}
+
+/// Holds the exit of `pid` if the supervisor wants it held and there is
+/// room; otherwise reaps it and reports it.
+fn take_or_hold(
+    pid: Pid,
+    status: crate::status::WaitStatus,
+    world: &mut World,
+    supervisor: &Supervisor,
+    queue: &mut VecDeque<Event>,
+) {
+    if world.held.len() < MAX_HELD && supervisor.holds(pid) {
+        debug!("holding the exit of {pid} ({status}) while a forking service starts");
+        world.held.insert(pid, status);
+        return;
+    }
+    match sys::reap_pid(pid) {
+        Ok(Some(status)) => {
+            world.pidfds.remove(&pid);
+            queue.push_back(Event::Exited { pid, status });
+        }
+        Ok(None) => {}
+        Err(e) => debug!("cannot reap {pid}: {e}"),
+    }
+}
+
+/// Reaps every held exit and reports it as an ordinary one.
+fn release_held(world: &mut World, queue: &mut VecDeque<Event>) {
+    for (pid, held) in std::mem::take(&mut world.held) {
+        world.pidfds.remove(&pid);
+        let status = match sys::reap_pid(pid) {
+            Ok(Some(status)) => status,
+            _ => held,
+        };
+        queue.push_back(Event::Exited { pid, status });
     }
 }
 

@@ -220,6 +220,7 @@ fn supervise(options: Options) -> u8 {
         pidfds: std::collections::HashMap::new(),
         inotify: None,
         launches: std::collections::HashMap::new(),
+        held: std::collections::BTreeMap::new(),
     };
     let code = event_loop::run(&sources, &mut world, supervisor);
     sources.close_control();

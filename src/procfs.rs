@@ -38,19 +38,33 @@ pub fn start_ticks(pid: Pid) -> Option<u64> {
 
 /// Parent, session and start time of `pid`, if it is alive (not a zombie).
 pub fn candidate(pid: Pid) -> Option<crate::pidfile::Candidate> {
+    stat_of(pid).filter(|&(_, zombie)| !zombie).map(|(c, _)| c)
+}
+
+/// Parent, session and start time of `pid`, and whether it is a zombie
+/// (ended, not yet reaped: `/proc` still describes it).
+pub fn stat_of(pid: Pid) -> Option<(crate::pidfile::Candidate, bool)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (_, tail) = stat.rsplit_once(')')?;
     let fields: Vec<&str> = tail.split_ascii_whitespace().collect();
     // After the name: state(3) ppid(4) pgrp(5) session(6) … starttime(22).
-    if fields.first() == Some(&"Z") {
-        return None;
-    }
-    Some(crate::pidfile::Candidate {
+    let candidate = crate::pidfile::Candidate {
         pid,
         ppid: fields.get(1)?.parse().ok()?,
         session: fields.get(3)?.parse().ok()?,
         start_ticks: fields.get(19)?.parse().ok()?,
-    })
+    };
+    Some((candidate, fields.first() == Some(&"Z")))
+}
+
+/// foster's own children, from `/proc/thread-self/children` (foster has
+/// one thread, so this is every child it has, reparented orphans too).
+pub fn own_children() -> io::Result<Vec<Pid>> {
+    let list = std::fs::read_to_string("/proc/thread-self/children")?;
+    Ok(list
+        .split_ascii_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect())
 }
 
 /// Every live process below `root`, children first.
@@ -152,6 +166,28 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert_eq!(seen, Some(pid));
+    }
+
+    #[test]
+    fn lists_a_zombie_child_and_its_own_children() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as Pid;
+        // Wait for the exit without reaping it.
+        let mut zombie = None;
+        for _ in 0..1000 {
+            zombie = stat_of(pid).filter(|&(_, z)| z);
+            if zombie.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let (c, _) = zombie.expect("the child became a zombie");
+        assert_eq!(c.ppid, std::process::id() as Pid);
+        assert_eq!(candidate(pid), None);
+        // Test threads are not the thread that forked, so only check that
+        // the file reads; the loop's thread sees its own children.
+        assert!(own_children().is_ok());
+        child.wait().unwrap();
     }
 
     #[test]

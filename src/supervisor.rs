@@ -85,6 +85,9 @@ pub struct PidfileReading {
     pub candidate: Option<crate::pidfile::Candidate>,
     /// Who foster and the launcher are, for the validation.
     pub context: Option<crate::pidfile::Context>,
+    /// The PID named has already ended: its exit was held (not reaped)
+    /// while the service was starting, and this is its status.
+    pub exited: Option<WaitStatus>,
 }
 
 /// Who a signal is for.
@@ -116,6 +119,8 @@ pub enum Action {
     ReadPidfile(String),
     /// Hold a pidfd on this process: every signal to it goes through it.
     Follow(Pid),
+    /// Reap this held zombie; its exit has been accounted for.
+    Release(Pid),
     /// Exit foster with this status.
     Exit(u8),
 }
@@ -228,6 +233,25 @@ impl Supervisor {
             info!("no services to run; waiting for a reload or a shutdown");
         }
         self.start_ready(now, actions);
+    }
+
+    /// Whether exits are being held: a forking service is starting, and a
+    /// process of its may end before its pidfile is read. Such an exit is
+    /// left unreaped (the zombie keeps its PID from being reused) until
+    /// the pidfile names it or the start is over.
+    pub fn holding(&self) -> bool {
+        self.phase == Phase::Up
+            && self.services.values().any(|s| {
+                s.unit.kind == Kind::Forking && s.state == State::Starting && s.since.is_some()
+            })
+    }
+
+    /// Whether the exit of `pid` is to be held (see [`Self::holding`]):
+    /// never the main command's or a service's own process.
+    pub fn holds(&self, pid: Pid) -> bool {
+        self.holding()
+            && self.main != Main::Running(pid)
+            && !self.services.values().any(|s| s.pid == Some(pid))
     }
 
     /// Feeds one event; pushes what to do onto `actions`.
@@ -481,7 +505,7 @@ impl Supervisor {
                 Err(format!("it still names {pid}, which has exited"))
             }
             (Some(pid), _, Some(c), Some(ctx)) => match crate::pidfile::validate(&c, &ctx) {
-                Ok(()) => Ok(pid),
+                Ok(()) => Ok((pid, reading.exited)),
                 Err(refusal) => {
                     warn!("{name}: refusing PID {pid} from {path}: {refusal}");
                     Err(format!("refused PID {pid}: {refusal}"))
@@ -490,7 +514,24 @@ impl Supervisor {
             (Some(_), _, Some(_), None) => Err("the launch is unknown".to_string()),
         };
         match verdict {
-            Ok(pid) => {
+            Ok((pid, Some(status))) => {
+                // The daemon wrote its pidfile and was gone before it was
+                // read: its held exit gives the real status.
+                match s.dead_main.take() {
+                    Some((old, _)) => {
+                        info!("{name}: handed over from {old} to {pid}, which {status}")
+                    }
+                    None => warn!("{name}: daemon {pid} (from {path}) started, then {status}"),
+                }
+                actions.push(Action::Release(pid));
+                s.awaiting_pidfile = false;
+                s.pid_source = PidSource::Pidfile;
+                s.state = State::Running;
+                s.deadline = None;
+                s.reason = Some(format!("daemon {pid} started, then {status}"));
+                self.service_ended(name, status, now, actions);
+            }
+            Ok((pid, None)) => {
                 match s.dead_main.take() {
                     Some((old, _)) => {
                         info!("{name}: handed over from {old} to {pid} (pidfile {path})")

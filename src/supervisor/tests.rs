@@ -659,8 +659,37 @@ fn reading(pid: Option<Pid>, stale: bool, ppid: Pid, ticks: u64) -> Event {
                 launcher: 20,
                 launched_ticks: 100,
             }),
+            exited: None,
         },
     }
+}
+
+#[test]
+fn a_daemon_that_died_before_its_pidfile_was_read_keeps_its_status() {
+    let mut u = forking("d");
+    u.restart = Restart::Never;
+    let mut h = Harness::services(vec![u], false);
+    assert!(!h.sup.holding(), "nothing started yet");
+    h.boot();
+    h.spawned("d", 20);
+    // While the forking service starts, exits of unknown processes are
+    // held; the launcher's own exit never is.
+    assert!(h.sup.holding());
+    assert!(h.sup.holds(33));
+    assert!(!h.sup.holds(20));
+    h.feed(&[exited(20, 0)]);
+    assert!(h.sup.holds(33));
+    let Event::Pidfile { name, mut reading } = reading(Some(33), false, 1, 200) else {
+        unreachable!()
+    };
+    reading.exited = Some(WaitStatus::Exited(7));
+    assert_eq!(
+        h.feed(&[Event::Pidfile { name, reading }]),
+        vec![Action::Release(33)]
+    );
+    assert_eq!(h.state("d"), "failed");
+    assert_eq!(h.sup.services["d"].last_exit, Some(WaitStatus::Exited(7)));
+    assert!(!h.sup.holding(), "the start is over");
 }
 
 #[test]

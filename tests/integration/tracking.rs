@@ -214,3 +214,38 @@ fn a_fifo_or_a_huge_file_as_pidfile_never_stalls_foster() {
         );
     }
 }
+
+#[test]
+fn a_daemon_that_dies_before_its_pidfile_is_read_keeps_its_real_status() {
+    for mode in modes() {
+        let dir = TempDir::new("diedearly");
+        let pidfile = dir.0.join("d.pid").to_string_lossy().into_owned();
+        let units = TempDir::new("diedearly-units");
+        // The daemon writes its pidfile and exits 7 at once; the launcher
+        // waits until the daemon is a zombie (so foster cannot have read the
+        // pidfile while the daemon lived: it reads it when the launcher
+        // exits), then exits 0. If foster reaped the zombie instead of
+        // holding it, /proc loses it and the launcher exits too.
+        let script = format!(
+            "(setsid sh -c 'echo $$ > {pidfile}; exit 7' </dev/null >/dev/null 2>&1 &); \
+             while [ ! -s {pidfile} ]; do sleep 0.01; done; p=$(cat {pidfile}); \
+             while [ -e /proc/$p/stat ] && ! grep -q ') Z' /proc/$p/stat; do sleep 0.01; done; exit 0"
+        );
+        units.write(
+            "early.yaml",
+            &format!(
+                "type: forking\npidfile: {pidfile}\nstart_timeout: 20s\nrestart: never\ncommand: [\"/bin/sh\", \"-c\", {script:?}]\n"
+            ),
+        );
+        let done = start(foster(mode, &["--services", &units.path(), "--", "true"])).finish();
+        assert_eq!(done.code(), 0, "{mode:?}: {:?}", done.stderr);
+        assert!(
+            done.stderr
+                .iter()
+                .any(|l| l.contains("early: daemon")
+                    && l.contains("started, then exited with status 7")),
+            "{mode:?}: {:?}",
+            done.stderr
+        );
+    }
+}
