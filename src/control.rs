@@ -151,9 +151,17 @@ pub fn status_table(services: &[&Service], now: Instant) -> String {
             uptime,
             s.restarts
         );
-        if s.pid.is_some() && s.pid_source == crate::service::PidSource::Pidfile {
-            // How the PID was learned, when foster did not start it itself.
-            out.push_str("  (pid from pidfile)");
+        // How the PID was learned, when foster did not start it itself.
+        match s.pid_source {
+            _ if s.pid.is_none() => {}
+            crate::service::PidSource::Pidfile => out.push_str("  (pid from pidfile)"),
+            crate::service::PidSource::Guessed if s.others.is_empty() => {
+                out.push_str("  (pid guessed)")
+            }
+            crate::service::PidSource::Guessed => {
+                let _ = write!(out, "  (pid guessed; a set with {} more)", s.others.len());
+            }
+            crate::service::PidSource::Child => {}
         }
         if let Some(text) = s.status_text.as_ref().or(s.reason.as_ref()) {
             let _ = write!(out, "  ({text})");
@@ -165,7 +173,9 @@ pub fn status_table(services: &[&Service], now: Instant) -> String {
 
 /// A JSON list of objects: `name`, `state`, `pid` (null when none),
 /// `restarts`, `last_exit` (the shell-style status, null when none),
-/// `uptime_seconds`, `type`, `status`.
+/// `uptime_seconds`, `type`, `pid_source` (`child`, `pidfile`, `guessed`),
+/// `pids` (every process watched: more than one for a guessed set),
+/// `status`.
 pub fn status_json(services: &[&Service], now: Instant) -> String {
     let mut out = String::from("[");
     for (i, s) in services.iter().enumerate() {
@@ -189,14 +199,21 @@ pub fn status_json(services: &[&Service], now: Instant) -> String {
             .or(s.reason.as_ref())
             .map(|t| json_string(t))
             .unwrap_or_else(|| "null".into());
+        let pids: Vec<String> = s
+            .pid
+            .iter()
+            .chain(s.others.iter())
+            .map(|p| p.to_string())
+            .collect();
         let _ = write!(
             out,
-            "{{\"name\":{},\"state\":\"{}\",\"pid\":{pid},\"restarts\":{},\"last_exit\":{last},\"uptime_seconds\":{up},\"type\":\"{}\",\"pid_source\":\"{}\",\"status\":{status}}}",
+            "{{\"name\":{},\"state\":\"{}\",\"pid\":{pid},\"restarts\":{},\"last_exit\":{last},\"uptime_seconds\":{up},\"type\":\"{}\",\"pid_source\":\"{}\",\"pids\":[{}],\"status\":{status}}}",
             json_string(s.name()),
             s.state.as_str(),
             s.restarts,
             kind_name(s),
             s.pid_source.as_str(),
+            pids.join(","),
         );
     }
     out.push_str("]\n");

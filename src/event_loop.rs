@@ -316,6 +316,19 @@ fn perform(
             }
         }
         Action::ReloadUnits => {}
+        Action::FindAdopted(name) => {
+            let found = adopted(world);
+            let context = world.launches.get(&name).map(|l| crate::pidfile::Context {
+                foster: world.own_pid,
+                launcher: l.launcher,
+                launched_ticks: l.ticks,
+            });
+            queue.push_back(Event::Adopted {
+                name,
+                found,
+                context,
+            });
+        }
         Action::ReadPidfile(name) => {
             if let Some(event) = read_pidfile(&name, world, supervisor) {
                 queue.push_back(event);
@@ -422,6 +435,7 @@ fn start_service(unit: &Unit, world: &mut World, sources: &Sources) -> Result<Pi
         Some(path) if unit.kind == Kind::Forking => {
             Some((watch_pidfile_dir(path, world, sources), pidfile_state(path)))
         }
+        _ if unit.kind == Kind::Forking => Some((None, None)),
         _ => None,
     };
     let child = sys::spawn(&spec, &world.mask).map_err(|e| e.to_string());
@@ -544,6 +558,29 @@ fn read_pidfile(name: &str, world: &World, supervisor: &Supervisor) -> Option<Ev
         name: name.to_string(),
         reading,
     })
+}
+
+/// foster's children as `/proc` describes them, live ones and held
+/// zombies (with their statuses); a zombie about to be reaped is left out.
+fn adopted(world: &World) -> Vec<(crate::pidfile::Candidate, Option<crate::status::WaitStatus>)> {
+    let children = match crate::procfs::own_children() {
+        Ok(children) => children,
+        Err(e) => {
+            warn!("cannot list foster's children: {e}");
+            return Vec::new();
+        }
+    };
+    children
+        .into_iter()
+        .filter_map(|pid| {
+            let (candidate, zombie) = crate::procfs::stat_of(pid)?;
+            match (zombie, world.held.get(&pid)) {
+                (false, _) => Some((candidate, None)),
+                (true, Some(&status)) => Some((candidate, Some(status))),
+                (true, None) => None,
+            }
+        })
+        .collect()
 }
 
 /// Something changed in a watched directory: read the pidfiles there.
@@ -932,9 +969,42 @@ fn send(world: &World, target: Target, sig: i32) {
         },
         Target::Group(pgid) => sys::kill(-pgid, sig),
         Target::Descendants => return signal_descendants(world, sig),
+        Target::Session { sid, since } => return signal_session(world, sid, since, sig),
     };
     if let Err(e) = result {
         debug!("cannot send {} to {target:?}: {e}", signal::name(sig));
+    }
+}
+
+/// Signals a followed daemon's session: each member found in `/proc` gets a
+/// pidfd, is checked again through it (still in the session, same start
+/// time: not a PID recycled meanwhile), and is signalled through it.
+fn signal_session(world: &World, sid: Pid, since: u64, sig: i32) {
+    let root = (!world.pid1).then_some(world.own_pid);
+    let members = match crate::procfs::session_members(sid, since, root) {
+        Ok(members) => members,
+        Err(e) => {
+            warn!(
+                "cannot list session {sid} in /proc ({e}); cannot send {}",
+                signal::name(sig)
+            );
+            return;
+        }
+    };
+    for pid in members {
+        let Some(before) = crate::procfs::candidate(pid) else {
+            continue;
+        };
+        let Ok(fd) = sys::PidFd::open(pid) else {
+            continue;
+        };
+        if crate::procfs::candidate(pid) != Some(before) || before.session != sid {
+            continue;
+        }
+        debug!("sending {} to {pid} of session {sid}", signal::name(sig));
+        if let Err(e) = fd.signal(sig) {
+            debug!("cannot send {} to {pid}: {e}", signal::name(sig));
+        }
     }
 }
 

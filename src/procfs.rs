@@ -87,6 +87,33 @@ pub fn descendants(root: Pid) -> io::Result<Vec<Pid>> {
     Ok(walk(root, &children))
 }
 
+/// The live descendants of `root` (every process when `root` is `None`)
+/// in session `sid` that started at or after `since` (clock ticks).
+pub fn session_members(sid: Pid, since: u64, root: Option<Pid>) -> io::Result<Vec<Pid>> {
+    let below = match root {
+        Some(root) => Some(descendants(root)?),
+        None => None,
+    };
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Ok(entry) = entry else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<Pid>().ok())
+        else {
+            continue;
+        };
+        if below.as_ref().is_some_and(|b| !b.contains(&pid)) {
+            continue;
+        }
+        if candidate(pid).is_some_and(|c| c.session == sid && c.start_ticks >= since) {
+            found.push(pid);
+        }
+    }
+    Ok(found)
+}
+
 fn walk(root: Pid, children: &HashMap<Pid, Vec<Pid>>) -> Vec<Pid> {
     let mut found = Vec::new();
     let mut queue = vec![root];

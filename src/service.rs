@@ -54,6 +54,9 @@ pub enum Outcome {
     Done(State),
     /// A forking service's launcher exited well: read the pidfile.
     AwaitPidfile,
+    /// A forking service without a pidfile: its launcher exited well; look
+    /// for the processes foster adopted since the launch.
+    FindAdopted,
 }
 
 /// How the main PID was learned (`pid_source` in `fosterctl status --json`).
@@ -63,6 +66,9 @@ pub enum PidSource {
     Child,
     /// Read from the unit's pidfile, and validated.
     Pidfile,
+    /// No pidfile: the process (or set of processes) adopted by foster
+    /// since the launch, once the launcher exited.
+    Guessed,
 }
 
 impl PidSource {
@@ -70,6 +76,7 @@ impl PidSource {
         match self {
             PidSource::Child => "child",
             PidSource::Pidfile => "pidfile",
+            PidSource::Guessed => "guessed",
         }
     }
 }
@@ -106,12 +113,22 @@ pub struct Service {
     /// A reload removed the unit: forget the service once it is down.
     pub retired: bool,
     pub pid_source: PidSource,
-    /// The launcher exited well; waiting for a valid PID in the pidfile.
+    /// The launcher exited well; waiting to learn the daemon's PID (from
+    /// the pidfile, or from the processes adopted when there is none).
     pub awaiting_pidfile: bool,
     /// The daemon read from the pidfile died (its PID and status): the
     /// pidfile is read again before the service counts as ended, in case
     /// it handed over to a new process.
     pub dead_main: Option<(Pid, WaitStatus)>,
+    /// A guessed set: the processes besides `pid` that make up the
+    /// service (it runs while any of them lives).
+    pub others: Vec<Pid>,
+    /// The session of the daemon foster follows (pidfile or guessed): its
+    /// workers are the processes of that session, and get SIGKILL with it.
+    pub session: Option<Pid>,
+    /// When the launcher started, in `/proc` clock ticks: a process of the
+    /// service cannot be older.
+    pub launched_ticks: u64,
 }
 
 impl Service {
@@ -136,7 +153,21 @@ impl Service {
             pid_source: PidSource::Child,
             awaiting_pidfile: false,
             dead_main: None,
+            others: Vec::new(),
+            session: None,
+            launched_ticks: 0,
         }
+    }
+
+    /// Whether `pid` is one of this service's watched processes.
+    pub fn has(&self, pid: Pid) -> bool {
+        self.pid == Some(pid) || self.others.contains(&pid)
+    }
+
+    /// Followed, not started by foster: signals go to each process by
+    /// pidfd, never to a process group.
+    pub fn is_followed(&self) -> bool {
+        self.pid_source != PidSource::Child
     }
 
     pub fn name(&self) -> &str {
@@ -168,6 +199,8 @@ impl Service {
         self.pid_source = PidSource::Child;
         self.awaiting_pidfile = false;
         self.dead_main = None;
+        self.others.clear();
+        self.session = None;
         self.since = Some(now);
         self.killed = false;
         self.reason = None;
@@ -195,21 +228,19 @@ impl Service {
         let launcher = self.unit.kind == Kind::Forking
             && self.state == State::Starting
             && !self.awaiting_pidfile;
-        if launcher && success && self.unit.pidfile.is_some() {
+        if launcher && success {
             // The launcher forked its daemon and exited well; the daemon is
-            // known once the pidfile names it. start_timeout keeps running.
+            // known once the pidfile names it (start_timeout keeps running),
+            // or, without a pidfile, from the processes foster adopted.
             self.awaiting_pidfile = true;
-            return Outcome::AwaitPidfile;
+            return match self.unit.pidfile {
+                Some(_) => Outcome::AwaitPidfile,
+                None => Outcome::FindAdopted,
+            };
         }
         self.deadline = None;
         self.awaiting_pidfile = false;
-        if launcher && success {
-            // No pidfile to follow: the service counts as running, its
-            // daemon untracked (reaped and stopped with the leftovers).
-            self.ready = true;
-            self.state = State::Running;
-            return Outcome::Done(State::Running);
-        }
+        self.others.clear();
         if self.unit.kind == Kind::Oneshot && success {
             self.ready = true;
             self.state = State::Exited;

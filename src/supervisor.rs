@@ -66,6 +66,14 @@ pub enum Event {
         name: String,
         reading: PidfileReading,
     },
+    /// The processes foster has adopted (its children it did not start),
+    /// looked at for a forking service without a pidfile; with a status
+    /// for those whose exit is held.
+    Adopted {
+        name: String,
+        found: Vec<(crate::pidfile::Candidate, Option<WaitStatus>)>,
+        context: Option<crate::pidfile::Context>,
+    },
     /// An sd_notify message from `sender`, whose session is `session`.
     Notify {
         sender: Pid,
@@ -98,6 +106,12 @@ pub enum Target {
     Group(Pid),
     /// Every descendant of foster still alive.
     Descendants,
+    /// Every descendant of foster in session `sid` that started at or
+    /// after `since` (clock ticks): a followed daemon and its workers.
+    Session {
+        sid: Pid,
+        since: u64,
+    },
 }
 
 /// Something for the event loop to do.
@@ -121,6 +135,8 @@ pub enum Action {
     Follow(Pid),
     /// Reap this held zombie; its exit has been accounted for.
     Release(Pid),
+    /// List foster's adopted children and report [`Event::Adopted`].
+    FindAdopted(String),
     /// Exit foster with this status.
     Exit(u8),
 }
@@ -279,6 +295,11 @@ impl Supervisor {
                 message,
             } => self.on_notify(sender, session, message),
             Event::Pidfile { name, reading } => self.on_pidfile(&name, reading, now, actions),
+            Event::Adopted {
+                name,
+                found,
+                context,
+            } => self.on_adopted(&name, found, context, now, actions),
         }
         self.after(now, from_reaper, actions);
     }
@@ -356,11 +377,8 @@ impl Supervisor {
             });
         }
         for s in self.services.values_mut() {
-            if let Some(pid) = s.pid {
-                actions.push(Action::Signal {
-                    target: Target::Group(pid),
-                    sig: libc::SIGKILL,
-                });
+            if s.pid.is_some() {
+                kill_service(s, actions);
                 s.killed = true;
                 s.deadline = None;
             }
@@ -386,7 +404,7 @@ impl Supervisor {
             self.begin_shutdown(None, now, actions);
             return;
         }
-        let Some(service) = self.services.values_mut().find(|s| s.pid == Some(pid)) else {
+        let Some(service) = self.services.values_mut().find(|s| s.has(pid)) else {
             if self.settings.warn_on_reap {
                 warn!("reaped orphan {pid}, which {status}");
             } else {
@@ -395,27 +413,34 @@ impl Supervisor {
             return;
         };
         let name = service.name().to_string();
-        if service.state == State::Stopping || self.phase != Phase::Up {
-            info!("{name}: stopped ({status})");
+        // A guessed set runs while any of its processes lives.
+        if service.pid != Some(pid) {
+            service.others.retain(|&p| p != pid);
+            info!(
+                "{name}: process {pid} {status}; {} left",
+                service.others.len() + 1
+            );
+            return;
+        }
+        if !service.others.is_empty() {
+            let next = service.others.remove(0);
+            info!(
+                "{name}: process {pid} {status}; following {next} ({} left)",
+                service.others.len() + 1
+            );
+            service.pid = Some(next);
+            return;
+        }
+        if service.state == State::Stopping && service.is_followed() && service.session.is_some() {
+            // The daemon is gone; its workers may not be. The stop ends when
+            // the processes left in its session (adopted by foster now) are.
             service.pid = None;
-            service.last_exit = Some(status);
-            service.deadline = None;
-            service.ready = false;
-            service.state = State::Stopped;
-            if let Some(unit) = service.pending.take() {
-                service.unit = unit;
-            }
-            if service.retired {
-                info!("{name}: removed");
-                self.services.remove(&name);
-                return;
-            }
-            if service.start_after_stop && self.phase == Phase::Up {
-                service.start_after_stop = false;
-                service.restarts = service.restarts.saturating_add(1);
-                service.state = State::Starting;
-                service.since = None;
-            }
+            service.dead_main = Some((pid, status));
+            actions.push(Action::FindAdopted(name));
+            return;
+        }
+        if service.state == State::Stopping || self.phase != Phase::Up {
+            self.stopped(&name, status);
             return;
         }
         if service.pid_source == PidSource::Pidfile && service.state == State::Running {
@@ -428,7 +453,45 @@ impl Supervisor {
             actions.push(Action::ReadPidfile(name));
             return;
         }
+        if service.pid_source == PidSource::Guessed && service.state == State::Running {
+            // The last of a guessed set: an intermediate process of a double
+            // fork, say, whose child foster has adopted in the meantime.
+            info!("{name}: process {pid} {status}; looking for what it left");
+            service.pid = None;
+            service.dead_main = Some((pid, status));
+            actions.push(Action::FindAdopted(name));
+            return;
+        }
         self.service_ended(&name, status, now, actions);
+    }
+
+    /// A service's stop is complete.
+    fn stopped(&mut self, name: &str, status: WaitStatus) {
+        let Some(service) = self.services.get_mut(name) else {
+            return;
+        };
+        info!("{name}: stopped ({status})");
+        service.pid = None;
+        service.others.clear();
+        service.dead_main = None;
+        service.last_exit = Some(status);
+        service.deadline = None;
+        service.ready = false;
+        service.state = State::Stopped;
+        if let Some(unit) = service.pending.take() {
+            service.unit = unit;
+        }
+        if service.retired {
+            info!("{name}: removed");
+            self.services.remove(name);
+            return;
+        }
+        if service.start_after_stop && self.phase == Phase::Up {
+            service.start_after_stop = false;
+            service.restarts = service.restarts.saturating_add(1);
+            service.state = State::Starting;
+            service.since = None;
+        }
     }
 
     /// A service's main process is gone for good: restart it or not.
@@ -452,10 +515,9 @@ impl Supervisor {
                 actions.push(Action::ReadPidfile(name.to_string()));
             }
             Outcome::Done(State::Exited) => info!("{name}: finished"),
-            Outcome::Done(State::Running) => {
-                info!(
-                    "{name}: launcher exited well; running in the background, untracked (no pidfile)"
-                )
+            Outcome::FindAdopted => {
+                debug!("{name}: launcher exited well; looking for the processes it left");
+                actions.push(Action::FindAdopted(name.to_string()));
             }
             Outcome::Done(state) => {
                 if state == State::Failed {
@@ -505,7 +567,11 @@ impl Supervisor {
                 Err(format!("it still names {pid}, which has exited"))
             }
             (Some(pid), _, Some(c), Some(ctx)) => match crate::pidfile::validate(&c, &ctx) {
-                Ok(()) => Ok((pid, reading.exited)),
+                Ok(()) => {
+                    s.session = Some(c.session);
+                    s.launched_ticks = ctx.launched_ticks;
+                    Ok((pid, reading.exited))
+                }
                 Err(refusal) => {
                     warn!("{name}: refusing PID {pid} from {path}: {refusal}");
                     Err(format!("refused PID {pid}: {refusal}"))
@@ -548,21 +614,147 @@ impl Supervisor {
             }
             Err(why) if s.awaiting_pidfile => debug!("{name}: pidfile {path}: {why}; waiting"),
             Err(_) => {
-                let Some((old, status)) = s.dead_main.take() else {
+                let Some((_, status)) = s.dead_main.take() else {
                     return;
                 };
                 // Whatever the daemon left gets the stop sequence.
-                actions.push(Action::Signal {
-                    target: Target::Group(old),
-                    sig: s.unit.stop_signal,
-                });
-                actions.push(Action::Signal {
-                    target: Target::Group(old),
-                    sig: libc::SIGCONT,
-                });
+                stop_what_is_left(s, actions);
                 self.service_ended(name, status, now, actions);
             }
         }
+    }
+
+    /// A forking service without a pidfile: its processes are the ones
+    /// foster adopted since the launch. One is the main PID; several are
+    /// supervised as a set. Each is told apart from other services' by PID
+    /// and session; a cgroup would make it exact.
+    fn on_adopted(
+        &mut self,
+        name: &str,
+        found: Vec<(crate::pidfile::Candidate, Option<WaitStatus>)>,
+        context: Option<crate::pidfile::Context>,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let mut known = Vec::new();
+        let mut sessions = Vec::new();
+        if let Main::Running(pid) = self.main {
+            known.push(pid);
+        }
+        for (other, s) in &self.services {
+            if other == name {
+                continue;
+            }
+            known.extend(s.pid);
+            known.extend(s.others.iter().copied());
+            match s.pid {
+                Some(pid) if !s.is_followed() => sessions.push(pid),
+                _ => sessions.extend(s.session),
+            }
+        }
+        let Some(s) = self.services.get_mut(name) else {
+            return;
+        };
+        if !s.awaiting_pidfile && s.dead_main.is_none() {
+            return;
+        }
+        let Some(ctx) = context else {
+            warn!("{name}: the launch is unknown; cannot tell its processes");
+            if s.state == State::Stopping
+                && let Some((_, status)) = s.dead_main
+            {
+                self.stopped(name, status);
+            }
+            return;
+        };
+        if s.state == State::Stopping {
+            // A followed daemon stopped: wait for what is left of its session.
+            let left: Vec<Pid> = found
+                .iter()
+                .filter(|(c, st)| {
+                    st.is_none()
+                        && c.ppid == ctx.foster
+                        && Some(c.session) == s.session
+                        && c.start_ticks >= s.launched_ticks
+                        && !known.contains(&c.pid)
+                })
+                .map(|(c, _)| c.pid)
+                .collect();
+            let status = s.dead_main.map(|(_, st)| st);
+            match (left.split_first(), status) {
+                (Some((&first, rest)), _) => {
+                    info!(
+                        "{name}: main process gone; waiting for {} more of its session {left:?}",
+                        left.len()
+                    );
+                    s.pid = Some(first);
+                    s.others = rest.to_vec();
+                    actions.extend(left.iter().copied().map(Action::Follow));
+                }
+                (None, Some(status)) => self.stopped(name, status),
+                (None, None) => {}
+            }
+            return;
+        }
+        let mut ours: Vec<_> = found
+            .into_iter()
+            .filter(|(c, _)| {
+                c.ppid == ctx.foster
+                    && ![1, ctx.foster, ctx.launcher].contains(&c.pid)
+                    && c.start_ticks >= ctx.launched_ticks
+                    && !known.contains(&c.pid)
+                    && !sessions.contains(&c.session)
+            })
+            .collect();
+        ours.sort_by_key(|(c, _)| (c.start_ticks, c.pid));
+        let live: Vec<_> = ours.iter().filter(|(_, st)| st.is_none()).collect();
+        if let Some((first, _)) = live.first() {
+            let pids: Vec<Pid> = live.iter().map(|(c, _)| c.pid).collect();
+            match s.dead_main.take() {
+                Some((old, _)) => info!("{name}: {old} is gone; following {pids:?}, adopted since"),
+                None if pids.len() == 1 => info!(
+                    "{name}: main process {} (guessed: the one process adopted since the launch)",
+                    pids[0]
+                ),
+                None => info!(
+                    "{name}: {} processes adopted since the launch {pids:?}; supervised as a set",
+                    pids.len()
+                ),
+            }
+            s.session = Some(first.session);
+            s.launched_ticks = ctx.launched_ticks;
+            s.pid = Some(first.pid);
+            s.others = pids[1..].to_vec();
+            s.pid_source = PidSource::Guessed;
+            s.awaiting_pidfile = false;
+            s.state = State::Running;
+            s.ready = true;
+            s.deadline = None;
+            actions.extend(pids.into_iter().map(Action::Follow));
+            return;
+        }
+        let status = match (s.dead_main.take(), ours.as_slice()) {
+            (Some((_, status)), _) => {
+                stop_what_is_left(s, actions);
+                status
+            }
+            (None, [(c, Some(status))]) => {
+                warn!("{name}: daemon {} started, then {status}", c.pid);
+                actions.push(Action::Release(c.pid));
+                s.reason = Some(format!("daemon {} started, then {status}", c.pid));
+                *status
+            }
+            _ => {
+                warn!("{name}: the launcher exited well but left no process behind");
+                s.reason = Some("the launcher left no process behind".into());
+                WaitStatus::Exited(0)
+            }
+        };
+        s.awaiting_pidfile = false;
+        s.pid_source = PidSource::Guessed;
+        s.state = State::Running;
+        s.deadline = None;
+        self.service_ended(name, status, now, actions);
     }
 
     fn on_spawned(
@@ -657,16 +849,13 @@ impl Supervisor {
                         sig: libc::SIGKILL,
                     });
                 }
-                (State::Stopping, Some(pid)) => {
+                (State::Stopping, Some(_)) => {
                     warn!(
                         "{}: still running {:?} after its stop signal; killing it",
                         s.name(),
                         s.unit.stop_timeout
                     );
-                    actions.push(Action::Signal {
-                        target: Target::Group(pid),
-                        sig: libc::SIGKILL,
-                    });
+                    kill_service(s, actions);
                     s.killed = true;
                 }
                 _ => {}
@@ -860,13 +1049,10 @@ impl Supervisor {
                 Reply::ok("")
             }
             Request::Kill { name, signal: sig } => {
-                match self.services.get(&name).and_then(|s| s.pid) {
-                    Some(pid) => {
+                match self.services.get(&name).filter(|s| s.pid.is_some()) {
+                    Some(s) => {
                         info!("{name}: sending {} on request", signal::name(sig));
-                        actions.push(Action::Signal {
-                            target: Target::Group(pid),
-                            sig,
-                        });
+                        signal_service(s, sig, actions);
                         Reply::ok("")
                     }
                     None => Reply::error(format!("{name} is not running")),
@@ -985,12 +1171,12 @@ impl Supervisor {
         s.held = true;
         s.start_after_stop = false;
         match s.pid {
-            Some(pid) if s.state != State::Stopping => {
+            Some(_) if s.state != State::Stopping => {
                 info!(
                     "{name}: stopping with {} on request",
                     signal::name(s.unit.stop_signal)
                 );
-                send_stop_sequence(s, pid, now, actions);
+                send_stop_sequence(s, now, actions);
             }
             Some(_) => {}
             None => {
@@ -1111,10 +1297,10 @@ impl Supervisor {
         }
         for name in stop {
             if let Some(s) = self.services.get_mut(&name)
-                && let Some(pid) = s.pid
+                && s.pid.is_some()
             {
                 info!("{name}: stopping with {}", signal::name(s.unit.stop_signal));
-                send_stop_sequence(s, pid, now, actions);
+                send_stop_sequence(s, now, actions);
             }
         }
         if self.services.values().all(Service::is_down) {
@@ -1172,17 +1358,71 @@ impl Supervisor {
     }
 }
 
+/// Where a signal meant for a service goes: the process group of the
+/// process foster started; for a followed daemon, the daemon itself (each
+/// process of a guessed set), through its pidfd, never by a group number.
+fn service_targets(s: &Service) -> Vec<Target> {
+    match s.pid {
+        None => Vec::new(),
+        Some(pid) if !s.is_followed() => vec![Target::Group(pid)],
+        Some(pid) => std::iter::once(pid)
+            .chain(s.others.iter().copied())
+            .map(Target::Process)
+            .collect(),
+    }
+}
+
+/// Every process of a service, for SIGKILL: its targets, and for a followed
+/// daemon the rest of its session too (its workers).
+fn kill_targets(s: &Service) -> Vec<Target> {
+    let mut targets = service_targets(s);
+    if s.is_followed()
+        && let Some(sid) = s.session
+    {
+        targets.push(Target::Session {
+            sid,
+            since: s.launched_ticks,
+        });
+    }
+    targets
+}
+
+fn signal_service(s: &Service, sig: i32, actions: &mut Vec<Action>) {
+    for target in service_targets(s) {
+        actions.push(Action::Signal { target, sig });
+    }
+}
+
+fn kill_service(s: &Service, actions: &mut Vec<Action>) {
+    for target in kill_targets(s) {
+        actions.push(Action::Signal {
+            target,
+            sig: libc::SIGKILL,
+        });
+    }
+}
+
+/// A followed daemon is gone for good: what it left in its session gets
+/// the stop signal (and SIGCONT); the shutdown's drain sees to the rest.
+fn stop_what_is_left(s: &Service, actions: &mut Vec<Action>) {
+    if let Some(sid) = s.session {
+        for sig in [s.unit.stop_signal, libc::SIGCONT] {
+            actions.push(Action::Signal {
+                target: Target::Session {
+                    sid,
+                    since: s.launched_ticks,
+                },
+                sig,
+            });
+        }
+    }
+}
+
 /// A service's stop: its `stop_signal` and SIGCONT (so a stopped process
-/// can act on it) to its process group, SIGKILL at the deadline.
-fn send_stop_sequence(s: &mut Service, pid: Pid, now: Instant, actions: &mut Vec<Action>) {
-    actions.push(Action::Signal {
-        target: Target::Group(pid),
-        sig: s.unit.stop_signal,
-    });
-    actions.push(Action::Signal {
-        target: Target::Group(pid),
-        sig: libc::SIGCONT,
-    });
+/// can act on it), SIGKILL at the deadline.
+fn send_stop_sequence(s: &mut Service, now: Instant, actions: &mut Vec<Action>) {
+    signal_service(s, s.unit.stop_signal, actions);
+    signal_service(s, libc::SIGCONT, actions);
     s.state = State::Stopping;
     s.deadline = Some(now + s.unit.stop_timeout);
 }

@@ -723,8 +723,149 @@ fn a_forking_service_is_followed_through_its_pidfile() {
     assert_eq!(h.state("d"), "running");
     assert_eq!(h.sup.services["d"].pid_source, PidSource::Pidfile);
     // Stopping goes through the pidfd (Process), not by group number.
-    h.feed(&[Event::Signal(libc::SIGTERM)]);
+    let actions = h.feed(&[Event::Signal(libc::SIGTERM)]);
+    assert_eq!(
+        actions,
+        vec![
+            signal(Target::Process(33), libc::SIGTERM),
+            signal(Target::Process(33), libc::SIGCONT)
+        ]
+    );
     assert_eq!(h.sup.services["d"].state, State::Stopping);
+    // At stop_timeout, SIGKILL for the daemon and every process of its session.
+    let actions = h.tick();
+    assert_eq!(
+        actions,
+        vec![
+            signal(Target::Process(33), libc::SIGKILL),
+            signal(
+                Target::Session {
+                    sid: 33,
+                    since: 100
+                },
+                libc::SIGKILL
+            )
+        ]
+    );
+}
+
+fn adopted(found: &[(Pid, Pid, u64, Option<WaitStatus>)]) -> Event {
+    Event::Adopted {
+        name: "d".into(),
+        found: found
+            .iter()
+            .map(|&(pid, session, start_ticks, status)| {
+                (
+                    crate::pidfile::Candidate {
+                        pid,
+                        ppid: 1,
+                        session,
+                        start_ticks,
+                    },
+                    status,
+                )
+            })
+            .collect(),
+        context: Some(crate::pidfile::Context {
+            foster: 1,
+            launcher: 20,
+            launched_ticks: 100,
+        }),
+    }
+}
+
+#[test]
+fn without_a_pidfile_the_one_adopted_process_is_the_guessed_main_pid() {
+    let mut u = forking("d");
+    u.pidfile = None;
+    let mut h = Harness::services(vec![u], false);
+    h.boot();
+    h.spawned("d", 20);
+    assert_eq!(
+        h.feed(&[exited(20, 0)]),
+        vec![Action::FindAdopted("d".into())]
+    );
+    // An older process, and one of another session that is not ours, do
+    // not count; the intermediate of the double fork is the one.
+    assert_eq!(
+        h.feed(&[adopted(&[(30, 30, 50, None), (31, 31, 150, None)])]),
+        vec![Action::Follow(31)]
+    );
+    assert_eq!(h.state("d"), "running");
+    assert_eq!(h.sup.services["d"].pid_source, PidSource::Guessed);
+    // It exits once its child (the daemon, adopted meanwhile) runs: no
+    // restart, the daemon is followed.
+    assert_eq!(
+        h.feed(&[exited(31, 0)]),
+        vec![Action::FindAdopted("d".into())]
+    );
+    assert_eq!(
+        h.feed(&[adopted(&[(30, 30, 50, None), (32, 31, 160, None)])]),
+        vec![Action::Follow(32)]
+    );
+    assert_eq!((h.state("d"), h.sup.services["d"].restarts), ("running", 0));
+    // Its death with nothing left: the restart policy, with its status.
+    h.feed(&[killed(32, 9)]);
+    h.feed(&[adopted(&[(30, 30, 50, None)])]);
+    assert_eq!(h.state("d"), "backoff");
+}
+
+#[test]
+fn without_a_pidfile_several_adopted_processes_are_supervised_as_a_set() {
+    let mut u = forking("d");
+    u.pidfile = None;
+    u.restart = Restart::Never;
+    let mut h = Harness::services(vec![u], false);
+    h.boot();
+    h.spawned("d", 20);
+    h.feed(&[exited(20, 0)]);
+    assert_eq!(
+        h.feed(&[adopted(&[(41, 41, 200, None), (40, 40, 150, None)])]),
+        vec![Action::Follow(40), Action::Follow(41)]
+    );
+    assert_eq!(h.sup.services["d"].others, vec![41]);
+    // Running while any of them lives.
+    h.feed(&[exited(40, 0)]);
+    assert_eq!(
+        (h.state("d"), h.sup.services["d"].pid),
+        ("running", Some(41))
+    );
+    // A stop reaches the one left, by pidfd.
+    let (_, actions) = control(&mut h, "kill d USR1");
+    assert_eq!(actions, vec![signal(Target::Process(41), libc::SIGUSR1)]);
+    h.feed(&[exited(41, 3)]);
+    // Nothing adopted since: it ended; its session gets the stop sequence.
+    assert_eq!(
+        h.feed(&[adopted(&[])]),
+        [libc::SIGTERM, libc::SIGCONT]
+            .map(|sig| signal(
+                Target::Session {
+                    sid: 40,
+                    since: 100
+                },
+                sig
+            ))
+            .to_vec()
+    );
+    assert_eq!(h.state("d"), "failed");
+    assert_eq!(h.sup.services["d"].last_exit, Some(WaitStatus::Exited(3)));
+}
+
+#[test]
+fn without_a_pidfile_a_daemon_that_died_at_once_keeps_its_status() {
+    let mut u = forking("d");
+    u.pidfile = None;
+    u.restart = Restart::Never;
+    let mut h = Harness::services(vec![u], false);
+    h.boot();
+    h.spawned("d", 20);
+    h.feed(&[exited(20, 0)]);
+    assert_eq!(
+        h.feed(&[adopted(&[(50, 50, 200, Some(WaitStatus::Exited(5)))])]),
+        vec![Action::Release(50)]
+    );
+    assert_eq!(h.state("d"), "failed");
+    assert_eq!(h.sup.services["d"].last_exit, Some(WaitStatus::Exited(5)));
 }
 
 #[test]
@@ -749,8 +890,15 @@ fn a_daemon_that_hands_over_keeps_the_service_running_without_a_restart() {
         vec![Action::ReadPidfile("d".into())]
     );
     let actions = h.feed(&[reading(Some(34), false, 1, 300)]);
+    // What it left in its session gets the stop signal.
     assert!(
-        actions.contains(&signal(Target::Group(34), libc::SIGTERM)),
+        actions.contains(&signal(
+            Target::Session {
+                sid: 34,
+                since: 100
+            },
+            libc::SIGTERM
+        )),
         "{actions:?}"
     );
     assert_eq!(h.state("d"), "backoff");

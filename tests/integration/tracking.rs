@@ -249,3 +249,129 @@ fn a_daemon_that_dies_before_its_pidfile_is_read_keeps_its_real_status() {
         );
     }
 }
+
+fn pids(json: &str) -> Vec<i32> {
+    json.split("\"pids\":[")
+        .nth(1)
+        .and_then(|r| r.split(']').next())
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+#[test]
+fn without_a_pidfile_the_one_adopted_process_is_followed_as_guessed() {
+    for mode in modes() {
+        let dir = TempDir::new("guessed");
+        let socket = dir.0.join("ctl.sock").to_string_lossy().into_owned();
+        let units = TempDir::new("guessed-units");
+        // A double fork (the intermediate lives a moment) and no pidfile.
+        units.write(
+            "guess.yaml",
+            "type: forking\nrestart: never\ncommand: (setsid sh -c 'sleep 0.2 & exec sleep 3001' </dev/null >/dev/null 2>&1 &); exit 0\n",
+        );
+        let running = start(foster(
+            mode,
+            &["--socket", &socket, "--services", &units.path()],
+        ));
+        let status = || fosterctl(&socket, &["status", "--json", "guess"]).1;
+        crate::util::eventually("the daemon is guessed", || {
+            let json = status();
+            field(&json, "pid_source") == "guessed" && field(&json, "state") == "running"
+        });
+        let daemon = crate::util::running("sleep 3001");
+        assert_eq!(daemon.len(), 1, "{daemon:?}");
+        if mode == crate::util::Mode::Subreaper {
+            // The intermediate shell exec'd sleep: the same process.
+            crate::util::eventually("the guess settles on the daemon", || {
+                pids(&status()) == daemon
+            });
+        }
+        let table = fosterctl(&socket, &["status", "guess"]).1;
+        assert!(table.contains("(pid guessed"), "{table}");
+        assert_eq!(fosterctl(&socket, &["stop", "guess"]).0, 0);
+        crate::util::eventually("stopped", || field(&status(), "state") == "stopped");
+        assert!(crate::util::running("sleep 3001").is_empty());
+        running.signal(libc::SIGTERM);
+        assert_eq!(running.finish().code(), 0);
+    }
+}
+
+#[test]
+fn without_a_pidfile_several_adopted_processes_are_a_set_running_while_any_lives() {
+    let dir = TempDir::new("set");
+    let socket = dir.0.join("ctl.sock").to_string_lossy().into_owned();
+    let units = TempDir::new("set-units");
+    units.write(
+        "pair.yaml",
+        "type: forking\nrestart: never\ncommand: (setsid sleep 3002 </dev/null >/dev/null 2>&1 &); (setsid sleep 3003 </dev/null >/dev/null 2>&1 &); sleep 0.2; exit 0\n",
+    );
+    let running = start(foster(
+        crate::util::Mode::Subreaper,
+        &["--socket", &socket, "--services", &units.path()],
+    ));
+    let status = || fosterctl(&socket, &["status", "--json", "pair"]).1;
+    crate::util::eventually("the set is followed", || {
+        field(&status(), "state") == "running"
+    });
+    let mut want = [
+        crate::util::running("sleep 3002"),
+        crate::util::running("sleep 3003"),
+    ]
+    .concat();
+    want.sort();
+    let mut got = pids(&status());
+    got.sort();
+    assert_eq!(got, want);
+    assert_eq!(field(&status(), "pid_source"), "guessed");
+    // One dies: still running, following the other.
+    // SAFETY: kill takes two integers.
+    unsafe { libc::kill(want[0], libc::SIGKILL) };
+    crate::util::eventually("one left", || pids(&status()) == vec![want[1]]);
+    assert_eq!(field(&status(), "state"), "running");
+    // SAFETY: as above.
+    unsafe { libc::kill(want[1], libc::SIGKILL) };
+    crate::util::eventually("ended", || field(&status(), "state") == "failed");
+    running.signal(libc::SIGTERM);
+    assert_eq!(running.finish().code(), 0);
+}
+
+#[test]
+fn a_stop_kills_every_process_of_the_daemon_at_stop_timeout_workers_too() {
+    for mode in modes() {
+        let dir = TempDir::new("workers");
+        let socket = dir.0.join("ctl.sock").to_string_lossy().into_owned();
+        let pidfile = dir.0.join("w.pid").to_string_lossy().into_owned();
+        let units = TempDir::new("workers-units");
+        // The daemon starts two workers that ignore SIGTERM (an ignored
+        // signal stays ignored across exec), then ignores it itself.
+        let script = dir.write(
+            "daemon.sh",
+            &format!(
+                "trap '' TERM\nsh -c 'exec sleep 3004' &\nsh -c 'exec sleep 3004' &\necho $$ > {pidfile}\nexec sleep 3005\n"
+            ),
+        );
+        units.write(
+            "w.yaml",
+            &format!(
+                "type: forking\npidfile: {pidfile}\nstop_timeout: 300ms\ncommand: (setsid sh {script} </dev/null >/dev/null 2>&1 &); exit 0\n"
+            ),
+        );
+        let running = start(foster(
+            mode,
+            &["--socket", &socket, "--services", &units.path()],
+        ));
+        let status = || fosterctl(&socket, &["status", "--json", "w"]).1;
+        crate::util::eventually("followed", || field(&status(), "pid_source") == "pidfile");
+        crate::util::eventually("workers up", || {
+            crate::util::running("sleep 3004").len() == 2
+        });
+        assert_eq!(fosterctl(&socket, &["stop", "w"]).0, 0);
+        crate::util::eventually("stopped", || field(&status(), "state") == "stopped");
+        assert!(crate::util::running("sleep 3005").is_empty(), "{mode:?}");
+        assert!(crate::util::running("sleep 3004").is_empty(), "{mode:?}");
+        running.signal(libc::SIGTERM);
+        assert_eq!(running.finish().code(), 0);
+    }
+}

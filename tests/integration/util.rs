@@ -385,3 +385,23 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Live processes (not zombies) whose command line, arguments joined by
+/// spaces, is exactly `cmdline`.
+pub fn running(cmdline: &str) -> Vec<i32> {
+    processes()
+        .into_iter()
+        .filter(|p| p.state != 'Z')
+        .filter(|p| {
+            std::fs::read(format!("/proc/{}/cmdline", p.pid)).is_ok_and(|raw| {
+                let args: Vec<String> = raw
+                    .split(|&b| b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect();
+                args.join(" ") == cmdline
+            })
+        })
+        .map(|p| p.pid)
+        .collect()
+}
