@@ -10,7 +10,7 @@ fn fosterctl(socket: &str, args: &[&str]) -> (i32, String) {
     (code, out)
 }
 
-fn field(json: &str, key: &str) -> String {
+pub(crate) fn field(json: &str, key: &str) -> String {
     json.split(&format!("\"{key}\":"))
         .nth(1)
         .and_then(|r| r.split([',', '}']).next())

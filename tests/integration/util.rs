@@ -201,7 +201,8 @@ impl Running {
         }
     }
 
-    fn drain_stderr(&mut self) -> Vec<String> {
+    /// Every stderr line foster has written so far (for failure messages).
+    pub fn drain_stderr(&mut self) -> Vec<String> {
         while let Ok(line) = self.stderr.try_recv() {
             self.stderr_seen.push(line);
         }
