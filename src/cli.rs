@@ -30,6 +30,8 @@ options (each with its environment variable):
                           (FOSTER_PIDFILE)
       --socket PATH       control socket for fosterctl (FOSTER_SOCKET; default
                           /run/foster/control.sock, opened with --services)
+      --no-cgroups        no cgroup per service, even where cgroup v2 is
+                          writable (FOSTER_NO_CGROUPS=1)
   -g, --process-group     forward signals to the child's process group
                           (FOSTER_KILL_PROCESS_GROUP=1)
   -e, --expect-exit CODE  map exit status CODE to 0; repeatable
@@ -68,6 +70,8 @@ pub struct Options {
     pub pdeathsig: Option<i32>,
     pub verbosity: u8,
     pub warn_on_reap: bool,
+    /// Never make a cgroup per service.
+    pub no_cgroups: bool,
     /// The services directory, if any.
     pub services: Option<PathBuf>,
     /// The control socket, when given explicitly.
@@ -94,6 +98,7 @@ impl Default for Options {
             pdeathsig: None,
             verbosity: 0,
             warn_on_reap: false,
+            no_cgroups: false,
             services: None,
             socket: None,
             pidfile: None,
@@ -181,7 +186,7 @@ fn parse_with_default(
                     };
                     *slot = Some(PathBuf::from(value));
                 }
-                "process-group" | "subreaper" | "verbose" | "warn-on-reap" => {
+                "process-group" | "subreaper" | "verbose" | "warn-on-reap" | "no-cgroups" => {
                     if inline.is_some() {
                         return Err(UsageError::BadValue {
                             option,
@@ -279,6 +284,7 @@ fn apply_flag(opts: &mut Options, name: &str) {
         "process-group" => opts.process_group = true,
         "verbose" => opts.verbosity = opts.verbosity.saturating_add(1),
         "warn-on-reap" => opts.warn_on_reap = true,
+        "no-cgroups" => opts.no_cgroups = true,
         _ => {} // --subreaper: always on when not PID 1.
     }
 }
@@ -349,6 +355,9 @@ fn apply_environment(
     }
     if let Some(v) = var("FOSTER_WARN_ON_REAP")? {
         opts.warn_on_reap = parse_bool("FOSTER_WARN_ON_REAP", &v)?;
+    }
+    if let Some(v) = var("FOSTER_NO_CGROUPS")? {
+        opts.no_cgroups = parse_bool("FOSTER_NO_CGROUPS", &v)?;
     }
     if let Some(v) = var("FOSTER_SUBREAPER")? {
         parse_bool("FOSTER_SUBREAPER", &v)?;

@@ -169,6 +169,10 @@ pub struct World {
     /// Exits held unreaped while a forking service starts (see
     /// [`Supervisor::holding`]), with their statuses.
     pub held: std::collections::BTreeMap<Pid, crate::status::WaitStatus>,
+    /// A cgroup per service, where cgroup v2 can be written.
+    pub cgroups: Option<crate::cgroup::Cgroups>,
+    /// The watches on services' `cgroup.events`, by watch.
+    pub cgroup_watches: std::collections::HashMap<sys::Watch, String>,
 }
 
 /// At most this many exits are held at once; beyond, they are reaped at
@@ -316,6 +320,11 @@ fn perform(
             }
         }
         Action::ReloadUnits => {}
+        Action::KillCgroup(name) => {
+            if let Some(cgroups) = &world.cgroups {
+                kill_cgroup(cgroups, &name);
+            }
+        }
         Action::FindAdopted(name) => {
             let found = adopted(world);
             let context = world.launches.get(&name).map(|l| crate::pidfile::Context {
@@ -323,10 +332,12 @@ fn perform(
                 launcher: l.launcher,
                 launched_ticks: l.ticks,
             });
+            let members = world.cgroups.as_ref().and_then(|c| c.members(&name).ok());
             queue.push_back(Event::Adopted {
                 name,
                 found,
                 context,
+                members,
             });
         }
         Action::ReadPidfile(name) => {
@@ -428,6 +439,34 @@ fn start_service(unit: &Unit, world: &mut World, sources: &Sources) -> Result<Pi
     } else {
         None
     };
+    // Its own cgroup, joined by its first process before it can fork.
+    let cgroup = world
+        .cgroups
+        .as_ref()
+        .and_then(|c| match c.prepare(&unit.name) {
+            Ok(procs) => Some((procs, c.events(&unit.name))),
+            Err(e) => {
+                warn!(
+                    "{}: cannot make its cgroup {}: {e}; going without",
+                    unit.name,
+                    c.dir(&unit.name).display()
+                );
+                None
+            }
+        });
+    if let Some((procs, events)) = &cgroup {
+        spec.join_cgroup(procs.as_fd());
+        if !world.cgroup_watches.values().any(|n| n == &unit.name)
+            && let Some(inotify) = inotify(world, sources)
+        {
+            match inotify.watch_file(events) {
+                Ok(watch) => {
+                    world.cgroup_watches.insert(watch, unit.name.clone());
+                }
+                Err(e) => warn!("{}: cannot watch {}: {e}", unit.name, events.display()),
+            }
+        }
+    }
     // Watch the pidfile's directory before the launch, and note the file
     // as it is: one written just after the launcher exits, or renamed into
     // place, is then seen at once, and a left-over one is told apart.
@@ -500,26 +539,49 @@ fn watch_pidfile_dir(
     sources: &Sources,
 ) -> Option<sys::Watch> {
     let dir = pidfile.parent()?;
+    match inotify(world, sources)?.watch_dir(dir) {
+        Ok(watch) => Some(watch),
+        Err(e) => {
+            warn!("cannot watch {}: {e}", dir.display());
+            None
+        }
+    }
+}
+
+/// foster's inotify instance, made on first use.
+fn inotify<'w>(world: &'w mut World, sources: &Sources) -> Option<&'w sys::Inotify> {
     if world.inotify.is_none() {
         match sys::Inotify::new() {
             Ok(inotify) => {
                 if let Err(e) = sources.poller.watch(inotify.fd(), INOTIFY) {
-                    warn!("cannot watch pidfile directories: {e}");
+                    warn!("cannot watch pidfiles and cgroups: {e}");
                     return None;
                 }
                 world.inotify = Some(inotify);
             }
             Err(e) => {
-                warn!("cannot watch pidfile directories (inotify: {e})");
+                warn!("cannot watch pidfiles and cgroups (inotify: {e})");
                 return None;
             }
         }
     }
-    match world.inotify.as_ref()?.watch_dir(dir) {
-        Ok(watch) => Some(watch),
-        Err(e) => {
-            warn!("cannot watch {}: {e}", dir.display());
-            None
+    world.inotify.as_ref()
+}
+
+/// SIGKILL for everything in a service's cgroup: `cgroup.kill`, or, on a
+/// kernel without it, each member through a pidfd.
+fn kill_cgroup(cgroups: &crate::cgroup::Cgroups, name: &str) {
+    if cgroups.populated(name) != Some(true) {
+        return;
+    }
+    match cgroups.kill(name) {
+        Ok(()) => debug!("{name}: killed everything in its cgroup"),
+        Err(_) => {
+            for pid in cgroups.members(name).unwrap_or_default() {
+                if let Ok(fd) = sys::PidFd::open(pid) {
+                    let _ = fd.signal(libc::SIGKILL);
+                }
+            }
         }
     }
 }
@@ -589,6 +651,14 @@ fn pidfiles_touched(world: &World, supervisor: &Supervisor, queue: &mut VecDeque
         return;
     };
     let touched = inotify.read();
+    for (watch, _) in &touched {
+        if let Some(name) = world.cgroup_watches.get(watch)
+            && world.cgroups.as_ref().and_then(|c| c.populated(name)) == Some(false)
+            && !queue.contains(&Event::CgroupEmpty(name.clone()))
+        {
+            queue.push_back(Event::CgroupEmpty(name.clone()));
+        }
+    }
     for (name, launch) in &world.launches {
         let Some(file) = supervisor
             .unit(name)

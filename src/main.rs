@@ -21,6 +21,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod cgroup;
 mod cli;
 mod control;
 mod duration;
@@ -42,7 +43,7 @@ use std::ffi::OsString;
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use log::{error, warn};
+use log::{debug, error, warn};
 
 use crate::cli::{Options, Request, UsageError};
 use crate::supervisor::{Settings, Supervisor};
@@ -221,9 +222,20 @@ fn supervise(options: Options) -> u8 {
         inotify: None,
         launches: std::collections::HashMap::new(),
         held: std::collections::BTreeMap::new(),
+        cgroups: None,
+        cgroup_watches: std::collections::HashMap::new(),
     };
+    if (services_mode || options.pidfile.is_some()) && !options.no_cgroups {
+        match cgroup::Cgroups::open(own_pid) {
+            Ok(cgroups) => world.cgroups = Some(cgroups),
+            Err(why) => debug!("no cgroup per service: {why}"),
+        }
+    }
     let code = event_loop::run(&sources, &mut world, supervisor);
     sources.close_control();
+    if let Some(cgroups) = &world.cgroups {
+        cgroups.remove_all();
+    }
     code
 }
 

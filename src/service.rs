@@ -129,6 +129,9 @@ pub struct Service {
     /// When the launcher started, in `/proc` clock ticks: a process of the
     /// service cannot be older.
     pub launched_ticks: u64,
+    /// The service's cgroup emptied while its pidfile was awaited: one
+    /// last reading decides, then the start fails.
+    pub emptied: bool,
 }
 
 impl Service {
@@ -156,6 +159,7 @@ impl Service {
             others: Vec::new(),
             session: None,
             launched_ticks: 0,
+            emptied: false,
         }
     }
 
@@ -201,6 +205,7 @@ impl Service {
         self.dead_main = None;
         self.others.clear();
         self.session = None;
+        self.emptied = false;
         self.since = Some(now);
         self.killed = false;
         self.reason = None;

@@ -73,7 +73,12 @@ pub enum Event {
         name: String,
         found: Vec<(crate::pidfile::Candidate, Option<WaitStatus>)>,
         context: Option<crate::pidfile::Context>,
+        /// The processes in the service's cgroup, when it has one: exact
+        /// membership.
+        members: Option<Vec<Pid>>,
     },
+    /// The service's cgroup has no process left.
+    CgroupEmpty(String),
     /// An sd_notify message from `sender`, whose session is `session`.
     Notify {
         sender: Pid,
@@ -137,6 +142,8 @@ pub enum Action {
     Release(Pid),
     /// List foster's adopted children and report [`Event::Adopted`].
     FindAdopted(String),
+    /// SIGKILL every process in the service's cgroup, if it has one.
+    KillCgroup(String),
     /// Exit foster with this status.
     Exit(u8),
 }
@@ -299,7 +306,9 @@ impl Supervisor {
                 name,
                 found,
                 context,
-            } => self.on_adopted(&name, found, context, now, actions),
+                members,
+            } => self.on_adopted(&name, found, context, members, now, actions),
+            Event::CgroupEmpty(name) => self.on_cgroup_empty(&name, actions),
         }
         self.after(now, from_reaper, actions);
     }
@@ -462,6 +471,19 @@ impl Supervisor {
             actions.push(Action::FindAdopted(name));
             return;
         }
+        if service.unit.kind == Kind::Forking
+            && service.state == State::Starting
+            && status != WaitStatus::Exited(0)
+        {
+            // The launcher failed: whatever it started is stopped.
+            for sig in [service.unit.stop_signal, libc::SIGCONT] {
+                actions.push(Action::Signal {
+                    target: Target::Group(pid),
+                    sig,
+                });
+            }
+            actions.push(Action::KillCgroup(name.clone()));
+        }
         self.service_ended(&name, status, now, actions);
     }
 
@@ -542,6 +564,17 @@ impl Supervisor {
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
+        // Processes that are someone else's: the main command's, other
+        // services'. Reparented to foster and young, they would pass the
+        // checks below.
+        let taken = |pid: Pid| {
+            self.main == Main::Running(pid)
+                || self
+                    .services
+                    .iter()
+                    .any(|(other, s)| other != name && s.has(pid))
+        };
+        let foreign = reading.pid.is_some_and(taken);
         let Some(s) = self.services.get_mut(name) else {
             return;
         };
@@ -565,6 +598,10 @@ impl Supervisor {
             (Some(pid), _, None, _) => Err(format!("PID {pid} is not alive")),
             (Some(pid), _, Some(_), _) if s.dead_main.is_some_and(|(dead, _)| dead == pid) => {
                 Err(format!("it still names {pid}, which has exited"))
+            }
+            (Some(pid), _, Some(_), _) if foreign => {
+                warn!("{name}: refusing PID {pid} from {path}: it belongs to another service");
+                Err(format!("refused PID {pid}: it belongs to another service"))
             }
             (Some(pid), _, Some(c), Some(ctx)) => match crate::pidfile::validate(&c, &ctx) {
                 Ok(()) => {
@@ -612,6 +649,15 @@ impl Supervisor {
                 s.deadline = None;
                 actions.push(Action::Follow(pid));
             }
+            Err(why) if s.awaiting_pidfile && s.emptied => {
+                warn!(
+                    "{name}: never wrote a valid pidfile, and no process of it is left ({path}: {why})"
+                );
+                s.awaiting_pidfile = false;
+                s.deadline = None;
+                s.reason = Some("never wrote a valid pidfile, and no process of it is left".into());
+                self.service_ended(name, WaitStatus::Exited(1), now, actions);
+            }
             Err(why) if s.awaiting_pidfile => debug!("{name}: pidfile {path}: {why}; waiting"),
             Err(_) => {
                 let Some((_, status)) = s.dead_main.take() else {
@@ -633,6 +679,7 @@ impl Supervisor {
         name: &str,
         found: Vec<(crate::pidfile::Candidate, Option<WaitStatus>)>,
         context: Option<crate::pidfile::Context>,
+        members: Option<Vec<Pid>>,
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
@@ -674,9 +721,11 @@ impl Supervisor {
                 .filter(|(c, st)| {
                     st.is_none()
                         && c.ppid == ctx.foster
-                        && Some(c.session) == s.session
                         && c.start_ticks >= s.launched_ticks
-                        && !known.contains(&c.pid)
+                        && match &members {
+                            Some(members) => members.contains(&c.pid),
+                            None => Some(c.session) == s.session && !known.contains(&c.pid),
+                        }
                 })
                 .map(|(c, _)| c.pid)
                 .collect();
@@ -698,12 +747,15 @@ impl Supervisor {
         }
         let mut ours: Vec<_> = found
             .into_iter()
-            .filter(|(c, _)| {
+            .filter(|(c, st)| {
                 c.ppid == ctx.foster
                     && ![1, ctx.foster, ctx.launcher].contains(&c.pid)
                     && c.start_ticks >= ctx.launched_ticks
-                    && !known.contains(&c.pid)
-                    && !sessions.contains(&c.session)
+                    && match &members {
+                        // A held zombie has left its cgroup already.
+                        Some(members) => members.contains(&c.pid) || st.is_some(),
+                        None => !known.contains(&c.pid) && !sessions.contains(&c.session),
+                    }
             })
             .collect();
         ours.sort_by_key(|(c, _)| (c.start_ticks, c.pid));
@@ -755,6 +807,19 @@ impl Supervisor {
         s.state = State::Running;
         s.deadline = None;
         self.service_ended(name, status, now, actions);
+    }
+
+    /// No process of the service is left. A forking service still waiting
+    /// for its pidfile gets one last reading, which then decides.
+    fn on_cgroup_empty(&mut self, name: &str, actions: &mut Vec<Action>) {
+        let Some(s) = self.services.get_mut(name) else {
+            return;
+        };
+        if s.awaiting_pidfile && s.unit.pidfile.is_some() && !s.emptied {
+            debug!("{name}: no process of it is left; reading its pidfile one last time");
+            s.emptied = true;
+            actions.push(Action::ReadPidfile(name.to_string()));
+        }
     }
 
     fn on_spawned(
@@ -1181,6 +1246,12 @@ impl Supervisor {
             Some(_) => {}
             None => {
                 s.deadline = None;
+                if s.awaiting_pidfile {
+                    // The launcher is gone and the daemon not known yet:
+                    // stop waiting for it; its cgroup, if any, goes.
+                    s.awaiting_pidfile = false;
+                    actions.push(Action::KillCgroup(name.to_string()));
+                }
                 if matches!(s.state, State::Starting | State::Backoff) {
                     s.state = State::Stopped;
                 }
@@ -1400,6 +1471,7 @@ fn kill_service(s: &Service, actions: &mut Vec<Action>) {
             sig: libc::SIGKILL,
         });
     }
+    actions.push(Action::KillCgroup(s.name().to_string()));
 }
 
 /// A followed daemon is gone for good: what it left in its session gets

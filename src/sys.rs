@@ -594,12 +594,22 @@ impl Inotify {
         self.0.add_watch(dir, flags).map_err(io::Error::from)
     }
 
-    /// The names of files touched since the last call, with their watch.
+    /// Watches the file `path` for changes (`IN_MODIFY`, as a cgroup's
+    /// `cgroup.events` reports them).
+    pub fn watch_file(&self, path: &std::path::Path) -> io::Result<Watch> {
+        use nix::sys::inotify::AddWatchFlags as F;
+        self.0
+            .add_watch(path, F::IN_MODIFY)
+            .map_err(io::Error::from)
+    }
+
+    /// The names of files touched since the last call, with their watch
+    /// (an empty name for a watched file itself).
     pub fn read(&self) -> Vec<(Watch, std::ffi::OsString)> {
         match self.0.read_events() {
             Ok(events) => events
                 .into_iter()
-                .filter_map(|e| Some((e.wd, e.name?)))
+                .map(|e| (e.wd, e.name.unwrap_or_default()))
                 .collect(),
             Err(_) => Vec::new(),
         }
@@ -834,6 +844,9 @@ pub struct ChildSpec {
     ids: Option<(u32, u32, Vec<libc::gid_t>)>,
     /// Descriptors to put on the child's stdout and stderr (`dup2`).
     output: Option<(RawFd, RawFd)>,
+    /// A cgroup's `cgroup.procs`, open for writing: the child moves itself
+    /// there (writes "0") before anything else can fork from it.
+    cgroup: Option<RawFd>,
 }
 
 /// The step of a child's set-up that failed, before or at exec.
@@ -844,6 +857,7 @@ pub enum Stage {
     User = 3,
     Workdir = 4,
     Exec = 5,
+    Cgroup = 6,
 }
 
 /// Why a forked child could not become the program.
@@ -860,6 +874,7 @@ impl std::fmt::Display for ChildFailure {
             Stage::Group => "cannot switch group",
             Stage::User => "cannot switch user",
             Stage::Workdir => "cannot enter the working directory",
+            Stage::Cgroup => "cannot join its cgroup",
             Stage::Exec => "cannot execute the command",
         };
         let errno = self.error.raw_os_error().unwrap_or(0);
@@ -946,6 +961,7 @@ impl ChildSpec {
             new_session: false,
             ids: None,
             output: None,
+            cgroup: None,
         })
     }
 
@@ -958,6 +974,12 @@ impl ChildSpec {
     /// Gives the child a session of its own (`setsid`), as services get.
     pub fn in_new_session(&mut self) {
         self.new_session = true;
+    }
+
+    /// Makes the child join the cgroup whose `cgroup.procs` `procs` is,
+    /// first thing after its new session.
+    pub fn join_cgroup(&mut self, procs: BorrowedFd<'_>) {
+        self.cgroup = Some(procs.as_raw_fd());
     }
 
     /// Makes the child enter `path` before exec.
@@ -995,6 +1017,7 @@ struct ChildArgs {
     workdir: Option<*const c_char>,
     dir: RawFd,
     output: Option<(RawFd, RawFd)>,
+    cgroup: RawFd,
     /// Written by the child when a step fails: `Stage` as a number, errno.
     failed: (i32, i32),
 }
@@ -1047,6 +1070,7 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
         workdir: spec.workdir.as_ref().map(|w| w.as_ptr()),
         dir: spec.dir.unwrap_or(-1),
         output: spec.output,
+        cgroup: spec.cgroup.unwrap_or(-1),
         failed: (0, 0),
     };
     // The child's own stack; execvpe's PATH search needs a few KiB of it.
@@ -1077,6 +1101,7 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
             2 => Stage::Group,
             3 => Stage::User,
             4 => Stage::Workdir,
+            6 => Stage::Cgroup,
             _ => Stage::Exec,
         };
         ChildFailure {
@@ -1139,7 +1164,10 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> c_int {
         }
         let mut stage = Stage::Exec;
         let mut ok = true;
-        if let Some((uid, gid, groups, count)) = a.ids {
+        if a.cgroup >= 0 && libc::write(a.cgroup, c"0".as_ptr().cast(), 1) != 1 {
+            (stage, ok) = (Stage::Cgroup, false);
+        }
+        if let (true, Some((uid, gid, groups, count))) = (ok, a.ids) {
             // Raw system calls: the C libraries' wrappers may try to apply
             // the change to every thread of the process they believe they
             // are in, which, sharing foster's memory, would be foster's.

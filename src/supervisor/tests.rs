@@ -368,7 +368,13 @@ fn a_service_ignoring_its_stop_signal_is_killed_after_stop_timeout() {
     h.spawned("stubborn", 40);
     h.feed(&[Event::Signal(libc::SIGTERM)]);
     assert_eq!(h.sup.next_deadline(), Some(h.now + Duration::from_secs(5)));
-    assert_eq!(h.tick(), vec![signal(Target::Group(40), libc::SIGKILL)]);
+    assert_eq!(
+        h.tick(),
+        vec![
+            signal(Target::Group(40), libc::SIGKILL),
+            Action::KillCgroup("stubborn".into())
+        ]
+    );
     assert_eq!(h.feed(&[killed(40, 9), done(false)]), vec![Action::Exit(0)]);
 }
 
@@ -454,6 +460,7 @@ fn second_sigterm_during_shutdown_kills_everything() {
         h.feed(&[Event::Signal(libc::SIGINT)]),
         vec![
             signal(Target::Group(70), libc::SIGKILL),
+            Action::KillCgroup("stubborn".into()),
             signal(Target::Descendants, libc::SIGKILL)
         ]
     );
@@ -744,7 +751,8 @@ fn a_forking_service_is_followed_through_its_pidfile() {
                     since: 100
                 },
                 libc::SIGKILL
-            )
+            ),
+            Action::KillCgroup("d".into())
         ]
     );
 }
@@ -771,6 +779,7 @@ fn adopted(found: &[(Pid, Pid, u64, Option<WaitStatus>)]) -> Event {
             launcher: 20,
             launched_ticks: 100,
         }),
+        members: None,
     }
 }
 
@@ -924,5 +933,60 @@ fn a_forking_service_that_never_writes_its_pidfile_fails_at_start_timeout() {
     assert_eq!(
         h.sup.services["d"].reason.as_deref(),
         Some("never wrote a valid pidfile")
+    );
+}
+
+#[test]
+fn with_a_cgroup_membership_is_exact_and_an_empty_one_ends_the_wait_for_a_pidfile() {
+    let mut u = forking("d");
+    u.pidfile = None;
+    let mut h = Harness::services(vec![u], false);
+    h.boot();
+    h.spawned("d", 20);
+    h.feed(&[exited(20, 0)]);
+    // 31 is in another session, 30 in ours by session; the cgroup says
+    // only 31 is the service's.
+    let Event::Adopted {
+        name,
+        found,
+        context,
+        ..
+    } = adopted(&[(30, 20, 150, None), (31, 99, 160, None)])
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        h.feed(&[Event::Adopted {
+            name,
+            found,
+            context,
+            members: Some(vec![31]),
+        }]),
+        vec![Action::Follow(31)]
+    );
+
+    let mut d = forking("e");
+    d.restart = Restart::Never;
+    let mut h = Harness::services(vec![d], false);
+    h.boot();
+    h.spawned("e", 20);
+    h.feed(&[exited(20, 0)]);
+    // Nothing of it left: one last reading, and a pidfile with no live PID
+    // fails the start at once, without waiting out start_timeout.
+    assert_eq!(
+        h.feed(&[Event::CgroupEmpty("e".into())]),
+        vec![Action::ReadPidfile("e".into())]
+    );
+    let Event::Pidfile { reading, .. } = reading(None, false, 1, 0) else {
+        unreachable!()
+    };
+    h.feed(&[Event::Pidfile {
+        name: "e".into(),
+        reading,
+    }]);
+    assert_eq!(h.state("e"), "failed");
+    assert_eq!(
+        h.sup.services["e"].reason.as_deref(),
+        Some("never wrote a valid pidfile, and no process of it is left")
     );
 }
