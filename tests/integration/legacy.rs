@@ -195,6 +195,26 @@ impl Case {
     }
 }
 
+/// A failed test leaves no daemon behind: foster may have been killed
+/// before it could stop them. Processes of the case name its directory in
+/// their command line or, for units that are not the fixture, in their
+/// environment (`FOSTER_TEST_CASE`).
+impl Drop for Case {
+    fn drop(&mut self) {
+        let marker = format!("{}/", self.dir.path());
+        for p in crate::util::processes() {
+            let names = |file: &str| {
+                std::fs::read(format!("/proc/{}/{file}", p.pid))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&marker))
+            };
+            if p.state != 'Z' && (names("cmdline") || names("environ")) {
+                // SAFETY: kill takes two integers.
+                unsafe { libc::kill(p.pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
 fn field(json: &str, key: &str) -> String {
     json.split(&format!("\"{key}\":"))
         .nth(1)
@@ -496,8 +516,13 @@ fn a_pidfile_naming_another_services_process_is_refused() {
             "start_timeout: 2s\nrestart: never\n",
             &["--single-fork", "--write-after-exit", "--content", &content],
         );
-        case.units
-            .write("victim.yaml", "command: [\"sleep\", \"1000\"]\n");
+        case.units.write(
+            "victim.yaml",
+            &format!(
+                "env: {{FOSTER_TEST_CASE: \"{}/\"}}\ncommand: [\"sleep\", \"1000\"]\n",
+                case.dir.path()
+            ),
+        );
         let mut running = case.start();
         case.wait_log("liar", "master ");
         // The victim's new main process starts after the liar's launch.
@@ -685,7 +710,7 @@ fn occupy_pid(mode: Mode, foster_host_pid: i32, pid: i32) -> Option<std::process
                     "-c",
                 ])
                 .arg(format!(
-                    "echo {} > /proc/sys/kernel/ns_last_pid && sleep 1000 & echo $!; wait",
+                    "echo {} > /proc/sys/kernel/ns_last_pid; sleep 1000 & echo $!; wait",
                     pid - 1
                 ))
                 .stdout(Stdio::piped())
@@ -763,7 +788,7 @@ fn a_daemon_dying_right_after_writing_its_pidfile_is_reported_with_its_status() 
         let case = Case::new(mode, "die-after-write");
         case.daemon(
             "d",
-            "restart: never\n",
+            "restart: never\nstart_timeout: 10s\n",
             &["--single-fork", "--die-after-write", "7"],
         );
         let mut running = case.start();
