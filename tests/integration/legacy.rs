@@ -718,22 +718,54 @@ fn a_service_stopped_after_a_handover_leaves_nothing() {
 // ---------------------------------------------------------------------
 // PID reuse
 
-/// Starts `sleep 1000` with PID `pid` in foster's PID namespace (through
-/// `ns_last_pid`, retried while other processes take the number first).
-/// Returns the process holding it (in the PID 1 mode, `nsenter`, whose
-/// grandchild the sleep is, and which lives exactly as long as it), or
+/// An unrelated process holding a recycled PID: the `signal_recorder`
+/// fixture, which prints `ready`, then every signal it gets.
+struct Holder {
+    /// The process the test started (in the PID 1 mode, `nsenter`).
+    child: std::process::Child,
+    /// The recorder's PID in the test's `/proc`.
+    host_pid: i32,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Holder {
+    /// Alive, and received no signal at all.
+    fn untouched(&self) -> bool {
+        let alive = crate::util::processes()
+            .iter()
+            .any(|p| p.pid == self.host_pid && p.state != 'Z');
+        alive && self.lines.try_recv().is_err()
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        // Subreaper mode: the recorder itself. PID 1 mode: `nsenter`; the
+        // recorder goes with foster's namespace (a failed test kills
+        // foster), and its number is not ours to signal afterwards.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the recorder with PID `pid` in foster's PID namespace, through
+/// `ns_last_pid` (retried while other processes take the number first);
 /// `None` when the number cannot be had here.
-fn occupy_pid(mode: Mode, foster_host_pid: i32, pid: i32) -> Option<std::process::Child> {
+fn occupy_pid(mode: Mode, foster_host_pid: i32, pid: i32) -> Option<Holder> {
+    use std::io::BufRead;
+    let recorder = crate::util::recorder();
     for _ in 0..200 {
-        let child = match mode {
+        let mut cmd = match mode {
             Mode::Subreaper => {
                 if std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).is_err() {
                     return None;
                 }
-                Command::new("sleep").arg("1000").spawn().ok()?
+                Command::new(&recorder)
             }
-            Mode::Pid1 => Command::new("nsenter")
-                .args([
+            Mode::Pid1 => {
+                // The shell enters the namespace; the recorder is its child.
+                let mut c = Command::new("nsenter");
+                c.args([
                     "-t",
                     &foster_host_pid.to_string(),
                     "--pid",
@@ -742,29 +774,53 @@ fn occupy_pid(mode: Mode, foster_host_pid: i32, pid: i32) -> Option<std::process
                     "-c",
                 ])
                 .arg(format!(
-                    "echo {} > /proc/sys/kernel/ns_last_pid; sleep 1000 & echo $!; wait",
+                    "echo {} > /proc/sys/kernel/ns_last_pid; {recorder} & echo $!; wait",
                     pid - 1
-                ))
-                .stdout(Stdio::piped())
-                .spawn()
-                .ok()?,
-        };
-        let mut child = child;
-        let got = match mode {
-            Mode::Subreaper => child.id() as i32,
-            Mode::Pid1 => {
-                use std::io::BufRead;
-                let mut line = String::new();
-                let out = child.stdout.take()?;
-                std::io::BufReader::new(out).read_line(&mut line).ok()?;
-                line.trim().parse().unwrap_or(-1)
+                ));
+                c
             }
         };
+        let mut child = cmd.stdout(Stdio::piped()).spawn().ok()?;
+        let (tx, lines) = std::sync::mpsc::channel();
+        let out = child.stdout.take()?;
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let next = || {
+            lines
+                .recv_timeout(crate::util::DEADLINE)
+                .unwrap_or_default()
+        };
+        let (got, host_pid) = match mode {
+            Mode::Subreaper => {
+                assert_eq!(next(), "ready");
+                (child.id() as i32, child.id() as i32)
+            }
+            Mode::Pid1 => {
+                // `$!` and the recorder's `ready`, in either order.
+                let (a, b) = (next(), next());
+                let got = if a == "ready" { b } else { a };
+                let shell = crate::util::children_of(child.id() as i32);
+                let host = shell
+                    .first()
+                    .and_then(|&sh| crate::util::children_of(sh).first().copied())
+                    .unwrap_or(-1);
+                (got.parse().unwrap_or(-1), host)
+            }
+        };
+        let holder = Holder {
+            child,
+            host_pid,
+            lines,
+        };
         if got == pid {
-            return Some(child);
+            return Some(holder);
         }
-        let _ = child.kill();
-        let _ = child.wait();
     }
     None
 }
@@ -779,34 +835,30 @@ fn a_recycled_pid_of_a_dead_daemon_is_never_signalled() {
         case.kill_all("d");
         case.wait_field("d", "state", "failed");
         running.expect_stderr("d: was killed by SIGKILL");
-        let Some(mut holder) = occupy_pid(mode, running.foster_pid(), old) else {
+        let Some(holder) = occupy_pid(mode, running.foster_pid(), old) else {
             eprintln!("note: skipping {mode:?}: cannot get PID {old} again (ns_last_pid)");
             case.finish(running, &["d"]);
             continue;
         };
-        let mut guard = crate::util::KillOnDrop(Some(holder.id() as i32));
         let json = case.status("d");
         assert_eq!(field(&json, "pid"), "null", "{mode:?}: {json}");
-        let (code, _, err) = fosterctl(&case.socket, &["kill", "d", "KILL"]);
-        assert_eq!((code, err.trim()), (1, "fosterctl: d is not running"));
+        for sig in ["KILL", "TERM"] {
+            let (code, _, err) = fosterctl(&case.socket, &["kill", "d", sig]);
+            assert_eq!((code, err.trim()), (1, "fosterctl: d is not running"));
+        }
         assert_eq!(fosterctl(&case.socket, &["stop", "d"]).0, 0);
         assert_eq!(fosterctl(&case.socket, &["reload", "d"]).0, 0);
+        // One more round trip: foster has acted on every request above.
         assert_eq!(case.field("d", "state"), "failed");
         assert!(
-            holder.try_wait().unwrap().is_none(),
+            holder.untouched(),
             "{mode:?}: the process now holding PID {old} was signalled"
         );
+        case.finish(running, &["d"]);
         if mode == Mode::Subreaper {
-            // Not foster's: it outlives foster too.
-            case.finish(running, &["d"]);
-            assert!(holder.try_wait().unwrap().is_none());
-        } else {
-            // The namespace ends with foster, and the holder with it.
-            case.finish(running, &["d"]);
+            // Not foster's: it outlives foster, never signalled.
+            assert!(holder.untouched(), "foster's exit signalled PID {old}");
         }
-        let _ = holder.kill();
-        let _ = holder.wait();
-        guard.0 = None;
     }
 }
 
