@@ -6,6 +6,7 @@ mod control;
 mod exit_status;
 mod hygiene;
 mod leftovers;
+mod legacy;
 mod real_daemons;
 mod reaping;
 mod services;

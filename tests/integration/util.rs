@@ -55,16 +55,27 @@ pub fn foster_bin() -> &'static str {
 /// along with the examples; built here if only this test crate was asked for.
 pub fn recorder() -> String {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    let path = PATH.get_or_init(|| {
+    example(&PATH, "signal_recorder")
+}
+
+/// The `legacy_daemon` fixture (tests/fixtures/legacy_daemon.rs), found or
+/// built as [`recorder`] is.
+pub fn legacy_daemon() -> String {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    example(&PATH, "legacy_daemon")
+}
+
+fn example(cell: &'static OnceLock<PathBuf>, name: &str) -> String {
+    let path = cell.get_or_init(|| {
         let exe = std::env::current_exe().expect("current_exe");
         let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-        let path = dir.join("examples").join("signal_recorder");
+        let path = dir.join("examples").join(name);
         if !path.exists() {
             let status = Command::new(env!("CARGO"))
-                .args(["build", "--example", "signal_recorder"])
+                .args(["build", "--example", name])
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .status()
-                .expect("cargo build --example signal_recorder");
+                .unwrap_or_else(|e| panic!("cargo build --example {name}: {e}"));
             assert!(status.success());
         }
         path
