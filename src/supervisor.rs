@@ -442,9 +442,12 @@ impl Supervisor {
         }
         if service.state == State::Stopping && service.is_followed() && service.session.is_some() {
             // The daemon is gone; its workers may not be. The stop ends when
-            // the processes left in its session (adopted by foster now) are.
+            // the processes left in its session (adopted by foster now) are,
+            // with the daemon's own status.
             service.pid = None;
-            service.dead_main = Some((pid, status));
+            if service.dead_main.is_none() {
+                service.dead_main = Some((pid, status));
+            }
             actions.push(Action::FindAdopted(name));
             return;
         }
@@ -578,7 +581,7 @@ impl Supervisor {
         let Some(s) = self.services.get_mut(name) else {
             return;
         };
-        if !s.awaiting_pidfile && s.dead_main.is_none() {
+        if (!s.awaiting_pidfile && s.dead_main.is_none()) || s.state == State::Stopping {
             return;
         }
         let path = s

@@ -339,7 +339,7 @@ fn without_a_pidfile_several_adopted_processes_are_a_set_running_while_any_lives
 
 #[test]
 fn a_stop_kills_every_process_of_the_daemon_at_stop_timeout_workers_too() {
-    for mode in modes() {
+    for (mode, cgroups) in modes().into_iter().flat_map(|m| [(m, true), (m, false)]) {
         let dir = TempDir::new("workers");
         let socket = dir.0.join("ctl.sock").to_string_lossy().into_owned();
         let pidfile = dir.0.join("w.pid").to_string_lossy().into_owned();
@@ -358,10 +358,12 @@ fn a_stop_kills_every_process_of_the_daemon_at_stop_timeout_workers_too() {
                 "type: forking\npidfile: {pidfile}\nstop_timeout: 300ms\ncommand: (setsid sh {script} </dev/null >/dev/null 2>&1 &); exit 0\n"
             ),
         );
-        let running = start(foster(
-            mode,
-            &["--socket", &socket, "--services", &units.path()],
-        ));
+        let units_path = units.path();
+        let mut args = vec!["--socket", &socket, "--services", &units_path];
+        if !cgroups {
+            args.push("--no-cgroups");
+        }
+        let running = start(foster(mode, &args));
         let status = || fosterctl(&socket, &["status", "--json", "w"]).1;
         crate::util::eventually("followed", || field(&status(), "pid_source") == "pidfile");
         crate::util::eventually("workers up", || {
@@ -369,8 +371,92 @@ fn a_stop_kills_every_process_of_the_daemon_at_stop_timeout_workers_too() {
         });
         assert_eq!(fosterctl(&socket, &["stop", "w"]).0, 0);
         crate::util::eventually("stopped", || field(&status(), "state") == "stopped");
-        assert!(crate::util::running("sleep 3005").is_empty(), "{mode:?}");
-        assert!(crate::util::running("sleep 3004").is_empty(), "{mode:?}");
+        assert!(
+            crate::util::running("sleep 3005").is_empty(),
+            "{mode:?} {cgroups}"
+        );
+        assert!(
+            crate::util::running("sleep 3004").is_empty(),
+            "{mode:?} {cgroups}"
+        );
+        running.signal(libc::SIGTERM);
+        assert_eq!(running.finish().code(), 0);
+    }
+}
+
+/// Whether foster can make cgroups here: cgroup v2 mounted and writable.
+fn cgroups_writable() -> bool {
+    let Ok(own) = std::fs::read_to_string("/proc/self/cgroup") else {
+        return false;
+    };
+    let Some(path) = own.lines().find_map(|l| l.strip_prefix("0::")) else {
+        return false;
+    };
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let Some(mount) = mounts.lines().find_map(|l| {
+        let (head, tail) = l.split_once(" - ")?;
+        (tail.split_whitespace().next()? == "cgroup2").then(|| head.split_whitespace().nth(4))?
+    }) else {
+        return false;
+    };
+    let probe = format!(
+        "{mount}{}/foster-test-probe-{}",
+        path.trim_end_matches('/'),
+        std::process::id()
+    );
+    let ok = std::fs::create_dir(&probe).is_ok();
+    let _ = std::fs::remove_dir(&probe);
+    ok
+}
+
+#[test]
+fn with_cgroups_a_worker_that_left_the_daemons_session_is_killed_too() {
+    if !cgroups_writable() {
+        eprintln!("note: skipping: cgroup v2 is not writable here");
+        return;
+    }
+    for mode in modes() {
+        let dir = TempDir::new("escaped");
+        let socket = dir.0.join("ctl.sock").to_string_lossy().into_owned();
+        let pidfile = dir.0.join("e.pid").to_string_lossy().into_owned();
+        let units = TempDir::new("escaped-units");
+        // A worker that makes a session of its own and ignores SIGTERM: only
+        // the service's cgroup still knows it belongs to the service.
+        let script = dir.write(
+            "daemon.sh",
+            &format!(
+                "setsid sh -c \"trap '' TERM; exec sleep 3006\" &\necho $$ > {pidfile}\nexec sleep 3007\n"
+            ),
+        );
+        units.write(
+            "e.yaml",
+            &format!(
+                "type: forking\npidfile: {pidfile}\nstop_timeout: 300ms\ncommand: (setsid sh {script} </dev/null >/dev/null 2>&1 &); exit 0\n"
+            ),
+        );
+        let running = start(foster(
+            mode,
+            &["--socket", &socket, "--services", &units.path()],
+        ));
+        let status = || fosterctl(&socket, &["status", "--json", "e"]).1;
+        crate::util::eventually("followed", || field(&status(), "pid_source") == "pidfile");
+        crate::util::eventually("worker up", || {
+            crate::util::running("sleep 3006").len() == 1
+        });
+        let worker = crate::util::running("sleep 3006")[0];
+        let cgroup = std::fs::read_to_string(format!("/proc/{worker}/cgroup")).unwrap();
+        assert!(
+            cgroup.contains("/foster-") && cgroup.trim_end().ends_with("/e"),
+            "{cgroup}"
+        );
+        assert_eq!(fosterctl(&socket, &["stop", "e"]).0, 0);
+        crate::util::eventually("stopped", || field(&status(), "state") == "stopped");
+        crate::util::eventually("the escaped worker is gone", || {
+            crate::util::running("sleep 3006").is_empty()
+        });
+        assert!(crate::util::running("sleep 3007").is_empty());
         running.signal(libc::SIGTERM);
         assert_eq!(running.finish().code(), 0);
     }
