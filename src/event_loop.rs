@@ -171,6 +171,10 @@ pub struct World {
     pub held: std::collections::BTreeMap<Pid, crate::status::WaitStatus>,
     /// A cgroup per service, where cgroup v2 can be written.
     pub cgroups: Option<crate::cgroup::Cgroups>,
+    /// Followed PIDs whose process is reaped and pidfd closed: never to be
+    /// signalled by number (it may be recycled), until foster itself
+    /// starts or follows a process with that number again.
+    pub reaped: std::collections::HashSet<Pid>,
     /// The watches on services' `cgroup.events`, by watch.
     pub cgroup_watches: std::collections::HashMap<sys::Watch, String>,
 }
@@ -314,7 +318,7 @@ fn perform(
         Action::Reap => reap_all(world, supervisor, queue),
         Action::Release(pid) => {
             world.held.remove(&pid);
-            world.pidfds.remove(&pid);
+            forget(world, pid);
             if let Err(e) = sys::reap_pid(pid) {
                 debug!("cannot reap {pid}: {e}");
             }
@@ -331,6 +335,7 @@ fn perform(
                 foster: world.own_pid,
                 launcher: l.launcher,
                 launched_ticks: l.ticks,
+                foster_session: crate::procfs::session_of(world.own_pid).unwrap_or(0),
             });
             let members = world.cgroups.as_ref().and_then(|c| c.members(&name).ok());
             queue.push_back(Event::Adopted {
@@ -347,6 +352,7 @@ fn perform(
         }
         Action::Follow(pid) => match sys::PidFd::open(pid) {
             Ok(fd) => {
+                world.reaped.remove(&pid);
                 world.pidfds.insert(pid, fd);
             }
             Err(e) => warn!("cannot open a pidfd on {pid}: {e}; it will be signalled by number"),
@@ -386,6 +392,7 @@ fn start_main(sources: &Sources, world: &mut World) -> Result<Pid, String> {
         None => info!("started {} as {}", world.main_name, child.pid),
     }
     world.main_pid = Some(child.pid);
+    world.reaped.remove(&child.pid);
     Ok(child.pid)
 }
 
@@ -478,6 +485,9 @@ fn start_service(unit: &Unit, world: &mut World, sources: &Sources) -> Result<Pi
         _ => None,
     };
     let child = sys::spawn(&spec, &world.mask).map_err(|e| e.to_string());
+    if let Ok(spawned) = &child {
+        world.reaped.remove(&spawned.pid);
+    }
     if let (Some((watch, before)), Ok(spawned)) = (watch, &child) {
         let ticks = crate::procfs::start_ticks(spawned.pid).unwrap_or(0);
         world.launches.insert(
@@ -502,6 +512,20 @@ fn start_service(unit: &Unit, world: &mut World, sources: &Sources) -> Result<Pi
     }
     let child = child?;
     match child.failure {
+        // A cgroup that can be made but not joined (a hierarchy delegated
+        // in a way foster cannot use): go on without cgroups, and start
+        // the service again. The failed child exits by itself.
+        Some(failure) if failure.stage == sys::Stage::Cgroup && world.cgroups.is_some() => {
+            warn!(
+                "{}: {failure}; going on without a cgroup per service",
+                unit.name
+            );
+            if let Some(cgroups) = world.cgroups.take() {
+                cgroups.remove_all();
+            }
+            world.cgroup_watches.clear();
+            start_service(unit, world, sources)
+        }
         // The child exits by itself; its exit is reaped as an orphan's.
         Some(failure) => {
             let detail = match failure.stage {
@@ -614,6 +638,7 @@ fn read_pidfile(name: &str, world: &World, supervisor: &Supervisor) -> Option<Ev
             foster: world.own_pid,
             launcher: l.launcher,
             launched_ticks: l.ticks,
+            foster_session: crate::procfs::session_of(world.own_pid).unwrap_or(0),
         }),
     };
     Some(Event::Pidfile {
@@ -914,7 +939,7 @@ fn reap_plain(world: &mut World, queue: &mut VecDeque<Event>) {
     loop {
         match sys::reap_one() {
             Ok(Reaped::Child(pid, status)) => {
-                world.pidfds.remove(&pid);
+                forget(world, pid);
                 queue.push_back(Event::Exited { pid, status })
             }
             Ok(Reaped::NoneReady) => {
@@ -1011,7 +1036,7 @@ fn take_or_hold(
     }
     match sys::reap_pid(pid) {
         Ok(Some(status)) => {
-            world.pidfds.remove(&pid);
+            forget(world, pid);
             queue.push_back(Event::Exited { pid, status });
         }
         Ok(None) => {}
@@ -1022,7 +1047,7 @@ fn take_or_hold(
 /// Reaps every held exit and reports it as an ordinary one.
 fn release_held(world: &mut World, queue: &mut VecDeque<Event>) {
     for (pid, held) in std::mem::take(&mut world.held) {
-        world.pidfds.remove(&pid);
+        forget(world, pid);
         let status = match sys::reap_pid(pid) {
             Ok(Some(status)) => status,
             _ => held,
@@ -1031,10 +1056,22 @@ fn release_held(world: &mut World, queue: &mut VecDeque<Event>) {
     }
 }
 
+/// A followed process is gone: close its pidfd, and remember not to
+/// signal its number.
+fn forget(world: &mut World, pid: Pid) {
+    if world.pidfds.remove(&pid).is_some() {
+        world.reaped.insert(pid);
+    }
+}
+
 fn send(world: &World, target: Target, sig: i32) {
     let result = match target {
         Target::Process(pid) => match world.pidfds.get(&pid) {
             Some(fd) => fd.signal(sig),
+            None if world.reaped.contains(&pid) => {
+                debug!("not sending {} to {pid}: it has ended", signal::name(sig));
+                return;
+            }
             None => sys::kill(pid, sig),
         },
         Target::Group(pgid) => sys::kill(-pgid, sig),

@@ -224,6 +224,7 @@ fn supervise(options: Options) -> u8 {
         held: std::collections::BTreeMap::new(),
         cgroups: None,
         cgroup_watches: std::collections::HashMap::new(),
+        reaped: std::collections::HashSet::new(),
     };
     if (services_mode || options.pidfile.is_some()) && !options.no_cgroups {
         match cgroup::Cgroups::open(own_pid) {

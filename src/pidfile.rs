@@ -42,6 +42,8 @@ pub struct Context {
     pub launcher: Pid,
     /// When the launcher started, in the same ticks.
     pub launched_ticks: u64,
+    /// foster's own session (the main command's too): never a service's.
+    pub foster_session: Pid,
 }
 
 /// Why a PID was refused.
@@ -56,6 +58,8 @@ pub enum Refusal {
     },
     /// Started before the service was launched: a recycled or foreign PID.
     TooOld,
+    /// In foster's own session: the main command's, not a service's.
+    FostersSession,
 }
 
 impl fmt::Display for Refusal {
@@ -71,6 +75,9 @@ impl fmt::Display for Refusal {
                 )
             }
             Refusal::TooOld => f.write_str("it started before the service was launched"),
+            Refusal::FostersSession => {
+                f.write_str("it is in foster's own session (the main command's, not a service's)")
+            }
         }
     }
 }
@@ -95,6 +102,9 @@ pub fn validate(c: &Candidate, ctx: &Context) -> Result<(), Refusal> {
     }
     if c.start_ticks < ctx.launched_ticks {
         return Err(Refusal::TooOld);
+    }
+    if c.session == ctx.foster_session {
+        return Err(Refusal::FostersSession);
     }
     Ok(())
 }
@@ -128,6 +138,7 @@ mod tests {
             foster: 10,
             launcher: 20,
             launched_ticks: 1000,
+            foster_session: 5,
         }
     }
 

@@ -91,7 +91,11 @@ pub fn descendants(root: Pid) -> io::Result<Vec<Pid>> {
 /// in session `sid` that started at or after `since` (clock ticks).
 pub fn session_members(sid: Pid, since: u64, root: Option<Pid>) -> io::Result<Vec<Pid>> {
     let below = match root {
-        Some(root) => Some(descendants(root)?),
+        Some(root) => Some(
+            descendants(root)?
+                .into_iter()
+                .collect::<std::collections::HashSet<_>>(),
+        ),
         None => None,
     };
     let mut found = Vec::new();

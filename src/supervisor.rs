@@ -274,7 +274,7 @@ impl Supervisor {
     pub fn holds(&self, pid: Pid) -> bool {
         self.holding()
             && self.main != Main::Running(pid)
-            && !self.services.values().any(|s| s.pid == Some(pid))
+            && !self.services.values().any(|s| s.has(pid))
     }
 
     /// Feeds one event; pushes what to do onto `actions`.
@@ -570,14 +570,20 @@ impl Supervisor {
         // Processes that are someone else's: the main command's, other
         // services'. Reparented to foster and young, they would pass the
         // checks below.
-        let taken = |pid: Pid| {
+        let taken = |pid: Pid, session: Option<Pid>| {
             self.main == Main::Running(pid)
-                || self
-                    .services
-                    .iter()
-                    .any(|(other, s)| other != name && s.has(pid))
+                || self.services.iter().any(|(other, s)| {
+                    other != name
+                        && (s.has(pid)
+                            || session.is_some_and(|sid| match s.pid {
+                                Some(p) if !s.is_followed() => p == sid,
+                                _ => s.session == Some(sid),
+                            }))
+                })
         };
-        let foreign = reading.pid.is_some_and(taken);
+        let foreign = reading
+            .pid
+            .is_some_and(|pid| taken(pid, reading.candidate.map(|c| c.session)));
         let Some(s) = self.services.get_mut(name) else {
             return;
         };
@@ -736,12 +742,21 @@ impl Supervisor {
             match (left.split_first(), status) {
                 (Some((&first, rest)), _) => {
                     info!(
-                        "{name}: main process gone; waiting for {} more of its session {left:?}",
+                        "{name}: main process gone; waiting for {} more of its processes {left:?}",
                         left.len()
                     );
                     s.pid = Some(first);
                     s.others = rest.to_vec();
                     actions.extend(left.iter().copied().map(Action::Follow));
+                    // They get the stop signal too, and SIGKILL at the
+                    // deadline (at once if it has passed).
+                    signal_service(s, s.unit.stop_signal, actions);
+                    signal_service(s, libc::SIGCONT, actions);
+                    if s.killed {
+                        kill_service(s, actions);
+                    } else if s.deadline.is_none() {
+                        s.deadline = Some(now + s.unit.stop_timeout);
+                    }
                 }
                 (None, Some(status)) => self.stopped(name, status),
                 (None, None) => {}
@@ -752,11 +767,14 @@ impl Supervisor {
             .into_iter()
             .filter(|(c, st)| {
                 c.ppid == ctx.foster
+                    && c.session != ctx.foster_session
                     && ![1, ctx.foster, ctx.launcher].contains(&c.pid)
                     && c.start_ticks >= ctx.launched_ticks
                     && match &members {
                         // A held zombie has left its cgroup already.
-                        Some(members) => members.contains(&c.pid) || st.is_some(),
+                        Some(members) => {
+                            (members.contains(&c.pid) || st.is_some()) && !known.contains(&c.pid)
+                        }
                         None => !known.contains(&c.pid) && !sessions.contains(&c.session),
                     }
             })
@@ -818,9 +836,14 @@ impl Supervisor {
         let Some(s) = self.services.get_mut(name) else {
             return;
         };
-        if s.awaiting_pidfile && s.unit.pidfile.is_some() && !s.emptied {
+        if s.unit.kind != Kind::Forking || s.state != State::Starting || s.emptied {
+            return;
+        }
+        // Noted even before the launcher's exit is reaped (the cgroup may
+        // empty first): its pidfile then gets one reading, which decides.
+        s.emptied = true;
+        if s.awaiting_pidfile && s.unit.pidfile.is_some() {
             debug!("{name}: no process of it is left; reading its pidfile one last time");
-            s.emptied = true;
             actions.push(Action::ReadPidfile(name.to_string()));
         }
     }
@@ -936,6 +959,8 @@ impl Supervisor {
             if let Some(s) = self.services.get_mut(&name) {
                 s.awaiting_pidfile = false;
                 s.reason = Some("never wrote a valid pidfile".into());
+                // What the launch left is not to pile up with each retry.
+                actions.push(Action::KillCgroup(name.clone()));
             }
             self.service_ended(&name, WaitStatus::Exited(1), now, actions);
         }
@@ -1060,7 +1085,7 @@ impl Supervisor {
                     if let Some(s) = self.services.get_mut(name) {
                         s.held = false;
                         s.start_after_stop = s.state == State::Stopping;
-                        if s.pid.is_none() && s.state != State::Stopping {
+                        if s.pid.is_none() && s.state != State::Stopping && !s.awaiting_pidfile {
                             info!("{name}: start requested");
                             s.state = State::Starting;
                             s.since = None;
@@ -1080,7 +1105,11 @@ impl Supervisor {
             }
             Request::Restart(names) => {
                 for name in &names {
-                    if self.services.get(name).is_some_and(|s| s.pid.is_some()) {
+                    if self
+                        .services
+                        .get(name)
+                        .is_some_and(|s| s.pid.is_some() || s.awaiting_pidfile)
+                    {
                         self.stop_service(name, now, actions);
                         if let Some(s) = self.services.get_mut(name) {
                             s.held = false;
@@ -1290,6 +1319,10 @@ impl Supervisor {
         for s in self.services.values_mut() {
             if s.pid.is_none() && s.state != State::Stopping {
                 s.deadline = None;
+                if s.awaiting_pidfile {
+                    s.awaiting_pidfile = false;
+                    actions.push(Action::KillCgroup(s.name().to_string()));
+                }
                 if matches!(s.state, State::Starting | State::Backoff) {
                     s.state = State::Stopped;
                 }

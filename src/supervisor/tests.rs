@@ -665,6 +665,7 @@ fn reading(pid: Option<Pid>, stale: bool, ppid: Pid, ticks: u64) -> Event {
                 foster: 1,
                 launcher: 20,
                 launched_ticks: 100,
+                foster_session: 5,
             }),
             exited: None,
         },
@@ -778,6 +779,7 @@ fn adopted(found: &[(Pid, Pid, u64, Option<WaitStatus>)]) -> Event {
             foster: 1,
             launcher: 20,
             launched_ticks: 100,
+            foster_session: 5,
         }),
         members: None,
     }
