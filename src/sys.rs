@@ -977,7 +977,9 @@ impl ChildSpec {
     }
 
     /// Makes the child join the cgroup whose `cgroup.procs` `procs` is,
-    /// first thing after its new session.
+    /// first thing after its new session. Only the number is kept: the
+    /// caller keeps `procs` open (write-only, close-on-exec) until
+    /// [`spawn`] has returned.
     pub fn join_cgroup(&mut self, procs: BorrowedFd<'_>) {
         self.cgroup = Some(procs.as_raw_fd());
     }
