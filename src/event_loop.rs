@@ -175,6 +175,9 @@ pub struct World {
     /// signalled by number (it may be recycled), until foster itself
     /// starts or follows a process with that number again.
     pub reaped: std::collections::HashSet<Pid>,
+    /// foster's own session (it never makes another): the main command's,
+    /// never a service's.
+    pub own_session: Pid,
     /// The watches on services' `cgroup.events`, by watch.
     pub cgroup_watches: std::collections::HashMap<sys::Watch, String>,
 }
@@ -335,7 +338,7 @@ fn perform(
                 foster: world.own_pid,
                 launcher: l.launcher,
                 launched_ticks: l.ticks,
-                foster_session: crate::procfs::session_of(world.own_pid).unwrap_or(0),
+                foster_session: world.own_session,
             });
             let members = world.cgroups.as_ref().and_then(|c| c.members(&name).ok());
             queue.push_back(Event::Adopted {
@@ -638,7 +641,7 @@ fn read_pidfile(name: &str, world: &World, supervisor: &Supervisor) -> Option<Ev
             foster: world.own_pid,
             launcher: l.launcher,
             launched_ticks: l.ticks,
-            foster_session: crate::procfs::session_of(world.own_pid).unwrap_or(0),
+            foster_session: world.own_session,
         }),
     };
     Some(Event::Pidfile {
@@ -934,33 +937,31 @@ fn reap_all(world: &mut World, supervisor: &Supervisor, queue: &mut VecDeque<Eve
     reap_plain(world, queue);
 }
 
+/// What a wait that found no ended child means for the pass: whether
+/// children are left (`None` when it found one).
+fn pass_over(found: &io::Result<Reaped>, call: &str) -> Option<bool> {
+    match found {
+        Ok(Reaped::Child(..)) => None,
+        Ok(Reaped::NoneReady) => Some(true),
+        Ok(Reaped::NoChildren) => Some(false),
+        Err(e) => {
+            error!("{call} failed: {e}");
+            Some(true)
+        }
+    }
+}
+
 /// Reaps every ended child as it comes.
 fn reap_plain(world: &mut World, queue: &mut VecDeque<Event>) {
     loop {
-        match sys::reap_one() {
-            Ok(Reaped::Child(pid, status)) => {
-                forget(world, pid);
-                queue.push_back(Event::Exited { pid, status })
-            }
-            Ok(Reaped::NoneReady) => {
-                queue.push_back(Event::ReapDone {
-                    children_left: true,
-                });
-                return;
-            }
-            Ok(Reaped::NoChildren) => {
-                queue.push_back(Event::ReapDone {
-                    children_left: false,
-                });
-                return;
-            }
-            Err(e) => {
-                error!("waitpid failed: {e}");
-                queue.push_back(Event::ReapDone {
-                    children_left: true,
-                });
-                return;
-            }
+        let found = sys::reap_one();
+        if let Some(children_left) = pass_over(&found, "waitpid") {
+            queue.push_back(Event::ReapDone { children_left });
+            return;
+        }
+        if let Ok(Reaped::Child(pid, status)) = found {
+            forget(world, pid);
+            queue.push_back(Event::Exited { pid, status });
         }
     }
 }
@@ -970,30 +971,16 @@ fn reap_plain(world: &mut World, queue: &mut VecDeque<Event>) {
 /// is held the others are found child by child.
 fn reap_holding(world: &mut World, supervisor: &Supervisor, queue: &mut VecDeque<Event>) {
     loop {
-        match sys::peek_exited(None) {
+        let found = sys::peek_exited(None);
+        if let Some(children_left) = pass_over(&found, "waitid") {
+            queue.push_back(Event::ReapDone { children_left });
+            return;
+        }
+        match found {
             Ok(Reaped::Child(pid, status)) if !world.held.contains_key(&pid) => {
                 take_or_hold(pid, status, world, supervisor, queue);
             }
-            Ok(Reaped::Child(..)) => break,
-            Ok(Reaped::NoneReady) => {
-                queue.push_back(Event::ReapDone {
-                    children_left: true,
-                });
-                return;
-            }
-            Ok(Reaped::NoChildren) => {
-                queue.push_back(Event::ReapDone {
-                    children_left: false,
-                });
-                return;
-            }
-            Err(e) => {
-                error!("waitid failed: {e}");
-                queue.push_back(Event::ReapDone {
-                    children_left: true,
-                });
-                return;
-            }
+            _ => break,
         }
     }
     // A held zombie is first in line: look at the other children one by one.

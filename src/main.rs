@@ -225,6 +225,8 @@ fn supervise(options: Options) -> u8 {
         cgroups: None,
         cgroup_watches: std::collections::HashMap::new(),
         reaped: std::collections::HashSet::new(),
+        // 0 when the session's leader is outside this PID namespace.
+        own_session: procfs::session_of(own_pid).unwrap_or(0),
     };
     if (services_mode || options.pidfile.is_some()) && !options.no_cgroups {
         match cgroup::Cgroups::open(own_pid) {

@@ -16,6 +16,7 @@
 use std::process::{Command, Stdio};
 
 use crate::control::fosterctl;
+use crate::tracking::field;
 use crate::util::{Mode, Proc, Running, TempDir, eventually, foster, legacy_daemon, modes, start};
 
 /// One foster run with forking services in scratch directories.
@@ -217,15 +218,6 @@ impl Drop for Case {
             }
         }
     }
-}
-
-fn field(json: &str, key: &str) -> String {
-    json.split(&format!("\"{key}\":"))
-        .nth(1)
-        .and_then(|r| r.split([',', '}']).next())
-        .unwrap_or("")
-        .trim_matches('"')
-        .to_string()
 }
 
 fn has_line(lines: &[String], part: &str) -> bool {
