@@ -31,6 +31,9 @@ pub enum Request {
         signal: i32,
     },
     Shutdown,
+    /// `poweroff`, `reboot`, `halt`: shut down, then (as a machine's init)
+    /// end with that `reboot(2)` call.
+    Power(crate::supervisor::Power),
 }
 
 /// How a reply begins.
@@ -113,6 +116,12 @@ pub fn parse(bytes: &[u8]) -> Result<Request, String> {
         },
         "shutdown" if rest.is_empty() => Ok(Request::Shutdown),
         "shutdown" => Err("shutdown takes no arguments".into()),
+        "poweroff" | "reboot" | "halt" if !rest.is_empty() => {
+            Err(format!("{verb} takes no arguments"))
+        }
+        "poweroff" => Ok(Request::Power(crate::supervisor::Power::Poweroff)),
+        "reboot" => Ok(Request::Power(crate::supervisor::Power::Reboot)),
+        "halt" => Ok(Request::Power(crate::supervisor::Power::Halt)),
         other => Err(format!(
             "unknown request \"{}\"",
             other.chars().take(40).collect::<String>()
@@ -312,6 +321,19 @@ mod tests {
         assert!(parse(b"kill web").is_err());
         assert!(parse(b"kill web NOPE").is_err());
         assert!(parse(b"shutdown now").is_err());
+        assert_eq!(
+            parse(b"reboot\n"),
+            Ok(Request::Power(crate::supervisor::Power::Reboot))
+        );
+        assert_eq!(
+            parse(b"poweroff"),
+            Ok(Request::Power(crate::supervisor::Power::Poweroff))
+        );
+        assert_eq!(
+            parse(b"halt"),
+            Ok(Request::Power(crate::supervisor::Power::Halt))
+        );
+        assert!(parse(b"reboot now").is_err());
         assert_eq!(parse(b"rm -rf /"), Err("unknown request \"rm\"".into()));
     }
 

@@ -228,8 +228,13 @@ fn pidfile_state(path: &std::path::Path) -> Option<PidfileState> {
     })
 }
 
-/// Runs until the supervisor says to exit; returns the exit status.
-pub fn run(sources: &Sources, world: &mut World, mut supervisor: Supervisor) -> u8 {
+/// Runs until the supervisor says to exit; returns the exit status and how
+/// a machine's init is to end.
+pub fn run(
+    sources: &Sources,
+    world: &mut World,
+    mut supervisor: Supervisor,
+) -> (u8, crate::supervisor::Power) {
     let mut ready = Vec::with_capacity(4);
     let mut queue: VecDeque<Event> = VecDeque::with_capacity(16);
     let mut actions = Vec::with_capacity(8);
@@ -246,7 +251,7 @@ pub fn run(sources: &Sources, world: &mut World, mut supervisor: Supervisor) -> 
                     reload = true;
                 } else if let Some(code) = perform(action, sources, world, &supervisor, &mut queue)
                 {
-                    return code;
+                    return (code, supervisor.power());
                 }
             }
             if reload {

@@ -1,12 +1,24 @@
 //! foster's own log: stderr only, never stdout (stdout belongs to the
 //! child). `-v` raises the level (warnings by default, then info, debug,
 //! trace); `FOSTER_LOG` sets the filter outright, e.g. `FOSTER_LOG=debug`.
+//!
+//! A machine's init with no console at all logs to `/dev/kmsg` instead,
+//! one record per line with its syslog priority, so that its messages land
+//! in the kernel's log (and on whatever console the kernel has).
 
 use std::io::Write;
 
 use log::{Level, LevelFilter};
 
-pub fn init(verbosity: u8) {
+/// Where the log goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Stderr,
+    /// The kernel's log buffer, through `/dev/kmsg`.
+    Kmsg,
+}
+
+pub fn init(verbosity: u8, target: Target) {
     let level = match verbosity {
         0 => LevelFilter::Warn,
         1 => LevelFilter::Info,
@@ -16,18 +28,45 @@ pub fn init(verbosity: u8) {
     let mut builder = env_logger::Builder::new();
     builder
         .filter_level(level)
-        .parse_env(env_logger::Env::new().filter("FOSTER_LOG"))
-        .target(env_logger::Target::Stderr)
-        .format(|buf, record| {
-            let level = match record.level() {
-                Level::Error => "error: ",
-                Level::Warn => "warning: ",
-                Level::Info => "",
-                Level::Debug => "debug: ",
-                Level::Trace => "trace: ",
-            };
-            writeln!(buf, "foster: {level}{}", record.args())
-        });
-    // Fails only if a logger is already installed, which cannot happen.
+        .parse_env(env_logger::Env::new().filter("FOSTER_LOG"));
+    let kmsg = match target {
+        Target::Kmsg => std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/kmsg")
+            .ok(),
+        Target::Stderr => None,
+    };
+    match kmsg {
+        Some(file) => {
+            // One write per record: the kernel takes each write as one
+            // message, with the `<N>` priority in front.
+            builder
+                .target(env_logger::Target::Pipe(Box::new(file)))
+                .format(|buf, record| {
+                    let priority = match record.level() {
+                        Level::Error => 3,
+                        Level::Warn => 4,
+                        Level::Info => 6,
+                        Level::Debug | Level::Trace => 7,
+                    };
+                    writeln!(buf, "<{priority}>foster: {}", record.args())
+                });
+        }
+        None => {
+            builder
+                .target(env_logger::Target::Stderr)
+                .format(|buf, record| {
+                    let level = match record.level() {
+                        Level::Error => "error: ",
+                        Level::Warn => "warning: ",
+                        Level::Info => "",
+                        Level::Debug => "debug: ",
+                        Level::Trace => "trace: ",
+                    };
+                    writeln!(buf, "foster: {level}{}", record.args())
+                });
+        }
+    }
+    // Fails only if a logger is already installed: the first one stays.
     let _ = builder.try_init();
 }

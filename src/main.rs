@@ -36,6 +36,7 @@ mod signal;
 mod status;
 mod supervisor;
 mod sys;
+mod system;
 mod unit;
 mod users;
 
@@ -43,40 +44,83 @@ use std::ffi::OsString;
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use log::{debug, error, warn};
+use log::{debug, error, info, warn};
 
 use crate::cli::{Options, Request, UsageError};
-use crate::supervisor::{Settings, Supervisor};
+use crate::supervisor::{Power, Settings, Supervisor};
 
-/// Everything after the C entry point; returns foster's exit status.
+/// Everything after the C entry point; returns foster's exit status. As
+/// the init of a machine it never returns: it ends in `reboot(2)`.
 fn run(args: Vec<OsString>) -> i32 {
+    // A machine's init readies the machine first: the command line itself
+    // can only be read once /proc is mounted.
+    let (args, machine) = match system::detect(sys::getpid() == 1) {
+        None => (args, None),
+        Some(start) => {
+            let mut prepared = system::prepare();
+            let args = match start {
+                system::Start::Kernel => match std::fs::read_to_string("/proc/cmdline") {
+                    Ok(cmdline) => {
+                        let (args, ignored) = system::kernel_args(args, &cmdline);
+                        prepared.ignored_args = ignored;
+                        args
+                    }
+                    Err(e) => {
+                        prepared.problems.push(format!(
+                            "cannot read /proc/cmdline ({e}); every argument is foster's"
+                        ));
+                        args
+                    }
+                },
+                system::Start::Handover => args,
+            };
+            (args, Some(prepared))
+        }
+    };
     sys::ensure_standard_fds();
-    match cli::parse(args.get(1..).unwrap_or_default(), &|name| {
+    let (code, power) = match cli::parse(args.get(1..).unwrap_or_default(), &|name| {
         std::env::var_os(name)
     }) {
-        Ok(Request::Run(options)) => i32::from(supervise(options)),
-        Ok(Request::Check(dir)) => check(&dir),
+        Ok(Request::Run(options)) => supervise(options, machine.as_ref()),
+        Ok(Request::Check(dir)) => (check(&dir), Power::default()),
         Ok(Request::Help) => {
             print!("{}", cli::USAGE);
-            0
+            (0, Power::default())
         }
         Ok(Request::Version) => {
             println!("foster {}", env!("CARGO_PKG_VERSION"));
-            0
+            (0, Power::default())
         }
         Err(UsageError::NoCommand) => {
             eprint!("foster: no command given\n{}", cli::USAGE);
-            2
+            (2, Power::default())
         }
         Err(e) => {
             eprintln!("foster: {e}\nfoster: run 'foster --help' for usage");
-            2
+            (2, Power::default())
         }
+    };
+    match machine {
+        Some(prepared) => {
+            // Only the first logger installed counts: this one is for when
+            // foster never got as far as supervising.
+            logging::init(1, log_target(&prepared));
+            system::power_down(power, code)
+        }
+        None => i32::from(code),
+    }
+}
+
+fn log_target(prepared: &system::Prepared) -> logging::Target {
+    if prepared.log_to_kmsg {
+        logging::Target::Kmsg
+    } else {
+        logging::Target::Stderr
     }
 }
 
 /// `foster --check`: every problem on stdout, one a line; 1 if any.
-fn check(dir: &Path) -> i32 {
+fn check(dir: &Path) -> u8 {
     let loaded = unit::load_dir(dir, &users::UserDb::load());
     for problem in &loaded.problems {
         println!("{problem}");
@@ -93,15 +137,39 @@ fn check(dir: &Path) -> i32 {
     }
 }
 
-/// Runs the command and the services. Returns the exit status: the main
-/// command's, or 1 when foster could not set itself up at all.
-fn supervise(options: Options) -> u8 {
-    logging::init(options.verbosity);
+/// Runs the command and the services. Returns the exit status (the main
+/// command's, or 1 when foster could not set itself up at all) and, for a
+/// machine's init (`machine`), how the machine is to end.
+fn supervise(options: Options, machine: Option<&system::Prepared>) -> (u8, Power) {
+    match machine {
+        // A machine's console shows the boot and shutdown steps by default.
+        Some(prepared) => {
+            logging::init(options.verbosity.saturating_add(1), log_target(prepared));
+            for step in &prepared.done {
+                info!("{step}");
+            }
+            for problem in &prepared.problems {
+                warn!("{problem}");
+            }
+            if !prepared.ignored_args.is_empty() {
+                let words: Vec<_> = prepared
+                    .ignored_args
+                    .iter()
+                    .map(|w| w.to_string_lossy())
+                    .collect();
+                warn!(
+                    "ignoring kernel command-line words before \"--\": {}",
+                    words.join(" ")
+                );
+            }
+        }
+        None => logging::init(options.verbosity, logging::Target::Stderr),
+    }
     let mask = match sys::block_all_signals() {
         Ok(mask) => mask,
         Err(e) => {
             error!("cannot block signals: {e}");
-            return 1;
+            return (1, Power::default());
         }
     };
     let own_pid = sys::getpid();
@@ -116,7 +184,7 @@ fn supervise(options: Options) -> u8 {
         Ok(sources) => sources,
         Err(e) => {
             error!("cannot set up the event loop: {e}");
-            return 1;
+            return (1, Power::default());
         }
     };
     let units = match &options.services {
@@ -136,9 +204,10 @@ fn supervise(options: Options) -> u8 {
     {
         error!("cannot bind the notify socket ({e}): notify services cannot start");
     }
-    // The control socket: with services by default, or wherever --socket
-    // says. Failing to open it costs the control, never the services.
-    if options.services.is_some() || options.socket.is_some() {
+    // The control socket: with services or as a machine's init by default,
+    // or wherever --socket says. Failing to open it costs the control,
+    // never the services.
+    if options.services.is_some() || options.socket.is_some() || machine.is_some() {
         let path = options
             .socket
             .clone()
@@ -163,7 +232,7 @@ fn supervise(options: Options) -> u8 {
             Ok(spec) => Some(spec),
             Err(e) => {
                 error!("cannot run {main_name}: {e}");
-                return 1;
+                return (1, Power::default());
             }
         }
     };
@@ -194,6 +263,7 @@ fn supervise(options: Options) -> u8 {
         expected: options.expected.clone(),
         grace: options.grace,
         warn_on_reap: options.warn_on_reap,
+        system: machine.is_some(),
     };
     let services_mode = options.services.is_some();
     let (supervisor, main) = match &options.pidfile {
@@ -234,12 +304,12 @@ fn supervise(options: Options) -> u8 {
             Err(why) => debug!("no cgroup per service: {why}"),
         }
     }
-    let code = event_loop::run(&sources, &mut world, supervisor);
+    let (code, power) = event_loop::run(&sources, &mut world, supervisor);
     sources.close_control();
     if let Some(cgroups) = &world.cgroups {
         cgroups.remove_all();
     }
-    code
+    (code, power)
 }
 
 /// `--pidfile FILE -- COMMAND`: COMMAND launches a daemon that writes FILE.

@@ -155,6 +155,29 @@ pub struct Settings {
     pub expected: ExpectedStatuses,
     pub grace: Duration,
     pub warn_on_reap: bool,
+    /// foster is the init of a machine (see `system`): SIGTERM and SIGPWR
+    /// power it off and SIGINT (Ctrl-Alt-Del) reboots it, whatever the mode.
+    pub system: bool,
+}
+
+/// How a machine's init ends, once everything has stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Power {
+    #[default]
+    Poweroff,
+    Reboot,
+    Halt,
+}
+
+impl Power {
+    /// The control verb, and what the log says.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Power::Poweroff => "poweroff",
+            Power::Reboot => "reboot",
+            Power::Halt => "halt",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +223,8 @@ pub struct Supervisor {
     /// `--pidfile`: the service whose daemon stands in for the main command
     /// (signals are forwarded to it; its end ends foster).
     follow: Option<String>,
+    /// System mode: what the machine does once everything has stopped.
+    power: Power,
 }
 
 impl Supervisor {
@@ -224,6 +249,7 @@ impl Supervisor {
             deadline: None,
             kill_all: false,
             follow: None,
+            power: Power::default(),
         }
     }
 
@@ -234,6 +260,12 @@ impl Supervisor {
         let mut supervisor = Supervisor::new(settings, vec![unit], false, false);
         supervisor.follow = Some(name);
         supervisor
+    }
+
+    /// What a machine's init is to do once foster is done: power off unless
+    /// a reboot or a halt was asked for.
+    pub fn power(&self) -> Power {
+        self.power
     }
 
     pub fn unit(&self, name: &str) -> Option<&Unit> {
@@ -314,6 +346,25 @@ impl Supervisor {
     }
 
     fn on_signal(&mut self, sig: i32, now: Instant, actions: &mut Vec<Action>) {
+        if self.settings.system
+            && self.phase == Phase::Up
+            && [libc::SIGTERM, libc::SIGPWR, libc::SIGINT].contains(&sig)
+        {
+            self.power = if sig == libc::SIGINT {
+                Power::Reboot
+            } else {
+                Power::Poweroff
+            };
+            info!(
+                "{} received: shutting down to {}",
+                signal::name(sig),
+                self.power.verb()
+            );
+            // The main command is asked to end as in any shutdown: SIGINT
+            // here is Ctrl-Alt-Del, not a keyboard interrupt meant for it.
+            self.begin_shutdown(Some(libc::SIGTERM), now, actions);
+            return;
+        }
         let shutdown_signal = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT].contains(&sig);
         match self.phase {
             Phase::Up if self.services_mode && shutdown_signal => {
@@ -1046,7 +1097,7 @@ impl Supervisor {
             | Request::Restart(names)
             | Request::Reload(names) => names.clone(),
             Request::Kill { name, .. } => vec![name.clone()],
-            Request::Shutdown => vec![],
+            Request::Shutdown | Request::Power(_) => vec![],
         };
         if let Some(unknown) = names.iter().find(|n| !self.services.contains_key(*n)) {
             return Reply::error(format!(
@@ -1157,6 +1208,19 @@ impl Supervisor {
             }
             Request::Shutdown => {
                 info!("shutdown requested");
+                self.begin_shutdown(None, now, actions);
+                Reply::ok("")
+            }
+            Request::Power(power) => {
+                if self.settings.system {
+                    info!("{} requested: shutting down", power.verb());
+                    self.power = power;
+                } else {
+                    info!(
+                        "{} requested: foster is not a machine's init, so it only shuts down",
+                        power.verb()
+                    );
+                }
                 self.begin_shutdown(None, now, actions);
                 Reply::ok("")
             }

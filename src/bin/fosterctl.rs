@@ -24,6 +24,8 @@ commands:
   reload NAME...             send the services their reload_signal
   kill NAME SIGNAL           send a signal to a service's processes
   shutdown                   stop everything, as SIGTERM to foster does
+  poweroff | reboot | halt   stop everything; as a VM's init, then power off,
+                             reboot or halt the machine (elsewhere: shutdown)
   notify KEY=VALUE...        send an sd_notify message (READY=1, STATUS=...)
                              to $NOTIFY_SOCKET, from inside a notify service
 
@@ -59,7 +61,8 @@ fn main() -> ExitCode {
         return notify(args.get(1..).unwrap_or_default());
     }
     if ![
-        "status", "start", "stop", "restart", "reload", "kill", "shutdown",
+        "status", "start", "stop", "restart", "reload", "kill", "shutdown", "poweroff", "reboot",
+        "halt",
     ]
     .contains(&verb.as_str())
     {

@@ -11,6 +11,7 @@ fn settings() -> Settings {
         expected: ExpectedStatuses::default(),
         grace: Duration::from_secs(5),
         warn_on_reap: false,
+        system: false,
     }
 }
 
@@ -991,4 +992,102 @@ fn with_a_cgroup_membership_is_exact_and_an_empty_one_ends_the_wait_for_a_pidfil
         h.sup.services["e"].reason.as_deref(),
         Some("never wrote a valid pidfile, and no process of it is left")
     );
+}
+
+// ---- a machine's init ----------------------------------------------------
+
+fn system() -> Settings {
+    Settings {
+        system: true,
+        ..settings()
+    }
+}
+
+#[test]
+fn as_a_machines_init_ctrl_alt_del_reboots_and_the_command_gets_sigterm() {
+    let mut h = Harness::one_command(system());
+    // SIGINT is Ctrl-Alt-Del here: not forwarded as an interrupt.
+    assert_eq!(
+        h.feed(&[Event::Signal(libc::SIGINT)]),
+        vec![
+            signal(Target::Process(MAIN), libc::SIGTERM),
+            signal(Target::Process(MAIN), libc::SIGCONT)
+        ]
+    );
+    assert_eq!(
+        h.feed(&[killed(MAIN, libc::SIGTERM), done(false)]),
+        vec![Action::Exit(143)]
+    );
+    assert_eq!(h.sup.power(), Power::Reboot);
+}
+
+#[test]
+fn as_a_machines_init_sigpwr_and_sigterm_power_off_with_services() {
+    for sig in [libc::SIGPWR, libc::SIGTERM] {
+        let mut h = Harness {
+            sup: Supervisor::new(system(), vec![unit("a", Kind::Simple, &[])], false, true),
+            now: Instant::now(),
+        };
+        h.boot();
+        h.spawned("a", 10);
+        assert_eq!(
+            h.feed(&[Event::Signal(sig)]),
+            vec![
+                signal(Target::Group(10), libc::SIGTERM),
+                signal(Target::Group(10), libc::SIGCONT)
+            ]
+        );
+        // What is left after the services gets SIGTERM, then SIGKILL.
+        assert_eq!(
+            h.feed(&[killed(10, 15), done(true)]),
+            vec![
+                signal(Target::Descendants, libc::SIGTERM),
+                signal(Target::Descendants, libc::SIGCONT)
+            ]
+        );
+        assert_eq!(h.tick(), vec![signal(Target::Descendants, libc::SIGKILL)]);
+        assert_eq!(h.feed(&[done(false)]), vec![Action::Exit(0)]);
+        assert_eq!(h.sup.power(), Power::Poweroff);
+    }
+}
+
+#[test]
+fn the_main_command_ending_powers_off_and_a_second_ctrl_alt_del_kills_at_once() {
+    let mut h = Harness::one_command(system());
+    assert_eq!(
+        h.feed(&[exited(MAIN, 0), done(true)]),
+        vec![
+            signal(Target::Descendants, libc::SIGTERM),
+            signal(Target::Descendants, libc::SIGCONT)
+        ]
+    );
+    assert_eq!(
+        h.feed(&[Event::Signal(libc::SIGINT)]),
+        vec![signal(Target::Descendants, libc::SIGKILL)]
+    );
+    assert_eq!(h.feed(&[done(false)]), vec![Action::Exit(0)]);
+    assert_eq!(h.sup.power(), Power::Poweroff);
+}
+
+#[test]
+fn fosterctl_reboot_and_halt_choose_the_end_only_for_a_machines_init() {
+    for (settings, verb, power) in [
+        (system(), "reboot", Power::Reboot),
+        (system(), "halt", Power::Halt),
+        (settings(), "reboot", Power::Poweroff),
+    ] {
+        let mut h = Harness {
+            sup: Supervisor::new(settings, vec![unit("a", Kind::Simple, &[])], false, true),
+            now: Instant::now(),
+        };
+        h.boot();
+        h.spawned("a", 10);
+        let (reply, actions) = control(&mut h, verb);
+        assert_eq!(reply.outcome, crate::control::Outcome::Ok);
+        assert_eq!(actions.first(), Some(&signal(Target::Group(10), 15)));
+        assert_eq!(h.sup.power(), power);
+        let (reply, _) = control(&mut h, "poweroff");
+        assert_eq!(reply.outcome, crate::control::Outcome::Error);
+        assert_eq!(h.sup.power(), power, "the first request stands");
+    }
 }
