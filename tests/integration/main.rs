@@ -14,3 +14,4 @@ mod signals;
 mod tracking;
 mod tty;
 mod util;
+mod vm;
