@@ -57,7 +57,7 @@ fn run(args: Vec<OsString>) -> i32 {
     let (args, machine) = match system::detect(sys::getpid() == 1) {
         None => (args, None),
         Some(start) => {
-            let mut prepared = system::prepare();
+            let mut prepared = system::prepare(start);
             let args = match start {
                 system::Start::Kernel => match std::fs::read_to_string("/proc/cmdline") {
                     Ok(cmdline) => {

@@ -19,12 +19,15 @@
 //!   `reboot(2)` to power off, restart or halt. It never returns from
 //!   [`power_down`].
 //!
-//! When is foster a machine's init? When it is PID 1 and either `/proc` is
-//! not mounted (the kernel started it directly: `init=/sbin/foster`, or
-//! `/init` in an initramfs) or PID 2 is `kthreadd` (it is PID 1 of the
-//! kernel's own PID namespace, reached through an initramfs that mounted
-//! `/proc` and `switch_root`ed to it). A container's PID 1 never sees
-//! `kthreadd`: kernel threads live outside every container's namespace.
+//! When is foster a machine's init? When it is PID 1 of the kernel's own
+//! PID namespace: `/proc/self` is `1` and PID 2 is `kthreadd`. A
+//! container's PID 1 never sees `kthreadd` (kernel threads live outside
+//! every container's namespace), and one that sees the host's `/proc`
+//! (`unshare --pid --fork` without `--mount-proc`) is not `1` there. When
+//! nothing is mounted on `/proc` yet, foster mounts it to ask: the kernel
+//! started it directly (`init=/sbin/foster`, or `/init` of an initramfs),
+//! or else a container left `/proc` out, and then foster unmounts it again
+//! and stays a container's init.
 
 use std::ffi::OsString;
 use std::fs;
@@ -52,11 +55,25 @@ pub fn detect(pid1: bool) -> Option<Start> {
     if !pid1 {
         return None;
     }
-    if !Path::new("/proc/self").exists() {
+    if Path::new("/proc/self").exists() {
+        return in_the_kernels_namespace().then_some(Start::Handover);
+    }
+    let proc = Path::new("/proc");
+    let _ = fs::create_dir_all(proc);
+    let flags = MountFlags::MS_NOSUID | MountFlags::MS_NODEV | MountFlags::MS_NOEXEC;
+    sys::mount("proc", proc, "proc", flags, "").ok()?;
+    if in_the_kernels_namespace() {
         return Some(Start::Kernel);
     }
-    let stat = fs::read_to_string("/proc/2/stat").ok()?;
-    is_kthreadd(&stat).then_some(Start::Handover)
+    // A container without /proc: leave its world as it was.
+    let _ = sys::unmount(proc);
+    None
+}
+
+/// Whether the mounted `/proc` shows foster as PID 1 and `kthreadd` as 2.
+fn in_the_kernels_namespace() -> bool {
+    fs::read_link("/proc/self").is_ok_and(|p| p == Path::new("1"))
+        && fs::read_to_string("/proc/2/stat").is_ok_and(|stat| is_kthreadd(&stat))
 }
 
 /// Whether a `/proc/2/stat` line is the kernel's thread spawner's: named
@@ -151,8 +168,12 @@ const DEV_LINKS: [(&str, &str); 4] = [
 /// Readies the machine before anything else runs: mounts, console,
 /// hostname, Ctrl-Alt-Del. Every step that fails is noted and skipped;
 /// none is fatal (a kernel without devpts still runs services).
-pub fn prepare() -> Prepared {
+pub fn prepare(start: Start) -> Prepared {
     let mut prepared = Prepared::default();
+    if start == Start::Kernel {
+        // Mounted by [`detect`], to tell a machine from a container.
+        prepared.done.push("mounted proc on /proc".into());
+    }
     let mounted = |prepared: &mut Prepared| match fs::read_to_string("/proc/self/mountinfo") {
         Ok(table) => mount_points(&table)
             .into_iter()
@@ -165,11 +186,7 @@ pub fn prepare() -> Prepared {
             Vec::new()
         }
     };
-    let mut already = if Path::new("/proc/self").exists() {
-        mounted(&mut prepared)
-    } else {
-        Vec::new()
-    };
+    let mut already = mounted(&mut prepared);
     for m in early_mounts() {
         let target = Path::new(m.target);
         if already.iter().any(|p| p == target) {
@@ -190,8 +207,6 @@ pub fn prepare() -> Prepared {
                 .push(format!("cannot mount {} on {}: {e}", m.fstype, m.target)),
         }
         if m.target == "/proc" {
-            // Now what was mounted before foster (by the kernel: devtmpfs on
-            // /dev with CONFIG_DEVTMPFS_MOUNT) can be seen.
             already = mounted(&mut prepared);
         }
     }

@@ -574,3 +574,35 @@ fn vm_halts_on_fosterctl_halt() {
     vm.expect("foster: halting");
     vm.expect("reboot: System halted");
 }
+
+/// PID 1 of a container is never taken for a machine's init, even where it
+/// sees the host's /proc (kthreadd is PID 2 there) or no /proc at all:
+/// no mounts, no reboot(2), the command's status as the exit status.
+#[test]
+fn a_containers_pid1_that_sees_the_hosts_proc_or_none_stays_a_container_init() {
+    if !crate::util::modes().contains(&crate::util::Mode::Pid1) {
+        return;
+    }
+    let foster = crate::util::foster_bin();
+    let script = "test -e /proc/self && echo proc-present || echo proc-absent; exit 3";
+    for (case, prelude, expect) in [
+        // The host's /proc: /proc/self is the host's PID, not 1.
+        ("host /proc", "", "proc-present"),
+        // No /proc at all: foster mounts it to look, then unmounts it.
+        ("no /proc", "umount -l /proc && ", "proc-absent"),
+    ] {
+        let out = Command::new("unshare")
+            .args(["--pid", "--fork", "--mount", "--kill-child", "sh", "-c"])
+            .arg(format!("{prelude}exec {foster} -v -- sh -c '{script}'"))
+            .output()
+            .expect("unshare");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{case}: {stderr}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            expect,
+            "{case}"
+        );
+        assert!(!stderr.contains("mounted"), "{case}: {stderr}");
+    }
+}
