@@ -3,6 +3,7 @@
 //! namespace, and asserts what a user would observe.
 
 mod control;
+mod docker;
 mod exit_status;
 mod hygiene;
 mod leftovers;

@@ -9,15 +9,15 @@ use std::sync::mpsc::{Receiver, channel};
 
 use crate::util::{DEADLINE, KillOnDrop, foster, modes};
 
-struct Pty {
+pub struct Pty {
     master: std::fs::File,
     output: Receiver<Vec<u8>>,
-    seen: String,
+    pub seen: String,
 }
 
 /// Starts foster as the session leader of a new pseudo-terminal, the way a
 /// terminal emulator or `docker run -t` would.
-fn under_pty(mut cmd: Command) -> (std::process::Child, Pty) {
+pub fn under_pty(mut cmd: Command) -> (std::process::Child, Pty) {
     let pty = nix::pty::openpty(None, None).expect("openpty");
     let slave: OwnedFd = pty.slave;
     let master = std::fs::File::from(pty.master);
@@ -56,7 +56,7 @@ fn under_pty(mut cmd: Command) -> (std::process::Child, Pty) {
 }
 
 impl Pty {
-    fn wait_for(&mut self, text: &str) {
+    pub fn wait_for(&mut self, text: &str) {
         self.wait_for_count(text, 1);
     }
 
@@ -73,14 +73,14 @@ impl Pty {
         }
     }
 
-    fn type_keys(&mut self, keys: &str) {
+    pub fn type_keys(&mut self, keys: &str) {
         self.master
             .write_all(keys.as_bytes())
             .expect("write to pty");
     }
 }
 
-fn wait_code(mut child: std::process::Child) -> i32 {
+pub fn wait_code(mut child: std::process::Child) -> i32 {
     let (tx, rx) = channel();
     let pid = child.id() as i32;
     std::thread::spawn(move || {

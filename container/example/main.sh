@@ -1,0 +1,8 @@
+#!/bin/sh
+# The main command: starts once every service is up; its exit status is the
+# container's. Here it serves as a smoke test and then stays up until
+# `docker stop`.
+wget -q -O - http://127.0.0.1:8080/ || exit 1
+fosterctl status
+trap 'echo "main: stopping"; exit 0' TERM
+while :; do sleep 1; done
