@@ -130,7 +130,7 @@ def main():
     lines.append(f"(foster's start to READY: {base * 1000:.0f} ms; the run is dominated by Docker creating the container.) "
                  "tini and dumb-init end as soon as the command does, so the kernel SIGKILLs "
                  "the background process with the container; foster sends it SIGTERM and waits "
-                 "for it (up to its grace, FOSTER_GRACE in the image: 3 s).")
+                 "for it (up to its grace, FOSTER_GRACE in the image: 2 s).")
     text = "\n".join(lines) + "\n"
     print(text)
     with open(os.path.join(HERE, "RESULTS.md"), "a") as out:
