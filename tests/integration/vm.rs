@@ -558,17 +558,24 @@ while :; do sleep 1; done
 
 /// `fosterctl halt` from inside: a VM's foster opens its control socket
 /// even without services, stops, and halts the machine, which stays on
-/// (qemu keeps running) with the kernel's "System halted".
+/// (qemu keeps running) with the kernel's "System halted". Here the
+/// initramfs's /dev/console is a directory, so the kernel starts foster
+/// with no standard descriptors: foster opens the console itself.
 #[test]
-fn vm_halts_on_fosterctl_halt() {
+fn vm_halts_on_fosterctl_halt_and_opens_the_console_itself() {
     let Some(kit) = kit() else { return };
     let mut fs = Initramfs::new(kit);
+    // A directory: the kernel's open of it fails, so it opens no console.
+    fs.dir("dev");
+    fs.dir("dev/console");
     fs.script(
         "halt-me",
         "trap 'echo COMMAND-GOT-TERM; exit 0' TERM\nfosterctl halt\nwhile :; do sleep 1; done\n",
     );
     let initrd = fs.finish("halt");
     let mut vm = Vm::boot(kit, initrd, "-- /bin/halt-me");
+    vm.expect("unable to open an initial console");
+    vm.expect("standard input, output and error are /dev/console");
     vm.expect("halt requested: shutting down");
     vm.expect("COMMAND-GOT-TERM");
     vm.expect("foster: halting");
