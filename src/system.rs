@@ -186,7 +186,8 @@ pub fn prepare(start: Start) -> Prepared {
             Vec::new()
         }
     };
-    let mut already = mounted(&mut prepared);
+    // /proc is there: `detect` found it or mounted it.
+    let already = mounted(&mut prepared);
     for m in early_mounts() {
         let target = Path::new(m.target);
         if already.iter().any(|p| p == target) {
@@ -205,9 +206,6 @@ pub fn prepare(start: Start) -> Prepared {
             Err(e) => prepared
                 .problems
                 .push(format!("cannot mount {} on {}: {e}", m.fstype, m.target)),
-        }
-        if m.target == "/proc" {
-            already = mounted(&mut prepared);
         }
     }
     for (link, to) in DEV_LINKS {

@@ -13,7 +13,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::Instant;
 
 use crate::tty::{under_pty, wait_code};
-use crate::util::{DEADLINE, KillOnDrop, TempDir, eventually};
+use crate::util::{DEADLINE, KillOnDrop, TempDir, assert_in_order, eventually};
 
 const IMAGE: &str = "foster-example:latest";
 
@@ -160,6 +160,35 @@ impl Drop for Container {
     }
 }
 
+/// `docker run` arguments for foster as the entrypoint of the example
+/// image, running `sh -c SCRIPT` as its one command.
+fn one_command(script: &str) -> [&str; 7] {
+    [
+        "--entrypoint",
+        "/sbin/foster",
+        IMAGE,
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]
+}
+
+/// `docker run -it --rm ARGS` under a pseudo-terminal: waits for `prompt`,
+/// types `keys`, and returns the exit code of `docker run`.
+fn under_docker_tty(args: &[&str], prompt: &str, keys: &str) -> i32 {
+    let mut cmd = Command::new("docker");
+    cmd.args(["run", "-it", "--rm"]).args(args);
+    let (child, mut pty) = under_pty(cmd);
+    let mut guard = KillOnDrop(Some(child.id() as i32));
+    pty.wait_for(prompt);
+    pty.type_keys(keys);
+    guard.0 = None;
+    let code = wait_code(child);
+    eprintln!("terminal: {:?}", pty.seen);
+    code
+}
+
 fn services_dir(units: &[(&str, &str)]) -> TempDir {
     let dir = TempDir::new("docker-units");
     for (name, yaml) in units {
@@ -179,17 +208,9 @@ fn docker_run_exits_with_the_main_commands_status() {
         ("kill -INT $$", 130),
         ("kill -TERM $$", 143),
     ] {
-        let out = docker(&[
-            "run",
-            "--rm",
-            "--entrypoint",
-            "/sbin/foster",
-            IMAGE,
-            "--",
-            "sh",
-            "-c",
-            script,
-        ]);
+        let mut args = vec!["run", "--rm"];
+        args.extend(one_command(script));
+        let out = docker(&args);
         assert_eq!(out.status.code(), Some(code), "{script}: {out:?}");
     }
 }
@@ -233,23 +254,16 @@ fn docker_stop_stops_services_in_order_inside_the_timeout() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(c.wait(), 143, "{}", c.all_logs());
     assert!(c.all_logs().contains("db: clean exit"), "{}", c.all_logs());
-    let logs = c.stderr();
-    let order = [
-        "main process",
-        "app: stopping with SIGTERM",
-        "app: still running 2s after its stop signal; killing it",
-        "db: stopping with SIGTERM",
-        "db: stopped (exited with status 0)",
-    ];
-    let at: Vec<usize> = order
-        .iter()
-        .map(|w| {
-            logs.lines()
-                .position(|l| l.contains(w))
-                .unwrap_or_else(|| panic!("no {w:?} in:\n{logs}"))
-        })
-        .collect();
-    assert!(at.windows(2).all(|w| w[0] < w[1]), "out of order:\n{logs}");
+    assert_in_order(
+        &c.stderr(),
+        &[
+            "main process",
+            "app: stopping with SIGTERM",
+            "app: still running 2s after its stop signal; killing it",
+            "db: stopping with SIGTERM",
+            "db: stopped (exited with status 0)",
+        ],
+    );
 }
 
 #[test]
@@ -259,15 +273,7 @@ fn docker_kill_usr1_reaches_the_main_command() {
     }
     let mut c = Container::run(
         "usr1",
-        &[
-            "--entrypoint",
-            "/sbin/foster",
-            IMAGE,
-            "--",
-            "sh",
-            "-c",
-            "trap 'echo GOT-USR1' USR1; echo READY; while :; do sleep 1; done",
-        ],
+        &one_command("trap 'echo GOT-USR1' USR1; echo READY; while :; do sleep 1; done"),
     );
     c.expect("READY");
     assert!(docker(&["kill", "-s", "USR1", &c.name]).status.success());
@@ -281,29 +287,11 @@ fn docker_run_tty_shell_ctrl_c_is_130_and_exit_0_is_0() {
     if !engine() {
         return;
     }
-    let name = format!("foster-test-tty-{}", std::process::id());
-    let _ = docker(&["rm", "-f", &name]);
-    let mut cmd = Command::new("docker");
-    cmd.args(["run", "-it", "--rm", "--name", &name])
-        .args(["--entrypoint", "/sbin/foster", IMAGE, "--"])
-        .args(["sh", "-c", "echo LOOP''ING; while :; do sleep 1; done"]);
-    let (child, mut pty) = under_pty(cmd);
-    let mut guard = KillOnDrop(Some(child.id() as i32));
-    pty.wait_for("LOOPING");
-    pty.type_keys("\x03");
-    guard.0 = None;
-    assert_eq!(wait_code(child), 130, "{:?}", pty.seen);
-
-    let mut cmd = Command::new("docker");
-    cmd.args(["run", "-it", "--rm", "--name", &name])
-        .args(["-e", "PS1=PROMPT> ", "--entrypoint", "/sbin/foster", IMAGE])
-        .args(["--", "sh", "-i"]);
-    let (child, mut pty) = under_pty(cmd);
-    let mut guard = KillOnDrop(Some(child.id() as i32));
-    pty.wait_for("PROMPT> ");
-    pty.type_keys("exit 0\r");
-    guard.0 = None;
-    assert_eq!(wait_code(child), 0, "{:?}", pty.seen);
+    let loop_forever = one_command("echo LOOP''ING; while :; do sleep 1; done");
+    assert_eq!(under_docker_tty(&loop_forever, "LOOPING", "\x03"), 130);
+    let mut shell = vec!["-e", "PS1=PROMPT> "];
+    shell.extend(["--entrypoint", "/sbin/foster", IMAGE, "--", "sh", "-i"]);
+    assert_eq!(under_docker_tty(&shell, "PROMPT> ", "exit 0\r"), 0);
 }
 
 /// 200 orphans that exit at once, reparented to foster as the container's
@@ -315,15 +303,9 @@ fn an_orphan_storm_in_a_container_leaves_no_zombie() {
     }
     let mut c = Container::run(
         "storm",
-        &[
-            "--entrypoint",
-            "/sbin/foster",
-            IMAGE,
-            "--",
-            "sh",
-            "-c",
+        &one_command(
             "i=0; while [ $i -lt 200 ]; do sh -c 'true &' ; i=$((i+1)); done; echo STORMED; exec sleep 1000",
-        ],
+        ),
     );
     c.expect("STORMED");
     let count = |state: &str| -> usize {

@@ -417,3 +417,15 @@ pub fn running(cmdline: &str) -> Vec<i32> {
         .map(|p| p.pid)
         .collect()
 }
+
+/// Asserts that each of `marks` appears in `text`, each on a later line
+/// than the one before (what a console or a log shows, in that order).
+pub fn assert_in_order(text: &str, marks: &[&str]) {
+    let mut from = 0;
+    for mark in marks {
+        let Some(at) = text.lines().skip(from).position(|l| l.contains(mark)) else {
+            panic!("no {mark:?} after line {from} (marks in order: {marks:?}):\n{text}");
+        };
+        from += at + 1;
+    }
+}

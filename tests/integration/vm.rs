@@ -18,6 +18,8 @@ use std::sync::OnceLock;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
+use crate::util::assert_in_order;
+
 /// A boot under TCG takes seconds; this only catches a hang.
 const BOOT_DEADLINE: Duration = Duration::from_secs(240);
 
@@ -419,14 +421,6 @@ impl Drop for Vm {
     }
 }
 
-/// Position of the first console line containing `want`.
-fn line_of(console: &str, want: &str) -> usize {
-    console
-        .lines()
-        .position(|l| l.contains(want))
-        .unwrap_or_else(|| panic!("no {want:?} on the console:\n{console}"))
-}
-
 // ---- the tests ------------------------------------------------------------
 
 /// A oneshot, a simple service, a self-daemonizing one (busybox's
@@ -503,18 +497,16 @@ exit 3
     );
     // The command's status is reported; the stubborn service is killed at
     // its stop_timeout; then sync, unmount, power off, in that order.
-    let order = [
-        "main process",
-        "stubborn: still running 2s after its stop signal; killing it",
-        "everything has stopped (exit status 3); syncing file systems",
-        "unmounted",
-        "foster: powering off",
-        "reboot: Power down",
-    ];
-    let at: Vec<usize> = order.iter().map(|w| line_of(&console, w)).collect();
-    assert!(
-        at.windows(2).all(|w| w[0] < w[1]),
-        "{order:?} out of order:\n{console}"
+    assert_in_order(
+        &console,
+        &[
+            "main process",
+            "stubborn: still running 2s after its stop signal; killing it",
+            "everything has stopped (exit status 3); syncing file systems",
+            "unmounted",
+            "foster: powering off",
+            "reboot: Power down",
+        ],
     );
 }
 
@@ -540,18 +532,16 @@ while :; do sleep 1; done
     vm.expect("WAITING-FOR-CAD");
     vm.monitor("sendkey ctrl-alt-delete");
     let console = vm.wait_end();
-    let order = [
-        "SIGINT received: shutting down to reboot",
-        "COMMAND-GOT-TERM",
-        "sending SIGTERM to the processes left behind",
-        "grace period over: killing what is left",
-        "foster: rebooting",
-        "reboot: Restarting system",
-    ];
-    let at: Vec<usize> = order.iter().map(|w| line_of(&console, w)).collect();
-    assert!(
-        at.windows(2).all(|w| w[0] < w[1]),
-        "{order:?} out of order:\n{console}"
+    assert_in_order(
+        &console,
+        &[
+            "SIGINT received: shutting down to reboot",
+            "COMMAND-GOT-TERM",
+            "sending SIGTERM to the processes left behind",
+            "grace period over: killing what is left",
+            "foster: rebooting",
+            "reboot: Restarting system",
+        ],
     );
     assert!(!console.contains("Power down"), "{console}");
 }
