@@ -5,4 +5,7 @@
 wget -q -O - http://127.0.0.1:8080/ || exit 1
 fosterctl status
 trap 'echo "main: stopping"; exit 0' TERM
-while :; do sleep 1; done
+# `wait` returns the moment SIGTERM arrives; a foreground sleep would
+# hold the trap back until it ends.
+sleep 2147483647 &
+wait $!

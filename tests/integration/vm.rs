@@ -524,11 +524,14 @@ setsid sh -c "trap '' TERM; echo > /run/up; while :; do sleep 1; done" &
 read up < /run/up
 trap 'echo COMMAND-GOT-TERM; exit 0' TERM
 echo WAITING-FOR-CAD
-while :; do sleep 1; done
+# `wait` returns as soon as the trapped SIGTERM arrives (a foreground
+# `sleep` would hold the trap back until it ends).
+sleep 600 &
+wait $!
 "#,
     );
     let initrd = fs.finish("reboot");
-    let mut vm = Vm::boot(kit, initrd, "-- --grace 1s /bin/wait-for-cad");
+    let mut vm = Vm::boot(kit, initrd, "-- --grace 2s /bin/wait-for-cad");
     vm.expect("WAITING-FOR-CAD");
     vm.monitor("sendkey ctrl-alt-delete");
     let console = vm.wait_end();
