@@ -322,7 +322,9 @@ fn perform(
     queue: &mut VecDeque<Event>,
 ) -> Option<u8> {
     match action {
-        Action::Signal { target, sig } => send(world, target, sig),
+        Action::Signal { target, sig } => {
+            let _ = send(world, target, sig);
+        }
         Action::Reap => reap_all(world, supervisor, queue),
         Action::Release(pid) => {
             world.held.remove(&pid);
@@ -827,6 +829,9 @@ fn serve(
                     {
                         reload_units(world, supervisor, actions)
                     }
+                    Ok(crate::control::Request::Kill { name, signal }) => {
+                        kill_now(world, supervisor, name, signal, actions)
+                    }
                     Ok(request) => supervisor.control(request, Instant::now(), actions),
                     Err(reason) => Reply::error(reason),
                 }
@@ -868,6 +873,41 @@ fn serve(
     }
     if done && let Some(conn) = connections.remove(&token) {
         sources.poller.unwatch(conn.stream.as_fd());
+    }
+}
+
+/// `fosterctl kill`: the signal is sent before the reply is written, so
+/// that the reply says whether the kernel took it.
+fn kill_now(
+    world: &World,
+    supervisor: &mut Supervisor,
+    name: String,
+    sig: i32,
+    actions: &mut Vec<Action>,
+) -> Reply {
+    let from = actions.len();
+    let request = crate::control::Request::Kill {
+        name: name.clone(),
+        signal: sig,
+    };
+    let reply = supervisor.control(request, Instant::now(), actions);
+    let mut failure = None;
+    let mut delivered = false;
+    for action in actions.split_off(from) {
+        match action {
+            Action::Signal { target, sig } => match send(world, target, sig) {
+                Ok(()) => delivered = true,
+                Err(e) => failure = Some(e),
+            },
+            other => actions.push(other),
+        }
+    }
+    match failure {
+        Some(e) if !delivered => Reply::error(format!(
+            "{name}: {} was not delivered: {e}",
+            signal::name(sig)
+        )),
+        _ => reply,
     }
 }
 
@@ -1056,22 +1096,32 @@ fn forget(world: &mut World, pid: Pid) {
     }
 }
 
-fn send(world: &World, target: Target, sig: i32) {
+fn send(world: &World, target: Target, sig: i32) -> Result<(), String> {
     let result = match target {
-        Target::Process(pid) => match world.pidfds.get(&pid) {
-            Some(fd) => fd.signal(sig),
-            None if world.reaped.contains(&pid) => {
-                debug!("not sending {} to {pid}: it has ended", signal::name(sig));
-                return;
-            }
-            None => sys::kill(pid, sig),
-        },
-        Target::Group(pgid) => sys::kill(-pgid, sig),
-        Target::Descendants => return signal_descendants(world, sig),
-        Target::Session { sid, since } => return signal_session(world, sid, since, sig),
+        Target::Process(pid) => send_to_process(world, pid, sig),
+        Target::Group(pgid) => sys::kill(-pgid, sig).map_err(|e| e.to_string()),
+        Target::Descendants => {
+            signal_descendants(world, sig);
+            Ok(())
+        }
+        Target::Session { sid, since } => {
+            signal_session(world, sid, since, sig);
+            Ok(())
+        }
     };
-    if let Err(e) = result {
+    if let Err(e) = &result {
         debug!("cannot send {} to {target:?}: {e}", signal::name(sig));
+    }
+    result
+}
+
+/// Signals one process: through its pidfd when foster holds one, never
+/// once foster has reaped it (its number may belong to a stranger now).
+fn send_to_process(world: &World, pid: Pid, sig: i32) -> Result<(), String> {
+    match world.pidfds.get(&pid) {
+        Some(fd) => fd.signal(sig).map_err(|e| e.to_string()),
+        None if world.reaped.contains(&pid) => Err("it has ended".into()),
+        None => sys::kill(pid, sig).map_err(|e| e.to_string()),
     }
 }
 

@@ -1164,7 +1164,14 @@ impl Supervisor {
                         self.stop_service(name, now, actions);
                         if let Some(s) = self.services.get_mut(name) {
                             s.held = false;
-                            s.start_after_stop = true;
+                            if s.state == State::Stopping {
+                                s.start_after_stop = true;
+                            } else {
+                                // Only a launch awaited its pidfile: nothing
+                                // to wait for before launching again.
+                                s.state = State::Starting;
+                                s.since = None;
+                            }
                         }
                     } else if let Some(s) = self.services.get_mut(name) {
                         s.held = false;
@@ -1260,6 +1267,7 @@ impl Supervisor {
                             s.start_after_stop = !held;
                         }
                     } else {
+                        abandon_launch(s, actions);
                         s.unit = unit;
                         s.pending = None;
                         if !s.held {
@@ -1292,7 +1300,9 @@ impl Supervisor {
                 .is_some_and(|s| s.pid.is_none() && s.state != State::Stopping)
             {
                 info!("{name}: removed");
-                self.services.remove(&name);
+                if let Some(mut s) = self.services.remove(&name) {
+                    abandon_launch(&mut s, actions);
+                }
             } else {
                 self.stop_service(&name, now, actions);
                 if let Some(s) = self.services.get_mut(&name) {
@@ -1342,12 +1352,7 @@ impl Supervisor {
             Some(_) => {}
             None => {
                 s.deadline = None;
-                if s.awaiting_pidfile {
-                    // The launcher is gone and the daemon not known yet:
-                    // stop waiting for it; its cgroup, if any, goes.
-                    s.awaiting_pidfile = false;
-                    actions.push(Action::KillCgroup(name.to_string()));
-                }
+                abandon_launch(s, actions);
                 if matches!(s.state, State::Starting | State::Backoff) {
                     s.state = State::Stopped;
                 }
@@ -1383,10 +1388,7 @@ impl Supervisor {
         for s in self.services.values_mut() {
             if s.pid.is_none() && s.state != State::Stopping {
                 s.deadline = None;
-                if s.awaiting_pidfile {
-                    s.awaiting_pidfile = false;
-                    actions.push(Action::KillCgroup(s.name().to_string()));
-                }
+                abandon_launch(s, actions);
                 if matches!(s.state, State::Starting | State::Backoff) {
                     s.state = State::Stopped;
                 }
@@ -1556,6 +1558,16 @@ fn kill_targets(s: &Service) -> Vec<Target> {
         });
     }
     targets
+}
+
+/// A forking service whose launcher is gone and whose daemon is not known
+/// yet: foster stops waiting for its pidfile, and its cgroup, if it has
+/// one, is killed (the daemon with it).
+fn abandon_launch(s: &mut Service, actions: &mut Vec<Action>) {
+    if s.awaiting_pidfile {
+        s.awaiting_pidfile = false;
+        actions.push(Action::KillCgroup(s.name().to_string()));
+    }
 }
 
 fn signal_service(s: &Service, sig: i32, actions: &mut Vec<Action>) {

@@ -1091,3 +1091,59 @@ fn fosterctl_reboot_and_halt_choose_the_end_only_for_a_machines_init() {
         assert_eq!(h.sup.power(), power, "the first request stands");
     }
 }
+
+/// A forking service whose launcher has exited and whose pidfile has not
+/// named the daemon yet.
+fn awaiting_pidfile() -> Harness {
+    let mut h = Harness::services(vec![forking("d")], false);
+    h.boot();
+    h.spawned("d", 20);
+    h.feed(&[exited(20, 0), reading(None, false, 1, 0)]);
+    assert!(h.sup.services["d"].awaiting_pidfile);
+    h
+}
+
+#[test]
+fn restart_while_awaiting_the_pidfile_drops_the_first_launch_and_launches_again() {
+    let mut h = awaiting_pidfile();
+    let (reply, actions) = control(&mut h, "restart d");
+    assert_eq!(reply.outcome, ReplyOutcome::Ok);
+    assert_eq!(
+        actions,
+        vec![Action::KillCgroup("d".into()), Action::Start("d".into())]
+    );
+    assert!(!h.sup.services["d"].awaiting_pidfile);
+}
+
+#[test]
+fn reload_of_a_changed_unit_while_awaiting_the_pidfile_drops_the_first_launch() {
+    let mut h = awaiting_pidfile();
+    let mut changed = forking("d");
+    changed.stop_timeout = Duration::from_secs(42);
+    let loaded = crate::unit::Loaded {
+        units: [("d".to_string(), changed)].into_iter().collect(),
+        ..Default::default()
+    };
+    let mut actions = Vec::new();
+    let reply = h.sup.reload(loaded, h.now, &mut actions);
+    assert!(reply.text.contains("changed: d"), "{}", reply.text);
+    assert_eq!(
+        actions,
+        vec![Action::KillCgroup("d".into()), Action::Start("d".into())]
+    );
+    let s = &h.sup.services["d"];
+    assert!(!s.awaiting_pidfile);
+    assert_eq!(s.unit.stop_timeout, Duration::from_secs(42));
+}
+
+#[test]
+fn a_unit_removed_while_awaiting_its_pidfile_drops_the_launch_and_is_forgotten() {
+    let mut h = awaiting_pidfile();
+    let mut actions = Vec::new();
+    let reply = h
+        .sup
+        .reload(crate::unit::Loaded::default(), h.now, &mut actions);
+    assert!(reply.text.contains("removed: d"), "{}", reply.text);
+    assert_eq!(actions, vec![Action::KillCgroup("d".into())]);
+    assert!(!h.sup.services.contains_key("d"));
+}

@@ -995,3 +995,32 @@ fn a_stop_kills_workers_that_ignore_sigterm_after_stop_timeout() {
         case.finish(running, &["d"]);
     }
 }
+
+/// `fosterctl restart`, then a reload that changed the unit, while foster
+/// still waits for the daemon's pidfile: each launches the service again
+/// (the first launch is dropped, and killed with its cgroup where there is
+/// one), and nothing is left at the end.
+#[test]
+fn restart_and_a_changed_unit_while_awaiting_the_pidfile_launch_again() {
+    for mode in modes() {
+        let case = Case::new(mode, "await-again");
+        case.daemon("d", "start_timeout: 60s\n", &["--never-write"]);
+        let running = case.start();
+        case.wait_log("d", "master ");
+        let launches = |case: &Case| {
+            case.log("d")
+                .iter()
+                .filter(|l| l.starts_with("launcher "))
+                .count()
+        };
+        assert_eq!(fosterctl(&case.socket, &["restart", "d"]).0, 0);
+        eventually("a second launch", || launches(&case) == 2);
+        case.daemon("d", "start_timeout: 59s\n", &["--never-write"]);
+        let (code, out, _) = fosterctl(&case.socket, &["reload"]);
+        assert_eq!(code, 0, "{:?}: {out}", case.mode);
+        assert!(out.contains("changed: d"), "{:?}: {out}", case.mode);
+        eventually("a third launch", || launches(&case) == 3);
+        assert_eq!(case.field("d", "state"), "starting", "{:?}", case.mode);
+        case.finish(running, &["d"]);
+    }
+}

@@ -71,8 +71,11 @@ fn example(cell: &'static OnceLock<PathBuf>, name: &str) -> String {
         let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
         let path = dir.join("examples").join(name);
         if !path.exists() {
+            // The profile the tests were built with (`cargo test --release`).
+            let release = dir.ends_with("release").then_some("--release");
             let status = Command::new(env!("CARGO"))
                 .args(["build", "--example", name])
+                .args(release)
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .status()
                 .unwrap_or_else(|e| panic!("cargo build --example {name}: {e}"));
