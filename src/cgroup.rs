@@ -21,6 +21,10 @@ use crate::sys::Pid;
 /// foster's directory of service cgroups.
 pub struct Cgroups {
     base: PathBuf,
+    /// The same directory as `/proc/PID/cgroup` names it (the path in the
+    /// hierarchy, from foster's cgroup namespace), to tell whose cgroup a
+    /// process is in.
+    path: String,
 }
 
 impl Cgroups {
@@ -49,7 +53,10 @@ impl Cgroups {
             };
             let base = dir.join(&name);
             match fs::create_dir(&base) {
-                Ok(()) => return Ok(Cgroups { base }),
+                Ok(()) => {
+                    let path = format!("{}/{name}", path.trim_end_matches('/'));
+                    return Ok(Cgroups { base, path });
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 256 => {
                     attempt += 1;
                 }
@@ -93,6 +100,15 @@ impl Cgroups {
         Ok(list.lines().filter_map(|l| l.trim().parse().ok()).collect())
     }
 
+    /// Whose cgroup `pid` is in (`/proc/PID/cgroup`); `Unknown` when that
+    /// cannot be read (the process is gone, or `/proc` is).
+    pub fn membership(&self, pid: Pid) -> crate::pidfile::CgroupMembership {
+        match fs::read_to_string(format!("/proc/{pid}/cgroup")) {
+            Ok(text) => membership_in(&text, &self.path),
+            Err(_) => crate::pidfile::CgroupMembership::Unknown,
+        }
+    }
+
     /// SIGKILL for every process of the service at once (`cgroup.kill`,
     /// Linux 5.14). `Err` when the kernel has no `cgroup.kill`: the caller
     /// signals the members one by one.
@@ -113,6 +129,23 @@ impl Cgroups {
             }
         }
         let _ = fs::remove_dir(&self.base);
+    }
+}
+
+/// Whose cgroup a `/proc/PID/cgroup` text puts the process in, given the
+/// path of foster's directory of service cgroups.
+fn membership_in(text: &str, base: &str) -> crate::pidfile::CgroupMembership {
+    use crate::pidfile::CgroupMembership;
+    let Some(path) = own_cgroup(text) else {
+        return CgroupMembership::Unknown;
+    };
+    match path
+        .strip_prefix(base)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .and_then(|rest| rest.split('/').next())
+    {
+        Some(service) if !service.is_empty() => CgroupMembership::Service(service.to_string()),
+        _ => CgroupMembership::NoService,
     }
 }
 
@@ -159,6 +192,31 @@ fn own_cgroup(cgroup: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pidfile::CgroupMembership;
+
+    #[test]
+    fn tells_whose_cgroup_a_process_is_in() {
+        let base = "/system.slice/foster-12";
+        let at = |path: &str| membership_in(&format!("0::{path}\n"), base);
+        assert_eq!(
+            at("/system.slice/foster-12/web"),
+            CgroupMembership::Service("web".into())
+        );
+        assert_eq!(
+            at("/system.slice/foster-12/web/child"),
+            CgroupMembership::Service("web".into())
+        );
+        assert_eq!(at("/system.slice/foster-12"), CgroupMembership::NoService);
+        assert_eq!(
+            at("/system.slice/foster-123/web"),
+            CgroupMembership::NoService
+        );
+        assert_eq!(at("/user.slice"), CgroupMembership::NoService);
+        assert_eq!(
+            membership_in("12:pids:/x\n", base),
+            CgroupMembership::Unknown
+        );
+    }
 
     #[test]
     fn finds_the_cgroup2_mount_among_v1_ones() {

@@ -170,6 +170,7 @@ pub fn status_table(services: &[&Service], now: Instant) -> String {
             crate::service::PidSource::Guessed => {
                 let _ = write!(out, "  (pid guessed; a set with {} more)", s.others.len());
             }
+            crate::service::PidSource::Notify => out.push_str("  (pid from MAINPID)"),
             crate::service::PidSource::Child => {}
         }
         if let Some(text) = s.status_text.as_ref().or(s.reason.as_ref()) {
@@ -182,7 +183,8 @@ pub fn status_table(services: &[&Service], now: Instant) -> String {
 
 /// A JSON list of objects: `name`, `state`, `pid` (null when none),
 /// `restarts`, `last_exit` (the shell-style status, null when none),
-/// `uptime_seconds`, `type`, `pid_source` (`child`, `pidfile`, `guessed`),
+/// `uptime_seconds`, `type`, `pid_source` (`child`, `pidfile`, `guessed`,
+/// `notify`),
 /// `pids` (every process watched: more than one for a guessed set),
 /// `status`.
 pub fn status_json(services: &[&Service], now: Instant) -> String {

@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use log::{debug, error, info, warn};
 
+use crate::connections::{self, Connections, Progress};
 use crate::control::Reply;
 use crate::relay::{self, Relay, Stream};
 use crate::signal;
@@ -34,21 +35,14 @@ const TIMER: u64 = 2;
 const NOTIFY: u64 = 3;
 const CONTROL: u64 = 4;
 const INOTIFY: u64 = 7;
-/// Tokens from here up are control connections.
-const FIRST_CONNECTION: u64 = 1 << 32;
-/// Connections served at once; a further one replaces the oldest, so a
-/// client that connects and never speaks cannot use up foster.
-const MAX_CONNECTIONS: usize = 16;
-
-/// A control connection: the request read so far, then the reply being
-/// written. Both non-blocking, so a slow or hostile client never stalls
-/// the loop.
-struct Connection {
-    stream: std::os::unix::net::UnixStream,
-    request: Vec<u8>,
-    reply: Vec<u8>,
-    written: usize,
-}
+/// Tokens from here up are followed processes' pidfds, the PID added.
+const FIRST_PIDFD: u64 = 1 << 48;
+/// At most this many notify datagrams are read in one turn of the loop,
+/// so that a flood of them cannot starve reaping and the rest.
+const NOTIFY_PER_TURN: usize = 256;
+/// The largest sd_notify datagram read whole; a longer one is refused
+/// (systemd's limit too).
+const NOTIFY_MAX: usize = 4096;
 
 /// The event sources, opened before anything is spawned so that a failure
 /// to open them stops foster before anything runs.
@@ -238,9 +232,7 @@ pub fn run(
     let mut ready = Vec::with_capacity(4);
     let mut queue: VecDeque<Event> = VecDeque::with_capacity(16);
     let mut actions = Vec::with_capacity(8);
-    let mut connections: std::collections::BTreeMap<u64, Connection> =
-        std::collections::BTreeMap::new();
-    let mut next_token = FIRST_CONNECTION;
+    let mut connections = Connections::default();
     supervisor.boot(Instant::now(), &mut actions);
     loop {
         // Carry out actions and feed back what they produce until both run dry.
@@ -271,7 +263,15 @@ pub fn run(
             };
             supervisor.handle(event, Instant::now(), &mut actions);
         }
-        let armed = match supervisor.next_deadline() {
+        prune(world, &supervisor);
+        if let Some((listener, _)) = &sources.control {
+            connections.recover(listener, CONTROL, &sources.poller);
+        }
+        let next = match (supervisor.next_deadline(), connections.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let armed = match next {
             Some(at) => sources
                 .timer
                 .arm(at.saturating_duration_since(Instant::now())),
@@ -287,17 +287,34 @@ pub fn run(
         for &token in &ready {
             match token {
                 SIGNALS => read_signals(&sources.signals, world, &supervisor, &mut queue),
-                TIMER if sources.timer.acknowledge() => queue.push_back(Event::Tick),
-                NOTIFY => read_notifications(sources, &mut queue),
+                TIMER if sources.timer.acknowledge() => {
+                    connections.expire(&sources.poller, Instant::now());
+                    queue.push_back(Event::Tick);
+                }
+                NOTIFY => read_notifications(sources, world, &mut queue),
                 INOTIFY => pidfiles_touched(world, &supervisor, &mut queue),
-                CONTROL => accept_connections(sources, &mut connections, &mut next_token),
+                CONTROL => {
+                    if let Some((listener, _)) = &sources.control {
+                        let own = sys::geteuid();
+                        connections.accept(
+                            listener,
+                            &sources.poller,
+                            |uid| uid == 0 || uid == own,
+                            Instant::now(),
+                        );
+                    }
+                }
+                token if token >= FIRST_PIDFD => {
+                    let pid = Pid::try_from(token - FIRST_PIDFD).unwrap_or(0);
+                    followed_ended(pid, sources, world, &mut queue);
+                }
                 relay::STDOUT_TOKEN | relay::STDERR_TOKEN => {
                     world.relay.writable(&sources.poller, token)
                 }
                 token if token >= relay::FIRST_SOURCE => {
                     world.relay.readable(&sources.poller, token)
                 }
-                token if token >= FIRST_CONNECTION => {
+                token if token >= connections::FIRST_TOKEN => {
                     serve(
                         token,
                         sources,
@@ -360,9 +377,17 @@ fn perform(
                 queue.push_back(event);
             }
         }
+        Action::Follow(pid) if world.pidfds.contains_key(&pid) => {}
         Action::Follow(pid) => match sys::PidFd::open(pid) {
             Ok(fd) => {
                 world.reaped.remove(&pid);
+                // Its end is seen through the pidfd even when foster is not
+                // its parent (see `followed_ended`).
+                if let Ok(token) = u64::try_from(pid)
+                    && let Err(e) = sources.poller.watch(fd.fd(), FIRST_PIDFD + token)
+                {
+                    warn!("cannot watch the pidfd of {pid}: {e}");
+                }
                 world.pidfds.insert(pid, fd);
             }
             Err(e) => warn!("cannot open a pidfd on {pid}: {e}; it will be signalled by number"),
@@ -377,6 +402,10 @@ fn perform(
                 Some(unit) => start_service(unit, world, sources),
                 None => Err(format!("no unit named {name}")),
             };
+            let result = result.map(|pid| crate::service::Launched {
+                pid,
+                ticks: crate::procfs::start_ticks(pid).unwrap_or(0),
+            });
             queue.push_back(Event::ServiceSpawned { name, result });
         }
     }
@@ -428,7 +457,12 @@ fn start_service(unit: &Unit, world: &mut World, sources: &Sources) -> Result<Pi
             .iter()
             .map(|(k, v)| (OsString::from(k), OsString::from(v))),
     );
-    env.retain(|(k, _)| k != "NOTIFY_SOCKET");
+    // Which service a process was started for: a trace that survives its
+    // forks, reparenting and new sessions (see `pidfile::Ties::marked`),
+    // and the service's name for scripts (as supervisord's
+    // SUPERVISOR_PROCESS_NAME).
+    env.retain(|(k, _)| k != "NOTIFY_SOCKET" && k != "FOSTER_SERVICE");
+    env.push(("FOSTER_SERVICE".into(), unit.name.clone().into()));
     if unit.kind == Kind::Notify {
         let Some(address) = notify else {
             return Err(
@@ -639,7 +673,12 @@ fn read_pidfile(name: &str, world: &World, supervisor: &Supervisor) -> Option<Ev
             .map(|(candidate, _)| candidate),
         None => pid.and_then(crate::procfs::candidate),
     };
+    let ties = candidate
+        .as_ref()
+        .map(|c| ties(world, c, exited.is_some()))
+        .unwrap_or_default();
     let reading = crate::supervisor::PidfileReading {
+        ties,
         pid,
         stale,
         exited,
@@ -725,155 +764,38 @@ fn reload_units(world: &World, supervisor: &mut Supervisor, actions: &mut Vec<Ac
     supervisor.reload(loaded, Instant::now(), actions)
 }
 
-/// Accepts every waiting control connection from root or foster's own
-/// user; others are told no and closed.
-fn accept_connections(
-    sources: &Sources,
-    connections: &mut std::collections::BTreeMap<u64, Connection>,
-    next: &mut u64,
-) {
-    let Some((listener, _)) = &sources.control else {
-        return;
-    };
-    loop {
-        match listener.accept() {
-            Ok(Some((stream, uid))) => {
-                if uid != 0 && uid != sys::geteuid() {
-                    warn!("refusing a control connection from uid {uid}");
-                    let mut stream = stream;
-                    let _ = std::io::Write::write_all(
-                        &mut stream,
-                        &Reply::error("permission denied").render(),
-                    );
-                    continue;
-                }
-                if connections.len() >= MAX_CONNECTIONS
-                    && let Some((&oldest, _)) = connections.iter().next()
-                    && let Some(old) = connections.remove(&oldest)
-                {
-                    sources.poller.unwatch(old.stream.as_fd());
-                }
-                let token = *next;
-                *next += 1;
-                if let Err(e) = sources.poller.watch(stream.as_fd(), token) {
-                    warn!("cannot watch a control connection: {e}");
-                    continue;
-                }
-                connections.insert(
-                    token,
-                    Connection {
-                        stream,
-                        request: Vec::new(),
-                        reply: Vec::new(),
-                        written: 0,
-                    },
-                );
-            }
-            Ok(None) => return,
-            Err(e) => {
-                warn!("accepting a control connection failed: {e}");
-                return;
-            }
-        }
-    }
-}
-
 /// Moves one control connection along: read the request until its newline
 /// (or end of file), answer it, write the reply, close.
 fn serve(
     token: u64,
     sources: &Sources,
     world: &World,
-    connections: &mut std::collections::BTreeMap<u64, Connection>,
+    connections: &mut Connections,
     supervisor: &mut Supervisor,
     actions: &mut Vec<Action>,
 ) {
-    use std::io::{Read, Write};
-    let Some(conn) = connections.get_mut(&token) else {
+    let now = Instant::now();
+    if connections.replying(token) {
+        connections.write(token, &sources.poller, now);
         return;
+    }
+    let reply = match connections.read(token, &sources.poller, now) {
+        Progress::Waiting => return,
+        Progress::TooLong => Reply::error("request too long"),
+        Progress::Request(line) => match crate::control::parse(&line) {
+            Ok(crate::control::Request::Reload(names))
+                if names.is_empty() && world.services_dir.is_some() =>
+            {
+                reload_units(world, supervisor, actions)
+            }
+            Ok(crate::control::Request::Kill { name, signal }) => {
+                kill_now(world, supervisor, name, signal, actions)
+            }
+            Ok(request) => supervisor.control(request, now, actions),
+            Err(reason) => Reply::error(reason),
+        },
     };
-    let mut done = false;
-    if conn.reply.is_empty() {
-        let mut buf = [0u8; 1024];
-        let complete = loop {
-            match conn.stream.read(&mut buf) {
-                Ok(0) => break true,
-                Ok(n) => {
-                    conn.request
-                        .extend_from_slice(buf.get(..n).unwrap_or_default());
-                    if conn.request.contains(&b'\n')
-                        || conn.request.len() > crate::control::MAX_REQUEST
-                    {
-                        break true;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
-                Err(_) => {
-                    done = true;
-                    break false;
-                }
-            }
-        };
-        if complete {
-            let reply = if conn.request.len() > crate::control::MAX_REQUEST {
-                Reply::error("request too long")
-            } else {
-                let line = conn
-                    .request
-                    .split(|&b| b == b'\n')
-                    .next()
-                    .unwrap_or_default();
-                match crate::control::parse(line) {
-                    Ok(crate::control::Request::Reload(names))
-                        if names.is_empty() && world.services_dir.is_some() =>
-                    {
-                        reload_units(world, supervisor, actions)
-                    }
-                    Ok(crate::control::Request::Kill { name, signal }) => {
-                        kill_now(world, supervisor, name, signal, actions)
-                    }
-                    Ok(request) => supervisor.control(request, Instant::now(), actions),
-                    Err(reason) => Reply::error(reason),
-                }
-            };
-            conn.reply = reply.render();
-            if sources
-                .poller
-                .rewatch(conn.stream.as_fd(), token, true)
-                .is_err()
-            {
-                done = true;
-            }
-        }
-    }
-    if !conn.reply.is_empty() && !done {
-        loop {
-            match conn
-                .stream
-                .write(conn.reply.get(conn.written..).unwrap_or_default())
-            {
-                Ok(0) => {
-                    done = true;
-                    break;
-                }
-                Ok(n) => {
-                    conn.written += n;
-                    if conn.written >= conn.reply.len() {
-                        done = true;
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => {
-                    done = true;
-                    break;
-                }
-            }
-        }
-    }
-    if done && let Some(conn) = connections.remove(&token) {
-        sources.poller.unwatch(conn.stream.as_fd());
-    }
+    connections.answer(token, reply.render(), &sources.poller, now);
 }
 
 /// `fosterctl kill`: the signal is sent before the reply is written, so
@@ -911,30 +833,44 @@ fn kill_now(
     }
 }
 
-/// Reads every waiting sd_notify datagram. The sender's session is looked
-/// up at once, while a sender waiting on `BARRIER=1` is sure to be alive;
-/// descriptors that came along are closed only after that, which is what
-/// releases such a sender.
-fn read_notifications(sources: &Sources, queue: &mut VecDeque<Event>) {
+/// Reads the waiting sd_notify datagrams (at most [`NOTIFY_PER_TURN`]).
+/// The sender's session and cgroup, and what the `MAINPID=` it names is,
+/// are looked up at once, while a sender waiting on `BARRIER=1` is sure to
+/// be alive; descriptors that came along are closed only after that, which
+/// is what releases such a sender. Every descriptor is closed: foster keeps
+/// none (a datagram carrying them is read like any other). A datagram cut
+/// short (too long, or more descriptors than fit) is refused whole.
+fn read_notifications(sources: &Sources, world: &World, queue: &mut VecDeque<Event>) {
     let Some((socket, _)) = &sources.notify else {
         return;
     };
-    let mut buf = [0u8; 4096];
-    loop {
+    let mut buf = [0u8; NOTIFY_MAX];
+    for _ in 0..NOTIFY_PER_TURN {
         match socket.recv(&mut buf) {
             Ok(Some(datagram)) => {
                 let Some(sender) = datagram.sender else {
                     debug!("ignoring a notification without credentials");
                     continue;
                 };
+                if datagram.truncated {
+                    warn!(
+                        "ignoring a notification from {sender}: it was cut short (longer than {NOTIFY_MAX} bytes, or more than {} descriptors)",
+                        sys::MAX_PASSED_FDS
+                    );
+                    continue;
+                }
                 let bytes = buf.get(..datagram.len).unwrap_or_default();
                 match crate::notify::parse(bytes) {
                     Some(message) => {
                         let session = crate::procfs::session_of(sender);
+                        let cgroup = membership(world, sender);
+                        let main = message.main_pid.map(|pid| named(world, pid));
                         queue.push_back(Event::Notify {
                             sender,
                             session,
+                            cgroup,
                             message,
+                            main,
                         });
                     }
                     None => debug!("ignoring a malformed notification from {sender}"),
@@ -947,6 +883,84 @@ fn read_notifications(sources: &Sources, queue: &mut VecDeque<Event>) {
                 return;
             }
         }
+    }
+}
+
+/// Whose cgroup `pid` is in, where foster makes cgroups.
+fn membership(world: &World, pid: Pid) -> crate::pidfile::CgroupMembership {
+    match &world.cgroups {
+        Some(cgroups) => cgroups.membership(pid),
+        None => crate::pidfile::CgroupMembership::Unknown,
+    }
+}
+
+/// What ties the process `c` describes to a service: its ancestry, its
+/// cgroup, the `FOSTER_SERVICE` it was started with, and when the leader
+/// of its session started. `exited`: it is a held zombie, which has left
+/// its cgroup already.
+fn ties(world: &World, c: &crate::pidfile::Candidate, exited: bool) -> crate::pidfile::Ties {
+    crate::pidfile::Ties {
+        ancestors: crate::procfs::ancestors(c.pid, world.own_pid),
+        cgroup: if exited {
+            crate::pidfile::CgroupMembership::Unknown
+        } else {
+            membership(world, c.pid)
+        },
+        marked: crate::procfs::service_marker(c.pid),
+        leader_ticks: (c.session > 0)
+            .then(|| crate::procfs::start_ticks(c.session))
+            .flatten(),
+    }
+}
+
+/// The process a `MAINPID=` names, as `/proc` describes it.
+fn named(world: &World, pid: Pid) -> crate::supervisor::Named {
+    let candidate = crate::procfs::candidate(pid);
+    let ties = candidate
+        .as_ref()
+        .map(|c| ties(world, c, false))
+        .unwrap_or_default();
+    crate::supervisor::Named {
+        pid,
+        candidate,
+        ties,
+    }
+}
+
+/// A followed process's pidfd became readable: it has ended. foster's own
+/// child is left to the reaper, which has its status (its pidfd is no
+/// longer watched, so a held zombie does not keep waking the loop). A
+/// process whose parent is someone else — a `MAINPID=` naming a child of
+/// the service's shell, a daemon not yet reparented — is never reaped by
+/// foster: its end is reported here, with its status unknown.
+fn followed_ended(pid: Pid, sources: &Sources, world: &mut World, queue: &mut VecDeque<Event>) {
+    let Some(fd) = world.pidfds.get(&pid) else {
+        return;
+    };
+    match sys::peek_exited(Some(pid)) {
+        Ok(Reaped::NoChildren) => {
+            debug!("followed process {pid}, not foster's child, has ended");
+            forget(world, pid);
+            queue.push_back(Event::Exited {
+                pid,
+                status: crate::status::WaitStatus::Unknown,
+            });
+        }
+        _ => sources.poller.unwatch(fd.fd()),
+    }
+}
+
+/// Drops the records of processes that are gone: a reaped PID is kept (so
+/// that it is never signalled by number) only while the supervisor still
+/// names it; the launch records of services that no longer exist go.
+fn prune(world: &mut World, supervisor: &Supervisor) {
+    if !world.reaped.is_empty() {
+        world.reaped.retain(|&pid| supervisor.names(pid));
+    }
+    if world.launches.len() > supervisor.service_count() {
+        world
+            .launches
+            .retain(|name, _| supervisor.unit(name).is_some());
     }
 }
 

@@ -23,6 +23,7 @@
 
 mod cgroup;
 mod cli;
+mod connections;
 mod control;
 mod duration;
 mod event_loop;
@@ -258,7 +259,13 @@ fn supervise(options: Options, machine: Option<&system::Prepared>) -> (u8, Power
         warn!("cannot change directory to /: {e}");
     }
 
+    // 0 when the session's leader is outside this PID namespace.
+    let own_session = procfs::session_of(own_pid).unwrap_or(0);
     let settings = Settings {
+        identity: supervisor::Identity {
+            pid: own_pid,
+            session: own_session,
+        },
         forward_to_group: options.process_group,
         expected: options.expected.clone(),
         grace: options.grace,
@@ -295,8 +302,7 @@ fn supervise(options: Options, machine: Option<&system::Prepared>) -> (u8, Power
         cgroups: None,
         cgroup_watches: std::collections::HashMap::new(),
         reaped: std::collections::HashSet::new(),
-        // 0 when the session's leader is outside this PID namespace.
-        own_session: procfs::session_of(own_pid).unwrap_or(0),
+        own_session,
     };
     if (services_mode || options.pidfile.is_some()) && !options.no_cgroups {
         match cgroup::Cgroups::open(own_pid) {

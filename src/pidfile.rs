@@ -4,7 +4,8 @@
 //! A pidfile is somebody else's file: it may be empty, half written, left
 //! over from an earlier run, or name a process that has nothing to do with
 //! the service. foster only ever acts on a PID that passes [`validate`],
-//! and then only through a pidfd, never by number.
+//! and then only through a pidfd, never by number. A notify service's
+//! `MAINPID=` is a claim of the same kind and passes the same rules.
 
 use std::fmt;
 
@@ -34,6 +35,49 @@ pub struct Candidate {
     pub start_ticks: u64,
 }
 
+/// What ties a process to a service, beyond its parent and session: read
+/// from `/proc` for the one process a pidfile or a `MAINPID=` names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ties {
+    /// Its parent, its parent's parent and so on, nearest first, up to (not
+    /// including) foster or PID 1; at most [`MAX_ANCESTRY`] of them.
+    pub ancestors: Vec<Pid>,
+    /// Whose cgroup it is in.
+    pub cgroup: CgroupMembership,
+    /// The service named by `FOSTER_SERVICE` in the environment it was
+    /// started with (foster sets it for each service; it survives forks,
+    /// reparenting and new sessions, though not an exec that clears it).
+    pub marked: Option<String>,
+    /// When the leader of its session started, if that process is alive:
+    /// a session whose number was a service's launcher's is that launch's
+    /// only if its leader is that launcher (the same start time), or gone.
+    pub leader_ticks: Option<u64>,
+}
+
+/// How many ancestors [`Ties::ancestors`] holds at most.
+pub const MAX_ANCESTRY: usize = 32;
+
+/// A process's place among foster's service cgroups.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CgroupMembership {
+    /// foster makes no cgroups, or the process's could not be read.
+    #[default]
+    Unknown,
+    /// In the cgroup of this service.
+    Service(String),
+    /// In none of the services' cgroups (foster's own: the main command's).
+    NoService,
+}
+
+/// Who is claiming a process as a service's main one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The service's pidfile names it.
+    Pidfile,
+    /// The service sent `MAINPID=` naming it.
+    MainPid,
+}
+
 /// The facts a PID is judged by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Context {
@@ -47,12 +91,13 @@ pub struct Context {
 }
 
 /// Why a PID was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     Init,
     Foster,
     Launcher,
-    /// Neither reparented to foster nor in the service's session.
+    /// Neither reparented to foster, nor in the service's session, nor
+    /// started by one of the service's processes.
     NotOurs {
         ppid: Pid,
     },
@@ -60,6 +105,17 @@ pub enum Refusal {
     TooOld,
     /// In foster's own session: the main command's, not a service's.
     FostersSession,
+    /// In another service's cgroup.
+    OtherCgroup(String),
+    /// In no service's cgroup, while the service has one.
+    NotInCgroup,
+    /// Started for another service (its `FOSTER_SERVICE` says so).
+    Marked(String),
+    /// One of another service's processes, or of its session, or started
+    /// by one of them.
+    OtherService(String),
+    /// The main command's, or started by it.
+    MainCommand,
 }
 
 impl fmt::Display for Refusal {
@@ -78,27 +134,70 @@ impl fmt::Display for Refusal {
             Refusal::FostersSession => {
                 f.write_str("it is in foster's own session (the main command's, not a service's)")
             }
+            Refusal::OtherCgroup(other) => write!(f, "it is in the cgroup of service {other}"),
+            Refusal::NotInCgroup => f.write_str("it is not in the service's cgroup"),
+            Refusal::Marked(other) => {
+                write!(
+                    f,
+                    "it was started for service {other} (FOSTER_SERVICE={other})"
+                )
+            }
+            Refusal::OtherService(other) => write!(f, "it belongs to service {other}"),
+            Refusal::MainCommand => f.write_str("it belongs to the main command"),
         }
     }
 }
 
-/// Accepts `c` as the service's main process only if it is not PID 1, not
-/// foster, not the launcher; belongs to the service (reparented to foster,
-/// as a daemon whose launcher exited is, or still in the session the
-/// launcher led); and started after the launch (so a recycled PID, or a
-/// stranger named by a stale or hostile pidfile, is refused).
-pub fn validate(c: &Candidate, ctx: &Context) -> Result<(), Refusal> {
+/// Accepts `c` as the main process of service `name` only if it is not
+/// PID 1, not foster; not the launcher of a forking service (which has
+/// exited by then); belongs to the service — in its cgroup where it has
+/// one (exact), else reparented to foster as a daemon whose launcher
+/// exited is, or still in the session the launcher led, or started by the
+/// launcher or one of `processes` (the service's processes foster knows);
+/// was not started for another service; started after the launch (so a
+/// recycled PID, or a stranger named by a stale or hostile file or
+/// message, is refused); and is not in foster's own session. Whether it is
+/// another service's (by PID, session or descent) is the supervisor's to
+/// check, since only it knows the other services.
+pub fn validate(
+    c: &Candidate,
+    ties: &Ties,
+    ctx: &Context,
+    name: &str,
+    processes: &[Pid],
+    claim: Claim,
+) -> Result<(), Refusal> {
     if c.pid == 1 {
         return Err(Refusal::Init);
     }
     if c.pid == ctx.foster {
         return Err(Refusal::Foster);
     }
-    if c.pid == ctx.launcher {
+    if c.pid == ctx.launcher && claim == Claim::Pidfile {
         return Err(Refusal::Launcher);
     }
-    if c.ppid != ctx.foster && c.session != ctx.launcher {
-        return Err(Refusal::NotOurs { ppid: c.ppid });
+    match &ties.cgroup {
+        CgroupMembership::Service(other) if other != name => {
+            return Err(Refusal::OtherCgroup(other.clone()));
+        }
+        CgroupMembership::NoService => return Err(Refusal::NotInCgroup),
+        CgroupMembership::Service(_) => {}
+        CgroupMembership::Unknown => {
+            if let Some(other) = ties.marked.as_ref().filter(|m| *m != name) {
+                return Err(Refusal::Marked(other.clone()));
+            }
+            let descends = ties
+                .ancestors
+                .iter()
+                .any(|a| *a == ctx.launcher || processes.contains(a));
+            let ours = c.pid == ctx.launcher
+                || c.ppid == ctx.foster
+                || c.session == ctx.launcher
+                || descends;
+            if !ours {
+                return Err(Refusal::NotOurs { ppid: c.ppid });
+            }
+        }
     }
     if c.start_ticks < ctx.launched_ticks {
         return Err(Refusal::TooOld);
@@ -142,6 +241,10 @@ mod tests {
         }
     }
 
+    fn check(c: &Candidate, ctx: &Context) -> Result<(), Refusal> {
+        validate(c, &Ties::default(), ctx, "web", &[], Claim::Pidfile)
+    }
+
     fn candidate(pid: Pid, ppid: Pid, session: Pid, start_ticks: u64) -> Candidate {
         Candidate {
             pid,
@@ -153,28 +256,28 @@ mod tests {
 
     #[test]
     fn accepts_a_reparented_daemon_started_after_the_launch() {
-        assert_eq!(validate(&candidate(30, 10, 30, 1001), &ctx()), Ok(()));
+        assert_eq!(check(&candidate(30, 10, 30, 1001), &ctx()), Ok(()));
         // Not yet reparented, but still in the launcher's session.
-        assert_eq!(validate(&candidate(31, 25, 20, 1000), &ctx()), Ok(()));
+        assert_eq!(check(&candidate(31, 25, 20, 1000), &ctx()), Ok(()));
     }
 
     #[test]
     fn refuses_strangers_and_recycled_pids() {
-        assert_eq!(validate(&candidate(1, 0, 1, 5), &ctx()), Err(Refusal::Init));
+        assert_eq!(check(&candidate(1, 0, 1, 5), &ctx()), Err(Refusal::Init));
         assert_eq!(
-            validate(&candidate(10, 1, 10, 5), &ctx()),
+            check(&candidate(10, 1, 10, 5), &ctx()),
             Err(Refusal::Foster)
         );
         assert_eq!(
-            validate(&candidate(20, 10, 20, 1000), &ctx()),
+            check(&candidate(20, 10, 20, 1000), &ctx()),
             Err(Refusal::Launcher)
         );
         assert_eq!(
-            validate(&candidate(40, 7, 40, 2000), &ctx()),
+            check(&candidate(40, 7, 40, 2000), &ctx()),
             Err(Refusal::NotOurs { ppid: 7 })
         );
         assert_eq!(
-            validate(&candidate(41, 10, 41, 999), &ctx()),
+            check(&candidate(41, 10, 41, 999), &ctx()),
             Err(Refusal::TooOld)
         );
     }

@@ -57,6 +57,45 @@ pub fn stat_of(pid: Pid) -> Option<(crate::pidfile::Candidate, bool)> {
     Some((candidate, fields.first() == Some(&"Z")))
 }
 
+/// The parents of `pid`, nearest first, up to (not including) `stop` or
+/// PID 1, at most [`crate::pidfile::MAX_ANCESTRY`] of them. A process that
+/// exits meanwhile ends the walk early.
+pub fn ancestors(pid: Pid, stop: Pid) -> Vec<Pid> {
+    let mut found = Vec::new();
+    let mut current = pid;
+    while found.len() < crate::pidfile::MAX_ANCESTRY {
+        let Some((c, _)) = stat_of(current) else {
+            break;
+        };
+        let parent = c.ppid;
+        if parent <= 1 || parent == stop || found.contains(&parent) {
+            break;
+        }
+        found.push(parent);
+        current = parent;
+    }
+    found
+}
+
+/// The value of `FOSTER_SERVICE` in the environment `pid` was started with
+/// (`/proc/PID/environ`, read up to 256 KiB), if it has one.
+pub fn service_marker(pid: Pid) -> Option<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(format!("/proc/{pid}/environ")).ok()?;
+    let mut environ = Vec::new();
+    file.take(256 * 1024).read_to_end(&mut environ).ok()?;
+    marker_in(&environ)
+}
+
+/// `FOSTER_SERVICE`'s value in a NUL-separated environment block.
+pub fn marker_in(environ: &[u8]) -> Option<String> {
+    environ
+        .split(|&b| b == 0)
+        .find_map(|entry| entry.strip_prefix(b"FOSTER_SERVICE="))
+        .and_then(|value| std::str::from_utf8(value).ok())
+        .map(str::to_string)
+}
+
 /// foster's own children, from `/proc/thread-self/children` (foster has
 /// one thread, so this is every child it has, reparented orphans too).
 pub fn own_children() -> io::Result<Vec<Pid>> {
@@ -219,6 +258,29 @@ mod tests {
         // the file reads; the loop's thread sees its own children.
         assert!(own_children().is_ok());
         child.wait().unwrap();
+    }
+
+    #[test]
+    fn reads_the_service_marker_and_the_ancestry() {
+        assert_eq!(
+            marker_in(b"PATH=/bin\0FOSTER_SERVICE=web\0HOME=/"),
+            Some("web".into())
+        );
+        assert_eq!(marker_in(b"PATH=/bin\0XFOSTER_SERVICE=web\0"), None);
+        assert_eq!(marker_in(b""), None);
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .env("FOSTER_SERVICE", "db")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as Pid;
+        let me = std::process::id() as Pid;
+        assert_eq!(service_marker(pid), Some("db".into()));
+        assert_eq!(ancestors(pid, me), Vec::<Pid>::new());
+        let found = ancestors(pid, 0);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(found.first(), Some(&me));
     }
 
     #[test]

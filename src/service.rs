@@ -69,6 +69,8 @@ pub enum PidSource {
     /// No pidfile: the process (or set of processes) adopted by foster
     /// since the launch, once the launcher exited.
     Guessed,
+    /// Named by the service's `MAINPID=`, and validated.
+    Notify,
 }
 
 impl PidSource {
@@ -77,8 +79,19 @@ impl PidSource {
             PidSource::Child => "child",
             PidSource::Pidfile => "pidfile",
             PidSource::Guessed => "guessed",
+            PidSource::Notify => "notify",
         }
     }
+}
+
+/// A service's launch: the process foster spawned, which leads the
+/// service's first session, and when it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Launched {
+    pub pid: Pid,
+    /// Its start time in `/proc` clock ticks (0 when unknown): no process
+    /// of this run can be older.
+    pub ticks: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -132,6 +145,10 @@ pub struct Service {
     /// The service's cgroup emptied while its pidfile was awaited: one
     /// last reading decides, then the start fails.
     pub emptied: bool,
+    /// The latest launch, kept until the service is down for good: what it
+    /// left (its session, what it started) is this service's, never
+    /// another's.
+    pub launch: Option<Launched>,
 }
 
 impl Service {
@@ -160,7 +177,16 @@ impl Service {
             session: None,
             launched_ticks: 0,
             emptied: false,
+            launch: None,
         }
+    }
+
+    /// The processes foster watches for this service.
+    pub fn pids(&self) -> Vec<Pid> {
+        self.pid
+            .into_iter()
+            .chain(self.others.iter().copied())
+            .collect()
     }
 
     /// Whether `pid` is one of this service's watched processes.
@@ -198,7 +224,10 @@ impl Service {
     }
 
     /// The process was spawned.
-    pub fn spawned(&mut self, pid: Pid, now: Instant) {
+    pub fn spawned(&mut self, launch: Launched, now: Instant) {
+        let pid = launch.pid;
+        self.launch = Some(launch);
+        self.launched_ticks = launch.ticks;
         self.pid = Some(pid);
         self.pid_source = PidSource::Child;
         self.awaiting_pidfile = false;
@@ -315,6 +344,10 @@ pub(crate) mod tests {
         }
     }
 
+    pub fn launched(pid: Pid) -> Launched {
+        Launched { pid, ticks: 0 }
+    }
+
     #[test]
     fn backoff_doubles_up_to_the_cap() {
         let (d, m) = (Duration::from_secs(1), Duration::from_secs(8));
@@ -330,7 +363,7 @@ pub(crate) mod tests {
         let mut now = t0;
         let mut delays = vec![];
         for _ in 0..4 {
-            s.spawned(1, now);
+            s.spawned(launched(1), now);
             match s.ended(WaitStatus::Exited(1), now + Duration::from_millis(10)) {
                 Outcome::RestartAfter(d) => delays.push(d.as_secs()),
                 other => panic!("{other:?}"),
@@ -338,7 +371,7 @@ pub(crate) mod tests {
             now += Duration::from_secs(20);
         }
         assert_eq!(delays, [1, 2, 4, 8]);
-        s.spawned(1, now);
+        s.spawned(launched(1), now);
         assert_eq!(
             s.ended(WaitStatus::Exited(1), now + STABLE_AFTER),
             Outcome::RestartAfter(Duration::from_secs(1))
@@ -355,7 +388,7 @@ pub(crate) mod tests {
         };
         let run = |kind, restart, status| {
             let mut s = Service::new(unit("a", kind, restart));
-            s.spawned(1, now);
+            s.spawned(launched(1), now);
             s.ended(status, now)
         };
         assert!(matches!(
@@ -388,10 +421,10 @@ pub(crate) mod tests {
     fn readiness_by_kind() {
         let now = Instant::now();
         let mut s = Service::new(unit("a", Kind::Simple, Restart::Never));
-        s.spawned(5, now);
+        s.spawned(launched(5), now);
         assert!(s.ready && s.state == State::Running);
         let mut n = Service::new(unit("n", Kind::Notify, Restart::Never));
-        n.spawned(6, now);
+        n.spawned(launched(6), now);
         assert!(!n.ready && n.state == State::Starting);
         assert_eq!(n.deadline, Some(now + Duration::from_secs(30)));
     }

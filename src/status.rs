@@ -10,6 +10,10 @@ pub enum WaitStatus {
     Exited(u8),
     /// Killed by signal `sig` (`core` says whether it dumped core).
     Signaled { sig: i32, core: bool },
+    /// Ended, as its pidfd told, but it was another process's child, so
+    /// its parent, not foster, got its status (a `MAINPID=` that names a
+    /// child of the service's shell, say). Counts as a failure.
+    Unknown,
 }
 
 impl WaitStatus {
@@ -33,6 +37,7 @@ impl WaitStatus {
         match self {
             WaitStatus::Exited(code) => code,
             WaitStatus::Signaled { sig, .. } => ((128 + sig) & 0xff) as u8,
+            WaitStatus::Unknown => 1,
         }
     }
 }
@@ -47,6 +52,9 @@ impl fmt::Display for WaitStatus {
                     f.write_str(" (core dumped)")?;
                 }
                 Ok(())
+            }
+            WaitStatus::Unknown => {
+                f.write_str("ended (its status went to its parent: it was not foster's child)")
             }
         }
     }

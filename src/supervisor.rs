@@ -36,7 +36,8 @@ use std::time::{Duration, Instant};
 use log::{debug, error, info, warn};
 
 use crate::control::{Outcome as ReplyOutcome, Reply, Request, is_up, status_json, status_table};
-use crate::service::{Outcome, PidSource, Service, State};
+use crate::pidfile::{Candidate, CgroupMembership, Claim, Refusal, Ties};
+use crate::service::{Launched, Outcome, PidSource, Service, State};
 use crate::signal;
 use crate::status::{ExpectedStatuses, WaitStatus};
 use crate::sys::Pid;
@@ -59,7 +60,7 @@ pub enum Event {
     /// A service's process was spawned (`Err`: why it could not be).
     ServiceSpawned {
         name: String,
-        result: Result<Pid, String>,
+        result: Result<Launched, String>,
     },
     /// The pidfile of a forking service, as just read.
     Pidfile {
@@ -79,12 +80,25 @@ pub enum Event {
     },
     /// The service's cgroup has no process left.
     CgroupEmpty(String),
-    /// An sd_notify message from `sender`, whose session is `session`.
+    /// An sd_notify message from `sender`, whose session is `session` and
+    /// whose cgroup is `cgroup`; `main` describes the process its
+    /// `MAINPID=` names, if it names one.
     Notify {
         sender: Pid,
         session: Option<Pid>,
+        cgroup: CgroupMembership,
         message: crate::notify::Message,
+        main: Option<Named>,
     },
+}
+
+/// A process named by a pidfile or a `MAINPID=`, as `/proc` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    pub pid: Pid,
+    /// `None` when it is not alive.
+    pub candidate: Option<Candidate>,
+    pub ties: Ties,
 }
 
 /// A pidfile as the event loop read it: the facts, judged here.
@@ -101,6 +115,8 @@ pub struct PidfileReading {
     /// The PID named has already ended: its exit was held (not reaped)
     /// while the service was starting, and this is its status.
     pub exited: Option<WaitStatus>,
+    /// What ties the process named to a service.
+    pub ties: Ties,
 }
 
 /// Who a signal is for.
@@ -158,6 +174,16 @@ pub struct Settings {
     /// foster is the init of a machine (see `system`): SIGTERM and SIGPWR
     /// power it off and SIGINT (Ctrl-Alt-Del) reboots it, whatever the mode.
     pub system: bool,
+    /// foster's own PID and session, which no service's process may be.
+    pub identity: Identity,
+}
+
+/// foster's own PID, and its session (the main command's; 0 when its
+/// leader is outside foster's PID namespace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Identity {
+    pub pid: Pid,
+    pub session: Pid,
 }
 
 /// How a machine's init ends, once everything has stopped.
@@ -268,6 +294,20 @@ impl Supervisor {
         self.power
     }
 
+    /// Whether `pid` is still named anywhere: the main command, or a
+    /// process of a service.
+    pub fn names(&self, pid: Pid) -> bool {
+        self.main == Main::Running(pid)
+            || self
+                .services
+                .values()
+                .any(|s| s.has(pid) || s.dead_main.is_some_and(|(p, _)| p == pid))
+    }
+
+    pub fn service_count(&self) -> usize {
+        self.services.len()
+    }
+
     pub fn unit(&self, name: &str) -> Option<&Unit> {
         self.services.get(name).map(|s| &s.unit)
     }
@@ -331,8 +371,10 @@ impl Supervisor {
             Event::Notify {
                 sender,
                 session,
+                cgroup,
                 message,
-            } => self.on_notify(sender, session, message),
+                main,
+            } => self.on_notify(sender, session, &cgroup, message, main, actions),
             Event::Pidfile { name, reading } => self.on_pidfile(&name, reading, now, actions),
             Event::Adopted {
                 name,
@@ -621,20 +663,10 @@ impl Supervisor {
         // Processes that are someone else's: the main command's, other
         // services'. Reparented to foster and young, they would pass the
         // checks below.
-        let taken = |pid: Pid, session: Option<Pid>| {
-            self.main == Main::Running(pid)
-                || self.services.iter().any(|(other, s)| {
-                    other != name
-                        && (s.has(pid)
-                            || session.is_some_and(|sid| match s.pid {
-                                Some(p) if !s.is_followed() => p == sid,
-                                _ => s.session == Some(sid),
-                            }))
-                })
-        };
         let foreign = reading
-            .pid
-            .is_some_and(|pid| taken(pid, reading.candidate.map(|c| c.session)));
+            .candidate
+            .as_ref()
+            .and_then(|c| self.owner_elsewhere(name, c, &reading.ties));
         let Some(s) = self.services.get_mut(name) else {
             return;
         };
@@ -652,18 +684,26 @@ impl Supervisor {
             reading.stale,
             reading.candidate,
             reading.context,
+            foreign,
         ) {
-            (None, _, _, _) => Err("it holds no PID yet".to_string()),
-            (Some(_), true, _, _) => Err("it is left over from before the launch".to_string()),
-            (Some(pid), _, None, _) => Err(format!("PID {pid} is not alive")),
-            (Some(pid), _, Some(_), _) if s.dead_main.is_some_and(|(dead, _)| dead == pid) => {
+            (None, ..) => Err("it holds no PID yet".to_string()),
+            (Some(_), true, ..) => Err("it is left over from before the launch".to_string()),
+            (Some(pid), _, None, ..) => Err(format!("PID {pid} is not alive")),
+            (Some(pid), _, Some(_), ..) if s.dead_main.is_some_and(|(dead, _)| dead == pid) => {
                 Err(format!("it still names {pid}, which has exited"))
             }
-            (Some(pid), _, Some(_), _) if foreign => {
-                warn!("{name}: refusing PID {pid} from {path}: it belongs to another service");
-                Err(format!("refused PID {pid}: it belongs to another service"))
+            (Some(pid), _, Some(_), _, Some(refusal)) => {
+                warn!("{name}: refusing PID {pid} from {path}: {refusal}");
+                Err(format!("refused PID {pid}: {refusal}"))
             }
-            (Some(pid), _, Some(c), Some(ctx)) => match crate::pidfile::validate(&c, &ctx) {
+            (Some(pid), _, Some(c), Some(ctx), None) => match crate::pidfile::validate(
+                &c,
+                &reading.ties,
+                &ctx,
+                name,
+                &s.pids(),
+                Claim::Pidfile,
+            ) {
                 Ok(()) => {
                     s.session = Some(c.session);
                     s.launched_ticks = ctx.launched_ticks;
@@ -674,7 +714,7 @@ impl Supervisor {
                     Err(format!("refused PID {pid}: {refusal}"))
                 }
             },
-            (Some(_), _, Some(_), None) => Err("the launch is unknown".to_string()),
+            (Some(_), _, Some(_), None, None) => Err("the launch is unknown".to_string()),
         };
         match verdict {
             Ok((pid, Some(status))) => {
@@ -902,7 +942,7 @@ impl Supervisor {
     fn on_spawned(
         &mut self,
         name: &str,
-        result: Result<Pid, String>,
+        result: Result<Launched, String>,
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
@@ -910,9 +950,9 @@ impl Supervisor {
             return;
         };
         match result {
-            Ok(pid) => {
-                info!("{name}: started as {pid}");
-                service.spawned(pid, now);
+            Ok(launch) => {
+                info!("{name}: started as {}", launch.pid);
+                service.spawned(launch, now);
             }
             Err(reason) => {
                 error!("{name}: cannot start: {reason}");
@@ -924,33 +964,140 @@ impl Supervisor {
         }
     }
 
-    /// A message counts when it comes from a service's process, or from any
-    /// process in the session that process leads (a shell script calling
-    /// `fosterctl notify` or `systemd-notify`).
-    fn on_notify(&mut self, sender: Pid, session: Option<Pid>, message: crate::notify::Message) {
-        let Some(s) = self
-            .services
-            .values_mut()
-            .find(|s| s.pid.is_some() && (s.pid == Some(sender) || s.pid == session))
-        else {
+    /// Whose message it is: the service whose cgroup the sender is in,
+    /// where foster makes cgroups (exact); else the service the sender is a
+    /// process of, or whose session it is in (the session its launch led,
+    /// or the session of the daemon it follows) — a shell script calling
+    /// `fosterctl notify` or `systemd-notify` counts.
+    fn sender_service(
+        &self,
+        sender: Pid,
+        session: Option<Pid>,
+        cgroup: &CgroupMembership,
+    ) -> Option<String> {
+        let live = |s: &&Service| s.pid.is_some();
+        match cgroup {
+            CgroupMembership::Service(name) => self
+                .services
+                .get(name)
+                .filter(live)
+                .map(|s| s.name().to_string()),
+            CgroupMembership::NoService => None,
+            CgroupMembership::Unknown => self
+                .services
+                .values()
+                .filter(live)
+                .find(|s| {
+                    s.has(sender)
+                        || session.is_some_and(|sid| {
+                            s.pid == Some(sid)
+                                || s.launch.is_some_and(|l| l.pid == sid)
+                                || s.session == Some(sid)
+                        })
+                })
+                .map(|s| s.name().to_string()),
+        }
+    }
+
+    /// The main command or another service than `name` to which the process
+    /// `c` belongs: it is one of their processes, in the session one of
+    /// them leads or follows, or started by one of them (`ties`). The
+    /// cgroup and `FOSTER_SERVICE` tell it too, and [`crate::pidfile::validate`]
+    /// checks those.
+    fn owner_elsewhere(&self, name: &str, c: &Candidate, ties: &Ties) -> Option<Refusal> {
+        if let Main::Running(main) = self.main
+            && (c.pid == main || ties.ancestors.contains(&main))
+        {
+            return Some(Refusal::MainCommand);
+        }
+        self.services
+            .iter()
+            .filter(|(other, _)| other.as_str() != name)
+            .find(|(_, s)| {
+                // The session its launch led, unless that number now leads
+                // a session of someone else's (its leader started later).
+                let launch_session = s.launch.is_some_and(|l| {
+                    l.pid == c.session
+                        && (l.ticks == 0 || ties.leader_ticks.is_none_or(|t| t == l.ticks))
+                });
+                // A watched process is not reaped yet, so its number is
+                // still its own: an ancestor with that number is it.
+                s.has(c.pid)
+                    || launch_session
+                    || (s.pid.is_some() && s.session == Some(c.session))
+                    || ties.ancestors.iter().any(|&a| s.has(a))
+            })
+            .map(|(other, _)| Refusal::OtherService(other.clone()))
+    }
+
+    /// An sd_notify message, from a process of the service it counts for.
+    fn on_notify(
+        &mut self,
+        sender: Pid,
+        session: Option<Pid>,
+        cgroup: &CgroupMembership,
+        message: crate::notify::Message,
+        main: Option<Named>,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(name) = self.sender_service(sender, session, cgroup) else {
             debug!("ignoring a notification from {sender}, which belongs to no service");
             return;
         };
+        let refusal = main.as_ref().and_then(|named| {
+            let c = named.candidate.as_ref()?;
+            self.owner_elsewhere(&name, c, &named.ties)
+        });
+        let identity = self.settings.identity;
+        let Some(s) = self.services.get_mut(&name) else {
+            return;
+        };
         if let Some(text) = message.status {
-            debug!("{}: status: {text}", s.name());
+            debug!("{name}: status: {text}");
             s.status_text = Some(text);
         }
-        if let Some(main) = message.main_pid
-            && s.pid != Some(main)
+        if let Some(named) = main
+            && s.pid != Some(named.pid)
+            && matches!(s.state, State::Starting | State::Running)
         {
-            info!(
-                "{}: main process is now {main} (MAINPID from {sender})",
-                s.name()
-            );
-            s.pid = Some(main);
+            let pid = named.pid;
+            let verdict = match (named.candidate, refusal, s.launch) {
+                (None, ..) => Err(format!("PID {pid} is not alive")),
+                (Some(_), Some(refusal), _) => Err(refusal.to_string()),
+                (Some(_), None, None) => Err("the launch is unknown".to_string()),
+                (Some(c), None, Some(launch)) => {
+                    let ctx = crate::pidfile::Context {
+                        foster: identity.pid,
+                        launcher: launch.pid,
+                        launched_ticks: launch.ticks,
+                        foster_session: identity.session,
+                    };
+                    crate::pidfile::validate(
+                        &c,
+                        &named.ties,
+                        &ctx,
+                        &name,
+                        &s.pids(),
+                        Claim::MainPid,
+                    )
+                    .map(|()| c)
+                    .map_err(|r| r.to_string())
+                }
+            };
+            match verdict {
+                Ok(c) => {
+                    info!("{name}: main process is now {pid} (MAINPID from {sender})");
+                    s.pid = Some(pid);
+                    s.others.clear();
+                    s.pid_source = PidSource::Notify;
+                    s.session = Some(c.session);
+                    actions.push(Action::Follow(pid));
+                }
+                Err(why) => warn!("{name}: refusing MAINPID={pid} from {sender}: {why}"),
+            }
         }
         if message.ready && s.state == State::Starting && s.unit.kind == Kind::Notify {
-            info!("{}: ready", s.name());
+            info!("{name}: ready");
             s.ready = true;
             s.state = State::Running;
             s.deadline = None;

@@ -573,11 +573,27 @@ pub struct NotifySocket(OwnedFd);
 
 /// One message read from the notify socket.
 pub struct Datagram {
+    /// The sender's PID, as the kernel vouches for it (`SCM_CREDENTIALS`).
     pub sender: Option<Pid>,
     pub len: usize,
-    /// Descriptors that came with it (closed when dropped).
+    /// The message or its ancillary data did not fit (`MSG_TRUNC`,
+    /// `MSG_CTRUNC`): what was read is not the whole message, and must be
+    /// refused rather than read as if it were (a cut `MAINPID=312639` reads
+    /// as `MAINPID=31263`).
+    pub truncated: bool,
+    /// Descriptors that came with it (closed when dropped): every one the
+    /// kernel installed, truncated or not.
     pub fds: Vec<OwnedFd>,
 }
+
+/// The most descriptors one `SCM_RIGHTS` message can carry (`SCM_MAX_FD`
+/// in the kernel, `unix(7)`).
+pub const MAX_PASSED_FDS: usize = 253;
+
+/// Room for one `SCM_CREDENTIALS` and one full `SCM_RIGHTS` message, in
+/// `u64`s so that the buffer is aligned as `cmsghdr` needs: each header is
+/// 16 bytes, a `ucred` 12 (padded to 16), 253 descriptors 1012 (to 1016).
+const CONTROL_WORDS: usize = (16 + 16 + 16 + 1016) / 8;
 
 impl NotifySocket {
     pub fn bind(name: &str) -> io::Result<NotifySocket> {
@@ -596,51 +612,103 @@ impl NotifySocket {
         Ok(NotifySocket(fd))
     }
 
-    /// The next datagram into `buf`: the sender's PID (when the kernel
-    /// attached it), the length, and any descriptors that came with it.
-    /// `None` when nothing is waiting.
+    /// The next datagram into `buf` (`recvmsg(2)` with `MSG_DONTWAIT |
+    /// MSG_CMSG_CLOEXEC`): the sender's PID, the length, whether anything
+    /// was cut, and every descriptor that came with it. `None` when nothing
+    /// is waiting.
+    ///
+    /// The control buffer has room for the most descriptors a message can
+    /// carry, and every `SCM_RIGHTS` header is walked even when the kernel
+    /// reports `MSG_CTRUNC`: the descriptors that fit are installed in
+    /// foster all the same, and any not taken here would stay open for
+    /// good (a stranger could fill foster's table this way).
     ///
     /// Descriptors are how sd_notify's `BARRIER=1` works: the sender waits
     /// until the receiver closes its copy, so the caller drops them only
     /// after acting on the message (while the sender is still alive and its
     /// session can still be looked up).
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<Datagram>> {
-        use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
         use std::os::fd::FromRawFd;
-        let mut iov = [std::io::IoSliceMut::new(buf)];
-        let mut space = nix::cmsg_space!(libc::ucred, [RawFd; 8]);
-        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC;
-        match recvmsg::<()>(self.0.as_raw_fd(), &mut iov, Some(&mut space), flags) {
-            Ok(msg) => {
-                let mut datagram = Datagram {
-                    sender: None,
-                    len: msg.bytes,
-                    fds: Vec::new(),
-                };
-                // Truncated ancillary data (more descriptors than room):
-                // the kernel closed what did not fit; trust nothing else.
-                if let Ok(cmsgs) = msg.cmsgs() {
-                    for cmsg in cmsgs {
-                        match cmsg {
-                            ControlMessageOwned::ScmCredentials(cred) => {
-                                datagram.sender = Some(cred.pid())
-                            }
-                            ControlMessageOwned::ScmRights(fds) => {
-                                for fd in fds {
-                                    // SAFETY: the kernel just installed this
-                                    // descriptor for us; nothing else owns it.
-                                    datagram.fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
-                                }
-                            }
-                            _ => {}
+        let mut control = [0u64; CONTROL_WORDS];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: an all-zero msghdr is a valid value of the plain C struct.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control);
+        let received = loop {
+            // SAFETY: `msg` points at `iov` (which points at `buf`) and at
+            // `control`, all valid and writable for the call's duration and
+            // sized by the lengths given.
+            let n = unsafe {
+                libc::recvmsg(
+                    self.0.as_raw_fd(),
+                    &mut msg,
+                    libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC,
+                )
+            };
+            if n >= 0 {
+                break n;
+            }
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => return Ok(None),
+                _ => return Err(err),
+            }
+        };
+        let mut datagram = Datagram {
+            sender: None,
+            len: usize::try_from(received).unwrap_or(0).min(buf.len()),
+            truncated: msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0,
+            fds: Vec::new(),
+        };
+        // SAFETY: `msg` was filled by recvmsg: msg_control and
+        // msg_controllen describe the part of `control` the kernel wrote,
+        // and CMSG_FIRSTHDR/CMSG_NXTHDR never step outside it.
+        let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+        while !cmsg.is_null() {
+            // SAFETY: `cmsg` is non-null and points at a header inside
+            // `control` (see above); it may be unaligned only in theory,
+            // so it is read unaligned.
+            let header = unsafe { std::ptr::read_unaligned(cmsg) };
+            // SAFETY: CMSG_DATA of a valid header points just past it.
+            let data = unsafe { libc::CMSG_DATA(cmsg) };
+            // SAFETY: CMSG_LEN only computes a length.
+            let empty = unsafe { libc::CMSG_LEN(0) } as usize;
+            let payload = header.cmsg_len.saturating_sub(empty);
+            match (header.cmsg_level, header.cmsg_type) {
+                (libc::SOL_SOCKET, libc::SCM_RIGHTS) => {
+                    let count = payload / std::mem::size_of::<c_int>();
+                    for i in 0..count {
+                        // SAFETY: the kernel wrote `count` descriptors after
+                        // the header, within msg_controllen.
+                        let fd = unsafe { std::ptr::read_unaligned(data.cast::<c_int>().add(i)) };
+                        if fd >= 0 {
+                            // SAFETY: the kernel just installed this
+                            // descriptor for us; nothing else owns it.
+                            datagram.fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
                         }
                     }
                 }
-                Ok(Some(datagram))
+                (libc::SOL_SOCKET, libc::SCM_CREDENTIALS)
+                    if payload >= std::mem::size_of::<libc::ucred>() =>
+                {
+                    // SAFETY: the payload holds a whole ucred (checked).
+                    let cred = unsafe { std::ptr::read_unaligned(data.cast::<libc::ucred>()) };
+                    datagram.sender = Some(cred.pid).filter(|&p| p > 0);
+                }
+                _ => {}
             }
-            Err(nix::errno::Errno::EAGAIN) => Ok(None),
-            Err(e) => Err(io::Error::from(e)),
+            // SAFETY: as for CMSG_FIRSTHDR: the next header within
+            // msg_controllen, or null.
+            cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
         }
+        Ok(Some(datagram))
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -666,6 +734,14 @@ impl PidFd {
         }
         // SAFETY: the kernel just created this descriptor for us.
         Ok(PidFd(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }))
+    }
+
+    /// Readable once the process has ended (`pidfd_open(2)`: "the file
+    /// descriptor becomes readable when the process terminates"), whether
+    /// or not it is foster's child: a followed process whose parent is
+    /// someone else is seen to end this way.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
     }
 
     /// Sends `sig` to exactly this process, never to whoever reuses its
@@ -744,7 +820,16 @@ impl Inotify {
 /// The listening control socket: a Unix stream socket created with mode
 /// 0600 (`umask(2)` around `bind(2)`, so there is no moment when others
 /// could connect), non-blocking and close-on-exec.
-pub struct ControlListener(std::os::unix::net::UnixListener);
+///
+/// It keeps one spare descriptor (`/dev/null`) for the moment foster's
+/// table is full: `accept(2)` then fails with `EMFILE` and the connection
+/// stays queued, so the listener stays readable and a level-triggered loop
+/// would spin on it. The spare is closed, the connection accepted, told no
+/// and closed, and the spare opened again.
+pub struct ControlListener {
+    listener: std::os::unix::net::UnixListener,
+    spare: std::cell::Cell<Option<OwnedFd>>,
+}
 
 /// Why the control socket could not be opened.
 #[derive(Debug)]
@@ -761,6 +846,25 @@ impl std::fmt::Display for ControlError {
             ControlError::Os(e) => write!(f, "{e}"),
         }
     }
+}
+
+/// What one `accept` on the control socket gave.
+pub enum Accepted {
+    /// A connection (non-blocking, close-on-exec) and its peer's user ID.
+    Client(std::os::unix::net::UnixStream, u32),
+    /// foster is out of descriptors: a connection was taken with the spare
+    /// descriptor, told so, and closed.
+    Shed,
+    /// foster is out of descriptors and has no spare either: the caller
+    /// must stop watching the listener until [`ControlListener::recover`].
+    Exhausted,
+}
+
+/// The reply a connection gets when foster has no descriptor for it.
+const NO_DESCRIPTORS: &[u8] = b"error: foster is out of file descriptors; try again later\n";
+
+fn open_spare() -> Option<OwnedFd> {
+    std::fs::File::open("/dev/null").ok().map(OwnedFd::from)
 }
 
 impl ControlListener {
@@ -787,28 +891,66 @@ impl ControlListener {
         unsafe { libc::umask(old) };
         let listener = bound.map_err(ControlError::Os)?;
         listener.set_nonblocking(true).map_err(ControlError::Os)?;
-        Ok(ControlListener(listener))
+        Ok(ControlListener {
+            listener,
+            spare: std::cell::Cell::new(open_spare()),
+        })
     }
 
-    /// The next waiting connection (non-blocking, close-on-exec) with its
-    /// peer's user ID (`accept4(2)`, `SO_PEERCRED`), or `None`.
-    pub fn accept(&self) -> io::Result<Option<(std::os::unix::net::UnixStream, u32)>> {
-        match self.0.accept() {
+    /// The next waiting connection with its peer's user ID (`accept4(2)`,
+    /// `SO_PEERCRED`), or `None` when none is waiting.
+    pub fn accept(&self) -> io::Result<Option<Accepted>> {
+        match self.listener.accept() {
             Ok((stream, _)) => {
                 stream.set_nonblocking(true)?;
                 let creds = nix::sys::socket::getsockopt(
                     &stream,
                     nix::sys::socket::sockopt::PeerCredentials,
                 )?;
-                Ok(Some((stream, creds.uid())))
+                Ok(Some(Accepted::Client(stream, creds.uid())))
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                let Some(spare) = self.spare.take() else {
+                    return Ok(Some(Accepted::Exhausted));
+                };
+                drop(spare);
+                if let Ok((stream, _)) = self.listener.accept() {
+                    // Non-blocking: a peer that does not read never stalls
+                    // foster; the short reply fits any socket buffer.
+                    let _ = nix::sys::socket::send(
+                        stream.as_raw_fd(),
+                        NO_DESCRIPTORS,
+                        nix::sys::socket::MsgFlags::MSG_DONTWAIT
+                            | nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
+                    );
+                }
+                self.spare.set(open_spare());
+                Ok(Some(Accepted::Shed))
+            }
             Err(e) => Err(e),
         }
     }
 
+    /// After [`Accepted::Exhausted`]: whether a spare descriptor could be
+    /// had again (then the listener may be watched again).
+    pub fn recover(&self) -> bool {
+        match self.spare.take() {
+            Some(spare) => {
+                self.spare.set(Some(spare));
+                true
+            }
+            None => {
+                let spare = open_spare();
+                let ok = spare.is_some();
+                self.spare.set(spare);
+                ok
+            }
+        }
+    }
+
     pub fn fd(&self) -> BorrowedFd<'_> {
-        self.0.as_fd()
+        self.listener.as_fd()
     }
 }
 

@@ -12,6 +12,7 @@ fn settings() -> Settings {
         grace: Duration::from_secs(5),
         warn_on_reap: false,
         system: false,
+        identity: Identity { pid: 1, session: 5 },
     }
 }
 
@@ -74,7 +75,7 @@ impl Harness {
     fn spawned(&mut self, name: &str, pid: Pid) -> Vec<Action> {
         self.feed(&[Event::ServiceSpawned {
             name: name.into(),
-            result: Ok(pid),
+            result: Ok(crate::service::Launched { pid, ticks: 100 }),
         }])
     }
 
@@ -527,22 +528,11 @@ fn a_notify_service_is_ready_on_ready_1_from_its_session() {
         main_pid: None,
     };
     // From a stranger: ignored.
-    assert_eq!(
-        h.feed(&[Event::Notify {
-            sender: 999,
-            session: Some(1),
-            message: ready.clone()
-        }]),
-        vec![]
-    );
+    assert_eq!(h.feed(&[note(999, Some(1), ready.clone(), None)]), vec![]);
     assert_eq!(h.state("n"), "starting");
     // From a helper in the service's session: counts.
     assert_eq!(
-        h.feed(&[Event::Notify {
-            sender: 101,
-            session: Some(100),
-            message: ready
-        }]),
+        h.feed(&[note(101, Some(100), ready, None)]),
         vec![Action::Start("after".into())]
     );
     assert_eq!(h.state("n"), "running");
@@ -550,27 +540,175 @@ fn a_notify_service_is_ready_on_ready_1_from_its_session() {
     assert_eq!(h.sup.services["n"].deadline, None);
 }
 
+fn note(sender: Pid, session: Option<Pid>, message: Message, main: Option<Named>) -> Event {
+    Event::Notify {
+        sender,
+        session,
+        cgroup: CgroupMembership::Unknown,
+        message,
+        main,
+    }
+}
+
+/// A live process as `/proc` would describe it to a `MAINPID=` check.
+fn named(pid: Pid, ppid: Pid, session: Pid, start_ticks: u64, ancestors: &[Pid]) -> Named {
+    Named {
+        pid,
+        candidate: Some(Candidate {
+            pid,
+            ppid,
+            session,
+            start_ticks,
+        }),
+        ties: Ties {
+            ancestors: ancestors.to_vec(),
+            ..Ties::default()
+        },
+    }
+}
+
+fn mainpid(pid: Pid, named: Named) -> Event {
+    note(
+        100,
+        Some(100),
+        Message {
+            ready: true,
+            status: None,
+            main_pid: Some(pid),
+        },
+        Some(named),
+    )
+}
+
 #[test]
 fn mainpid_moves_the_watched_process() {
     let mut h = Harness::services(vec![unit("n", Kind::Notify, &[])], false);
     h.boot();
     h.spawned("n", 100);
-    let msg = Message {
-        ready: true,
-        status: None,
-        main_pid: Some(105),
-    };
-    h.feed(&[Event::Notify {
-        sender: 100,
-        session: Some(100),
-        message: msg,
-    }]);
+    // A child of the service's shell, in its session.
+    let actions = h.feed(&[mainpid(105, named(105, 100, 100, 150, &[100]))]);
+    assert_eq!(actions, vec![Action::Follow(105)]);
     assert_eq!(h.sup.services["n"].pid, Some(105));
+    assert_eq!(h.sup.services["n"].pid_source, PidSource::Notify);
     // The old process ending is no longer the service ending.
     h.feed(&[exited(100, 0), done(true)]);
     assert_eq!(h.state("n"), "running");
+    // Signals go to the process it named, by pidfd, never to a group.
+    let (_, actions) = control(&mut h, "kill n USR1");
+    assert_eq!(actions, vec![signal(Target::Process(105), libc::SIGUSR1)]);
     h.feed(&[exited(105, 1), done(true)]);
     assert_eq!(h.state("n"), "backoff");
+}
+
+#[test]
+fn mainpid_naming_foster_init_a_stranger_or_an_old_process_is_refused() {
+    let mut h = Harness::services(
+        vec![
+            unit("n", Kind::Notify, &[]),
+            unit("other", Kind::Simple, &[]),
+        ],
+        false,
+    );
+    h.boot();
+    h.spawned("n", 100);
+    h.spawned("other", 200);
+    let refused = [
+        // foster itself (its PPID, as `MAINPID=$PPID` names it).
+        (1, named(1, 0, 1, 1, &[])),
+        // A stranger in a session of its own, not foster's child.
+        (300, named(300, 299, 300, 150, &[299])),
+        // In the service's session, but older than the launch: a recycled
+        // or foreign PID.
+        (106, named(106, 100, 100, 99, &[100])),
+        // Another service's process, and a worker of it in its own
+        // session, reparented to foster.
+        (200, named(200, 1, 200, 150, &[])),
+        (201, named(201, 1, 201, 150, &[])),
+        // In foster's own session: the main command's.
+        (107, named(107, 1, 5, 150, &[])),
+        // Not alive.
+        (
+            108,
+            Named {
+                pid: 108,
+                candidate: None,
+                ties: Ties::default(),
+            },
+        ),
+    ];
+    // The worker is known as the other service's by its FOSTER_SERVICE.
+    let mut refused = refused.to_vec();
+    refused[4].1.ties.marked = Some("other".into());
+    for (pid, facts) in refused {
+        let actions = h.feed(&[mainpid(pid, facts)]);
+        assert!(
+            !actions.contains(&Action::Follow(pid)),
+            "MAINPID={pid} was followed: {actions:?}"
+        );
+        assert_eq!(h.sup.services["n"].pid, Some(100), "MAINPID={pid}");
+        assert_eq!(h.sup.services["n"].pid_source, PidSource::Child);
+    }
+    // The stop still goes to the service's own process group.
+    let (_, actions) = control(&mut h, "stop n");
+    assert!(actions.contains(&signal(Target::Group(100), libc::SIGTERM)));
+}
+
+#[test]
+fn mainpid_from_a_process_of_another_cgroup_counts_for_that_service_only() {
+    let mut h = Harness::services(
+        vec![unit("n", Kind::Notify, &[]), unit("m", Kind::Notify, &[])],
+        false,
+    );
+    h.boot();
+    h.spawned("n", 100);
+    h.spawned("m", 200);
+    // In m's cgroup: ready counts for m, whatever its session says.
+    let ready = Message {
+        ready: true,
+        status: None,
+        main_pid: None,
+    };
+    h.feed(&[Event::Notify {
+        sender: 300,
+        session: Some(100),
+        cgroup: CgroupMembership::Service("m".into()),
+        message: ready.clone(),
+        main: None,
+    }]);
+    assert_eq!(h.state("m"), "running");
+    assert_eq!(h.state("n"), "starting");
+    // In no service's cgroup: nobody's.
+    h.feed(&[Event::Notify {
+        sender: 301,
+        session: Some(100),
+        cgroup: CgroupMembership::NoService,
+        message: ready,
+        main: None,
+    }]);
+    assert_eq!(h.state("n"), "starting");
+    // A MAINPID in another service's cgroup is refused.
+    let mut facts = named(201, 200, 200, 150, &[200]);
+    facts.ties.cgroup = CgroupMembership::Service("m".into());
+    assert_eq!(h.feed(&[mainpid(201, facts)]), vec![]);
+    assert_eq!(h.sup.services["n"].pid, Some(100));
+}
+
+#[test]
+fn a_mainpid_that_is_not_fosters_child_ends_the_service_when_its_pidfd_says_so() {
+    let mut u = unit("n", Kind::Notify, &[]);
+    u.stop_timeout = Duration::from_secs(3);
+    let mut h = Harness::services(vec![u], false);
+    h.boot();
+    h.spawned("n", 100);
+    h.feed(&[mainpid(105, named(105, 100, 100, 150, &[100]))]);
+    // The shell's child is killed; the shell reaps it, foster's pidfd
+    // tells it ended: the service is down, and restarts.
+    h.feed(&[Event::Exited {
+        pid: 105,
+        status: WaitStatus::Unknown,
+    }]);
+    assert_eq!(h.state("n"), "backoff");
+    assert_eq!(h.sup.services["n"].last_exit, Some(WaitStatus::Unknown));
 }
 
 fn control(h: &mut Harness, line: &str) -> (crate::control::Reply, Vec<Action>) {
@@ -669,6 +807,7 @@ fn reading(pid: Option<Pid>, stale: bool, ppid: Pid, ticks: u64) -> Event {
                 foster_session: 5,
             }),
             exited: None,
+            ties: Ties::default(),
         },
     }
 }

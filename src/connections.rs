@@ -1,0 +1,317 @@
+//! foster's side of the control socket: the connections `fosterctl` opens,
+//! read and answered without ever blocking, within bounds a client cannot
+//! push foster past.
+//!
+//! One request per connection (see [`crate::control`]). Every connection
+//! is non-blocking; a request is read as it comes, the reply written as the
+//! client takes it. The bounds, and why:
+//! - at most [`MAX_CONNECTIONS`] at once. When all places are taken, a
+//!   newcomer takes the place of the connection that has been idle longest,
+//!   but only if it has been idle for [`EVICTABLE_AFTER`]: a client that
+//!   connects and never speaks cannot shut others out, and one that opens
+//!   connections in a loop cannot evict a `fosterctl status` that is being
+//!   answered (each is served within the turn it speaks in). With no such
+//!   place, the newcomer is told foster is busy.
+//! - a connection that makes no progress (no byte read or written) for
+//!   [`IDLE_TIMEOUT`] is closed. Its deadline is part of the loop's timer,
+//!   so an idle foster with no connection still never wakes up.
+//! - a request is at most [`crate::control::MAX_REQUEST`] bytes.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use log::{debug, warn};
+
+use crate::sys::{Accepted, ControlListener, Poller};
+
+/// Tokens from here up are control connections.
+pub const FIRST_TOKEN: u64 = 1 << 32;
+/// Connections served at once.
+pub const MAX_CONNECTIONS: usize = 512;
+/// A connection idle this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection idle this long may give its place to a newcomer.
+pub const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
+
+struct Connection {
+    stream: UnixStream,
+    request: Vec<u8>,
+    reply: Vec<u8>,
+    written: usize,
+    /// The last time a byte was read from it or written to it.
+    active: Instant,
+}
+
+/// What a readable connection has for the loop.
+pub enum Progress {
+    /// Nothing to answer yet (or the connection is gone).
+    Waiting,
+    /// The request line, complete (without its newline).
+    Request(Vec<u8>),
+    /// More than [`crate::control::MAX_REQUEST`] bytes and no newline.
+    TooLong,
+}
+
+/// Every open control connection.
+pub struct Connections {
+    open: BTreeMap<u64, Connection>,
+    next: u64,
+    /// The listener is not watched: foster ran out of descriptors, even
+    /// the spare one (see [`ControlListener`]).
+    paused: bool,
+    /// Connections turned away since the last warning about it.
+    turned_away: u64,
+}
+
+impl Default for Connections {
+    fn default() -> Connections {
+        Connections {
+            open: BTreeMap::new(),
+            next: FIRST_TOKEN,
+            paused: false,
+            turned_away: 0,
+        }
+    }
+}
+
+impl Connections {
+    /// When the connection idle longest times out, if any is open.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.open
+            .values()
+            .map(|c| c.active)
+            .min()
+            .map(|t| t + IDLE_TIMEOUT)
+    }
+
+    /// Accepts every waiting connection. `allowed` says whether a peer's
+    /// user may use the control socket; others are told no and closed.
+    pub fn accept(
+        &mut self,
+        listener: &ControlListener,
+        poller: &Poller,
+        allowed: impl Fn(u32) -> bool,
+        now: Instant,
+    ) {
+        loop {
+            match listener.accept() {
+                Ok(Some(Accepted::Client(stream, uid))) => {
+                    if !allowed(uid) {
+                        warn!("refusing a control connection from uid {uid}");
+                        refuse(stream, "permission denied");
+                        continue;
+                    }
+                    if self.open.len() >= MAX_CONNECTIONS && !self.evict_idlest(poller, now) {
+                        self.turned_away = self.turned_away.saturating_add(1);
+                        if self.turned_away == 1 {
+                            warn!(
+                                "{MAX_CONNECTIONS} control connections are open and none is idle; turning new ones away"
+                            );
+                        }
+                        refuse(stream, "foster is busy: too many control connections");
+                        continue;
+                    }
+                    let token = self.next;
+                    self.next = self.next.saturating_add(1);
+                    if let Err(e) = poller.watch(stream.as_fd(), token) {
+                        warn!("cannot watch a control connection: {e}");
+                        continue;
+                    }
+                    self.open.insert(
+                        token,
+                        Connection {
+                            stream,
+                            request: Vec::new(),
+                            reply: Vec::new(),
+                            written: 0,
+                            active: now,
+                        },
+                    );
+                }
+                Ok(Some(Accepted::Shed)) => {
+                    self.turned_away = self.turned_away.saturating_add(1);
+                    if self.turned_away == 1 {
+                        warn!("out of file descriptors: turning control connections away");
+                    }
+                }
+                Ok(Some(Accepted::Exhausted)) => {
+                    warn!("out of file descriptors: not accepting control connections for now");
+                    poller.unwatch(listener.fd());
+                    self.paused = true;
+                    return;
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    warn!("accepting a control connection failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// After a turn of the loop: watch the listener again if it was paused
+    /// and a spare descriptor can be had now; note when connections stop
+    /// being turned away.
+    pub fn recover(&mut self, listener: &ControlListener, listener_token: u64, poller: &Poller) {
+        if self.paused && listener.recover() && poller.watch(listener.fd(), listener_token).is_ok()
+        {
+            debug!("accepting control connections again");
+            self.paused = false;
+        }
+        if self.turned_away > 0 && self.open.len() < MAX_CONNECTIONS / 2 {
+            warn!("{} control connections were turned away", self.turned_away);
+            self.turned_away = 0;
+        }
+    }
+
+    /// Makes room by closing the connection idle longest, if it has been
+    /// idle for [`EVICTABLE_AFTER`].
+    fn evict_idlest(&mut self, poller: &Poller, now: Instant) -> bool {
+        let Some((&token, _)) = self
+            .open
+            .iter()
+            .filter(|(_, c)| now.saturating_duration_since(c.active) >= EVICTABLE_AFTER)
+            .min_by_key(|(_, c)| c.active)
+        else {
+            return false;
+        };
+        debug!("closing the control connection idle longest to make room");
+        self.close(token, poller);
+        true
+    }
+
+    /// Closes every connection idle for [`IDLE_TIMEOUT`].
+    pub fn expire(&mut self, poller: &Poller, now: Instant) {
+        let stale: Vec<u64> = self
+            .open
+            .iter()
+            .filter(|(_, c)| now.saturating_duration_since(c.active) >= IDLE_TIMEOUT)
+            .map(|(&t, _)| t)
+            .collect();
+        for token in stale {
+            debug!("closing a control connection idle for {IDLE_TIMEOUT:?}");
+            self.close(token, poller);
+        }
+    }
+
+    /// Reads what a readable connection sent; `Request` once the line is
+    /// complete (a newline, or end of file).
+    pub fn read(&mut self, token: u64, poller: &Poller, now: Instant) -> Progress {
+        let Some(conn) = self.open.get_mut(&token) else {
+            return Progress::Waiting;
+        };
+        if !conn.reply.is_empty() {
+            return Progress::Waiting;
+        }
+        let mut buf = [0u8; 1024];
+        let complete = loop {
+            match conn.stream.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(n) => {
+                    conn.active = now;
+                    conn.request
+                        .extend_from_slice(buf.get(..n).unwrap_or_default());
+                    if conn.request.contains(&b'\n')
+                        || conn.request.len() > crate::control::MAX_REQUEST
+                    {
+                        break true;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.close(token, poller);
+                    return Progress::Waiting;
+                }
+            }
+        };
+        if !complete {
+            return Progress::Waiting;
+        }
+        if conn.request.len() > crate::control::MAX_REQUEST {
+            return Progress::TooLong;
+        }
+        let line = conn
+            .request
+            .split(|&b| b == b'\n')
+            .next()
+            .unwrap_or_default()
+            .to_vec();
+        Progress::Request(line)
+    }
+
+    /// Sets the reply of a connection whose request was complete, and
+    /// writes what the client takes now.
+    pub fn answer(&mut self, token: u64, reply: Vec<u8>, poller: &Poller, now: Instant) {
+        let Some(conn) = self.open.get_mut(&token) else {
+            return;
+        };
+        conn.reply = reply;
+        conn.written = 0;
+        if poller.rewatch(conn.stream.as_fd(), token, true).is_err() {
+            self.close(token, poller);
+            return;
+        }
+        self.write(token, poller, now);
+    }
+
+    /// Writes more of a reply (the connection is writable).
+    pub fn write(&mut self, token: u64, poller: &Poller, now: Instant) {
+        let Some(conn) = self.open.get_mut(&token) else {
+            return;
+        };
+        if conn.reply.is_empty() {
+            return;
+        }
+        let done = loop {
+            match conn
+                .stream
+                .write(conn.reply.get(conn.written..).unwrap_or_default())
+            {
+                Ok(0) => break true,
+                Ok(n) => {
+                    conn.active = now;
+                    conn.written = conn.written.saturating_add(n);
+                    if conn.written >= conn.reply.len() {
+                        break true;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break true,
+            }
+        };
+        if done {
+            self.close(token, poller);
+        }
+    }
+
+    /// Whether the connection waits for its reply to be written.
+    pub fn replying(&self, token: u64) -> bool {
+        self.open.get(&token).is_some_and(|c| !c.reply.is_empty())
+    }
+
+    fn close(&mut self, token: u64, poller: &Poller) {
+        if let Some(conn) = self.open.remove(&token) {
+            poller.unwatch(conn.stream.as_fd());
+        }
+    }
+}
+
+/// Tells a connection it is not served, without waiting for it: what it
+/// sent so far is read first (closing a Unix socket with unread data makes
+/// the peer's read fail with `ECONNRESET` instead of showing the reason),
+/// then one short non-blocking write, then close.
+fn refuse(mut stream: UnixStream, reason: &str) {
+    let mut buf = [0u8; 1024];
+    for _ in 0..8 {
+        match stream.read(&mut buf) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+    let _ = stream.write(&crate::control::Reply::error(reason).render());
+}
