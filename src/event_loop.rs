@@ -264,6 +264,8 @@ pub fn run(
             supervisor.handle(event, Instant::now(), &mut actions);
         }
         prune(world, &supervisor);
+        crate::console::watch(&sources.poller);
+        world.relay.resume(&sources.poller);
         if let Some((listener, _)) = &sources.control {
             connections.recover(listener, CONTROL, &sources.poller);
         }
@@ -308,8 +310,13 @@ pub fn run(
                     let pid = Pid::try_from(token - FIRST_PIDFD).unwrap_or(0);
                     followed_ended(pid, sources, world, &mut queue);
                 }
-                relay::STDOUT_TOKEN | relay::STDERR_TOKEN => {
-                    world.relay.writable(&sources.poller, token)
+                crate::console::STDOUT_TOKEN => {
+                    crate::console::writable(Stream::Stdout);
+                    world.relay.resume(&sources.poller);
+                }
+                crate::console::STDERR_TOKEN => {
+                    crate::console::writable(Stream::Stderr);
+                    world.relay.resume(&sources.poller);
                 }
                 token if token >= relay::FIRST_SOURCE => {
                     world.relay.readable(&sources.poller, token)

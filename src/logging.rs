@@ -1,10 +1,14 @@
 //! foster's own log: stderr only, never stdout (stdout belongs to the
 //! child). `-v` raises the level (warnings by default, then info, debug,
 //! trace); `FOSTER_LOG` sets the filter outright, e.g. `FOSTER_LOG=debug`.
+//! Each line goes through [`crate::console`], which never blocks: a stderr
+//! nobody reads costs foster lines (counted), never its loop.
 //!
 //! A machine's init with no console at all logs to `/dev/kmsg` instead,
 //! one record per line with its syslog priority, so that its messages land
-//! in the kernel's log (and on whatever console the kernel has).
+//! in the kernel's log (and on whatever console the kernel has). It is
+//! opened non-blocking; the kernel takes each record into its ring buffer
+//! without waiting for any reader.
 
 use std::io::Write;
 
@@ -30,10 +34,14 @@ pub fn init(verbosity: u8, target: Target) {
         .filter_level(level)
         .parse_env(env_logger::Env::new().filter("FOSTER_LOG"));
     let kmsg = match target {
-        Target::Kmsg => std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/kmsg")
-            .ok(),
+        Target::Kmsg => {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+                .open("/dev/kmsg")
+                .ok()
+        }
         Target::Stderr => None,
     };
     match kmsg {
@@ -54,7 +62,7 @@ pub fn init(verbosity: u8, target: Target) {
         }
         None => {
             builder
-                .target(env_logger::Target::Stderr)
+                .target(env_logger::Target::Pipe(Box::new(crate::console::LogWriter)))
                 .format(|buf, record| {
                     let level = match record.level() {
                         Level::Error => "error: ",

@@ -24,6 +24,7 @@
 mod cgroup;
 mod cli;
 mod connections;
+mod console;
 mod control;
 mod duration;
 mod event_loop;
@@ -108,7 +109,12 @@ fn run(args: Vec<OsString>) -> i32 {
             logging::init(1, log_target(&prepared));
             system::power_down(power, code)
         }
-        None => i32::from(code),
+        None => {
+            // foster's last lines, if stderr is slow to take them: waited
+            // for a moment, never for good.
+            console::flush_before_exit(std::time::Duration::from_secs(1));
+            i32::from(code)
+        }
     }
 }
 

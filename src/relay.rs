@@ -1,13 +1,13 @@
 //! The log relay for `log: prefix` services: each line a service writes
 //! reaches foster's stdout or stderr (as it came) with `name | ` in front.
 //!
-//! Nothing here may stall the loop. Service pipes and foster's outputs are
-//! all non-blocking; when an output cannot keep up, what is waiting for it
-//! is buffered up to [`HIGH_WATER`], and past that foster stops reading the
-//! pipes that feed it (backpressure: the services block on a full pipe)
-//! until the output drains. Lines are never dropped, and reaping and
-//! signals go on meanwhile. If an output is gone for good (its reader
-//! closed), lines for it are discarded so that services never block.
+//! Nothing here may stall the loop. Service pipes are non-blocking, and
+//! framed lines go to [`crate::console`], whose writers never block; when
+//! an output cannot keep up and its writer is full, foster stops reading
+//! the pipes that feed it (backpressure: the services block on a full
+//! pipe) until the output drains. Relayed lines are never dropped, and
+//! reaping and signals go on meanwhile. If an output is gone for good (its
+//! reader closed), lines for it are discarded so that services never block.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -15,16 +15,12 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use log::debug;
 
-use crate::sys::{Output, Poller, read_pipe};
+pub use crate::console::Stream;
+use crate::sys::{Poller, read_pipe};
 
-/// Bytes buffered for one output before its sources are paused.
-pub const HIGH_WATER: usize = 64 * 1024;
 /// A line longer than this is passed on in pieces.
 pub const MAX_LINE: usize = 16 * 1024;
 
-/// Tokens of foster's stdout and stderr in the poller.
-pub const STDOUT_TOKEN: u64 = 5;
-pub const STDERR_TOKEN: u64 = 6;
 /// Tokens from here up are service pipes.
 pub const FIRST_SOURCE: u64 = 1 << 40;
 
@@ -63,12 +59,6 @@ fn emit(name: &str, line: &[u8], out: &mut Vec<u8>) {
     out.push(b'\n');
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
-
 struct Source {
     name: String,
     stream: Stream,
@@ -77,32 +67,12 @@ struct Source {
     paused: bool,
 }
 
-struct Sink {
-    output: Option<Output>,
-    pending: Vec<u8>,
-    /// Registered for EPOLLOUT.
-    waiting: bool,
-    /// Its reader is gone: discard.
-    dead: bool,
-}
-
-impl Sink {
-    fn open(fd: i32) -> Sink {
-        let output = Output::open(fd).ok();
-        Sink {
-            dead: output.is_none(),
-            output,
-            pending: Vec::new(),
-            waiting: false,
-        }
-    }
-}
-
-/// Every service pipe being relayed and foster's two outputs.
+/// Every service pipe being relayed.
 pub struct Relay {
     sources: BTreeMap<u64, Source>,
     next: u64,
-    sinks: Option<[Sink; 2]>,
+    /// Some source is paused, waiting for its output to drain.
+    paused: bool,
 }
 
 impl Default for Relay {
@@ -110,7 +80,7 @@ impl Default for Relay {
         Relay {
             sources: BTreeMap::new(),
             next: FIRST_SOURCE,
-            sinks: None,
+            paused: false,
         }
     }
 }
@@ -124,10 +94,8 @@ impl Relay {
         stream: Stream,
         fd: OwnedFd,
     ) -> io::Result<()> {
-        self.sinks
-            .get_or_insert_with(|| [Sink::open(1), Sink::open(2)]);
         let token = self.next;
-        self.next += 1;
+        self.next = self.next.saturating_add(1);
         poller.watch(fd.as_fd(), token)?;
         self.sources.insert(
             token,
@@ -144,23 +112,18 @@ impl Relay {
 
     /// A service pipe is readable (or closed).
     pub fn readable(&mut self, poller: &Poller, token: u64) {
-        let Some(sinks) = self.sinks.as_mut() else {
-            return;
-        };
         let Some(source) = self.sources.get_mut(&token) else {
             return;
         };
-        let index = source.stream as usize;
-        let Some(sink) = sinks.get_mut(index) else {
-            return;
-        };
         let mut buf = [0u8; 16 * 1024];
+        let mut out = Vec::new();
         let mut ended = false;
         loop {
-            if sink.pending.len() >= HIGH_WATER && !sink.dead {
+            if !crate::console::has_room(source.stream) {
                 // Backpressure: stop reading until the output drains.
                 poller.unwatch(source.fd.as_fd());
                 source.paused = true;
+                self.paused = true;
                 break;
             }
             match read_pipe(source.fd.as_fd(), &mut buf) {
@@ -170,78 +133,39 @@ impl Relay {
                 }
                 Ok(Some(n)) => {
                     let data = buf.get(..n).unwrap_or_default();
-                    if sink.dead {
-                        continue;
-                    }
-                    frame(&source.name, &mut source.partial, data, &mut sink.pending);
-                    flush(sink, poller, stream_token(index));
+                    out.clear();
+                    frame(&source.name, &mut source.partial, data, &mut out);
+                    crate::console::relay_lines(source.stream, &out);
                 }
                 Ok(None) => break,
             }
         }
         if ended {
-            if !sink.dead {
-                flush_partial(&source.name, &mut source.partial, &mut sink.pending);
-                flush(sink, poller, stream_token(index));
-            }
+            out.clear();
+            flush_partial(&source.name, &mut source.partial, &mut out);
+            crate::console::relay_lines(source.stream, &out);
             poller.unwatch(source.fd.as_fd());
             self.sources.remove(&token);
         }
     }
 
-    /// foster's stdout or stderr has room again.
-    pub fn writable(&mut self, poller: &Poller, token: u64) {
-        let index = if token == STDOUT_TOKEN { 0 } else { 1 };
-        let Some(sink) = self.sinks.as_mut().and_then(|s| s.get_mut(index)) else {
+    /// After an output drained: read the pipes paused for it again.
+    pub fn resume(&mut self, poller: &Poller) {
+        if !self.paused {
             return;
-        };
-        flush(sink, poller, token);
-        if sink.pending.len() < HIGH_WATER / 2 || sink.dead {
-            for (&t, source) in self.sources.iter_mut() {
-                if source.paused && source.stream as usize == index {
-                    source.paused = false;
-                    if poller.watch(source.fd.as_fd(), t).is_err() {
-                        debug!("cannot resume relaying {}", source.name);
-                    }
+        }
+        let mut still = false;
+        for (&token, source) in self.sources.iter_mut().filter(|(_, s)| s.paused) {
+            if crate::console::drained(source.stream) {
+                source.paused = false;
+                if poller.watch(source.fd.as_fd(), token).is_err() {
+                    debug!("cannot resume relaying {}", source.name);
                 }
+            } else {
+                still = true;
             }
         }
-    }
-}
-
-fn stream_token(index: usize) -> u64 {
-    if index == 0 {
-        STDOUT_TOKEN
-    } else {
-        STDERR_TOKEN
-    }
-}
-
-/// Writes what the output takes now; watches it for room when some is left.
-fn flush(sink: &mut Sink, poller: &Poller, token: u64) {
-    let Some(output) = &sink.output else {
-        sink.pending.clear();
-        return;
-    };
-    while !sink.pending.is_empty() {
-        match output.write(&sink.pending) {
-            Ok(0) => break,
-            Ok(n) => {
-                sink.pending.drain(..n.min(sink.pending.len()));
-            }
-            Err(_) => {
-                // The reader is gone (EPIPE) or the output broke: discard.
-                sink.dead = true;
-                sink.pending.clear();
-            }
-        }
-    }
-    let want = !sink.pending.is_empty();
-    if want && !sink.waiting {
-        sink.waiting = poller.watch_writable(output.fd(), token).is_ok();
-    } else if !want && sink.waiting {
-        poller.unwatch(output.fd());
-        sink.waiting = false;
+        self.paused = still;
     }
 }
 

@@ -980,16 +980,33 @@ fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
 /// foster's own stdout or stderr, ready for writes that never block.
 pub struct Output {
     fd: OwnedFd,
-    socket: bool,
+    how: Writes,
+}
+
+/// How an [`Output`] is written without blocking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writes {
+    /// Its own open file description, in non-blocking mode.
+    NonBlocking,
+    /// A socket: `send(MSG_DONTWAIT)`.
+    Socket,
+    /// A pipe or terminal that could not be reopened (no `/proc`): its
+    /// shared description may block, so a write is made only when `poll`
+    /// says there is room, and of at most `PIPE_BUF` bytes, which a pipe
+    /// with room takes without blocking.
+    Polled,
+    /// A regular file or anything else that never waits for a reader.
+    Plain,
 }
 
 impl Output {
-    /// Opens fd 1 or 2 for the relay. A pipe or terminal is reopened
+    /// Opens fd 1 or 2 for the console. A pipe or terminal is reopened
     /// through `/proc/self/fd/N` as a *separate* open file description in
     /// non-blocking mode (`open(2)`): setting `O_NONBLOCK` on the shared one
     /// would hand `EAGAIN` to every other process writing to it. A socket
     /// gets `send(MSG_DONTWAIT)` instead. A regular file (never slow to
-    /// write) or a missing `/proc` gets a plain duplicate.
+    /// write) gets a plain duplicate; so does a pipe or terminal when
+    /// `/proc` is missing, written only after `poll(2)`.
     pub fn open(fd: RawFd) -> io::Result<Output> {
         use nix::sys::stat::{SFlag, fstat};
         use std::os::unix::fs::OpenOptionsExt;
@@ -1000,7 +1017,7 @@ impl Output {
         if kind == SFlag::S_IFSOCK {
             return Ok(Output {
                 fd: borrowed.try_clone_to_owned()?,
-                socket: true,
+                how: Writes::Socket,
             });
         }
         if kind == SFlag::S_IFIFO || kind == SFlag::S_IFCHR {
@@ -1008,31 +1025,42 @@ impl Output {
                 .write(true)
                 .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
                 .open(format!("/proc/self/fd/{fd}"));
-            if let Ok(file) = reopened {
-                return Ok(Output {
+            return Ok(match reopened {
+                Ok(file) => Output {
                     fd: OwnedFd::from(file),
-                    socket: false,
-                });
-            }
+                    how: Writes::NonBlocking,
+                },
+                Err(_) => Output {
+                    fd: borrowed.try_clone_to_owned()?,
+                    how: Writes::Polled,
+                },
+            });
         }
         Ok(Output {
             fd: borrowed.try_clone_to_owned()?,
-            socket: false,
+            how: Writes::Plain,
         })
     }
 
     /// Writes what it can without blocking (`write(2)`, or `send(2)` with
     /// `MSG_DONTWAIT | MSG_NOSIGNAL`); `Ok(0)` when it would block.
     pub fn write(&self, data: &[u8]) -> io::Result<usize> {
-        let result = if self.socket {
-            use nix::sys::socket::{MsgFlags, send};
-            send(
-                self.fd.as_raw_fd(),
-                data,
-                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
-            )
-        } else {
-            nix::unistd::write(&self.fd, data)
+        let result = match self.how {
+            Writes::Socket => {
+                use nix::sys::socket::{MsgFlags, send};
+                send(
+                    self.fd.as_raw_fd(),
+                    data,
+                    MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+                )
+            }
+            Writes::Polled => {
+                if !wait_writable(self.fd.as_fd(), std::time::Duration::ZERO) {
+                    return Ok(0);
+                }
+                nix::unistd::write(&self.fd, data.get(..data.len().min(4096)).unwrap_or(data))
+            }
+            Writes::NonBlocking | Writes::Plain => nix::unistd::write(&self.fd, data),
         };
         match result {
             Ok(n) => Ok(n),
@@ -1043,6 +1071,23 @@ impl Output {
 
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+/// Whether `fd` has room to write within `timeout` (`poll(2)` for
+/// `POLLOUT`; an error or hang-up counts as room, so that the write that
+/// follows reports it).
+pub fn wait_writable(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let millis = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+    let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+    loop {
+        match poll(&mut fds, PollTimeout::from(millis)) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return true,
+        }
     }
 }
 

@@ -391,6 +391,7 @@ pub fn power_down(power: Power, code: u8) -> ! {
         Power::Halt => (sys::RebootCommand::Halt, "halting"),
     };
     info!("{doing}");
+    crate::console::flush_before_exit(std::time::Duration::from_secs(1));
     let e = sys::reboot(command);
     error!("cannot end with reboot(2) ({e}); foster stays here, doing nothing");
     sys::sleep_forever()
