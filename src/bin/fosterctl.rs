@@ -99,20 +99,42 @@ fn main() -> ExitCode {
     }
 }
 
+/// Sends one request and reads foster's reply. foster may answer before it
+/// reads (a refusal, "busy") and close: then the write fails (`EPIPE`) or a
+/// read ends in `ECONNRESET`, and the reply foster sent is still there to
+/// read. So a failed write is not the end, and the reply read so far is
+/// what counts; an error is reported only when there is no reply at all.
 fn request(path: &str, line: &str) -> std::io::Result<String> {
     let mut stream = UnixStream::connect(path)?;
     // A foster that accepts but never answers must not hang a probe.
     stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
-    stream.write_all(format!("{line}\n").as_bytes())?;
-    stream.shutdown(std::net::Shutdown::Write)?;
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply)?;
+    stream.set_write_timeout(Some(std::time::Duration::from_secs(30)))?;
+    let written = stream
+        .write_all(format!("{line}\n").as_bytes())
+        .and_then(|()| stream.shutdown(std::net::Shutdown::Write));
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 8192];
+    let read = loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => reply.extend_from_slice(buf.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
     if reply.is_empty() {
+        written?;
+        read?;
         return Err(std::io::Error::other(
             "foster closed the connection without a reply",
         ));
     }
-    Ok(reply)
+    // Every reply ends with a newline: one cut short by an error is not
+    // taken for a whole one.
+    if !reply.ends_with(b"\n") {
+        read?;
+    }
+    Ok(String::from_utf8_lossy(&reply).into_owned())
 }
 
 /// `fosterctl notify READY=1 STATUS=...`: one datagram to `$NOTIFY_SOCKET`
