@@ -617,7 +617,14 @@ fn parse_unit(name: &str, path: &Path, text: &str, users: &UserDb) -> Result<Par
     if restart_delay_max < restart_delay
         && let Some(node) = delay_max_node
     {
-        c.at(node, "restart_delay_max: shorter than restart_delay");
+        c.at(
+            node,
+            format!(
+                "restart_delay_max: {} is shorter than restart_delay ({})",
+                crate::duration::format(restart_delay_max),
+                crate::duration::format(restart_delay)
+            ),
+        );
     }
     let credentials = if user.is_some() || group.is_some() {
         let u = user.as_ref().map(|(t, _)| t.as_str());
@@ -1006,6 +1013,18 @@ mod tests {
                 "bad.yaml:6:10: pidfile: only a `type: forking` service has a pidfile",
                 "bad.yaml:8:7: unknown user \"nobody-here\" (not in /etc/passwd)",
             ]
+        );
+    }
+
+    #[test]
+    fn a_restart_delay_max_below_restart_delay_quotes_both() {
+        let (_, problems) = check(&[(
+            "d",
+            "command: x\nrestart_delay: 2s\nrestart_delay_max: 1500ms\n",
+        )]);
+        assert_eq!(
+            problems,
+            ["d.yaml:3:20: restart_delay_max: 1.5s is shorter than restart_delay (2s)"]
         );
     }
 
