@@ -300,8 +300,7 @@ pub fn flush_before_exit(limit: std::time::Duration) {
                 break;
             };
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() || !crate::sys::wait_writable(std::os::fd::AsFd::as_fd(&fd), left)
-            {
+            if left.is_zero() || !crate::sys::wait_writable(std::os::fd::AsFd::as_fd(&fd), left) {
                 return;
             }
         }

@@ -62,7 +62,9 @@ pub fn init(verbosity: u8, target: Target) {
         }
         None => {
             builder
-                .target(env_logger::Target::Pipe(Box::new(crate::console::LogWriter)))
+                .target(env_logger::Target::Pipe(Box::new(
+                    crate::console::LogWriter,
+                )))
                 .format(|buf, record| {
                     let level = match record.level() {
                         Level::Error => "error: ",

@@ -6,9 +6,11 @@
 //! sources are opened; [`sys::spawn`] starts the child with the mask and
 //! dispositions foster inherited; then [`event_loop::run`] feeds what
 //! happens to the [`supervisor::Supervisor`], which decides, and carries
-//! out what it decides until it says to exit. [`sys`] is the only module
-//! that makes system calls or uses `unsafe`; the entry point itself is
-//! there too (see its docs for why foster has its own C `main`).
+//! out what it decides until it says to exit. The modules are the library
+//! crate (`src/lib.rs`); [`sys`] is the only one that makes system calls
+//! or uses `unsafe`. The entry point is here: foster has its own C `main`
+//! (see [`sys`] for why), which must be in the binary so that the linker
+//! keeps it.
 
 // The test harness brings its own `main`.
 #![cfg_attr(not(test), no_main)]
@@ -21,35 +23,31 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-mod cgroup;
-mod cli;
-mod connections;
-mod console;
-mod control;
-mod duration;
-mod event_loop;
-mod logging;
-mod notify;
-mod pidfile;
-mod procfs;
-mod relay;
-mod service;
-mod signal;
-mod status;
-mod supervisor;
-mod sys;
-mod system;
-mod unit;
-mod users;
-
 use std::ffi::OsString;
 use std::os::fd::AsFd;
 use std::path::Path;
 
 use log::{debug, error, info, warn};
 
-use crate::cli::{Options, Request, UsageError};
-use crate::supervisor::{Power, Settings, Supervisor};
+use foster::cli::{Options, Request, UsageError};
+use foster::supervisor::{Power, Settings, Supervisor};
+use foster::{
+    cgroup, cli, console, event_loop, logging, procfs, relay, supervisor, sys, system, unit, users,
+};
+
+/// `main(argc, argv)`: the process entry point. Collects the arguments and
+/// hands over to [`run`], whose return value is the exit status.
+#[cfg(not(test))]
+// `no_mangle` is an unsafe attribute (two symbols of one name would clash);
+// this is the one `main` the C runtime calls.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
+    // SAFETY: the C runtime passes `argc` valid pointers in `argv`, each to
+    // a NUL-terminated string that lives for the whole process.
+    let args = unsafe { sys::args(argc, argv) };
+    run(args)
+}
 
 /// Everything after the C entry point; returns foster's exit status. As
 /// the init of a machine it never returns: it ends in `reboot(2)`.

@@ -275,7 +275,16 @@ mod tests {
             .unwrap();
         let pid = child.id() as Pid;
         let me = std::process::id() as Pid;
-        assert_eq!(service_marker(pid), Some("db".into()));
+        // Until the child has exec'd, its environment is the test's.
+        let mut marker = None;
+        for _ in 0..500 {
+            marker = service_marker(pid);
+            if marker.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        assert_eq!(marker, Some("db".into()));
         assert_eq!(ancestors(pid, me), Vec::<Pid>::new());
         let found = ancestors(pid, 0);
         child.kill().unwrap();

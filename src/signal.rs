@@ -75,10 +75,12 @@ pub fn parse(text: &str) -> Result<i32, UnknownSignal> {
         return Ok(n);
     }
     let (min, max) = (crate::sys::sigrtmin(), crate::sys::sigrtmax());
+    // Checked: the offset is anybody's text (`kill web RTMIN+2147483647`
+    // on the control socket), and an overflow must be a refusal.
     let rt = if let Some(rest) = name.strip_prefix("RTMIN") {
-        offset(rest, 1).map(|o| min + o)
+        offset(rest, '+').and_then(|o| min.checked_add(o))
     } else if let Some(rest) = name.strip_prefix("RTMAX") {
-        offset(rest, -1).map(|o| max + o)
+        offset(rest, '-').and_then(|o| max.checked_sub(o))
     } else {
         None
     };
@@ -88,16 +90,18 @@ pub fn parse(text: &str) -> Result<i32, UnknownSignal> {
     }
 }
 
-/// `""` → 0, `"+3"` → 3 (when `sign` is 1), `"-2"` → -2 (when `sign` is -1).
-fn offset(rest: &str, sign: i32) -> Option<i32> {
+/// The offset after `RTMIN`/`RTMAX`: `""` → 0, `"+3"` → 3 (when `sign` is
+/// `'+'`), `"-2"` → 2 (when `sign` is `'-'`). Plain digits only after the
+/// sign (`i32::from_str` would take a second sign).
+fn offset(rest: &str, sign: char) -> Option<i32> {
     if rest.is_empty() {
         return Some(0);
     }
-    let digits = match sign {
-        1 => rest.strip_prefix('+')?,
-        _ => rest.strip_prefix('-')?,
-    };
-    digits.parse::<i32>().ok().map(|n| n * sign)
+    let digits = rest.strip_prefix(sign)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<i32>().ok()
 }
 
 /// `SIGTERM`, `SIGRTMIN+3`, or `signal 99` for anything else.
@@ -153,6 +157,51 @@ mod tests {
             parse("SIGNOPE").unwrap_err().to_string(),
             "unknown signal \"SIGNOPE\" (expected a name such as TERM or SIGTERM, RTMIN+N, or a number)"
         );
+    }
+
+    #[test]
+    fn rtmin_with_a_huge_offset_is_refused_not_a_panic() {
+        for s in [
+            "RTMIN+2147483647",
+            "SIGRTMIN+2147483647",
+            "RTMAX-2147483648",
+            "RTMAX--2147483648",
+            "RTMIN+99999999999999999999",
+        ] {
+            assert!(parse(s).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn offsets_are_plain_digits() {
+        // `i32::from_str` takes a sign of its own: "RTMIN++3" and
+        // "RTMAX--2" were read as RTMIN+3 and RTMAX+2 (out of range, then).
+        for s in ["RTMIN++3", "RTMAX--2", "RTMAX-+2", "RTMIN+ 3", "RTMIN+"] {
+            assert!(parse(s).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn every_signal_name_parses_back_to_its_number() {
+        let (min, max) = (crate::sys::sigrtmin(), crate::sys::sigrtmax());
+        for sig in 1..=max {
+            let n = name(sig);
+            if (32..min).contains(&sig) {
+                // Kept by the C library for its threads: no name, a number.
+                assert_eq!(n, format!("signal {sig}"));
+                assert_eq!(parse(&sig.to_string()), Ok(sig));
+                continue;
+            }
+            assert_eq!(parse(&n), Ok(sig), "{n}");
+            let bare = n.strip_prefix("SIG").unwrap_or(&n);
+            assert_eq!(parse(bare), Ok(sig), "{bare}");
+            assert_eq!(parse(&n.to_ascii_lowercase()), Ok(sig), "{n}");
+            assert_eq!(parse(&sig.to_string()), Ok(sig));
+        }
+        // And RTMAX-N names the same numbers from the other end.
+        for k in 0..=(max - min) {
+            assert_eq!(parse(&format!("RTMAX-{k}")), Ok(max - k));
+        }
     }
 
     #[test]

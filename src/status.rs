@@ -144,6 +144,37 @@ mod tests {
     }
 
     #[test]
+    fn every_wait_status_decodes_as_libc_does_and_reads_as_its_shell_code() {
+        // Every 16-bit status the kernel reports for an exit or a death by
+        // signal (stop reports, 0x7f in the low byte, never reach here).
+        for raw in 0..=0xffff {
+            if !(libc::WIFEXITED(raw) || libc::WIFSIGNALED(raw)) {
+                continue;
+            }
+            let status = WaitStatus::from_raw(raw);
+            let code = status.shell_code();
+            let text = status.to_string();
+            if libc::WIFEXITED(raw) {
+                assert_eq!(status, WaitStatus::Exited(libc::WEXITSTATUS(raw) as u8));
+                assert_eq!(i32::from(code), libc::WEXITSTATUS(raw));
+                assert_eq!(text, format!("exited with status {code}"));
+            } else {
+                let sig = libc::WTERMSIG(raw);
+                let core = libc::WCOREDUMP(raw);
+                assert_eq!(status, WaitStatus::Signaled { sig, core }, "{raw:#x}");
+                assert_eq!(i32::from(code), (128 + sig) % 256, "{raw:#x}");
+                let name = crate::signal::name(sig);
+                let want = if core {
+                    format!("was killed by {name} (core dumped)")
+                } else {
+                    format!("was killed by {name}")
+                };
+                assert_eq!(text, want);
+            }
+        }
+    }
+
+    #[test]
     fn expected_statuses_map_to_zero() {
         let mut e = ExpectedStatuses::default();
         e.insert(143);

@@ -14,10 +14,11 @@
 //! all of that between `fork` and `exec`, touching nothing but async-signal-
 //! safe calls on memory prepared before the fork.
 //!
-//! Why the C `main` lives here: Rust's usual start-up code sets SIGPIPE to
-//! "ignore" before `main` runs and keeps no record of what it was, so the
-//! disposition foster inherited would be lost. Entering through our own
-//! `main` leaves the process exactly as the kernel and our parent made it.
+//! Why foster has its own C `main` (in `src/main.rs`, calling [`args`]):
+//! Rust's usual start-up code sets SIGPIPE to "ignore" before `main` runs
+//! and keeps no record of what it was, so the disposition foster inherited
+//! would be lost. Entering through our own `main` leaves the process
+//! exactly as the kernel and our parent made it.
 
 #![allow(unsafe_code)]
 
@@ -37,20 +38,23 @@ use crate::status::WaitStatus;
 /// A process ID as the kernel hands it out.
 pub type Pid = i32;
 
-/// `main(argc, argv)` — the process entry point (see the module docs for why
-/// foster has its own). Collects the arguments and hands over to
-/// [`crate::run`], whose return value is the exit status.
-#[cfg(not(test))]
-#[unsafe(no_mangle)]
-extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+/// The arguments of C's `main(argc, argv)`, copied (see the module docs for
+/// why foster has its own `main`; the binary's `main` calls this).
+///
+/// # Safety
+///
+/// `argv` must point to `argc` valid pointers, each to a NUL-terminated
+/// string, as the C runtime passes them to `main`.
+pub unsafe fn args(argc: c_int, argv: *const *const c_char) -> Vec<OsString> {
     let mut args = Vec::new();
     for i in 0..usize::try_from(argc).unwrap_or(0) {
-        // SAFETY: the C runtime passes `argc` valid pointers in `argv`, each
-        // to a NUL-terminated string that lives for the whole process.
+        // SAFETY: the caller promises `argc` valid pointers in `argv`, each
+        // to a NUL-terminated string (the C runtime's, which live for the
+        // whole process).
         let arg = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
         args.push(OsString::from_vec(arg.to_bytes().to_vec()));
     }
-    crate::run(args)
+    args
 }
 
 fn errno_result(ret: c_int) -> io::Result<c_int> {

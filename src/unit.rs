@@ -76,7 +76,12 @@ pub struct Problem {
 }
 
 impl fmt::Display for Problem {
+    /// `FILE:LINE:COLUMN: message`, or `FILE: message` for a problem with
+    /// the file as a whole (line 0).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            return write!(f, "{}: {}", self.file.display(), self.message);
+        }
         write!(
             f,
             "{}:{}:{}: {}",
@@ -617,7 +622,14 @@ fn parse_unit(name: &str, path: &Path, text: &str, users: &UserDb) -> Result<Par
     if restart_delay_max < restart_delay
         && let Some(node) = delay_max_node
     {
-        c.at(node, "restart_delay_max: shorter than restart_delay");
+        c.at(
+            node,
+            format!(
+                "restart_delay_max: {} is shorter than restart_delay ({})",
+                crate::duration::format(restart_delay_max),
+                crate::duration::format(restart_delay)
+            ),
+        );
     }
     let credentials = if user.is_some() || group.is_some() {
         let u = user.as_ref().map(|(t, _)| t.as_str());
@@ -722,58 +734,248 @@ pub struct Loaded {
     pub invalid: BTreeSet<String>,
 }
 
-/// Reads every `*.yaml`/`*.yml` file in `dir` (hidden files skipped).
+/// The largest unit file foster reads. A unit is a few lines; a stray
+/// 50 MB file must not swell PID 1 (read whole, then parsed, it took foster
+/// to 232 MB on a reload).
+pub const MAX_UNIT_FILE: u64 = 1 << 20;
+
+/// What a directory entry named like a unit file is, when it is not a
+/// regular file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Directory,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
+    Symlink,
+    Other,
+}
+
+impl FileKind {
+    /// `None` for a regular file.
+    pub fn of(file_type: std::fs::FileType) -> Option<FileKind> {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = if file_type.is_file() {
+            return None;
+        } else if file_type.is_dir() {
+            FileKind::Directory
+        } else if file_type.is_fifo() {
+            FileKind::Fifo
+        } else if file_type.is_socket() {
+            FileKind::Socket
+        } else if file_type.is_char_device() {
+            FileKind::CharDevice
+        } else if file_type.is_block_device() {
+            FileKind::BlockDevice
+        } else if file_type.is_symlink() {
+            FileKind::Symlink
+        } else {
+            FileKind::Other
+        };
+        Some(kind)
+    }
+}
+
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FileKind::Directory => "a directory",
+            FileKind::Fifo => "a FIFO",
+            FileKind::Socket => "a socket",
+            FileKind::CharDevice => "a character device",
+            FileKind::BlockDevice => "a block device",
+            FileKind::Symlink => "a symbolic link",
+            FileKind::Other => "neither a file nor a directory",
+        })
+    }
+}
+
+/// Why an entry named like a unit file was not read as one.
+#[derive(Debug)]
+pub enum Unreadable {
+    /// `open(2)` failed.
+    Open(std::io::Error),
+    /// A symbolic link whose target does not exist.
+    DanglingSymlink,
+    NotRegular(FileKind),
+    /// Larger than [`MAX_UNIT_FILE`]: its size, or `None` when it grew
+    /// past the limit while it was read.
+    TooLarge(Option<u64>),
+    /// `fstat(2)` or `read(2)` failed.
+    Read(std::io::Error),
+    /// The bytes are not UTF-8: the offset of the first bad one.
+    NotUtf8(usize),
+}
+
+impl fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unreadable::Open(e) => write!(f, "cannot open: {e}"),
+            Unreadable::DanglingSymlink => {
+                f.write_str("a symbolic link to nothing (its target does not exist)")
+            }
+            Unreadable::NotRegular(kind) => write!(f, "not a regular file ({kind})"),
+            Unreadable::TooLarge(size) => {
+                match size {
+                    Some(size) => write!(f, "too large ({size} bytes")?,
+                    None => write!(f, "too large (more than {MAX_UNIT_FILE} bytes")?,
+                }
+                f.write_str("; a unit file is at most 1 MiB)")
+            }
+            Unreadable::Read(e) => write!(f, "cannot read: {e}"),
+            Unreadable::NotUtf8(at) => {
+                write!(f, "not UTF-8 text (an invalid byte at offset {at})")
+            }
+        }
+    }
+}
+
+/// Whether a services directory's entry of this name is a unit file:
+/// `*.yaml` or `*.yml`, not hidden.
+pub fn is_unit_file_name(name: &std::ffi::OsStr) -> bool {
+    let path = Path::new(name);
+    let hidden = name.as_encoded_bytes().starts_with(b".");
+    let yaml = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    );
+    yaml && !hidden
+}
+
+/// Reads every unit file in `dir` (see [`is_unit_file_name`]). An entry
+/// named like one that cannot be read as a unit (a directory, a FIFO, a
+/// socket, a device, a dangling symlink, a file over [`MAX_UNIT_FILE`], an
+/// unreadable one) is a problem, never skipped in silence.
 pub fn load_dir(dir: &Path, users: &UserDb) -> Loaded {
-    let mut loaded = Loaded::default();
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
-            loaded.problems.push(Problem {
-                file: dir.to_path_buf(),
-                line: 0,
-                column: 0,
-                message: format!("cannot read the services directory: {e}"),
-            });
-            return loaded;
+            return Loaded {
+                problems: vec![Problem {
+                    file: dir.to_path_buf(),
+                    line: 0,
+                    column: 0,
+                    message: format!("cannot read the services directory: {e}"),
+                }],
+                ..Loaded::default()
+            };
         }
     };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let hidden = p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'));
-            let yaml = matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
-            yaml && !hidden && p.is_file()
+    let mut found: Vec<(PathBuf, Option<std::fs::FileType>)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| is_unit_file_name(&e.file_name()))
+        .map(|e| (e.path(), e.file_type().ok()))
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    let files = found
+        .into_iter()
+        .map(|(path, file_type)| {
+            // What the directory says the entry is: what is plainly not a
+            // file (a FIFO, a device) is never opened. A regular file or a
+            // symlink is opened, and judged by what was opened.
+            let bytes = match file_type.and_then(FileKind::of) {
+                Some(kind) if kind != FileKind::Symlink => Err(Unreadable::NotRegular(kind)),
+                _ => read_unit_file(&path),
+            };
+            (path, bytes)
         })
         .collect();
-    files.sort();
+    check_files(files, users)
+}
+
+/// A unit file's bytes, at most [`MAX_UNIT_FILE`] of them, from whatever
+/// `path` names by the time it is opened.
+///
+/// The entry may have been replaced since the directory was read: a FIFO
+/// renamed onto `x.yaml` in between would block a plain `open(2)` until
+/// some writer came, and PID 1 with it. So: `O_NONBLOCK` (an open that
+/// never waits; it has no effect on reading a regular file), `O_NOCTTY`
+/// (a terminal never becomes foster's), then `fstat(2)` on the descriptor
+/// itself, so that what is judged is what was opened, and a read of at
+/// most one byte over the limit, so that a file growing meanwhile is still
+/// refused. (std adds `O_CLOEXEC`.)
+fn read_unit_file(path: &Path) -> Result<Vec<u8>, Unreadable> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| why_not_opened(path, e))?;
+    let meta = file.metadata().map_err(Unreadable::Read)?;
+    if let Some(kind) = FileKind::of(meta.file_type()) {
+        return Err(Unreadable::NotRegular(kind));
+    }
+    if meta.len() > MAX_UNIT_FILE {
+        return Err(Unreadable::TooLarge(Some(meta.len())));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_UNIT_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(Unreadable::Read)?;
+    if u64::try_from(bytes.len()).map_or(true, |n| n > MAX_UNIT_FILE) {
+        return Err(Unreadable::TooLarge(None));
+    }
+    Ok(bytes)
+}
+
+/// Tells an open that failed on what is not a file (a socket refuses
+/// `open(2)` with ENXIO) or on a dangling symlink from other failures
+/// (`stat(2)`, `lstat(2)`: neither blocks).
+fn why_not_opened(path: &Path, e: std::io::Error) -> Unreadable {
+    match std::fs::metadata(path) {
+        Ok(meta) => match FileKind::of(meta.file_type()) {
+            Some(kind) => Unreadable::NotRegular(kind),
+            None => Unreadable::Open(e),
+        },
+        Err(_) if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) => {
+            Unreadable::DanglingSymlink
+        }
+        Err(_) => Unreadable::Open(e),
+    }
+}
+
+/// Checks the unit files of a services directory, as read: each `(path,
+/// its bytes or why they could not be had)`, in the directory's order.
+/// The service name is the file name without its extension. Pure: this is
+/// all of `foster --check` but the reading, and what the fuzz target runs.
+pub fn check_files(files: Vec<(PathBuf, Result<Vec<u8>, Unreadable>)>, users: &UserDb) -> Loaded {
+    let mut loaded = Loaded::default();
     let mut texts = Vec::new();
-    for path in files {
+    for (path, bytes) in files {
         let name = path
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or_default()
             .to_string();
-        match std::fs::read_to_string(&path) {
+        let text = bytes.and_then(|b| {
+            String::from_utf8(b).map_err(|e| Unreadable::NotUtf8(e.utf8_error().valid_up_to()))
+        });
+        match text {
             Ok(text) => texts.push((name, path, text)),
-            Err(e) => loaded.problems.push(Problem {
-                file: path,
-                line: 0,
-                column: 0,
-                message: format!("cannot read: {e}"),
-            }),
+            Err(why) => {
+                // The file exists, with a problem: on a reload, the running
+                // version of its service is kept.
+                loaded.invalid.insert(name);
+                loaded.problems.push(Problem {
+                    file: path,
+                    line: 0,
+                    column: 0,
+                    message: why.to_string(),
+                });
+            }
         }
     }
     let (units, problems) = check_units(&texts, users);
     loaded.units = units;
     loaded.problems.extend(problems);
-    loaded.invalid = texts
-        .iter()
-        .map(|(n, _, _)| n.clone())
-        .filter(|n| !loaded.units.contains_key(n))
-        .collect();
+    loaded.invalid.extend(
+        texts
+            .iter()
+            .map(|(n, _, _)| n.clone())
+            .filter(|n| !loaded.units.contains_key(n)),
+    );
     loaded
 }
 
@@ -929,6 +1131,107 @@ mod tests {
         (units, problems.iter().map(|p| p.to_string()).collect())
     }
 
+    fn users() -> UserDb {
+        UserDb::parse("root:x:0:0::/root:/bin/sh\n", "")
+    }
+
+    #[test]
+    fn what_is_not_a_readable_unit_file_is_a_problem_with_its_path_not_skipped() {
+        let files = vec![
+            (PathBuf::from("s/a.yaml"), Ok(b"command: x\n".to_vec())),
+            (
+                PathBuf::from("s/big.yaml"),
+                Err(Unreadable::TooLarge(Some(52_428_800))),
+            ),
+            (
+                PathBuf::from("s/d.yaml"),
+                Err(Unreadable::NotRegular(FileKind::Directory)),
+            ),
+            (
+                PathBuf::from("s/grew.yaml"),
+                Err(Unreadable::TooLarge(None)),
+            ),
+            (
+                PathBuf::from("s/gone.yml"),
+                Err(Unreadable::DanglingSymlink),
+            ),
+            (
+                PathBuf::from("s/latin1.yaml"),
+                Ok(b"command: caf\xe9\n".to_vec()),
+            ),
+            (
+                PathBuf::from("s/x.yaml"),
+                Err(Unreadable::NotRegular(FileKind::Fifo)),
+            ),
+        ];
+        let loaded = check_files(files, &users());
+        let problems: Vec<String> = loaded.problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            problems,
+            [
+                "s/big.yaml: too large (52428800 bytes; a unit file is at most 1 MiB)",
+                "s/d.yaml: not a regular file (a directory)",
+                "s/grew.yaml: too large (more than 1048576 bytes; a unit file is at most 1 MiB)",
+                "s/gone.yml: a symbolic link to nothing (its target does not exist)",
+                "s/latin1.yaml: not UTF-8 text (an invalid byte at offset 12)",
+                "s/x.yaml: not a regular file (a FIFO)",
+            ]
+        );
+        assert_eq!(loaded.units.keys().collect::<Vec<_>>(), ["a"]);
+        // Each exists with a problem: a running version is kept on reload.
+        assert_eq!(
+            loaded.invalid.iter().collect::<Vec<_>>(),
+            ["big", "d", "gone", "grew", "latin1", "x"]
+        );
+    }
+
+    #[test]
+    fn every_kind_of_entry_is_named_in_the_problem() {
+        for (kind, text) in [
+            (FileKind::Directory, "not a regular file (a directory)"),
+            (FileKind::Fifo, "not a regular file (a FIFO)"),
+            (FileKind::Socket, "not a regular file (a socket)"),
+            (
+                FileKind::CharDevice,
+                "not a regular file (a character device)",
+            ),
+            (FileKind::BlockDevice, "not a regular file (a block device)"),
+        ] {
+            assert_eq!(Unreadable::NotRegular(kind).to_string(), text);
+        }
+    }
+
+    #[test]
+    fn unit_file_names() {
+        for yes in ["web.yaml", "web.yml", "a.b.yaml", "x@1.yaml"] {
+            assert!(is_unit_file_name(std::ffi::OsStr::new(yes)), "{yes}");
+        }
+        for no in [
+            ".web.yaml",
+            ".yaml",
+            "web.json",
+            "web",
+            "web.yaml~",
+            "web.YAML",
+        ] {
+            assert!(!is_unit_file_name(std::ffi::OsStr::new(no)), "{no}");
+        }
+    }
+
+    #[test]
+    fn a_problem_with_a_whole_file_has_no_position() {
+        let p = Problem {
+            file: PathBuf::from("services.d"),
+            line: 0,
+            column: 0,
+            message: "cannot read the services directory: gone".into(),
+        };
+        assert_eq!(
+            p.to_string(),
+            "services.d: cannot read the services directory: gone"
+        );
+    }
+
     #[test]
     fn full_unit_with_every_key() {
         let (units, problems) = check(&[
@@ -1006,6 +1309,18 @@ mod tests {
                 "bad.yaml:6:10: pidfile: only a `type: forking` service has a pidfile",
                 "bad.yaml:8:7: unknown user \"nobody-here\" (not in /etc/passwd)",
             ]
+        );
+    }
+
+    #[test]
+    fn a_restart_delay_max_below_restart_delay_quotes_both() {
+        let (_, problems) = check(&[(
+            "d",
+            "command: x\nrestart_delay: 2s\nrestart_delay_max: 1500ms\n",
+        )]);
+        assert_eq!(
+            problems,
+            ["d.yaml:3:20: restart_delay_max: 1.5s is shorter than restart_delay (2s)"]
         );
     }
 

@@ -14,5 +14,6 @@ mod services;
 mod signals;
 mod tracking;
 mod tty;
+mod units;
 mod util;
 mod vm;
