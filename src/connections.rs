@@ -35,6 +35,11 @@ pub const MAX_CONNECTIONS: usize = 512;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection idle this long may give its place to a newcomer.
 pub const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
+/// Connections accepted in one turn of the loop: the rest wait in the
+/// listener's queue while the loop serves (and closes) the ones it has, so
+/// a client that connects in a loop cannot fill every place before foster
+/// sees the ones it already closed.
+pub const ACCEPT_PER_TURN: usize = 8;
 
 struct Connection {
     stream: UnixStream,
@@ -96,7 +101,7 @@ impl Connections {
         allowed: impl Fn(u32) -> bool,
         now: Instant,
     ) {
-        loop {
+        for _ in 0..ACCEPT_PER_TURN {
             match listener.accept() {
                 Ok(Some(Accepted::Client(stream, uid))) => {
                     if !allowed(uid) {

@@ -6,10 +6,10 @@
 //! reads at all, must not stop reaping, restarts or `fosterctl`: every
 //! write is non-blocking (see [`Output`]), and what an output does not take
 //! waits here, up to [`CAPACITY`] bytes, until the loop sees it writable.
-//! Past that, foster's own lines are dropped and counted (one line says how
-//! many once the output takes lines again), and the relay stops reading the
-//! pipes that feed that output, so the services writing to them wait
-//! instead (their lines are never dropped).
+//! Past half of that the relay stops reading the pipes that feed that
+//! output, so the services writing to them wait instead (their lines are
+//! never dropped); past all of it foster's own lines are dropped and
+//! counted (one line says how many once the output takes lines again).
 //!
 //! Only whole lines go in, and the bytes of one output leave in the order
 //! they went in, so a line of foster's never lands inside a relayed one.
@@ -30,11 +30,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::sys::{Output, Poller};
 
-/// Bytes waiting for one output before foster's lines are dropped and the
-/// relay pauses the pipes that feed it.
+/// Bytes waiting for one output before foster's own lines are dropped.
 pub const CAPACITY: usize = 64 * 1024;
+/// Bytes waiting for one output before the relay pauses the pipes that
+/// feed it: half, so that the other half (less one read's worth) is kept
+/// for foster's own lines, which a flooding service never crowds out.
+pub const RELAY_PAUSE_AT: usize = CAPACITY / 2;
 /// Where the relay starts reading its paused pipes again.
-pub const RESUME_BELOW: usize = CAPACITY / 2;
+pub const RESUME_BELOW: usize = CAPACITY / 4;
 /// The most a pipe takes in one piece (`pipe(7)`: `PIPE_BUF`).
 const PIPE_BUF: usize = 4096;
 
@@ -217,14 +220,14 @@ pub fn relay_lines(stream: Stream, lines: &[u8]) {
     });
 }
 
-/// Whether `stream` takes more relayed lines now (below [`CAPACITY`], or
-/// its reader is gone and everything is discarded).
+/// Whether `stream` takes more relayed lines now (below
+/// [`RELAY_PAUSE_AT`], or its reader is gone and everything is discarded).
 pub fn has_room(stream: Stream) -> bool {
     with(|console| {
         console
             .writers
             .get(stream.index())
-            .is_some_and(|w| w.dead || w.pending() < CAPACITY)
+            .is_some_and(|w| w.dead || w.pending() < RELAY_PAUSE_AT)
     })
 }
 

@@ -22,7 +22,9 @@ pub fn parse(bytes: &[u8]) -> Option<Message> {
         match key {
             "READY" => msg.ready = value == "1",
             "STATUS" => msg.status = Some(value.chars().take(256).collect()),
-            "MAINPID" => msg.main_pid = value.parse().ok().filter(|&p: &Pid| p > 1),
+            // Any positive number: whether it may be the service's main
+            // process is for the supervisor to judge (and to log).
+            "MAINPID" => msg.main_pid = value.parse().ok().filter(|&p: &Pid| p > 0),
             _ => {}
         }
     }
@@ -57,7 +59,13 @@ mod tests {
     fn refuses_garbage() {
         assert_eq!(parse(b"\xff\xfe"), None);
         assert_eq!(parse(b"no equals sign"), None);
-        assert_eq!(parse(b"MAINPID=1\n"), Some(Message::default()));
+        assert_eq!(
+            parse(b"MAINPID=1\n"),
+            Some(Message {
+                main_pid: Some(1),
+                ..Message::default()
+            })
+        );
         assert_eq!(parse(b"MAINPID=-3\nREADY=0"), Some(Message::default()));
     }
 }

@@ -508,7 +508,7 @@ impl Poller {
     /// descriptors in the set, so an idle foster never wakes up. Returns the
     /// tokens that are ready.
     pub fn wait(&self, ready: &mut Vec<u64>) -> io::Result<()> {
-        let mut events = [EpollEvent::empty(); 8];
+        let mut events = [EpollEvent::empty(); 64];
         ready.clear();
         loop {
             match self.0.wait(&mut events, EpollTimeout::NONE) {

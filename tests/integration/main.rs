@@ -5,6 +5,7 @@
 mod control;
 mod docker;
 mod exit_status;
+mod hostile;
 mod hygiene;
 mod leftovers;
 mod legacy;
