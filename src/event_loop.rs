@@ -959,15 +959,31 @@ fn followed_ended(pid: Pid, sources: &Sources, world: &mut World, queue: &mut Ve
 
 /// Drops the records of processes that are gone: a reaped PID is kept (so
 /// that it is never signalled by number) only while the supervisor still
-/// names it; the launch records of services that no longer exist go.
+/// names it; the launch records and cgroup watches of services that no
+/// longer exist go. Cheap when there is nothing to drop.
 fn prune(world: &mut World, supervisor: &Supervisor) {
-    if !world.reaped.is_empty() {
-        world.reaped.retain(|&pid| supervisor.names(pid));
+    prune_records(
+        &mut world.reaped,
+        &mut world.launches,
+        &mut world.cgroup_watches,
+        supervisor,
+    );
+}
+
+fn prune_records<L, W>(
+    reaped: &mut std::collections::HashSet<Pid>,
+    launches: &mut std::collections::HashMap<String, L>,
+    watches: &mut std::collections::HashMap<W, String>,
+    supervisor: &Supervisor,
+) {
+    if !reaped.is_empty() {
+        reaped.retain(|&pid| supervisor.names(pid));
     }
-    if world.launches.len() > supervisor.service_count() {
-        world
-            .launches
-            .retain(|name, _| supervisor.unit(name).is_some());
+    if launches.len() > supervisor.service_count() {
+        launches.retain(|name, _| supervisor.unit(name).is_some());
+    }
+    if watches.len() > supervisor.service_count() {
+        watches.retain(|_, name| supervisor.unit(name).is_some());
     }
 }
 
@@ -1216,5 +1232,35 @@ pub fn describe(e: &io::Error) -> String {
     match e.raw_os_error() {
         Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
         None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_of_processes_and_services_that_are_gone_are_dropped() {
+        // The forking crash loop of the soak run: every round a followed
+        // daemon is reaped, and its number used to be kept for good.
+        let settings = crate::supervisor::Settings {
+            forward_to_group: false,
+            expected: crate::status::ExpectedStatuses::default(),
+            grace: std::time::Duration::from_secs(1),
+            warn_on_reap: false,
+            system: false,
+            identity: crate::supervisor::Identity::default(),
+        };
+        let unit = crate::service::tests::unit("d", Kind::Forking, crate::unit::Restart::Always);
+        let supervisor = Supervisor::new(settings, vec![unit], false, true);
+        let mut reaped: std::collections::HashSet<Pid> = (1000..6000).collect();
+        let mut launches: std::collections::HashMap<String, ()> =
+            [("d".to_string(), ()), ("removed".to_string(), ())].into();
+        let mut watches: std::collections::HashMap<u32, String> =
+            [(1, "d".to_string()), (2, "removed".to_string())].into();
+        prune_records(&mut reaped, &mut launches, &mut watches, &supervisor);
+        assert!(reaped.is_empty());
+        assert_eq!(launches.keys().collect::<Vec<_>>(), ["d"]);
+        assert_eq!(watches.values().collect::<Vec<_>>(), ["d"]);
     }
 }

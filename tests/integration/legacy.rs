@@ -79,16 +79,15 @@ impl Case {
     }
 
     fn start(&self) -> Running {
-        start(foster(
-            self.mode,
-            &[
-                "-v",
-                "--socket",
-                &self.socket,
-                "--services",
-                &self.units.path(),
-            ],
-        ))
+        self.start_with(&[])
+    }
+
+    /// As [`Case::start`], with more options for foster.
+    fn start_with(&self, extra: &[&str]) -> Running {
+        let units = self.units.path();
+        let mut args = vec!["-v", "--socket", &self.socket, "--services", &units];
+        args.extend_from_slice(extra);
+        start(foster(self.mode, &args))
     }
 
     fn status(&self, service: &str) -> String {
@@ -581,6 +580,72 @@ fn a_pidfile_naming_another_services_process_is_refused() {
         assert_eq!(field(&json, "state"), "running", "{mode:?}: {json}");
         assert_eq!(field(&json, "pid"), victim, "{mode:?}: {json}");
         case.finish(running, &["liar"]);
+    }
+}
+
+#[test]
+fn a_pidfile_naming_another_services_worker_in_a_session_of_its_own_is_refused() {
+    for mode in modes() {
+        for cgroups in [true, false] {
+            let case = Case::new(mode, "other-worker");
+            let gate = case.file("gate");
+            let content = format!("file:{gate}");
+            case.daemon(
+                "liar",
+                "start_timeout: 3s\nrestart: never\n",
+                &["--single-fork", "--write-after-exit", "--content", &content],
+            );
+            // The victim's worker makes a session of its own and, its
+            // parent gone, is reparented to foster: to the old checks, a
+            // young process of foster's that is no service's main process.
+            case.units.write(
+                "victim.yaml",
+                &format!(
+                    "env: {{FOSTER_TEST_CASE: \"{}/\"}}\ncommand: [\"/bin/sh\", \"-c\", \"(setsid sleep 1001 </dev/null >/dev/null 2>&1 &); exec sleep 1000\"]\n",
+                    case.dir.path()
+                ),
+            );
+            let extra: &[&str] = if cgroups { &[] } else { &["--no-cgroups"] };
+            let mut running = case.start_with(extra);
+            case.wait_log("liar", "master ");
+            case.wait_field("victim", "state", "running");
+            // Units start in name order, so the worker starts after the
+            // liar's launch and passes the age check.
+            let marker = format!("FOSTER_TEST_CASE={}/", case.dir.path());
+            let mut worker = None;
+            eventually("the victim's worker of the second run", || {
+                worker = crate::util::running("sleep 1001")
+                    .into_iter()
+                    .filter(|p| {
+                        std::fs::read(format!("/proc/{p}/environ"))
+                            .is_ok_and(|e| String::from_utf8_lossy(&e).contains(&marker))
+                    })
+                    .next();
+                worker.is_some()
+            });
+            let worker = worker.unwrap();
+            // Its number as foster's namespace sees it.
+            let status = std::fs::read_to_string(format!("/proc/{worker}/status")).unwrap();
+            let inner = status
+                .lines()
+                .find(|l| l.starts_with("NSpid:"))
+                .and_then(|l| l.split_whitespace().last())
+                .unwrap()
+                .to_string();
+            std::fs::write(&gate, format!("{inner}\n")).unwrap();
+            case.wait_log("liar", "wrote ");
+            running.expect_stderr(&format!("liar: refusing PID {inner}"));
+            case.wait_field("liar", "state", "failed");
+            assert_eq!(fosterctl(&case.socket, &["stop", "liar"]).0, 0);
+            // Nothing of the victim was touched.
+            assert!(
+                crate::util::running("sleep 1001").contains(&worker),
+                "{mode:?} cgroups={cgroups}: the victim's worker was killed"
+            );
+            let json = case.status("victim");
+            assert_eq!(field(&json, "state"), "running", "{mode:?}: {json}");
+            case.finish(running, &["liar"]);
+        }
     }
 }
 
