@@ -468,8 +468,8 @@ fn start_service(unit: &Unit, world: &mut World, sources: &Sources) -> Result<Pi
     // forks, reparenting and new sessions (see `pidfile::Ties::marked`),
     // and the service's name for scripts (as supervisord's
     // SUPERVISOR_PROCESS_NAME).
-    env.retain(|(k, _)| k != "NOTIFY_SOCKET" && k != "FOSTER_SERVICE");
-    env.push(("FOSTER_SERVICE".into(), unit.name.clone().into()));
+    env.retain(|(k, _)| k != "NOTIFY_SOCKET" && k != "FOSTER_SERVICE_NAME");
+    env.push(("FOSTER_SERVICE_NAME".into(), unit.name.clone().into()));
     if unit.kind == Kind::Notify {
         let Some(address) = notify else {
             return Err(
@@ -902,7 +902,7 @@ fn membership(world: &World, pid: Pid) -> crate::pidfile::CgroupMembership {
 }
 
 /// What ties the process `c` describes to a service: its ancestry, its
-/// cgroup, the `FOSTER_SERVICE` it was started with, and when the leader
+/// cgroup, the `FOSTER_SERVICE_NAME` it was started with, and when the leader
 /// of its session started. `exited`: it is a held zombie, which has left
 /// its cgroup already.
 fn ties(world: &World, c: &crate::pidfile::Candidate, exited: bool) -> crate::pidfile::Ties {

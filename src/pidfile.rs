@@ -44,7 +44,7 @@ pub struct Ties {
     pub ancestors: Vec<Pid>,
     /// Whose cgroup it is in.
     pub cgroup: CgroupMembership,
-    /// The service named by `FOSTER_SERVICE` in the environment it was
+    /// The service named by `FOSTER_SERVICE_NAME` in the environment it was
     /// started with (foster sets it for each service; it survives forks,
     /// reparenting and new sessions, though not an exec that clears it).
     pub marked: Option<String>,
@@ -109,7 +109,7 @@ pub enum Refusal {
     OtherCgroup(String),
     /// In no service's cgroup, while the service has one.
     NotInCgroup,
-    /// Started for another service (its `FOSTER_SERVICE` says so).
+    /// Started for another service (its `FOSTER_SERVICE_NAME` says so).
     Marked(String),
     /// One of another service's processes, or of its session, or started
     /// by one of them.
@@ -139,7 +139,7 @@ impl fmt::Display for Refusal {
             Refusal::Marked(other) => {
                 write!(
                     f,
-                    "it was started for service {other} (FOSTER_SERVICE={other})"
+                    "it was started for service {other} (FOSTER_SERVICE_NAME={other})"
                 )
             }
             Refusal::OtherService(other) => write!(f, "it belongs to service {other}"),

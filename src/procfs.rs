@@ -77,7 +77,7 @@ pub fn ancestors(pid: Pid, stop: Pid) -> Vec<Pid> {
     found
 }
 
-/// The value of `FOSTER_SERVICE` in the environment `pid` was started with
+/// The value of `FOSTER_SERVICE_NAME` in the environment `pid` was started with
 /// (`/proc/PID/environ`, read up to 256 KiB), if it has one.
 pub fn service_marker(pid: Pid) -> Option<String> {
     use std::io::Read;
@@ -87,11 +87,11 @@ pub fn service_marker(pid: Pid) -> Option<String> {
     marker_in(&environ)
 }
 
-/// `FOSTER_SERVICE`'s value in a NUL-separated environment block.
+/// `FOSTER_SERVICE_NAME`'s value in a NUL-separated environment block.
 pub fn marker_in(environ: &[u8]) -> Option<String> {
     environ
         .split(|&b| b == 0)
-        .find_map(|entry| entry.strip_prefix(b"FOSTER_SERVICE="))
+        .find_map(|entry| entry.strip_prefix(b"FOSTER_SERVICE_NAME="))
         .and_then(|value| std::str::from_utf8(value).ok())
         .map(str::to_string)
 }
@@ -263,14 +263,14 @@ mod tests {
     #[test]
     fn reads_the_service_marker_and_the_ancestry() {
         assert_eq!(
-            marker_in(b"PATH=/bin\0FOSTER_SERVICE=web\0HOME=/"),
+            marker_in(b"PATH=/bin\0FOSTER_SERVICE_NAME=web\0HOME=/"),
             Some("web".into())
         );
-        assert_eq!(marker_in(b"PATH=/bin\0XFOSTER_SERVICE=web\0"), None);
+        assert_eq!(marker_in(b"PATH=/bin\0XFOSTER_SERVICE_NAME=web\0"), None);
         assert_eq!(marker_in(b""), None);
         let mut child = std::process::Command::new("sleep")
             .arg("5")
-            .env("FOSTER_SERVICE", "db")
+            .env("FOSTER_SERVICE_NAME", "db")
             .spawn()
             .unwrap();
         let pid = child.id() as Pid;

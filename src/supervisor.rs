@@ -1002,7 +1002,7 @@ impl Supervisor {
     /// The main command or another service than `name` to which the process
     /// `c` belongs: it is one of their processes, in the session one of
     /// them leads or follows, or started by one of them (`ties`). The
-    /// cgroup and `FOSTER_SERVICE` tell it too, and [`crate::pidfile::validate`]
+    /// cgroup and `FOSTER_SERVICE_NAME` tell it too, and [`crate::pidfile::validate`]
     /// checks those.
     fn owner_elsewhere(&self, name: &str, c: &Candidate, ties: &Ties) -> Option<Refusal> {
         if let Main::Running(main) = self.main

@@ -643,7 +643,8 @@ impl NotifySocket {
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&control);
+        // socklen_t on musl, size_t on glibc.
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
         let received = loop {
             // SAFETY: `msg` points at `iov` (which points at `buf`) and at
             // `control`, all valid and writable for the call's duration and
@@ -683,8 +684,10 @@ impl NotifySocket {
             // SAFETY: CMSG_DATA of a valid header points just past it.
             let data = unsafe { libc::CMSG_DATA(cmsg) };
             // SAFETY: CMSG_LEN only computes a length.
-            let empty = unsafe { libc::CMSG_LEN(0) } as usize;
-            let payload = header.cmsg_len.saturating_sub(empty);
+            let empty: usize = unsafe { libc::CMSG_LEN(0) } as _;
+            // socklen_t on musl, size_t on glibc.
+            let total: usize = header.cmsg_len as _;
+            let payload = total.saturating_sub(empty);
             match (header.cmsg_level, header.cmsg_type) {
                 (libc::SOL_SOCKET, libc::SCM_RIGHTS) => {
                     let count = payload / std::mem::size_of::<c_int>();

@@ -636,7 +636,7 @@ fn mainpid_naming_foster_init_a_stranger_or_an_old_process_is_refused() {
             },
         ),
     ];
-    // The worker is known as the other service's by its FOSTER_SERVICE.
+    // The worker is known as the other service's by its FOSTER_SERVICE_NAME.
     let mut refused = refused.to_vec();
     refused[4].1.ties.marked = Some("other".into());
     for (pid, facts) in refused {

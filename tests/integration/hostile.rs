@@ -297,7 +297,7 @@ fn a_mainpid_child_of_the_service_shell_killed_ends_the_service_and_sigterm_comp
             .into_iter()
             .find(|&p| {
                 std::fs::read_to_string(format!("/proc/{p}/environ"))
-                    .is_ok_and(|e| e.contains("FOSTER_SERVICE=n"))
+                    .is_ok_and(|e| e.contains("FOSTER_SERVICE_NAME=n"))
                     && std::fs::read_to_string(format!("/proc/{p}/status")).is_ok_and(|s| {
                         s.lines()
                             .find(|l| l.starts_with("NSpid:"))
@@ -469,7 +469,7 @@ fn foster_lines_never_land_inside_relayed_lines_and_a_killed_service_comes_back(
                 .into_iter()
                 .find(|&p| {
                     std::fs::read_to_string(format!("/proc/{p}/environ"))
-                        .is_ok_and(|e| e.contains("FOSTER_SERVICE=victim"))
+                        .is_ok_and(|e| e.contains("FOSTER_SERVICE_NAME=victim"))
                         && crate::util::processes()
                             .iter()
                             .any(|q| q.pid == p && q.ppid == foster_pid)

@@ -614,13 +614,10 @@ fn a_pidfile_naming_another_services_worker_in_a_session_of_its_own_is_refused()
             let marker = format!("FOSTER_TEST_CASE={}/", case.dir.path());
             let mut worker = None;
             eventually("the victim's worker of the second run", || {
-                worker = crate::util::running("sleep 1001")
-                    .into_iter()
-                    .filter(|p| {
-                        std::fs::read(format!("/proc/{p}/environ"))
-                            .is_ok_and(|e| String::from_utf8_lossy(&e).contains(&marker))
-                    })
-                    .next();
+                worker = crate::util::running("sleep 1001").into_iter().find(|p| {
+                    std::fs::read(format!("/proc/{p}/environ"))
+                        .is_ok_and(|e| String::from_utf8_lossy(&e).contains(&marker))
+                });
                 worker.is_some()
             });
             let worker = worker.unwrap();
