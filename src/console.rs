@@ -310,6 +310,19 @@ pub fn flush_before_exit(limit: std::time::Duration) {
     }
 }
 
+/// The descriptors of the outputs opened so far (foster's own: never to
+/// be closed with what it inherited).
+pub fn raw_fds() -> Vec<i32> {
+    use std::os::fd::AsRawFd;
+    with(|console| {
+        console
+            .writers
+            .iter()
+            .filter_map(|w| w.output.as_ref()?.as_ref().map(|o| o.fd().as_raw_fd()))
+            .collect()
+    })
+}
+
 /// A writer for the logger: each record arrives in one `write` (the
 /// logger formats it whole first) and goes to [`log_line`].
 pub struct LogWriter;

@@ -110,7 +110,9 @@ impl Sources {
         }
     }
 
-    /// The descriptors foster keeps for itself.
+    /// The descriptors foster keeps for itself: everything it has opened
+    /// by the time the main command starts, so that closing the rest (what
+    /// foster inherited) closes nothing of its own.
     pub fn raw_fds(&self) -> Vec<i32> {
         let mut fds = vec![
             self.poller.fd().as_raw_fd(),
@@ -118,7 +120,13 @@ impl Sources {
             self.timer.fd().as_raw_fd(),
         ];
         fds.extend(self.notify.as_ref().map(|(s, _)| s.fd().as_raw_fd()));
-        fds.extend(self.control.as_ref().map(|(l, _)| l.fd().as_raw_fd()));
+        if let Some((listener, _)) = &self.control {
+            fds.extend(listener.raw_fds());
+        }
+        // The writers of foster's stdout and stderr, opened with the first
+        // line logged (a closed one would make every later line EBADF, or
+        // land in whatever file took its number).
+        fds.extend(crate::console::raw_fds());
         fds
     }
 

@@ -939,6 +939,15 @@ impl ControlListener {
         }
     }
 
+    /// The listener's descriptor and its spare one.
+    pub fn raw_fds(&self) -> Vec<RawFd> {
+        let spare = self.spare.take();
+        let mut fds = vec![self.listener.as_raw_fd()];
+        fds.extend(spare.as_ref().map(|f| f.as_raw_fd()));
+        self.spare.set(spare);
+        fds
+    }
+
     /// After [`Accepted::Exhausted`]: whether a spare descriptor could be
     /// had again (then the listener may be watched again).
     pub fn recover(&self) -> bool {

@@ -656,3 +656,34 @@ fn a_refused_client_sees_fosters_reason_not_a_broken_pipe() {
     assert_eq!(field(&stack.status("web"), "state"), "running");
     stack.stop();
 }
+
+#[test]
+fn foster_lines_after_the_command_starts_survive_one_logged_before_it() {
+    // The writer of foster's stderr opens with the first line logged; in
+    // one-command mode foster closes what it inherited once the command
+    // runs, and closed that writer too: every later line was lost (as a
+    // VM's init, where the boot steps are logged first, all of them).
+    for mode in modes() {
+        let done = crate::util::run(
+            mode,
+            &[
+                "-v",
+                "--socket",
+                "/proc/no/such/dir/ctl.sock",
+                "--",
+                "sh",
+                "-c",
+                "exit 3",
+            ],
+        );
+        assert_eq!(done.code(), 3);
+        crate::util::assert_in_order(
+            &done.stderr.join("\n"),
+            &[
+                "cannot open the control socket",
+                "started \"sh\"",
+                "exited with status 3",
+            ],
+        );
+    }
+}
