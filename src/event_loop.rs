@@ -371,6 +371,16 @@ fn perform(
                 kill_cgroup(cgroups, &name);
             }
         }
+        Action::SignalCgroup { name, sig } => {
+            if let Some(cgroups) = &world.cgroups {
+                for pid in cgroups.members(&name).unwrap_or_default() {
+                    if let Ok(fd) = sys::PidFd::open(pid) {
+                        debug!("sending {} to {pid} of {name}'s cgroup", signal::name(sig));
+                        let _ = fd.signal(sig);
+                    }
+                }
+            }
+        }
         Action::FindAdopted(name) => {
             let found = adopted(world);
             let context = world.launches.get(&name).map(|l| crate::pidfile::Context {

@@ -160,6 +160,11 @@ pub enum Action {
     FindAdopted(String),
     /// SIGKILL every process in the service's cgroup, if it has one.
     KillCgroup(String),
+    /// Send `sig` to every process in the service's cgroup, if it has one.
+    SignalCgroup {
+        name: String,
+        sig: i32,
+    },
     /// Exit foster with this status.
     Exit(u8),
 }
@@ -1733,9 +1738,18 @@ fn kill_service(s: &Service, actions: &mut Vec<Action>) {
     actions.push(Action::KillCgroup(s.name().to_string()));
 }
 
-/// A followed daemon is gone for good: what it left in its session gets
-/// the stop signal (and SIGCONT); the shutdown's drain sees to the rest.
+/// A followed daemon is gone for good: what it left in its cgroup and its
+/// session gets the stop signal (and SIGCONT); the shutdown's drain sees
+/// to the rest.
 fn stop_what_is_left(s: &Service, actions: &mut Vec<Action>) {
+    // Its cgroup, where it has one, holds exactly what it left, whatever
+    // sessions that made (or had not made yet when the pidfile was read).
+    for sig in [s.unit.stop_signal, libc::SIGCONT] {
+        actions.push(Action::SignalCgroup {
+            name: s.name().to_string(),
+            sig,
+        });
+    }
     if let Some(sid) = s.session {
         for sig in [s.unit.stop_signal, libc::SIGCONT] {
             actions.push(Action::Signal {

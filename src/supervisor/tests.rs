@@ -985,18 +985,24 @@ fn without_a_pidfile_several_adopted_processes_are_supervised_as_a_set() {
     let (_, actions) = control(&mut h, "kill d USR1");
     assert_eq!(actions, vec![signal(Target::Process(41), libc::SIGUSR1)]);
     h.feed(&[exited(41, 3)]);
-    // Nothing adopted since: it ended; its session gets the stop sequence.
+    // Nothing adopted since: it ended; its cgroup and its session get the
+    // stop sequence.
+    let cgroup = [libc::SIGTERM, libc::SIGCONT].map(|sig| Action::SignalCgroup {
+        name: "d".into(),
+        sig,
+    });
+    let session = [libc::SIGTERM, libc::SIGCONT].map(|sig| {
+        signal(
+            Target::Session {
+                sid: 40,
+                since: 100,
+            },
+            sig,
+        )
+    });
     assert_eq!(
         h.feed(&[adopted(&[])]),
-        [libc::SIGTERM, libc::SIGCONT]
-            .map(|sig| signal(
-                Target::Session {
-                    sid: 40,
-                    since: 100
-                },
-                sig
-            ))
-            .to_vec()
+        cgroup.into_iter().chain(session).collect::<Vec<_>>()
     );
     assert_eq!(h.state("d"), "failed");
     assert_eq!(h.sup.services["d"].last_exit, Some(WaitStatus::Exited(3)));
