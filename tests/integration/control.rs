@@ -98,11 +98,11 @@ fn status_stop_start_restart_kill_and_shutdown_through_fosterctl() {
 
         // Stopped on request, it stays stopped; status says so with exit 3.
         assert_eq!(fosterctl(&socket, &["stop", "web"]).0, 0);
+        // (`stopping` is not up either: wait for the stop to complete.)
         crate::util::eventually("web stopped", || {
-            fosterctl(&socket, &["status", "web"]).0 == 3
+            let (code, out, _) = fosterctl(&socket, &["status", "web"]);
+            code == 3 && out.contains("stopped")
         });
-        let (_, out, _) = fosterctl(&socket, &["status", "web"]);
-        assert!(out.contains("stopped"), "{out}");
 
         assert_eq!(fosterctl(&socket, &["start", "web"]).0, 0);
         running.expect_line("web up");
