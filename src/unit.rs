@@ -699,26 +699,35 @@ fn strip_position(message: &str) -> &str {
     message
 }
 
-/// The known key nearest to a misspelt one, if it is close.
+/// The known key nearest to a misspelt one, if it is close (at most 2
+/// edits). Only keys whose length is within 2 of the misspelt one's are
+/// compared: a file of a million bytes of unknown keys must not keep PID 1
+/// computing hints.
 fn closest(key: &str) -> Option<&'static str> {
+    let len = key.chars().count();
     KEYS.iter()
+        .filter(|k| k.len().abs_diff(len) <= 2)
         .map(|k| (edit_distance(key, k), *k))
         .filter(|(d, _)| *d <= 2)
         .min()
         .map(|(_, k)| k)
 }
 
+/// Levenshtein distance in characters, with two rows reused for all of `a`.
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur: Vec<usize> = vec![0; b.len() + 1];
     for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
+        if let Some(first) = cur.first_mut() {
+            *first = i + 1;
+        }
         for (j, cb) in b.iter().enumerate() {
             let cost = usize::from(ca != *cb);
             let best = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-            cur.push(best);
+            cur[j + 1] = best;
         }
-        prev = cur;
+        std::mem::swap(&mut prev, &mut cur);
     }
     prev.last().copied().unwrap_or(0)
 }
@@ -1365,6 +1374,19 @@ mod tests {
             problems,
             ["d.yaml:3:20: restart_delay_max: 1.5s is shorter than restart_delay (2s)"]
         );
+    }
+
+    #[test]
+    fn hints_for_misspelt_keys() {
+        assert_eq!(closest("restrat"), Some("restart"));
+        assert_eq!(closest("comand"), Some("command"));
+        assert_eq!(closest("stop_signals"), Some("stop_signal"));
+        assert_eq!(closest("dependson"), Some("depends_on"));
+        assert_eq!(closest("x"), None);
+        assert_eq!(closest(&"restart".repeat(100)), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("héllo", "hello"), 1);
     }
 
     #[test]
