@@ -619,6 +619,10 @@ fn parse_unit(name: &str, path: &Path, text: &str, users: &UserDb) -> Result<Par
     {
         c.at(p, "pidfile: only a `type: forking` service has a pidfile");
     }
+    // The default cap (30s) never cuts a longer restart_delay short.
+    if delay_max_node.is_none() {
+        restart_delay_max = restart_delay_max.max(restart_delay);
+    }
     if restart_delay_max < restart_delay
         && let Some(node) = delay_max_node
     {
@@ -1362,6 +1366,22 @@ mod tests {
                 "bad.yaml:8:7: unknown user \"nobody-here\" (not in /etc/passwd)",
             ]
         );
+    }
+
+    #[test]
+    fn a_restart_delay_over_the_default_max_is_kept_not_capped_at_30s() {
+        // Found by the unit_file fuzz target: `restart_delay: 80s` alone
+        // left the default cap of 30s under it, so every restart came after
+        // 30s, not 80s.
+        let (units, problems) = check(&[
+            ("slow", "command: x\nrestart_delay: 80s\n"),
+            ("fast", "command: x\nrestart_delay: 2s\n"),
+        ]);
+        assert!(problems.is_empty(), "{problems:?}");
+        let slow = &units["slow"];
+        assert_eq!(slow.restart_delay, Duration::from_secs(80));
+        assert_eq!(slow.restart_delay_max, Duration::from_secs(80));
+        assert_eq!(units["fast"].restart_delay_max, Duration::from_secs(30));
     }
 
     #[test]
