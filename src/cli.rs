@@ -134,8 +134,9 @@ pub fn parse(
     parse_with_default(args, env, Path::new(DEFAULT_SERVICES).is_dir())
 }
 
-/// [`parse`], told whether the default services directory exists.
-fn parse_with_default(
+/// [`parse`], told whether the default services directory exists (pure:
+/// for the tests and the fuzz target).
+pub fn parse_with_default(
     args: &[OsString],
     env: &dyn Fn(&str) -> Option<OsString>,
     default_services_exists: bool,

@@ -619,6 +619,10 @@ fn parse_unit(name: &str, path: &Path, text: &str, users: &UserDb) -> Result<Par
     {
         c.at(p, "pidfile: only a `type: forking` service has a pidfile");
     }
+    // The default cap (30s) never cuts a longer restart_delay short.
+    if delay_max_node.is_none() {
+        restart_delay_max = restart_delay_max.max(restart_delay);
+    }
     if restart_delay_max < restart_delay
         && let Some(node) = delay_max_node
     {
@@ -699,26 +703,35 @@ fn strip_position(message: &str) -> &str {
     message
 }
 
-/// The known key nearest to a misspelt one, if it is close.
+/// The known key nearest to a misspelt one, if it is close (at most 2
+/// edits). Only keys whose length is within 2 of the misspelt one's are
+/// compared: a file of a million bytes of unknown keys must not keep PID 1
+/// computing hints.
 fn closest(key: &str) -> Option<&'static str> {
+    let len = key.chars().count();
     KEYS.iter()
+        .filter(|k| k.len().abs_diff(len) <= 2)
         .map(|k| (edit_distance(key, k), *k))
         .filter(|(d, _)| *d <= 2)
         .min()
         .map(|(_, k)| k)
 }
 
+/// Levenshtein distance in characters, with two rows reused for all of `a`.
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur: Vec<usize> = vec![0; b.len() + 1];
     for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
+        if let Some(first) = cur.first_mut() {
+            *first = i + 1;
+        }
         for (j, cb) in b.iter().enumerate() {
             let cost = usize::from(ca != *cb);
             let best = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-            cur.push(best);
+            cur[j + 1] = best;
         }
-        prev = cur;
+        std::mem::swap(&mut prev, &mut cur);
     }
     prev.last().copied().unwrap_or(0)
 }
@@ -941,55 +954,63 @@ fn why_not_opened(path: &Path, e: std::io::Error) -> Unreadable {
 /// The service name is the file name without its extension. Pure: this is
 /// all of `foster --check` but the reading, and what the fuzz target runs.
 pub fn check_files(files: Vec<(PathBuf, Result<Vec<u8>, Unreadable>)>, users: &UserDb) -> Loaded {
-    let mut loaded = Loaded::default();
-    let mut texts = Vec::new();
-    for (path, bytes) in files {
-        let name = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_string();
-        let text = bytes.and_then(|b| {
-            String::from_utf8(b).map_err(|e| Unreadable::NotUtf8(e.utf8_error().valid_up_to()))
-        });
-        match text {
-            Ok(text) => texts.push((name, path, text)),
-            Err(why) => {
-                // The file exists, with a problem: on a reload, the running
-                // version of its service is kept.
-                loaded.invalid.insert(name);
-                loaded.problems.push(Problem {
-                    file: path,
-                    line: 0,
-                    column: 0,
-                    message: why.to_string(),
-                });
-            }
-        }
-    }
+    let texts: Vec<(String, PathBuf, Result<String, Unreadable>)> = files
+        .into_iter()
+        .map(|(path, bytes)| {
+            let name = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+                .to_string();
+            let text = bytes.and_then(|b| {
+                String::from_utf8(b).map_err(|e| Unreadable::NotUtf8(e.utf8_error().valid_up_to()))
+            });
+            (name, path, text)
+        })
+        .collect();
     let (units, problems) = check_units(&texts, users);
-    loaded.units = units;
-    loaded.problems.extend(problems);
-    loaded.invalid.extend(
-        texts
-            .iter()
-            .map(|(n, _, _)| n.clone())
-            .filter(|n| !loaded.units.contains_key(n)),
-    );
-    loaded
+    // Every name with a file that gave no unit: on a reload, the running
+    // version of its service is kept.
+    let invalid = texts
+        .iter()
+        .map(|(n, _, _)| n.clone())
+        .filter(|n| !units.contains_key(n))
+        .collect();
+    Loaded {
+        units,
+        problems,
+        invalid,
+    }
 }
 
 /// Checks a set of unit texts `(name, path, text)` together: each one on
-/// its own, then dependencies across them (unknown names, cycles). Pure, so
-/// it is tested without a directory.
+/// its own, then dependencies across them (unknown names, cycles). A file
+/// that could not be read (`Err`) is a problem and still claims its name:
+/// a second file of that name is a duplicate, and a dependency on it is
+/// not unknown. Pure, so it is tested without a directory.
 fn check_units(
-    texts: &[(String, PathBuf, String)],
+    texts: &[(String, PathBuf, Result<String, Unreadable>)],
     users: &UserDb,
 ) -> (BTreeMap<String, Unit>, Vec<Problem>) {
     let mut problems = Vec::new();
     let mut parsed: BTreeMap<String, Parsed> = BTreeMap::new();
     let mut names: BTreeSet<String> = BTreeSet::new();
     for (name, path, text) in texts {
+        let text = match text {
+            Ok(text) => text,
+            Err(why) => {
+                problems.push(Problem {
+                    file: path.clone(),
+                    line: 0,
+                    column: 0,
+                    message: why.to_string(),
+                });
+                if valid_name(name) {
+                    names.insert(name.clone());
+                }
+                continue;
+            }
+        };
         if !valid_name(name) {
             problems.push(Problem {
                 file: path.clone(),
@@ -1113,13 +1134,13 @@ mod tests {
     use super::*;
 
     fn check(files: &[(&str, &str)]) -> (BTreeMap<String, Unit>, Vec<String>) {
-        let texts: Vec<(String, PathBuf, String)> = files
+        let texts: Vec<(String, PathBuf, Result<String, Unreadable>)> = files
             .iter()
             .map(|(n, t)| {
                 (
                     n.to_string(),
                     PathBuf::from(format!("{n}.yaml")),
-                    t.to_string(),
+                    Ok(t.to_string()),
                 )
             })
             .collect();
@@ -1183,6 +1204,41 @@ mod tests {
             loaded.invalid.iter().collect::<Vec<_>>(),
             ["big", "d", "gone", "grew", "latin1", "x"]
         );
+    }
+
+    #[test]
+    fn an_unreadable_file_still_claims_its_name_so_another_of_that_name_is_a_duplicate() {
+        // Found by the unit_file fuzz target: `c` was loaded from c.yml and
+        // listed as invalid for c.yaml, both at once. Two files naming one
+        // service are refused whatever the first one holds, as when it is
+        // readable but wrong.
+        let files = vec![
+            (PathBuf::from("s/c.yaml"), Ok(b"command: \x81\n".to_vec())),
+            (PathBuf::from("s/c.yml"), Ok(b"command: x\n".to_vec())),
+            (
+                PathBuf::from("s/d.yaml"),
+                Err(Unreadable::NotRegular(FileKind::Fifo)),
+            ),
+            (PathBuf::from("s/d.yml"), Ok(b"command: x\n".to_vec())),
+            (
+                PathBuf::from("s/e.yaml"),
+                Ok(b"command: x\ndepends_on: [d]\n".to_vec()),
+            ),
+        ];
+        let loaded = check_files(files, &users());
+        let problems: Vec<String> = loaded.problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            problems,
+            [
+                "s/c.yaml: not UTF-8 text (an invalid byte at offset 9)",
+                "s/c.yml:1:1: a unit named \"c\" is already defined by another file",
+                "s/d.yaml: not a regular file (a FIFO)",
+                "s/d.yml:1:1: a unit named \"d\" is already defined by another file",
+            ]
+        );
+        // e depends on d, which has a file: not an unknown service.
+        assert_eq!(loaded.units.keys().collect::<Vec<_>>(), ["e"]);
+        assert_eq!(loaded.invalid.iter().collect::<Vec<_>>(), ["c", "d"]);
     }
 
     #[test]
@@ -1313,6 +1369,22 @@ mod tests {
     }
 
     #[test]
+    fn a_restart_delay_over_the_default_max_is_kept_not_capped_at_30s() {
+        // Found by the unit_file fuzz target: `restart_delay: 80s` alone
+        // left the default cap of 30s under it, so every restart came after
+        // 30s, not 80s.
+        let (units, problems) = check(&[
+            ("slow", "command: x\nrestart_delay: 80s\n"),
+            ("fast", "command: x\nrestart_delay: 2s\n"),
+        ]);
+        assert!(problems.is_empty(), "{problems:?}");
+        let slow = &units["slow"];
+        assert_eq!(slow.restart_delay, Duration::from_secs(80));
+        assert_eq!(slow.restart_delay_max, Duration::from_secs(80));
+        assert_eq!(units["fast"].restart_delay_max, Duration::from_secs(30));
+    }
+
+    #[test]
     fn a_restart_delay_max_below_restart_delay_quotes_both() {
         let (_, problems) = check(&[(
             "d",
@@ -1322,6 +1394,19 @@ mod tests {
             problems,
             ["d.yaml:3:20: restart_delay_max: 1.5s is shorter than restart_delay (2s)"]
         );
+    }
+
+    #[test]
+    fn hints_for_misspelt_keys() {
+        assert_eq!(closest("restrat"), Some("restart"));
+        assert_eq!(closest("comand"), Some("command"));
+        assert_eq!(closest("stop_signals"), Some("stop_signal"));
+        assert_eq!(closest("dependson"), Some("depends_on"));
+        assert_eq!(closest("x"), None);
+        assert_eq!(closest(&"restart".repeat(100)), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("héllo", "hello"), 1);
     }
 
     #[test]
