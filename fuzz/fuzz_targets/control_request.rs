@@ -76,7 +76,10 @@ impl World {
                         self.running.push(self.next_pid);
                         let event = Event::ServiceSpawned {
                             name,
-                            result: Ok(self.next_pid),
+                            result: Ok(foster::service::Launched {
+                                pid: self.next_pid,
+                                ticks: 0,
+                            }),
                         };
                         sup.handle(event, self.now, &mut more);
                     }
@@ -110,6 +113,7 @@ fuzz_target!(|data: &[u8]| {
         grace: Duration::from_secs(5),
         warn_on_reap: false,
         system: data.first().is_some_and(|b| b & 1 == 1),
+        identity: foster::supervisor::Identity { pid: 1, session: 1 },
     };
     let mut sup = Supervisor::new(settings, units(), false, true);
     let mut world = World {
