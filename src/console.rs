@@ -183,6 +183,19 @@ fn with<T>(f: impl FnOnce(&mut Console) -> T) -> T {
     f(&mut console)
 }
 
+/// Opens both outputs now rather than with their first line, so that the
+/// descriptors foster holds are the same from start-up on (and are among
+/// those it keeps when it closes what it inherited).
+pub fn open() {
+    with(|console| {
+        for stream in Stream::BOTH {
+            if let Some(writer) = console.writers.get_mut(stream.index()) {
+                let _ = writer.output(stream);
+            }
+        }
+    });
+}
+
 /// One of foster's own log lines (whole, with its newline), for stderr.
 /// Dropped and counted when stderr already holds [`CAPACITY`] bytes.
 pub fn log_line(line: &[u8]) {

@@ -61,6 +61,7 @@ pub fn init(verbosity: u8, target: Target) {
                 });
         }
         None => {
+            crate::console::open();
             builder
                 .target(env_logger::Target::Pipe(Box::new(
                     crate::console::LogWriter,
