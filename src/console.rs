@@ -184,8 +184,9 @@ fn with<T>(f: impl FnOnce(&mut Console) -> T) -> T {
 }
 
 /// Opens both outputs now rather than with their first line, so that the
-/// descriptors foster holds are the same from start-up on (and are among
-/// those it keeps when it closes what it inherited).
+/// descriptors foster holds are the same from start-up on. (Opened either
+/// way, they are among those foster keeps when it closes what it
+/// inherited: see `Sources::raw_fds`.)
 pub fn open() {
     with(|console| {
         for stream in Stream::BOTH {

@@ -61,7 +61,6 @@ pub fn init(verbosity: u8, target: Target) {
                 });
         }
         None => {
-            crate::console::open();
             builder
                 .target(env_logger::Target::Pipe(Box::new(
                     crate::console::LogWriter,

@@ -170,6 +170,13 @@ fn supervise(options: Options, machine: Option<&system::Prepared>) -> (u8, Power
         }
         None => logging::init(options.verbosity, logging::Target::Stderr),
     }
+    // With services, foster's outputs are opened now, so that the
+    // descriptors it holds are the same from start-up on; a single command
+    // leaves them to its first line (an idle tini-style init keeps fewer
+    // pages resident that way).
+    if options.services.is_some() {
+        console::open();
+    }
     let mask = match sys::block_all_signals() {
         Ok(mask) => mask,
         Err(e) => {
