@@ -36,8 +36,10 @@ usage: soak.py FOSTER FOSTERCTL [SOAK_HELPER]
 (SOAK_HELPER: bench/soak-helper.c built; compiled with gcc when omitted)
 
 Environment: SOAK_SCALE (default 1), SOAK_ONLY=1,5 (run only those
-scenarios), SOAK_LOG_RATE (slow reader, MB/s, default 20), SOAK_STRICT=1
-(exit 1 when an expectation failed), SOAK_WORK (default /tmp/foster-soak).
+scenarios), SOAK_LOG_RATE (slow reader, MB/s while it reads, default 20),
+SOAK_LOG_STALL_MS (its pause after each 0.5 s of reading, default 200),
+SOAK_STRICT=1 (exit 1 when an expectation failed), SOAK_WORK (default
+/tmp/foster-soak). About 5 minutes in all on 2 cores at SOAK_SCALE=1.
 
 The same file is also the helper that runs inside the scenarios
 (`--pid1-child`, `--notify-service`).
@@ -63,7 +65,9 @@ from collections import deque
 
 SCALE = float(os.environ.get("SOAK_SCALE", "1"))
 WORK = os.environ.get("SOAK_WORK", "/tmp/foster-soak")
-LOG_RATE = float(os.environ.get("SOAK_LOG_RATE", "20")) * 1e6  # bytes per second
+LOG_RATE = float(os.environ.get("SOAK_LOG_RATE", "20")) * 1e6  # bytes per second, while reading
+LOG_READ_S = 0.5  # the slow reader reads for this long,
+LOG_STALL_S = float(os.environ.get("SOAK_LOG_STALL_MS", "200")) / 1000  # then stops for this long
 STRICT = os.environ.get("SOAK_STRICT", "") not in ("", "0")
 HERE = os.path.dirname(os.path.abspath(__file__))
 STOP_WAIT = 10.0  # seconds for foster to stop its services and exit on SIGTERM
@@ -95,10 +99,6 @@ def log(msg):
 
 # ---------------------------------------------------------------------------
 # /proc
-
-
-def fd_count(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def fd_set(pid):
@@ -438,6 +438,8 @@ class Foster:
         kill_descendants()
         if self.tap:
             self.tap.join(timeout=2)
+        if self.proc.stderr:
+            self.proc.stderr.close()
 
 
 # ---------------------------------------------------------------------------
@@ -687,7 +689,9 @@ def scenario_held_connections():
         base = sample(foster.pid)
         for variant, payload in (("silent", b""), ("half a request", b"status --js")):
             row = Row(f"4{'ab'[len(rows)]}: {count} held control connections ({variant}) while status answers")
-            row.expected = f"{runs}/{runs} `fosterctl status` answer (exit 0 or 3) within 5 s each; fds back to the baseline"
+            row.expected = (
+                f"{runs}/{runs} `fosterctl status` answer (exit 0 or 3) within 5 s each; fds back to the baseline"
+            )
             conns, refused = [], 0
             for _ in range(count):
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -924,15 +928,18 @@ def send_as(uid, addr, count, seed, timeout):
 
 def scenario_notify():
     total = scaled(10000, 30)
-    parts = [("root, from outside the service", total * 4 // 10, None),
-             ("uid nobody, from outside", total * 3 // 10, 65534),
-             ("root, from the service's own session", total - total * 4 // 10 - total * 3 // 10, "session")]  # fmt: skip
+    parts = [
+        ("root, from outside the service", total * 4 // 10, None),
+        ("uid nobody, from outside", total * 3 // 10, 65534),
+        ("root, from the service's own session", total - total * 4 // 10 - total * 3 // 10, "session"),
+    ]
     work = os.path.join(WORK, "notify-svc")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     os.chmod(work, 0o755)
+    control = os.path.join(WORK, "notify", "ctl.sock")  # Foster("notify") puts its socket there
     unit = (
-        f'command: ["{sys.executable}", "{SELF}", "--notify-service", "{work}", "{os.path.join(WORK, "notify", "ctl.sock")}"]\n'
+        f'command: ["{sys.executable}", "{SELF}", "--notify-service", "{work}", "{control}"]\n'
         "type: notify\nrestart: never\nstart_timeout: 30s\nstop_timeout: 1s\n"
     )
     foster = Foster("notify", {"ntf": unit})
@@ -1111,6 +1118,8 @@ def scenario_log(stream):
     kw = {"stdout": w_fd} if stream == "stdout" else {"stderr": w_fd}
     stop = threading.Event()
     latencies, misses, rss_seen = [], [], []
+    paused = threading.Event()  # set while the reader stalls
+    in_stall = []  # kills made while the reader stalled
     foster = None
     try:
         foster = Foster(f"log-{stream}", {"victim": victim, "hello": hello}, **kw)
@@ -1134,17 +1143,25 @@ def scenario_log(stream):
         first, _ = ctl(foster.sock, "reload")
         if first != "ok":
             raise RuntimeError(f"reload: {first}")
-        duration = total * 100 / LOG_RATE
+        duration = total * 100 / LOG_RATE * (LOG_READ_S + LOG_STALL_S) / LOG_READ_S
 
         def killer():
-            gap = max(0.2, duration / (kills + 2))
-            for _ in range(kills):
+            gap = max(0.1, duration / (2 * kills))
+            for i in range(kills):
                 if stop.wait(gap):
                     return
+                if i % 2:
+                    # Every other kill lands 20 ms into a stall of the reader.
+                    end = time.monotonic() + 2
+                    while not paused.is_set() and time.monotonic() < end and not stop.is_set():
+                        time.sleep(0.002)
+                    time.sleep(0.02)
                 try:
                     old = foster.status(2)["victim"]["pid"]
                     t0 = time.monotonic()
                     os.kill(old, signal.SIGKILL)
+                    if paused.is_set():
+                        in_stall.append(old)
                     end = t0 + 10
                     while time.monotonic() < end and not stop.is_set():
                         try:
@@ -1177,10 +1194,20 @@ def scenario_log(stream):
         deadline = t0 + 3 * duration + 60
         stalled = False
         while not check.done():
+            # Read at LOG_RATE for LOG_READ_S, then not at all for
+            # LOG_STALL_S, over and over: a reader that is slow, and at
+            # times stuck (a terminal scrolled back, a log shipper busy).
             now = time.monotonic()
-            ahead = consumed - LOG_RATE * (now - t0)
+            cycles, pos = divmod(now - t0, LOG_READ_S + LOG_STALL_S)
+            if pos >= LOG_READ_S:
+                paused.set()
+                time.sleep(LOG_READ_S + LOG_STALL_S - pos)
+                paused.clear()
+                continue
+            ahead = consumed - LOG_RATE * (cycles * LOG_READ_S + pos)
             if ahead > 0:
-                time.sleep(ahead / LOG_RATE)
+                time.sleep(min(ahead / LOG_RATE, LOG_READ_S - pos))
+                continue
             ready, _, _ = select.select([r_fd], [], [], 0.5)
             now = time.monotonic()
             if ready:
@@ -1190,7 +1217,7 @@ def scenario_log(stream):
                 consumed += len(data)
                 last_data = now
                 check.feed(data)
-            elif now - last_data > 5:
+            elif now - last_data > 5 + LOG_STALL_S:
                 stalled = True
                 break
             if now > deadline:
@@ -1228,7 +1255,7 @@ def scenario_log(stream):
             f"{check.damaged:,} split ({check.foster_inside} with a foster line inside, "
             f"{check.fragments:,} pieces without a prefix), {lost:,} lost, {check.duplicates} repeated; "
             f"{check.foster_lines} foster lines whole; "
-            f"{len(latencies)}/{kills} kills back, median {med} ms, max {mx} ms"
+            f"{len(latencies)}/{kills} kills back ({len(in_stall)} made during a stall), median {med} ms, max {mx} ms"
             + (f"; relay STALLED (no data for 5 s at line {check.next:,})" if stalled else "")
         )
         row.check(lost == 0, f"{lost:,} lines lost")
@@ -1375,7 +1402,9 @@ def scenario_signals():
         after = sample(foster.pid)
         slow.fds = arrow([stormed["fds"], after["fds"]])
         slow.rss = arrow([stormed["rss"], after["rss"]])
-        slow.measured = f"{paced - missed:,}/{paced:,} reloads seen in {spent:.1f} s ({spent / paced * 1000:.2f} ms each)"
+        slow.measured = (
+            f"{paced - missed:,}/{paced:,} reloads seen in {spent:.1f} s ({spent / paced * 1000:.2f} ms each)"
+        )
         slow.check(missed == 0, f"{missed} SIGHUPs without a reload within 5 s")
         judge(slow, stormed, after)
     finally:
@@ -1432,7 +1461,7 @@ Each row is its own foster (the binary given to `bench/soak.py`, started as an o
 3. `unshare --pid --fork --mount-proc foster -- CHILD`: the child (this script) reads `/proc/1` from inside, runs `soak-helper orphans` (double forks; every other orphan exits at once, often while still its parent's, so it is reparented as a zombie; the others after 1 ms) for a tenth of the count to warm up, then the count, and waits each time until only PID 1 and itself are left in the namespace's `/proc`; the time is from the first fork to that point. Zombies left: the namespace's processes in state Z when the wait ended (it ends at the latest at its deadline).
 4. Stream connections to the control socket that never send anything (4a), or send `status --js` and stall (4b), all held open while the real `fosterctl status` runs 20 times one after the other, each with a 5 s limit. "Closed by foster" counts the held connections that saw end of file or a reset before the benchmark closed them (foster keeps up to 512, closes one after 10 s of silence, and gives a newcomer the place of one idle for 1 s only when all are taken). fds: before opening, while held, after closing them all (and after `status` answered again).
 5. foster's `NOTIFY_SOCKET` (abstract) comes from a `type: notify` unit whose command is this script; datagrams are sent with `sendmsg`, blocking (the kernel queues 10), descriptors as SCM_RIGHTS (/dev/null opened 253 times and reused). The kinds, drawn at random with fixed seeds: `STATUS=…`; 4,097–8,192-byte ones ending in `MAINPID=`; 4,096-byte-at-the-cut ones whose first 4,096 bytes end in `MAINPID=<a sleep of the service's session>` (the whole datagram names another PID); 1, 9 and 253 descriptors; random bytes; empty. 5a from this script as root, 5b from a process running as uid 65534, 5c from the service's own main process, after it sent a 5,000-byte `STATUS=OVERSIZED…` and read `status`. Each part ends with sd_notify's `BARRIER=1` (a pipe's write end that foster closes once it has read all before it) and a `fosterctl status`; fds are read after that.
-6. A unit with `log: prefix` writes {log_lines} numbered lines of 100 bytes (Python, `os.write` of 100 KB blocks) to its stdout (6a) or stderr (6b), started by a reload once the baseline was read (after a first unit relayed one line, so that any output foster opens on first use is open before the baseline). foster's stdout (6a) or stderr (6b) is a pipe this script reads in 16 KiB reads throttled to {rate:.0f} MB/s, checking each line is exactly `gen | <the next number> <padding>`; foster's own `foster: …` lines are allowed on stderr only as whole lines. Meanwhile a second unit (`sleep`, `restart: always`, `restart_delay: 0s`) is SIGKILLed 10 times, spaced over the expected duration; *back* is from just before the kill until `status --json` (polled every 0.5 ms over the socket) shows it running with a new PID. foster runs without `-v` (its restart warnings still go to stderr). Peak RSS is the highest of VmRSS read every 50 ms and VmHWM at the end.
+6. A unit with `log: prefix` writes {log_lines} numbered lines of 100 bytes (Python, `os.write` of 100 KB blocks) to its stdout (6a) or stderr (6b), started by a reload once the baseline was read (after a first unit relayed one line, so that any output foster opens on first use is open before the baseline). foster's stdout (6a) or stderr (6b) is a pipe this script reads in 16 KiB reads throttled to {rate:.0f} MB/s for 0.5 s, then not at all for {stall:.0f} ms, over and over, checking each line is exactly `gen | <the next number> <padding>`; foster's own `foster: …` lines are allowed on stderr only as whole lines. Meanwhile a second unit (`sleep`, `restart: always`, `restart_delay: 0s`) is SIGKILLed 10 times, spaced over the expected duration, every other one 20 ms into a stall of the reader; *back* is from just before the kill until `status --json` (polled every 0.5 ms over the socket) shows it running with a new PID. foster runs without `-v` (its restart warnings still go to stderr). Peak RSS is the highest of VmRSS read every 50 ms and VmHWM at the end.
 7. Three `sleep` services (`restart: always`) and a main command that ignores SIGUSR1; foster with `-v`. 7a: SIGHUP (a reload of the services directory) and SIGUSR1 (forwarded to the main command) alternate, sent by `kill(2)` in a tight loop, a tenth first to warm up; then this script waits until `status` answers and the count of `SIGHUP received` log lines has stopped growing. A signal that arrives while the same one is pending is merged by the kernel, so foster sees far fewer: 7b sends each SIGHUP only once foster logged the reload of the previous one, each followed by a SIGUSR1. PIDs are compared with those before the storm.
 
 Polling in 1, 2, 6 and 7 speaks the control protocol directly over the socket (a `fosterctl` process per poll would cost more than a restart); the checks in 4, 5 and 7 use `fosterctl` itself."""
@@ -1463,8 +1492,8 @@ def main():
         ("3", "orphans as PID 1", scenario_orphans, 120 + 300 * SCALE),
         ("4", "held control connections", scenario_held_connections, 120),
         ("5", "notify datagrams", scenario_notify, 120 + 180 * SCALE),
-        ("6", "log relay on stdout", lambda: scenario_log("stdout"), 120 + 3 * 200 / (LOG_RATE / 1e6) * SCALE),
-        ("6", "log relay on stderr", lambda: scenario_log("stderr"), 120 + 3 * 200 / (LOG_RATE / 1e6) * SCALE),
+        ("6", "log relay on stdout", lambda: scenario_log("stdout"), 120 + 5 * 200 / (LOG_RATE / 1e6) * SCALE),
+        ("6", "log relay on stderr", lambda: scenario_log("stderr"), 120 + 5 * 200 / (LOG_RATE / 1e6) * SCALE),
         ("7", "signal storm", scenario_signals, 120 + 60 * SCALE),
     ]
     # Foster's environment, for the method paragraph.
@@ -1528,7 +1557,11 @@ def main():
         out.append("")
     out.append(
         METHOD.format(
-            cgroups=cgroups, nofile=nofile, log_lines=f"{max(1000, int(200e6 * SCALE) // 100):,}", rate=LOG_RATE / 1e6
+            cgroups=cgroups,
+            nofile=nofile,
+            log_lines=f"{max(1000, int(200e6 * SCALE) // 100):,}",
+            rate=LOG_RATE / 1e6,
+            stall=LOG_STALL_S * 1000,
         )
     )
     text = "\n".join(out) + "\n"
