@@ -373,12 +373,7 @@ fn perform(
         }
         Action::SignalCgroup { name, sig } => {
             if let Some(cgroups) = &world.cgroups {
-                for pid in cgroups.members(&name).unwrap_or_default() {
-                    if let Ok(fd) = sys::PidFd::open(pid) {
-                        debug!("sending {} to {pid} of {name}'s cgroup", signal::name(sig));
-                        let _ = fd.signal(sig);
-                    }
-                }
+                signal_cgroup_members(cgroups, &name, sig);
             }
         }
         Action::FindAdopted(name) => {
@@ -669,12 +664,17 @@ fn kill_cgroup(cgroups: &crate::cgroup::Cgroups, name: &str) {
     }
     match cgroups.kill(name) {
         Ok(()) => debug!("{name}: killed everything in its cgroup"),
-        Err(_) => {
-            for pid in cgroups.members(name).unwrap_or_default() {
-                if let Ok(fd) = sys::PidFd::open(pid) {
-                    let _ = fd.signal(libc::SIGKILL);
-                }
-            }
+        Err(_) => signal_cgroup_members(cgroups, name, libc::SIGKILL),
+    }
+}
+
+/// `sig` to each process in a service's cgroup, through a pidfd opened on
+/// it (a member that exits meanwhile is skipped, never a recycled PID hit).
+fn signal_cgroup_members(cgroups: &crate::cgroup::Cgroups, name: &str, sig: i32) {
+    for pid in cgroups.members(name).unwrap_or_default() {
+        if let Ok(fd) = sys::PidFd::open(pid) {
+            debug!("sending {} to {pid} of {name}'s cgroup", signal::name(sig));
+            let _ = fd.signal(sig);
         }
     }
 }

@@ -359,10 +359,7 @@ fn a_stderr_nobody_reads_never_stops_reaping_restarts_or_status() {
             ) == "stopped"
         });
         // No zombie is left among foster's children.
-        let foster_pid = match mode {
-            Mode::Subreaper => child.id() as i32,
-            Mode::Pid1 => crate::util::children_of(child.id() as i32)[0],
-        };
+        let foster_pid = host_foster_pid(mode, &child);
         eventually("no zombie child of foster", || {
             crate::util::processes()
                 .iter()
@@ -441,30 +438,12 @@ fn foster_lines_never_land_inside_relayed_lines_and_a_killed_service_comes_back(
                 std::thread::sleep(Duration::from_millis(1));
             }
         });
-        let foster_pid = match mode {
-            Mode::Subreaper => child.id() as i32,
-            Mode::Pid1 => {
-                let mut pid = 0;
-                eventually("unshare started foster", || {
-                    pid = crate::util::children_of(child.id() as i32)
-                        .first()
-                        .copied()
-                        .unwrap_or(0);
-                    pid != 0
-                });
-                pid
-            }
-        };
+        let foster_pid = host_foster_pid(mode, &child);
         let victim_pid =
             |socket: &str| field(&fosterctl(socket, &["status", "--json", "victim"]).1, "pid");
         for round in 1..=5 {
-            let before = victim_pid(&socket);
             eventually("victim runs", || victim_pid(&socket).parse::<i32>().is_ok());
-            let before = if before.parse::<i32>().is_ok() {
-                before
-            } else {
-                victim_pid(&socket)
-            };
+            let before = victim_pid(&socket);
             let host = crate::util::running("sleep 1000")
                 .into_iter()
                 .find(|&p| {
@@ -685,5 +664,24 @@ fn foster_lines_after_the_command_starts_survive_one_logged_before_it() {
                 "exited with status 3",
             ],
         );
+    }
+}
+
+/// foster's PID from the host, for a `foster(mode, …)` spawned by hand: the
+/// child itself, or (PID 1 mode) unshare's only child once it is there.
+fn host_foster_pid(mode: Mode, child: &std::process::Child) -> i32 {
+    match mode {
+        Mode::Subreaper => child.id() as i32,
+        Mode::Pid1 => {
+            let mut pid = 0;
+            eventually("unshare started foster", || {
+                pid = crate::util::children_of(child.id() as i32)
+                    .first()
+                    .copied()
+                    .unwrap_or(0);
+                pid != 0
+            });
+            pid
+        }
     }
 }
