@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use crate::service::{Service, State};
+use crate::service::Service;
 
 /// Longest request line accepted.
 pub const MAX_REQUEST: usize = 4096;
@@ -145,8 +145,11 @@ pub fn status_table(services: &[&Service], now: Instant) -> String {
         "NAME", "STATE", "PID", "UPTIME", "RESTARTS"
     );
     for s in services {
-        let pid = s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
-        let uptime = uptime(s, now).map(human).unwrap_or_else(|| "-".into());
+        let pid = s
+            .main_pid()
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "-".into());
+        let uptime = s.uptime(now).map(human).unwrap_or_else(|| "-".into());
         let last = s
             .last_exit
             .map(|e| e.shell_code().to_string())
@@ -155,20 +158,20 @@ pub fn status_table(services: &[&Service], now: Instant) -> String {
             out,
             "{:width$}  {:8}  {:>7}  {:>8}  {:>8}  {last}",
             s.name(),
-            s.state.as_str(),
+            s.state_name(),
             pid,
             uptime,
             s.restarts
         );
         // How the PID was learned, when foster did not start it itself.
-        match s.pid_source {
-            _ if s.pid.is_none() => {}
+        match s.last_source {
+            _ if s.main_pid().is_none() => {}
             crate::service::PidSource::Pidfile => out.push_str("  (pid from pidfile)"),
-            crate::service::PidSource::Guessed if s.others.is_empty() => {
+            crate::service::PidSource::Guessed if s.others().is_empty() => {
                 out.push_str("  (pid guessed)")
             }
             crate::service::PidSource::Guessed => {
-                let _ = write!(out, "  (pid guessed; a set with {} more)", s.others.len());
+                let _ = write!(out, "  (pid guessed; a set with {} more)", s.others().len());
             }
             crate::service::PidSource::Notify => out.push_str("  (pid from MAINPID)"),
             crate::service::PidSource::Child => {}
@@ -194,14 +197,15 @@ pub fn status_json(services: &[&Service], now: Instant) -> String {
             out.push(',');
         }
         let pid = s
-            .pid
+            .main_pid()
             .map(|p| p.to_string())
             .unwrap_or_else(|| "null".into());
         let last = s
             .last_exit
             .map(|e| e.shell_code().to_string())
             .unwrap_or_else(|| "null".into());
-        let up = uptime(s, now)
+        let up = s
+            .uptime(now)
             .map(|d| format!("{:.3}", d.as_secs_f64()))
             .unwrap_or_else(|| "null".into());
         let status = s
@@ -210,20 +214,15 @@ pub fn status_json(services: &[&Service], now: Instant) -> String {
             .or(s.reason.as_ref())
             .map(|t| json_string(t))
             .unwrap_or_else(|| "null".into());
-        let pids: Vec<String> = s
-            .pid
-            .iter()
-            .chain(s.others.iter())
-            .map(|p| p.to_string())
-            .collect();
+        let pids: Vec<String> = s.pids().iter().map(|p| p.to_string()).collect();
         let _ = write!(
             out,
             "{{\"name\":{},\"state\":\"{}\",\"pid\":{pid},\"restarts\":{},\"last_exit\":{last},\"uptime_seconds\":{up},\"type\":\"{}\",\"pid_source\":\"{}\",\"pids\":[{}],\"status\":{status}}}",
             json_string(s.name()),
-            s.state.as_str(),
+            s.state_name(),
             s.restarts,
             kind_name(s),
-            s.pid_source.as_str(),
+            s.last_source.as_str(),
             pids.join(","),
         );
     }
@@ -238,16 +237,6 @@ fn kind_name(s: &Service) -> &'static str {
         crate::unit::Kind::Notify => "notify",
         crate::unit::Kind::Forking => "forking",
     }
-}
-
-/// Is this service doing its job (for `status NAME` as a probe)?
-pub fn is_up(s: &Service) -> bool {
-    matches!(s.state, State::Running | State::Exited)
-}
-
-fn uptime(s: &Service, now: Instant) -> Option<std::time::Duration> {
-    s.pid?;
-    s.since.map(|t| now.saturating_duration_since(t))
 }
 
 fn human(d: std::time::Duration) -> String {

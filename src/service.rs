@@ -1,7 +1,15 @@
-//! One service's life: its state, its process, its restarts and backoff.
+//! One service's life: where it is ([`Life`]), what is wanted of it
+//! ([`Want`]), and what it has been through (restarts, last exit).
 //!
-//! Pure data and small decisions; the [`Supervisor`](crate::supervisor)
-//! drives these from events and turns the results into actions.
+//! Each [`Life`] variant carries exactly the data valid in it: a deadline
+//! exists only where something is awaited, a process only where one runs,
+//! the "already killed" mark only in a stop. What is *wanted* is kept apart
+//! (as dinit keeps `service_state` and `desired_state`): a stop requested by
+//! `fosterctl stop`, a restart once a stop completes, the removal of a unit
+//! a reload dropped — so no combination of flags has to be thought about
+//! in every place that changes a state. Pure data and small decisions; the
+//! [`Supervisor`](crate::supervisor) drives these from events and turns the
+//! results into actions.
 
 use std::time::{Duration, Instant};
 
@@ -13,36 +21,153 @@ use crate::unit::{Kind, Restart, Unit};
 /// first again (the backoff starts over from `restart_delay`).
 pub const STABLE_AFTER: Duration = Duration::from_secs(10);
 
-/// Where a service is. The names are the ones `fosterctl status` shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    /// Waiting for its dependencies, or started and not yet ready.
-    Starting,
-    Running,
-    /// Asked to stop; its stop signal was sent.
-    Stopping,
-    /// Not running, by request or because it ended cleanly for good.
-    Stopped,
+/// Where a service is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Life {
+    /// Not started: waiting for its dependencies to be ready.
+    Waiting,
+    /// Its start was asked of the event loop; the spawn's result is not in.
+    Spawning { since: Instant },
+    /// Its process runs and it is not ready yet: a notify service until
+    /// `READY=1`, a oneshot until it exits, a forking service's launcher
+    /// until it exits. `deadline`: `start_timeout` (none for a oneshot).
+    /// `emptied`: its cgroup emptied before the launcher's exit was seen.
+    Starting {
+        since: Instant,
+        main: Pid,
+        origin: Origin,
+        deadline: Option<Instant>,
+        emptied: bool,
+    },
+    /// A forking service's launcher exited well: its daemon is looked for
+    /// (named by its pidfile, or among the processes foster adopted).
+    /// `emptied`: no process of its cgroup is left, so one last reading of
+    /// the pidfile decides.
+    AwaitingDaemon {
+        since: Instant,
+        deadline: Instant,
+        emptied: bool,
+    },
+    /// Up, and ready.
+    Running {
+        since: Instant,
+        watched: Watched,
+        origin: Origin,
+    },
+    /// The daemon foster followed exited: before the service counts as
+    /// ended, its pidfile (or what foster adopted since) is looked at once
+    /// more for a successor, as a daemon that hands over names it there.
+    Succession {
+        since: Instant,
+        origin: Origin,
+        dead: Pid,
+        status: WaitStatus,
+    },
+    /// Its stop signal was sent; its processes are awaited.
+    Stopping(Stop),
     /// Waiting out the restart delay.
-    Backoff,
+    Backoff { until: Instant },
+    /// Not running, and not about to. `ready`: it was ready in its last
+    /// run (dependents may start on a service that finished or stopped on
+    /// its own after being up).
+    Done { ending: Ending, ready: bool },
+}
+
+/// How a service that is done ended (the state `fosterctl status` shows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Stopped, by request or because it ended cleanly for good.
+    Stopped,
     /// A oneshot that finished well.
     Exited,
     /// Ended for good with a failure, or could not start.
     Failed,
 }
 
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Starting => "starting",
-            State::Running => "running",
-            State::Stopping => "stopping",
-            State::Stopped => "stopped",
-            State::Backoff => "backoff",
-            State::Exited => "exited",
-            State::Failed => "failed",
+/// A stop in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stop {
+    pub since: Instant,
+    pub origin: Origin,
+    /// The processes still awaited; `None` while what a followed daemon
+    /// left behind in its session is being looked for.
+    pub left: Option<Watched>,
+    /// A followed daemon's own exit, once it is gone: the stop reports it.
+    pub gone: Option<(Pid, WaitStatus)>,
+    /// SIGKILL at `stop_timeout` (none once it has been sent, or during
+    /// the kill of everything).
+    pub deadline: Option<Instant>,
+    /// SIGKILL was sent to this run.
+    pub killed: bool,
+    /// It was ready when the stop began (dependents may still start).
+    pub ready: bool,
+}
+
+/// The processes foster watches for a run: the main process, and for a
+/// guessed set the others (the run lasts while any of them lives).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    pub main: Pid,
+    pub others: Vec<Pid>,
+}
+
+impl Watched {
+    pub fn one(main: Pid) -> Watched {
+        Watched {
+            main,
+            others: Vec::new(),
         }
     }
+
+    pub fn has(&self, pid: Pid) -> bool {
+        self.main == pid || self.others.contains(&pid)
+    }
+
+    pub fn pids(&self) -> impl Iterator<Item = Pid> + '_ {
+        std::iter::once(self.main).chain(self.others.iter().copied())
+    }
+}
+
+/// How a run's processes are known to be its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    pub source: PidSource,
+    /// A followed daemon's session: its workers are the processes of that
+    /// session started since the launch. `None` for foster's own child,
+    /// whose process group is the service.
+    pub session: Option<Pid>,
+    /// The launch's start time in `/proc` clock ticks (0 when unknown): no
+    /// process of this run can be older.
+    pub ticks: u64,
+}
+
+impl Origin {
+    /// foster started it.
+    pub fn child(ticks: u64) -> Origin {
+        Origin {
+            source: PidSource::Child,
+            session: None,
+            ticks,
+        }
+    }
+
+    /// Followed, not started by foster: signals go to each process by
+    /// pidfd, never to a process group.
+    pub fn is_followed(&self) -> bool {
+        self.source != PidSource::Child
+    }
+}
+
+/// What is wanted of a service, whatever its life is at the moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Running: started when it can be, restarted by its policy, started
+    /// again once a stop in progress completes.
+    Up,
+    /// Stopped on request (`fosterctl stop`): not restarted when it ends.
+    Down,
+    /// Its unit was removed by a reload: forgotten once it is down.
+    Remove,
 }
 
 /// What follows the end of a service's process.
@@ -50,8 +175,8 @@ impl State {
 pub enum Outcome {
     /// Start it again after this delay.
     RestartAfter(Duration),
-    /// It is done: `Exited` (oneshot success), `Stopped` or `Failed`.
-    Done(State),
+    /// It is done.
+    Done(Ending),
     /// A forking service's launcher exited well: read the pidfile.
     AwaitPidfile,
     /// A forking service without a pidfile: its launcher exited well; look
@@ -97,57 +222,22 @@ pub struct Launched {
 #[derive(Debug, Clone)]
 pub struct Service {
     pub unit: Unit,
-    pub state: State,
-    /// The process foster watches, while there is one.
-    pub pid: Option<Pid>,
-    /// Readiness reached in this run (dependents may start).
-    pub ready: bool,
+    pub life: Life,
+    pub want: Want,
+    /// A reload changed the unit: this version applies from the next start.
+    pub pending: Option<Unit>,
     pub restarts: u32,
-    pub last_exit: Option<WaitStatus>,
     /// Failures in a row, for the backoff.
     pub failures: u32,
-    /// When the current process started.
-    pub since: Option<Instant>,
-    /// The one deadline this service has: restart (backoff), readiness
-    /// (`start_timeout`) or SIGKILL (`stop_timeout`), by state.
-    pub deadline: Option<Instant>,
-    /// SIGKILL was already sent to this run.
-    pub killed: bool,
+    pub last_exit: Option<WaitStatus>,
     /// Why the last start failed, for messages.
     pub reason: Option<String>,
     /// The last `STATUS=` the service sent.
     pub status_text: Option<String>,
-    /// Stopped on request (`fosterctl stop`): not restarted when it ends.
-    pub held: bool,
-    /// `fosterctl restart`: start again once this stop completes.
-    pub start_after_stop: bool,
-    /// A reload changed the unit: this version applies from the next start.
-    pub pending: Option<Unit>,
-    /// A reload removed the unit: forget the service once it is down.
-    pub retired: bool,
-    pub pid_source: PidSource,
-    /// The launcher exited well; waiting to learn the daemon's PID (from
-    /// the pidfile, or from the processes adopted when there is none).
-    pub awaiting_pidfile: bool,
-    /// The daemon read from the pidfile died (its PID and status): the
-    /// pidfile is read again before the service counts as ended, in case
-    /// it handed over to a new process.
-    pub dead_main: Option<(Pid, WaitStatus)>,
-    /// A guessed set: the processes besides `pid` that make up the
-    /// service (it runs while any of them lives).
-    pub others: Vec<Pid>,
-    /// The session of the daemon foster follows (pidfile or guessed): its
-    /// workers are the processes of that session, and get SIGKILL with it.
-    pub session: Option<Pid>,
-    /// When the launcher started, in `/proc` clock ticks: a process of the
-    /// service cannot be older.
-    pub launched_ticks: u64,
-    /// The service's cgroup emptied while its pidfile was awaited: one
-    /// last reading decides, then the start fails.
-    pub emptied: bool,
-    /// The latest launch, kept until the service is down for good: what it
-    /// left (its session, what it started) is this service's, never
-    /// another's.
+    /// How the latest run's main PID was learned (shown after it ended too).
+    pub last_source: PidSource,
+    /// The latest launch, kept until the next: what it left (its session,
+    /// what it started) is this service's, never another's.
     pub launch: Option<Launched>,
 }
 
@@ -155,130 +245,267 @@ impl Service {
     pub fn new(unit: Unit) -> Service {
         Service {
             unit,
-            state: State::Starting,
-            pid: None,
-            ready: false,
+            life: Life::Waiting,
+            want: Want::Up,
+            pending: None,
             restarts: 0,
-            last_exit: None,
             failures: 0,
-            since: None,
-            deadline: None,
-            killed: false,
+            last_exit: None,
             reason: None,
             status_text: None,
-            held: false,
-            start_after_stop: false,
-            pending: None,
-            retired: false,
-            pid_source: PidSource::Child,
-            awaiting_pidfile: false,
-            dead_main: None,
-            others: Vec::new(),
-            session: None,
-            launched_ticks: 0,
-            emptied: false,
+            last_source: PidSource::Child,
             launch: None,
         }
-    }
-
-    /// The processes foster watches for this service.
-    pub fn pids(&self) -> Vec<Pid> {
-        self.pid
-            .into_iter()
-            .chain(self.others.iter().copied())
-            .collect()
-    }
-
-    /// Whether `pid` is one of this service's watched processes.
-    pub fn has(&self, pid: Pid) -> bool {
-        self.pid == Some(pid) || self.others.contains(&pid)
-    }
-
-    /// Followed, not started by foster: signals go to each process by
-    /// pidfd, never to a process group.
-    pub fn is_followed(&self) -> bool {
-        self.pid_source != PidSource::Child
     }
 
     pub fn name(&self) -> &str {
         &self.unit.name
     }
 
-    /// No process of this run is left to wait for.
-    pub fn is_down(&self) -> bool {
-        self.pid.is_none() && self.state != State::Stopping
+    /// The state `fosterctl status` shows.
+    pub fn state_name(&self) -> &'static str {
+        match &self.life {
+            Life::Waiting
+            | Life::Spawning { .. }
+            | Life::Starting { .. }
+            | Life::AwaitingDaemon { .. } => "starting",
+            Life::Running { .. } | Life::Succession { .. } => "running",
+            Life::Stopping(_) => "stopping",
+            Life::Backoff { .. } => "backoff",
+            Life::Done { ending, .. } => match ending {
+                Ending::Stopped => "stopped",
+                Ending::Exited => "exited",
+                Ending::Failed => "failed",
+            },
+        }
     }
 
-    /// Waiting for dependencies (starting, no process yet).
+    /// Doing its job (for `status NAME` as a probe): running, or a oneshot
+    /// that finished well.
+    pub fn is_up(&self) -> bool {
+        matches!(
+            self.life,
+            Life::Running { .. }
+                | Life::Succession { .. }
+                | Life::Done {
+                    ending: Ending::Exited,
+                    ..
+                }
+        )
+    }
+
+    /// The process foster watches as the service's main one, while there is one.
+    pub fn main_pid(&self) -> Option<Pid> {
+        match &self.life {
+            Life::Starting { main, .. } => Some(*main),
+            Life::Running { watched, .. } => Some(watched.main),
+            Life::Stopping(stop) => stop.left.as_ref().map(|w| w.main),
+            _ => None,
+        }
+    }
+
+    /// The processes watched besides the main one (a guessed set, or what
+    /// a stop waits for).
+    pub fn others(&self) -> &[Pid] {
+        match &self.life {
+            Life::Running { watched, .. }
+            | Life::Stopping(Stop {
+                left: Some(watched),
+                ..
+            }) => &watched.others,
+            _ => &[],
+        }
+    }
+
+    /// The processes foster watches for this service.
+    pub fn pids(&self) -> Vec<Pid> {
+        self.main_pid()
+            .into_iter()
+            .chain(self.others().iter().copied())
+            .collect()
+    }
+
+    /// Whether `pid` is one of this service's watched processes.
+    pub fn has(&self, pid: Pid) -> bool {
+        self.main_pid() == Some(pid) || self.others().contains(&pid)
+    }
+
+    /// Whether `pid` is still named by this service: one of its watched
+    /// processes, or the followed daemon whose exit is being accounted for
+    /// (its successor looked for, or what it left).
+    pub fn names(&self, pid: Pid) -> bool {
+        self.has(pid)
+            || match &self.life {
+                Life::Succession { dead, .. } => *dead == pid,
+                Life::Stopping(stop) => stop.gone.is_some_and(|(p, _)| p == pid),
+                _ => false,
+            }
+    }
+
+    /// How the current run's processes are known, while it has any.
+    pub fn origin(&self) -> Option<Origin> {
+        match &self.life {
+            Life::Starting { origin, .. }
+            | Life::Running { origin, .. }
+            | Life::Succession { origin, .. } => Some(*origin),
+            Life::Stopping(stop) => Some(stop.origin),
+            _ => None,
+        }
+    }
+
+    /// Followed, not started by foster: signals go to each process by
+    /// pidfd, never to a process group.
+    pub fn is_followed(&self) -> bool {
+        self.origin().is_some_and(|o| o.is_followed())
+    }
+
+    /// The session of the daemon foster follows, if it follows one.
+    pub fn session(&self) -> Option<Pid> {
+        self.origin().and_then(|o| o.session)
+    }
+
+    /// The deadline of its life: restart (backoff), readiness
+    /// (`start_timeout`) or SIGKILL (`stop_timeout`).
+    pub fn deadline(&self) -> Option<Instant> {
+        match &self.life {
+            Life::Starting { deadline, .. } => *deadline,
+            Life::AwaitingDaemon { deadline, .. } => Some(*deadline),
+            Life::Stopping(stop) => stop.deadline,
+            Life::Backoff { until } => Some(*until),
+            _ => None,
+        }
+    }
+
+    /// When the current run started.
+    pub fn since(&self) -> Option<Instant> {
+        match &self.life {
+            Life::Spawning { since }
+            | Life::Starting { since, .. }
+            | Life::AwaitingDaemon { since, .. }
+            | Life::Running { since, .. }
+            | Life::Succession { since, .. } => Some(*since),
+            Life::Stopping(stop) => Some(stop.since),
+            _ => None,
+        }
+    }
+
+    /// How long its process has been up, while it has one.
+    pub fn uptime(&self, now: Instant) -> Option<Duration> {
+        self.main_pid()?;
+        self.since().map(|t| now.saturating_duration_since(t))
+    }
+
+    /// Readiness reached in this run (dependents may start).
+    pub fn ready(&self) -> bool {
+        match &self.life {
+            Life::Running { .. } | Life::Succession { .. } => true,
+            Life::Stopping(stop) => stop.ready,
+            Life::Done { ready, .. } => *ready,
+            _ => false,
+        }
+    }
+
+    /// No process of this run is left to wait for.
+    pub fn is_down(&self) -> bool {
+        !matches!(
+            self.life,
+            Life::Starting { .. } | Life::Running { .. } | Life::Stopping(_)
+        )
+    }
+
+    /// Waiting for dependencies.
     pub fn is_waiting(&self) -> bool {
-        self.state == State::Starting && self.pid.is_none() && self.since.is_none()
+        self.life == Life::Waiting
     }
 
     /// Started, or given up on: no longer holds back a main command.
     pub fn is_settled(&self) -> bool {
-        self.ready
-            || matches!(
-                self.state,
-                State::Failed | State::Stopped | State::Exited | State::Backoff
+        self.ready() || matches!(self.life, Life::Done { .. } | Life::Backoff { .. })
+    }
+
+    /// A forking service between its launch and its daemon being known,
+    /// when a process of its may end before its pidfile is read.
+    pub fn is_launching_daemon(&self) -> bool {
+        self.unit.kind == Kind::Forking
+            && matches!(
+                self.life,
+                Life::Spawning { .. } | Life::Starting { .. } | Life::AwaitingDaemon { .. }
             )
+    }
+
+    /// Not started and not running: a start request or a reload may start
+    /// it afresh.
+    pub fn is_idle(&self) -> bool {
+        matches!(
+            self.life,
+            Life::Waiting | Life::Backoff { .. } | Life::Done { .. }
+        )
     }
 
     /// The process was spawned.
     pub fn spawned(&mut self, launch: Launched, now: Instant) {
-        let pid = launch.pid;
         self.launch = Some(launch);
-        self.launched_ticks = launch.ticks;
-        self.pid = Some(pid);
-        self.pid_source = PidSource::Child;
-        self.awaiting_pidfile = false;
-        self.dead_main = None;
-        self.others.clear();
-        self.session = None;
-        self.emptied = false;
-        self.since = Some(now);
-        self.killed = false;
+        self.last_source = PidSource::Child;
         self.reason = None;
-        match self.unit.kind {
-            Kind::Simple => {
-                self.state = State::Running;
-                self.ready = true;
-                self.deadline = None;
-            }
-            Kind::Oneshot => self.deadline = None,
-            Kind::Notify | Kind::Forking => self.deadline = Some(now + self.unit.start_timeout),
-        }
+        let origin = Origin::child(launch.ticks);
+        let main = launch.pid;
+        self.life = match self.unit.kind {
+            Kind::Simple => Life::Running {
+                since: now,
+                watched: Watched::one(main),
+                origin,
+            },
+            Kind::Oneshot => Life::Starting {
+                since: now,
+                main,
+                origin,
+                deadline: None,
+                emptied: false,
+            },
+            Kind::Notify | Kind::Forking => Life::Starting {
+                since: now,
+                main,
+                origin,
+                deadline: Some(now + self.unit.start_timeout),
+                emptied: false,
+            },
+        };
     }
 
-    /// The main process ended with `status` while the service was meant to
-    /// run. Decides between a restart (with its delay) and the end.
+    /// The service's run ended with `status` while it was meant to run.
+    /// Decides between a restart (with its delay) and the end; a forking
+    /// service's launcher that exited well leads to the daemon being
+    /// looked for instead.
     pub fn ended(&mut self, status: WaitStatus, now: Instant) -> Outcome {
-        let uptime = self
-            .since
-            .map(|s| now.saturating_duration_since(s))
-            .unwrap_or_default();
-        self.pid = None;
+        let since = self.since().unwrap_or(now);
+        let uptime = now.saturating_duration_since(since);
         self.last_exit = Some(status);
         let success = status == WaitStatus::Exited(0);
-        let launcher = self.unit.kind == Kind::Forking
-            && self.state == State::Starting
-            && !self.awaiting_pidfile;
-        if launcher && success {
+        if let Life::Starting {
+            deadline, emptied, ..
+        } = self.life
+            && self.unit.kind == Kind::Forking
+            && success
+        {
             // The launcher forked its daemon and exited well; the daemon is
             // known once the pidfile names it (start_timeout keeps running),
             // or, without a pidfile, from the processes foster adopted.
-            self.awaiting_pidfile = true;
+            self.life = Life::AwaitingDaemon {
+                since,
+                deadline: deadline.unwrap_or(now + self.unit.start_timeout),
+                emptied,
+            };
             return match self.unit.pidfile {
                 Some(_) => Outcome::AwaitPidfile,
                 None => Outcome::FindAdopted,
             };
         }
-        self.deadline = None;
-        self.awaiting_pidfile = false;
-        self.others.clear();
         if self.unit.kind == Kind::Oneshot && success {
-            self.ready = true;
-            self.state = State::Exited;
-            return Outcome::Done(State::Exited);
+            self.life = Life::Done {
+                ending: Ending::Exited,
+                ready: true,
+            };
+            return Outcome::Done(Ending::Exited);
         }
         let restart = match self.unit.restart {
             Restart::Always => true,
@@ -286,13 +513,16 @@ impl Service {
             Restart::Never => false,
         };
         if !restart {
-            let state = if success {
-                State::Stopped
+            let ending = if success {
+                Ending::Stopped
             } else {
-                State::Failed
+                Ending::Failed
             };
-            self.state = state;
-            return Outcome::Done(state);
+            self.life = Life::Done {
+                ending,
+                ready: self.ready(),
+            };
+            return Outcome::Done(ending);
         }
         if uptime >= STABLE_AFTER {
             self.failures = 0;
@@ -303,10 +533,57 @@ impl Service {
             self.failures,
         );
         self.failures = self.failures.saturating_add(1);
-        self.state = State::Backoff;
-        self.ready = false;
-        self.deadline = Some(now + delay);
+        self.life = Life::Backoff { until: now + delay };
         Outcome::RestartAfter(delay)
+    }
+
+    /// Its stop is complete: down, the new unit version (if any) in place.
+    pub fn stopped(&mut self, status: WaitStatus) {
+        self.last_exit = Some(status);
+        self.life = Life::Done {
+            ending: Ending::Stopped,
+            ready: false,
+        };
+        if let Some(unit) = self.pending.take() {
+            self.unit = unit;
+        }
+    }
+
+    /// The stop sequence was sent: its processes are awaited until
+    /// `deadline`. A service without processes has nothing to stop.
+    /// `killed`: SIGKILL was sent already (the kill of everything), and
+    /// there is no deadline. A stop in progress takes the new deadline; a
+    /// service without processes has nothing to stop.
+    pub fn begin_stop(&mut self, deadline: Option<Instant>, killed: bool) {
+        let ready = self.ready();
+        let (since, origin, left) = match &mut self.life {
+            Life::Stopping(stop) => {
+                stop.killed |= killed;
+                stop.deadline = deadline;
+                return;
+            }
+            Life::Starting {
+                since,
+                main,
+                origin,
+                ..
+            } => (*since, *origin, Watched::one(*main)),
+            Life::Running {
+                since,
+                watched,
+                origin,
+            } => (*since, *origin, watched.clone()),
+            _ => return,
+        };
+        self.life = Life::Stopping(Stop {
+            since,
+            origin,
+            left: Some(left),
+            gone: None,
+            deadline,
+            killed,
+            ready,
+        });
     }
 }
 
@@ -397,7 +674,7 @@ pub(crate) mod tests {
         ));
         assert_eq!(
             run(Kind::Simple, Restart::OnFailure, clean),
-            Outcome::Done(State::Stopped)
+            Outcome::Done(Ending::Stopped)
         );
         assert!(matches!(
             run(Kind::Simple, Restart::OnFailure, crash),
@@ -405,15 +682,15 @@ pub(crate) mod tests {
         ));
         assert_eq!(
             run(Kind::Simple, Restart::Never, crash),
-            Outcome::Done(State::Failed)
+            Outcome::Done(Ending::Failed)
         );
         assert_eq!(
             run(Kind::Oneshot, Restart::Never, clean),
-            Outcome::Done(State::Exited)
+            Outcome::Done(Ending::Exited)
         );
         assert_eq!(
             run(Kind::Oneshot, Restart::Never, WaitStatus::Exited(2)),
-            Outcome::Done(State::Failed)
+            Outcome::Done(Ending::Failed)
         );
     }
 
@@ -422,10 +699,50 @@ pub(crate) mod tests {
         let now = Instant::now();
         let mut s = Service::new(unit("a", Kind::Simple, Restart::Never));
         s.spawned(launched(5), now);
-        assert!(s.ready && s.state == State::Running);
+        assert!(s.ready() && s.state_name() == "running");
         let mut n = Service::new(unit("n", Kind::Notify, Restart::Never));
         n.spawned(launched(6), now);
-        assert!(!n.ready && n.state == State::Starting);
-        assert_eq!(n.deadline, Some(now + Duration::from_secs(30)));
+        assert!(!n.ready() && n.state_name() == "starting");
+        assert_eq!(n.deadline(), Some(now + Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn a_forking_launcher_that_exits_well_leads_to_the_daemon_being_awaited() {
+        let now = Instant::now();
+        let mut f = unit("f", Kind::Forking, Restart::Never);
+        f.pidfile = Some("/run/f.pid".into());
+        let mut s = Service::new(f);
+        s.spawned(launched(7), now);
+        assert_eq!(s.ended(WaitStatus::Exited(0), now), Outcome::AwaitPidfile);
+        assert_eq!(
+            s.life,
+            Life::AwaitingDaemon {
+                since: now,
+                deadline: now + Duration::from_secs(30),
+                emptied: false
+            }
+        );
+        assert!(s.is_down() && !s.ready() && s.main_pid().is_none());
+        // The daemon died before it was known: the end, not the launcher.
+        assert_eq!(
+            s.ended(WaitStatus::Exited(3), now),
+            Outcome::Done(Ending::Failed)
+        );
+    }
+
+    #[test]
+    fn a_stop_keeps_the_processes_and_readiness_of_the_run() {
+        let now = Instant::now();
+        let mut s = Service::new(unit("a", Kind::Simple, Restart::Always));
+        s.spawned(launched(9), now);
+        s.begin_stop(Some(now + Duration::from_secs(5)), false);
+        assert_eq!(s.state_name(), "stopping");
+        assert!(s.has(9) && s.ready() && !s.is_down());
+        assert_eq!(s.deadline(), Some(now + Duration::from_secs(5)));
+        s.begin_stop(None, true);
+        assert!(matches!(&s.life, Life::Stopping(stop) if stop.killed && stop.deadline.is_none()));
+        s.stopped(WaitStatus::Exited(0));
+        assert_eq!(s.state_name(), "stopped");
+        assert!(!s.ready() && s.is_down());
     }
 }

@@ -1,6 +1,8 @@
 use super::*;
+use crate::control::Outcome as ReplyOutcome;
 use crate::notify::Message;
-use crate::service::PidSource;
+use crate::pidfile::{Candidate, CgroupMembership, Ties};
+use crate::service::{Life, PidSource};
 use crate::unit::Restart;
 
 const MAIN: Pid = 100;
@@ -83,7 +85,7 @@ impl Harness {
         self.sup
             .services
             .get(name)
-            .map(|s| s.state.as_str())
+            .map(|s| s.state_name())
             .unwrap_or("absent")
     }
 }
@@ -537,7 +539,7 @@ fn a_notify_service_is_ready_on_ready_1_from_its_session() {
     );
     assert_eq!(h.state("n"), "running");
     assert_eq!(h.sup.services["n"].status_text.as_deref(), Some("up"));
-    assert_eq!(h.sup.services["n"].deadline, None);
+    assert_eq!(h.sup.services["n"].deadline(), None);
 }
 
 fn note(sender: Pid, session: Option<Pid>, message: Message, main: Option<Named>) -> Event {
@@ -588,8 +590,8 @@ fn mainpid_moves_the_watched_process() {
     // A child of the service's shell, in its session.
     let actions = h.feed(&[mainpid(105, named(105, 100, 100, 150, &[100]))]);
     assert_eq!(actions, vec![Action::Follow(105)]);
-    assert_eq!(h.sup.services["n"].pid, Some(105));
-    assert_eq!(h.sup.services["n"].pid_source, PidSource::Notify);
+    assert_eq!(h.sup.services["n"].main_pid(), Some(105));
+    assert_eq!(h.sup.services["n"].last_source, PidSource::Notify);
     // The old process ending is no longer the service ending.
     h.feed(&[exited(100, 0), done(true)]);
     assert_eq!(h.state("n"), "running");
@@ -645,8 +647,8 @@ fn mainpid_naming_foster_init_a_stranger_or_an_old_process_is_refused() {
             !actions.contains(&Action::Follow(pid)),
             "MAINPID={pid} was followed: {actions:?}"
         );
-        assert_eq!(h.sup.services["n"].pid, Some(100), "MAINPID={pid}");
-        assert_eq!(h.sup.services["n"].pid_source, PidSource::Child);
+        assert_eq!(h.sup.services["n"].main_pid(), Some(100), "MAINPID={pid}");
+        assert_eq!(h.sup.services["n"].last_source, PidSource::Child);
     }
     // The stop still goes to the service's own process group.
     let (_, actions) = control(&mut h, "stop n");
@@ -690,7 +692,7 @@ fn mainpid_from_a_process_of_another_cgroup_counts_for_that_service_only() {
     let mut facts = named(201, 200, 200, 150, &[200]);
     facts.ties.cgroup = CgroupMembership::Service("m".into());
     assert_eq!(h.feed(&[mainpid(201, facts)]), vec![]);
-    assert_eq!(h.sup.services["n"].pid, Some(100));
+    assert_eq!(h.sup.services["n"].main_pid(), Some(100));
 }
 
 #[test]
@@ -869,7 +871,7 @@ fn a_forking_service_is_followed_through_its_pidfile() {
         vec![Action::Follow(33)]
     );
     assert_eq!(h.state("d"), "running");
-    assert_eq!(h.sup.services["d"].pid_source, PidSource::Pidfile);
+    assert_eq!(h.sup.services["d"].last_source, PidSource::Pidfile);
     // Stopping goes through the pidfd (Process), not by group number.
     let actions = h.feed(&[Event::Signal(libc::SIGTERM)]);
     assert_eq!(
@@ -879,7 +881,7 @@ fn a_forking_service_is_followed_through_its_pidfile() {
             signal(Target::Process(33), libc::SIGCONT)
         ]
     );
-    assert_eq!(h.sup.services["d"].state, State::Stopping);
+    assert_eq!(h.state("d"), "stopping");
     // At stop_timeout, SIGKILL for the daemon and every process of its session.
     let actions = h.tick();
     assert_eq!(
@@ -943,7 +945,7 @@ fn without_a_pidfile_the_one_adopted_process_is_the_guessed_main_pid() {
         vec![Action::Follow(31)]
     );
     assert_eq!(h.state("d"), "running");
-    assert_eq!(h.sup.services["d"].pid_source, PidSource::Guessed);
+    assert_eq!(h.sup.services["d"].last_source, PidSource::Guessed);
     // It exits once its child (the daemon, adopted meanwhile) runs: no
     // restart, the daemon is followed.
     assert_eq!(
@@ -974,11 +976,11 @@ fn without_a_pidfile_several_adopted_processes_are_supervised_as_a_set() {
         h.feed(&[adopted(&[(41, 41, 200, None), (40, 40, 150, None)])]),
         vec![Action::Follow(40), Action::Follow(41)]
     );
-    assert_eq!(h.sup.services["d"].others, vec![41]);
+    assert_eq!(h.sup.services["d"].others(), vec![41]);
     // Running while any of them lives.
     h.feed(&[exited(40, 0)]);
     assert_eq!(
-        (h.state("d"), h.sup.services["d"].pid),
+        (h.state("d"), h.sup.services["d"].main_pid()),
         ("running", Some(41))
     );
     // A stop reaches the one left, by pidfd.
@@ -1244,7 +1246,10 @@ fn awaiting_pidfile() -> Harness {
     h.boot();
     h.spawned("d", 20);
     h.feed(&[exited(20, 0), reading(None, false, 1, 0)]);
-    assert!(h.sup.services["d"].awaiting_pidfile);
+    assert!(matches!(
+        h.sup.services["d"].life,
+        Life::AwaitingDaemon { .. }
+    ));
     h
 }
 
@@ -1257,7 +1262,10 @@ fn restart_while_awaiting_the_pidfile_drops_the_first_launch_and_launches_again(
         actions,
         vec![Action::KillCgroup("d".into()), Action::Start("d".into())]
     );
-    assert!(!h.sup.services["d"].awaiting_pidfile);
+    assert!(!matches!(
+        h.sup.services["d"].life,
+        Life::AwaitingDaemon { .. }
+    ));
 }
 
 #[test]
@@ -1277,7 +1285,7 @@ fn reload_of_a_changed_unit_while_awaiting_the_pidfile_drops_the_first_launch() 
         vec![Action::KillCgroup("d".into()), Action::Start("d".into())]
     );
     let s = &h.sup.services["d"];
-    assert!(!s.awaiting_pidfile);
+    assert!(!matches!(s.life, Life::AwaitingDaemon { .. }));
     assert_eq!(s.unit.stop_timeout, Duration::from_secs(42));
 }
 

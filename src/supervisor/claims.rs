@@ -1,0 +1,185 @@
+//! Who a process belongs to: the service an sd_notify message counts for,
+//! the owner elsewhere that makes a pidfile's or `MAINPID=`'s claim
+//! refused, and the notify messages themselves (`READY=1`, `STATUS=`,
+//! `MAINPID=`).
+
+use log::{debug, info, warn};
+
+use super::{Action, Main, Named, Supervisor};
+use crate::pidfile::{Candidate, CgroupMembership, Claim, Refusal, Ties};
+use crate::service::{Life, Origin, PidSource, Service, Watched};
+use crate::sys::Pid;
+use crate::unit::Kind;
+
+impl Supervisor {
+    /// Whose message it is: the service whose cgroup the sender is in,
+    /// where foster makes cgroups (exact); else the service the sender is a
+    /// process of, or whose session it is in (the session its launch led,
+    /// or the session of the daemon it follows) — a shell script calling
+    /// `fosterctl notify` or `systemd-notify` counts.
+    fn sender_service(
+        &self,
+        sender: Pid,
+        session: Option<Pid>,
+        cgroup: &CgroupMembership,
+    ) -> Option<String> {
+        let live = |s: &&Service| s.main_pid().is_some();
+        match cgroup {
+            CgroupMembership::Service(name) => self
+                .services
+                .get(name)
+                .filter(live)
+                .map(|s| s.name().to_string()),
+            CgroupMembership::NoService => None,
+            CgroupMembership::Unknown => self
+                .services
+                .values()
+                .filter(live)
+                .find(|s| {
+                    s.has(sender)
+                        || session.is_some_and(|sid| {
+                            s.main_pid() == Some(sid)
+                                || s.launch.is_some_and(|l| l.pid == sid)
+                                || s.session() == Some(sid)
+                        })
+                })
+                .map(|s| s.name().to_string()),
+        }
+    }
+
+    /// The main command or another service than `name` to which the process
+    /// `c` belongs: it is one of their processes, in the session one of
+    /// them leads or follows, or started by one of them (`ties`). The
+    /// cgroup and `FOSTER_SERVICE_NAME` tell it too, and [`crate::pidfile::validate`]
+    /// checks those.
+    pub(super) fn owner_elsewhere(
+        &self,
+        name: &str,
+        c: &Candidate,
+        ties: &Ties,
+    ) -> Option<Refusal> {
+        if let Main::Running(main) = self.main
+            && (c.pid == main || ties.ancestors.contains(&main))
+        {
+            return Some(Refusal::MainCommand);
+        }
+        self.services
+            .iter()
+            .filter(|(other, _)| other.as_str() != name)
+            .find(|(_, s)| {
+                // The session its launch led, unless that number now leads
+                // a session of someone else's (its leader started later).
+                let launch_session = s.launch.is_some_and(|l| {
+                    l.pid == c.session
+                        && (l.ticks == 0 || ties.leader_ticks.is_none_or(|t| t == l.ticks))
+                });
+                // A watched process is not reaped yet, so its number is
+                // still its own: an ancestor with that number is it.
+                s.has(c.pid)
+                    || launch_session
+                    || (s.main_pid().is_some() && s.session() == Some(c.session))
+                    || ties.ancestors.iter().any(|&a| s.has(a))
+            })
+            .map(|(other, _)| Refusal::OtherService(other.clone()))
+    }
+
+    /// An sd_notify message, from a process of the service it counts for.
+    pub(super) fn on_notify(
+        &mut self,
+        sender: Pid,
+        session: Option<Pid>,
+        cgroup: &CgroupMembership,
+        message: crate::notify::Message,
+        main: Option<Named>,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(name) = self.sender_service(sender, session, cgroup) else {
+            debug!("ignoring a notification from {sender}, which belongs to no service");
+            return;
+        };
+        let refusal = main.as_ref().and_then(|named| {
+            let c = named.candidate.as_ref()?;
+            self.owner_elsewhere(&name, c, &named.ties)
+        });
+        let identity = self.settings.identity;
+        let Some(s) = self.services.get_mut(&name) else {
+            return;
+        };
+        if let Some(text) = message.status {
+            debug!("{name}: status: {text}");
+            s.status_text = Some(text);
+        }
+        // A new main PID, while starting or running.
+        if let Some(named) = main
+            && matches!(s.life, Life::Starting { .. } | Life::Running { .. })
+            && s.main_pid() != Some(named.pid)
+        {
+            let pid = named.pid;
+            let verdict = match (named.candidate, refusal, s.launch) {
+                (None, ..) => Err(format!("PID {pid} is not alive")),
+                (Some(_), Some(refusal), _) => Err(refusal.to_string()),
+                (Some(_), None, None) => Err("the launch is unknown".to_string()),
+                (Some(c), None, Some(launch)) => {
+                    let ctx = crate::pidfile::Context {
+                        foster: identity.pid,
+                        launcher: launch.pid,
+                        launched_ticks: launch.ticks,
+                        foster_session: identity.session,
+                    };
+                    crate::pidfile::validate(
+                        &c,
+                        &named.ties,
+                        &ctx,
+                        &name,
+                        &s.pids(),
+                        Claim::MainPid,
+                    )
+                    .map(|()| c)
+                    .map_err(|r| r.to_string())
+                }
+            };
+            match verdict {
+                Ok(c) => {
+                    info!("{name}: main process is now {pid} (MAINPID from {sender})");
+                    let moved = |origin: &Origin| Origin {
+                        source: PidSource::Notify,
+                        session: Some(c.session),
+                        ticks: origin.ticks,
+                    };
+                    match &mut s.life {
+                        Life::Starting { main, origin, .. } => {
+                            *main = pid;
+                            *origin = moved(origin);
+                        }
+                        Life::Running {
+                            watched, origin, ..
+                        } => {
+                            *watched = Watched::one(pid);
+                            *origin = moved(origin);
+                        }
+                        _ => {}
+                    }
+                    s.last_source = PidSource::Notify;
+                    actions.push(Action::Follow(pid));
+                }
+                Err(why) => warn!("{name}: refusing MAINPID={pid} from {sender}: {why}"),
+            }
+        }
+        if message.ready
+            && s.unit.kind == Kind::Notify
+            && let Life::Starting {
+                since,
+                main,
+                origin,
+                ..
+            } = s.life
+        {
+            info!("{name}: ready");
+            s.life = Life::Running {
+                since,
+                watched: Watched::one(main),
+                origin,
+            };
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! What the event loop tells the core ([`Event`]) and what the core asks
+//! of it ([`Action`]).
+
+use crate::pidfile::{Candidate, CgroupMembership, Ties};
+use crate::service::Launched;
+use crate::status::WaitStatus;
+use crate::sys::Pid;
+
+/// Something that happened, as the event loop saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A signal other than SIGCHLD was read from the signalfd.
+    Signal(i32),
+    /// A child was reaped.
+    Exited { pid: Pid, status: WaitStatus },
+    /// A reaping pass ended; `children_left` is false once foster has no
+    /// child at all (which, for a subreaper or PID 1, means no descendant).
+    ReapDone { children_left: bool },
+    /// The timer fired: deadlines up to now are due.
+    Tick,
+    /// The main command was spawned (`Err`: it could not be).
+    MainSpawned(Result<Pid, String>),
+    /// A service's process was spawned (`Err`: why it could not be).
+    ServiceSpawned {
+        name: String,
+        result: Result<Launched, String>,
+    },
+    /// The pidfile of a forking service, as just read.
+    Pidfile {
+        name: String,
+        reading: PidfileReading,
+    },
+    /// The processes foster has adopted (its children it did not start),
+    /// looked at for a forking service without a pidfile; with a status
+    /// for those whose exit is held.
+    Adopted {
+        name: String,
+        found: Vec<(Candidate, Option<WaitStatus>)>,
+        context: Option<crate::pidfile::Context>,
+        /// The processes in the service's cgroup, when it has one: exact
+        /// membership.
+        members: Option<Vec<Pid>>,
+    },
+    /// The service's cgroup has no process left.
+    CgroupEmpty(String),
+    /// An sd_notify message from `sender`, whose session is `session` and
+    /// whose cgroup is `cgroup`; `main` describes the process its
+    /// `MAINPID=` names, if it names one.
+    Notify {
+        sender: Pid,
+        session: Option<Pid>,
+        cgroup: CgroupMembership,
+        message: crate::notify::Message,
+        main: Option<Named>,
+    },
+}
+
+/// A process named by a pidfile or a `MAINPID=`, as `/proc` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    pub pid: Pid,
+    /// `None` when it is not alive.
+    pub candidate: Option<Candidate>,
+    pub ties: Ties,
+}
+
+/// A pidfile as the event loop read it: the facts, judged here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PidfileReading {
+    /// The PID it names, if its content is a clean PID.
+    pub pid: Option<Pid>,
+    /// Same file and content as before the launch: left over, not news.
+    pub stale: bool,
+    /// What `/proc` says about that PID, if it is alive.
+    pub candidate: Option<Candidate>,
+    /// Who foster and the launcher are, for the validation.
+    pub context: Option<crate::pidfile::Context>,
+    /// The PID named has already ended: its exit was held (not reaped)
+    /// while the service was starting, and this is its status.
+    pub exited: Option<WaitStatus>,
+    /// What ties the process named to a service.
+    pub ties: Ties,
+}
+
+/// Who a signal is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Process(Pid),
+    /// The process group led by this PID.
+    Group(Pid),
+    /// Every descendant of foster still alive.
+    Descendants,
+    /// Every descendant of foster in session `sid` that started at or
+    /// after `since` (clock ticks): a followed daemon and its workers.
+    Session {
+        sid: Pid,
+        since: u64,
+    },
+}
+
+/// Something for the event loop to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Signal {
+        target: Target,
+        sig: i32,
+    },
+    /// Spawn the main command and report [`Event::MainSpawned`].
+    StartMain,
+    /// Spawn this service and report [`Event::ServiceSpawned`].
+    Start(String),
+    /// Run a reaping pass (it ends with [`Event::ReapDone`]).
+    Reap,
+    /// Re-read the services directory and hand it to [`Supervisor::reload`].
+    ReloadUnits,
+    /// Read this service's pidfile and report [`Event::Pidfile`].
+    ReadPidfile(String),
+    /// Hold a pidfd on this process: every signal to it goes through it.
+    Follow(Pid),
+    /// Reap this held zombie; its exit has been accounted for.
+    Release(Pid),
+    /// List foster's adopted children and report [`Event::Adopted`].
+    FindAdopted(String),
+    /// SIGKILL every process in the service's cgroup, if it has one.
+    KillCgroup(String),
+    /// Send `sig` to every process in the service's cgroup, if it has one.
+    SignalCgroup {
+        name: String,
+        sig: i32,
+    },
+    /// Exit foster with this status.
+    Exit(u8),
+}

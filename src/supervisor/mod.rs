@@ -1,0 +1,793 @@
+//! The decisions, without the syscalls.
+//!
+//! [`Supervisor`] is fed [`Event`]s (a signal arrived, a child was reaped,
+//! a reaping pass ended, the timer fired, a spawn succeeded or failed) with
+//! the current time, and answers with [`Action`]s (signal this, start that,
+//! reap, exit). Its deadlines are plain instants it reports through
+//! [`Supervisor::next_deadline`]; the event loop keeps one timer armed for
+//! the earliest. It never touches the kernel, so every rule below is
+//! unit-tested without forking or sleeping.
+//!
+//! The rules:
+//! - Services start once their dependencies are ready (a failed dependency
+//!   fails its dependents). A main command starts once every service is
+//!   ready or has given up. With no services at all (one-command mode) the
+//!   main command starts at once.
+//! - One-command mode: every signal foster receives is forwarded to the
+//!   command (or its process group with `-g`). With services, SIGTERM,
+//!   SIGINT and SIGQUIT shut everything down, and other signals go to the
+//!   main command when there is one.
+//! - A service that ends is restarted or not by its policy, with a backoff
+//!   that doubles on each failure in a row. A critical service that ends
+//!   for good shuts everything down.
+//! - Shutdown: the main command first, then each service once everything
+//!   that depends on it is down (stop signal, SIGCONT, SIGKILL after its
+//!   `stop_timeout`), then whatever is left gets SIGTERM and SIGCONT, the
+//!   grace, and SIGKILL. foster exits the moment nothing is left, never
+//!   sleeping out a timeout. A second SIGTERM, SIGINT or SIGQUIT during the
+//!   shutdown kills everything at once.
+//! - Exit status: the main command's (128+N for a death by signal N, `-e`
+//!   statuses mapped to 0), else the critical service's that ended it all,
+//!   else 0.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use log::{debug, error, info, warn};
+
+use crate::service::{Ending, Launched, Life, Outcome, Service, Stop, Want};
+use crate::signal;
+use crate::status::{ExpectedStatuses, WaitStatus};
+use crate::sys::Pid;
+use crate::unit::{Kind, Unit};
+
+mod claims;
+mod events;
+mod forking;
+mod requests;
+mod shutdown;
+
+pub use events::{Action, Event, Named, PidfileReading, Target};
+
+/// Settings the supervisor decides with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub forward_to_group: bool,
+    pub expected: ExpectedStatuses,
+    pub grace: Duration,
+    pub warn_on_reap: bool,
+    /// foster is the init of a machine (see `system`): SIGTERM and SIGPWR
+    /// power it off and SIGINT (Ctrl-Alt-Del) reboots it, whatever the mode.
+    pub system: bool,
+    /// foster's own PID and session, which no service's process may be.
+    pub identity: Identity,
+}
+
+/// foster's own PID, and its session (the main command's; 0 when its
+/// leader is outside foster's PID namespace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Identity {
+    pub pid: Pid,
+    pub session: Pid,
+}
+
+/// How a machine's init ends, once everything has stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Power {
+    #[default]
+    Poweroff,
+    Reboot,
+    Halt,
+}
+
+impl Power {
+    /// The control verb, and what the log says.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Power::Poweroff => "poweroff",
+            Power::Reboot => "reboot",
+            Power::Halt => "halt",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Main {
+    /// No main command (services only).
+    Absent,
+    /// Not started yet.
+    Waiting,
+    Running(Pid),
+    /// Ended, or never started because of a shutdown.
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Up,
+    /// Stopping the main command and the services in order.
+    Stopping,
+    /// Everything supervised is down; waiting for a reaping pass to tell
+    /// whether anything else is left.
+    Settling,
+    /// Leftovers got SIGTERM; SIGKILL follows at the deadline.
+    Draining {
+        killed: bool,
+    },
+}
+
+/// The state machine of foster.
+#[derive(Debug)]
+pub struct Supervisor {
+    settings: Settings,
+    services: BTreeMap<String, Service>,
+    main: Main,
+    /// Services mode: SIGTERM/SIGINT/SIGQUIT shut down instead of being
+    /// forwarded.
+    services_mode: bool,
+    phase: Phase,
+    exit_code: Option<u8>,
+    /// Main command's SIGKILL (shutdown) or the leftovers' SIGKILL (drain).
+    deadline: Option<Instant>,
+    /// A second shutdown signal arrived: no more grace for anything.
+    kill_all: bool,
+    /// `--pidfile`: the service whose daemon stands in for the main command
+    /// (signals are forwarded to it; its end ends foster).
+    follow: Option<String>,
+    /// System mode: what the machine does once everything has stopped.
+    power: Power,
+}
+
+impl Supervisor {
+    /// `units`: the services; `main`: whether there is a main command;
+    /// `services_mode`: started with a services directory.
+    pub fn new(
+        settings: Settings,
+        units: Vec<Unit>,
+        main: bool,
+        services_mode: bool,
+    ) -> Supervisor {
+        Supervisor {
+            settings,
+            services: units
+                .into_iter()
+                .map(|u| (u.name.clone(), Service::new(u)))
+                .collect(),
+            main: if main { Main::Waiting } else { Main::Absent },
+            services_mode,
+            phase: Phase::Up,
+            exit_code: None,
+            deadline: None,
+            kill_all: false,
+            follow: None,
+            power: Power::default(),
+        }
+    }
+
+    /// One-command mode with `--pidfile`: `unit` launches a daemon that
+    /// takes the main command's place.
+    pub fn following(settings: Settings, unit: Unit) -> Supervisor {
+        let name = unit.name.clone();
+        let mut supervisor = Supervisor::new(settings, vec![unit], false, false);
+        supervisor.follow = Some(name);
+        supervisor
+    }
+
+    /// What a machine's init is to do once foster is done: power off unless
+    /// a reboot or a halt was asked for.
+    pub fn power(&self) -> Power {
+        self.power
+    }
+
+    /// Whether `pid` is still named anywhere: the main command, or a
+    /// process of a service.
+    pub fn names(&self, pid: Pid) -> bool {
+        self.main == Main::Running(pid) || self.services.values().any(|s| s.names(pid))
+    }
+
+    pub fn service_count(&self) -> usize {
+        self.services.len()
+    }
+
+    pub fn unit(&self, name: &str) -> Option<&Unit> {
+        self.services.get(name).map(|s| &s.unit)
+    }
+
+    /// The earliest deadline, for the event loop's timer.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.services
+            .values()
+            .filter_map(Service::deadline)
+            .chain(self.deadline)
+            .min()
+    }
+
+    /// First actions: start what has no dependencies (and the main command
+    /// when nothing holds it back).
+    pub fn boot(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        if self.main == Main::Absent && self.services.is_empty() {
+            info!("no services to run; waiting for a reload or a shutdown");
+        }
+        self.start_ready(now, actions);
+    }
+
+    /// Whether exits are being held: a forking service is starting, and a
+    /// process of its may end before its pidfile is read. Such an exit is
+    /// left unreaped (the zombie keeps its PID from being reused) until
+    /// the pidfile names it or the start is over.
+    pub fn holding(&self) -> bool {
+        self.phase == Phase::Up && self.services.values().any(Service::is_launching_daemon)
+    }
+
+    /// Whether the exit of `pid` is to be held (see [`Self::holding`]):
+    /// never the main command's or a service's own process.
+    pub fn holds(&self, pid: Pid) -> bool {
+        self.holding()
+            && self.main != Main::Running(pid)
+            && !self.services.values().any(|s| s.has(pid))
+    }
+
+    /// Feeds one event; pushes what to do onto `actions`.
+    pub fn handle(&mut self, event: Event, now: Instant, actions: &mut Vec<Action>) {
+        let from_reaper = matches!(event, Event::Exited { .. });
+        match event {
+            Event::Signal(sig) => self.on_signal(sig, now, actions),
+            Event::Exited { pid, status } => self.on_exit(pid, status, now, actions),
+            Event::ReapDone { children_left } => self.on_reap_done(children_left, now, actions),
+            Event::Tick => self.on_tick(now, actions),
+            Event::MainSpawned(Ok(pid)) => {
+                debug!("main command started as {pid}");
+                self.main = Main::Running(pid);
+            }
+            Event::MainSpawned(Err(e)) => {
+                error!("cannot start the main command: {e}");
+                self.main = Main::Done;
+                self.exit_code.get_or_insert(1);
+                self.begin_shutdown(None, now, actions);
+            }
+            Event::ServiceSpawned { name, result } => self.on_spawned(&name, result, now, actions),
+            Event::Notify {
+                sender,
+                session,
+                cgroup,
+                message,
+                main,
+            } => self.on_notify(sender, session, &cgroup, message, main, actions),
+            Event::Pidfile { name, reading } => self.on_pidfile(&name, reading, now, actions),
+            Event::Adopted {
+                name,
+                found,
+                context,
+                members,
+            } => self.on_adopted(&name, found, context, members, now, actions),
+            Event::CgroupEmpty(name) => self.on_cgroup_empty(&name, actions),
+        }
+        self.after(now, from_reaper, actions);
+    }
+
+    fn on_signal(&mut self, sig: i32, now: Instant, actions: &mut Vec<Action>) {
+        if self.settings.system
+            && self.phase == Phase::Up
+            && [libc::SIGTERM, libc::SIGPWR, libc::SIGINT].contains(&sig)
+        {
+            self.power = if sig == libc::SIGINT {
+                Power::Reboot
+            } else {
+                Power::Poweroff
+            };
+            info!(
+                "{} received: shutting down to {}",
+                signal::name(sig),
+                self.power.verb()
+            );
+            // The main command is asked to end as in any shutdown: SIGINT
+            // here is Ctrl-Alt-Del, not a keyboard interrupt meant for it.
+            self.begin_shutdown(Some(libc::SIGTERM), now, actions);
+            return;
+        }
+        let shutdown_signal = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT].contains(&sig);
+        match self.phase {
+            Phase::Up if self.services_mode && shutdown_signal => {
+                info!("{} received: shutting down", signal::name(sig));
+                self.begin_shutdown(Some(sig), now, actions);
+            }
+            Phase::Up if self.services_mode && sig == libc::SIGHUP => {
+                info!("SIGHUP received: re-reading the services directory");
+                actions.push(Action::ReloadUnits);
+            }
+            Phase::Up | Phase::Stopping => match self.main {
+                Main::Running(pid) => {
+                    let target = if self.settings.forward_to_group {
+                        Target::Group(pid)
+                    } else {
+                        Target::Process(pid)
+                    };
+                    if shutdown_signal && self.phase == Phase::Stopping {
+                        self.kill_everything(sig, actions);
+                        return;
+                    }
+                    debug!("forwarding {} to {target:?}", signal::name(sig));
+                    actions.push(Action::Signal { target, sig });
+                }
+                _ if shutdown_signal && self.phase == Phase::Stopping => {
+                    self.kill_everything(sig, actions)
+                }
+                _ if self.follow.is_some() => self.forward_to_daemon(sig, actions),
+                _ => debug!("ignoring {}: no main command is running", signal::name(sig)),
+            },
+            Phase::Settling | Phase::Draining { killed: false } if shutdown_signal => {
+                self.kill_everything(sig, actions)
+            }
+            _ => debug!("ignoring {} while shutting down", signal::name(sig)),
+        }
+    }
+
+    /// `--pidfile`: signals go to the daemon, through its pidfd once known
+    /// (before that, to the launcher).
+    fn forward_to_daemon(&mut self, sig: i32, actions: &mut Vec<Action>) {
+        let Some(s) = self.follow.as_ref().and_then(|n| self.services.get(n)) else {
+            return;
+        };
+        let Some(pid) = s.main_pid() else {
+            debug!(
+                "ignoring {}: the daemon is not known yet",
+                signal::name(sig)
+            );
+            return;
+        };
+        let target = if self.settings.forward_to_group && !s.is_followed() {
+            Target::Group(pid)
+        } else {
+            Target::Process(pid)
+        };
+        debug!("forwarding {} to the daemon {pid}", signal::name(sig));
+        actions.push(Action::Signal { target, sig });
+    }
+
+    fn kill_everything(&mut self, sig: i32, actions: &mut Vec<Action>) {
+        info!(
+            "{} during the shutdown: killing what is left",
+            signal::name(sig)
+        );
+        self.kill_all = true;
+        if let Main::Running(pid) = self.main {
+            actions.push(Action::Signal {
+                target: Target::Group(pid),
+                sig: libc::SIGKILL,
+            });
+        }
+        for s in self.services.values_mut() {
+            if s.main_pid().is_some() {
+                kill_service(s, actions);
+                s.begin_stop(None, true);
+            }
+        }
+        actions.push(Action::Signal {
+            target: Target::Descendants,
+            sig: libc::SIGKILL,
+        });
+        self.phase = match self.phase {
+            Phase::Up | Phase::Stopping => Phase::Stopping,
+            _ => Phase::Draining { killed: true },
+        };
+        self.deadline = None;
+    }
+
+    fn on_exit(&mut self, pid: Pid, status: WaitStatus, now: Instant, actions: &mut Vec<Action>) {
+        if self.main == Main::Running(pid) {
+            let code = self.settings.expected.map(status.shell_code());
+            info!("main process {pid} {status}");
+            self.main = Main::Done;
+            self.exit_code = Some(code);
+            self.deadline = None;
+            self.begin_shutdown(None, now, actions);
+            return;
+        }
+        let Some(service) = self.services.values_mut().find(|s| s.has(pid)) else {
+            if self.settings.warn_on_reap {
+                warn!("reaped orphan {pid}, which {status}");
+            } else {
+                debug!("reaped {pid}, which {status}");
+            }
+            return;
+        };
+        let name = service.name().to_string();
+        let kind = service.unit.kind;
+        // A guessed set, or what a stop waits for, lasts while any of its
+        // processes lives.
+        if let Life::Running { watched, .. }
+        | Life::Stopping(Stop {
+            left: Some(watched),
+            ..
+        }) = &mut service.life
+        {
+            if watched.main != pid {
+                watched.others.retain(|&p| p != pid);
+                info!(
+                    "{name}: process {pid} {status}; {} left",
+                    watched.others.len() + 1
+                );
+                return;
+            }
+            if !watched.others.is_empty() {
+                let next = watched.others.remove(0);
+                info!(
+                    "{name}: process {pid} {status}; following {next} ({} left)",
+                    watched.others.len() + 1
+                );
+                watched.main = next;
+                return;
+            }
+        }
+        match &mut service.life {
+            Life::Stopping(stop) if stop.origin.is_followed() && stop.origin.session.is_some() => {
+                // The daemon is gone; its workers may not be. The stop ends
+                // when the processes left in its session (adopted by foster
+                // now) are, with the daemon's own status.
+                stop.left = None;
+                stop.gone.get_or_insert((pid, status));
+                actions.push(Action::FindAdopted(name));
+            }
+            Life::Stopping(_) => self.stopped(&name, status),
+            _ if self.phase != Phase::Up => self.stopped(&name, status),
+            &mut Life::Running { since, origin, .. }
+                if origin.source == crate::service::PidSource::Pidfile =>
+            {
+                // Before the daemon counts as dead, read its pidfile again: a
+                // daemon that hands over to a new process (nginx's binary
+                // upgrade) names the successor there.
+                info!("{name}: main process {pid} {status}; reading its pidfile again");
+                service.life = Life::Succession {
+                    since,
+                    origin,
+                    dead: pid,
+                    status,
+                };
+                actions.push(Action::ReadPidfile(name));
+            }
+            &mut Life::Running { since, origin, .. }
+                if origin.source == crate::service::PidSource::Guessed =>
+            {
+                // The last of a guessed set: an intermediate process of a
+                // double fork, say, whose child foster has adopted since.
+                info!("{name}: process {pid} {status}; looking for what it left");
+                service.life = Life::Succession {
+                    since,
+                    origin,
+                    dead: pid,
+                    status,
+                };
+                actions.push(Action::FindAdopted(name));
+            }
+            Life::Starting { .. } if kind == Kind::Forking && status != WaitStatus::Exited(0) => {
+                // The launcher failed: whatever it started is stopped.
+                for sig in [service.unit.stop_signal, libc::SIGCONT] {
+                    actions.push(Action::Signal {
+                        target: Target::Group(pid),
+                        sig,
+                    });
+                }
+                actions.push(Action::KillCgroup(name.clone()));
+                self.service_ended(&name, status, now, actions);
+            }
+            _ => self.service_ended(&name, status, now, actions),
+        }
+    }
+
+    /// A service's stop is complete: it is forgotten if its unit was
+    /// removed, started again if that is wanted, else it stays down.
+    fn stopped(&mut self, name: &str, status: WaitStatus) {
+        let Some(service) = self.services.get_mut(name) else {
+            return;
+        };
+        info!("{name}: stopped ({status})");
+        service.stopped(status);
+        match service.want {
+            Want::Remove => {
+                info!("{name}: removed");
+                self.services.remove(name);
+            }
+            Want::Up if self.phase == Phase::Up => {
+                service.restarts = service.restarts.saturating_add(1);
+                service.life = Life::Waiting;
+            }
+            Want::Up | Want::Down => {}
+        }
+    }
+
+    /// A service's main process is gone for good: restart it or not.
+    fn service_ended(
+        &mut self,
+        name: &str,
+        status: WaitStatus,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(service) = self.services.get_mut(name) else {
+            return;
+        };
+        let was_ready = service.ready();
+        match service.ended(status, now) {
+            Outcome::RestartAfter(delay) => {
+                warn!("{name}: {status}; restarting in {delay:?}");
+            }
+            Outcome::AwaitPidfile => {
+                info!("{name}: launcher exited well; waiting for its pidfile");
+                actions.push(Action::ReadPidfile(name.to_string()));
+            }
+            Outcome::Done(Ending::Exited) => info!("{name}: finished"),
+            Outcome::FindAdopted => {
+                debug!("{name}: launcher exited well; looking for the processes it left");
+                actions.push(Action::FindAdopted(name.to_string()));
+            }
+            Outcome::Done(ending) => {
+                if ending == Ending::Failed {
+                    warn!("{name}: {status}; not restarting");
+                } else {
+                    info!("{name}: {status}");
+                }
+                if !was_ready {
+                    self.fail_dependents(name);
+                }
+                self.critical_ended(name, status, now, actions);
+            }
+        }
+    }
+
+    fn on_spawned(
+        &mut self,
+        name: &str,
+        result: Result<Launched, String>,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(service) = self.services.get_mut(name) else {
+            return;
+        };
+        match result {
+            Ok(launch) => {
+                info!("{name}: started as {}", launch.pid);
+                service.spawned(launch, now);
+            }
+            Err(reason) => {
+                error!("{name}: cannot start: {reason}");
+                service.reason = Some(reason);
+                if !matches!(service.life, Life::Spawning { .. }) {
+                    service.life = Life::Spawning { since: now };
+                }
+                // As if it had exited 127: the restart policy decides.
+                self.service_ended(name, WaitStatus::Exited(127), now, actions);
+            }
+        }
+    }
+
+    fn on_tick(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        let mut to_start = Vec::new();
+        let mut timed_out = Vec::new();
+        let up = self.phase == Phase::Up;
+        for s in self.services.values_mut() {
+            if s.deadline().is_none_or(|due| due > now) {
+                continue;
+            }
+            match &mut s.life {
+                Life::Backoff { .. } if up => {
+                    s.restarts = s.restarts.saturating_add(1);
+                    s.life = Life::Spawning { since: now };
+                    to_start.push(s.name().to_string());
+                }
+                Life::Backoff { .. } => {
+                    s.life = Life::Done {
+                        ending: Ending::Stopped,
+                        ready: false,
+                    }
+                }
+                Life::AwaitingDaemon { .. } => {
+                    warn!(
+                        "{}: never wrote a valid pidfile within {:?}",
+                        s.name(),
+                        s.unit.start_timeout
+                    );
+                    timed_out.push(s.name().to_string());
+                }
+                Life::Starting { main, deadline, .. } => {
+                    *deadline = None;
+                    warn!(
+                        "{}: not ready within {:?}; killing it",
+                        s.unit.name, s.unit.start_timeout
+                    );
+                    actions.push(Action::Signal {
+                        target: Target::Group(*main),
+                        sig: libc::SIGKILL,
+                    });
+                }
+                Life::Stopping(stop) if stop.left.is_none() => stop.deadline = None,
+                Life::Stopping(_) => {
+                    warn!(
+                        "{}: still running {:?} after its stop signal; killing it",
+                        s.name(),
+                        s.unit.stop_timeout
+                    );
+                    kill_service(s, actions);
+                    s.begin_stop(None, true);
+                }
+                _ => {}
+            }
+        }
+        for name in to_start {
+            actions.push(Action::Start(name));
+        }
+        for name in timed_out {
+            if let Some(s) = self.services.get_mut(&name) {
+                s.reason = Some("never wrote a valid pidfile".into());
+                // What the launch left is not to pile up with each retry.
+                actions.push(Action::KillCgroup(name.clone()));
+            }
+            self.service_ended(&name, WaitStatus::Exited(1), now, actions);
+        }
+        if let Some(due) = self.deadline
+            && due <= now
+        {
+            self.deadline = None;
+            match (self.phase, self.main) {
+                (Phase::Stopping, Main::Running(pid)) => {
+                    warn!(
+                        "main command still running {:?} after the shutdown signal; killing it",
+                        self.settings.grace
+                    );
+                    actions.push(Action::Signal {
+                        target: Target::Group(pid),
+                        sig: libc::SIGKILL,
+                    });
+                }
+                (Phase::Draining { killed: false }, _) => {
+                    info!("grace period over: killing what is left");
+                    actions.push(Action::Signal {
+                        target: Target::Descendants,
+                        sig: libc::SIGKILL,
+                    });
+                    self.phase = Phase::Draining { killed: true };
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Starts every waiting service whose dependencies are all ready, and
+    /// the main command once every service has settled.
+    fn start_ready(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        // Called after every event: cheap when nothing waits (the usual
+        // case once everything is up), and never quadratic in services.
+        if self.services.values().any(Service::is_waiting) {
+            self.start_waiting(now, actions);
+        }
+        if self.main == Main::Waiting && self.services.values().all(Service::is_settled) {
+            self.main = Main::Done; // until MainSpawned says otherwise
+            actions.push(Action::StartMain);
+        }
+    }
+
+    fn start_waiting(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        let ready: std::collections::BTreeSet<String> = self
+            .services
+            .values()
+            .filter(|s| s.ready())
+            .map(|s| s.name().to_string())
+            .collect();
+        let known: std::collections::BTreeSet<String> = self.services.keys().cloned().collect();
+        let mut missing: Vec<(String, String)> = Vec::new();
+        for s in self.services.values_mut() {
+            if !s.is_waiting() {
+                continue;
+            }
+            if let Some(dep) = s.unit.depends_on.iter().find(|d| !known.contains(*d)) {
+                missing.push((s.name().to_string(), dep.clone()));
+                continue;
+            }
+            if s.unit.depends_on.iter().all(|d| ready.contains(d)) {
+                s.life = Life::Spawning { since: now };
+                actions.push(Action::Start(s.name().to_string()));
+            }
+        }
+        for (name, dep) in missing {
+            if let Some(s) = self.services.get_mut(&name) {
+                warn!("{name}: not starting: its dependency {dep} is not a valid service");
+                s.life = Life::Done {
+                    ending: Ending::Failed,
+                    ready: false,
+                };
+                s.reason = Some(format!("dependency {dep} is not available"));
+            }
+            self.fail_dependents(&name);
+        }
+    }
+}
+
+/// Where a signal meant for a service goes: the process group of the
+/// process foster started; for a followed daemon, the daemon itself (each
+/// process of a guessed set), through its pidfd, never by a group number.
+fn service_targets(s: &Service) -> Vec<Target> {
+    match s.main_pid() {
+        None => Vec::new(),
+        Some(pid) if !s.is_followed() => vec![Target::Group(pid)],
+        Some(_) => s.pids().into_iter().map(Target::Process).collect(),
+    }
+}
+
+/// Every process of a service, for SIGKILL: its targets, and for a followed
+/// daemon the rest of its session too (its workers).
+fn kill_targets(s: &Service) -> Vec<Target> {
+    let mut targets = service_targets(s);
+    if let Some(origin) = s.origin()
+        && origin.is_followed()
+        && let Some(sid) = origin.session
+    {
+        targets.push(Target::Session {
+            sid,
+            since: origin.ticks,
+        });
+    }
+    targets
+}
+
+/// A forking service whose launcher is gone and whose daemon is not known
+/// yet: foster stops waiting for it, and its cgroup, if it has one, is
+/// killed (the daemon with it). The caller moves the service on.
+fn abandon_launch(s: &Service, actions: &mut Vec<Action>) {
+    if matches!(s.life, Life::AwaitingDaemon { .. }) {
+        actions.push(Action::KillCgroup(s.name().to_string()));
+    }
+}
+
+fn signal_service(s: &Service, sig: i32, actions: &mut Vec<Action>) {
+    for target in service_targets(s) {
+        actions.push(Action::Signal { target, sig });
+    }
+}
+
+fn kill_service(s: &Service, actions: &mut Vec<Action>) {
+    for target in kill_targets(s) {
+        actions.push(Action::Signal {
+            target,
+            sig: libc::SIGKILL,
+        });
+    }
+    actions.push(Action::KillCgroup(s.name().to_string()));
+}
+
+/// A followed daemon is gone for good: what it left in its cgroup and its
+/// session gets the stop signal (and SIGCONT); the shutdown's drain sees
+/// to the rest.
+fn stop_what_is_left(s: &Service, actions: &mut Vec<Action>) {
+    // Its cgroup, where it has one, holds exactly what it left, whatever
+    // sessions that made (or had not made yet when the pidfile was read).
+    for sig in [s.unit.stop_signal, libc::SIGCONT] {
+        actions.push(Action::SignalCgroup {
+            name: s.name().to_string(),
+            sig,
+        });
+    }
+    if let Some(origin) = s.origin()
+        && let Some(sid) = origin.session
+    {
+        for sig in [s.unit.stop_signal, libc::SIGCONT] {
+            actions.push(Action::Signal {
+                target: Target::Session {
+                    sid,
+                    since: origin.ticks,
+                },
+                sig,
+            });
+        }
+    }
+}
+
+/// A service's stop: its `stop_signal` and SIGCONT (so a stopped process
+/// can act on it), SIGKILL at the deadline.
+fn send_stop_sequence(s: &mut Service, now: Instant, actions: &mut Vec<Action>) {
+    signal_service(s, s.unit.stop_signal, actions);
+    signal_service(s, libc::SIGCONT, actions);
+    s.begin_stop(Some(now + s.unit.stop_timeout), false);
+}
+
+#[cfg(test)]
+mod tests;

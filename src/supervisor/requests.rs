@@ -1,0 +1,287 @@
+//! The core's answers to control requests (`fosterctl`): status, start,
+//! stop, restart, reload of services or of the whole directory, kill,
+//! shutdown and power verbs.
+
+use std::time::Instant;
+
+use log::{info, warn};
+
+use super::{
+    Action, Phase, Supervisor, Target, abandon_launch, send_stop_sequence, signal_service,
+};
+use crate::control::{Outcome as ReplyOutcome, Reply, Request, status_json, status_table};
+use crate::service::{Ending, Life, Service, Want};
+use crate::signal;
+use crate::unit::Loaded;
+
+impl Supervisor {
+    /// Answers a control request; state changes show up as actions.
+    pub fn control(&mut self, request: Request, now: Instant, actions: &mut Vec<Action>) -> Reply {
+        let reply = self.answer(request, now, actions);
+        self.after(now, false, actions);
+        reply
+    }
+
+    fn answer(&mut self, request: Request, now: Instant, actions: &mut Vec<Action>) -> Reply {
+        let names = match &request {
+            Request::Status { names, .. }
+            | Request::Start(names)
+            | Request::Stop(names)
+            | Request::Restart(names)
+            | Request::Reload(names) => names.clone(),
+            Request::Kill { name, .. } => vec![name.clone()],
+            Request::Shutdown | Request::Power(_) => vec![],
+        };
+        if let Some(unknown) = names.iter().find(|n| !self.services.contains_key(*n)) {
+            return Reply::error(format!(
+                "unknown service \"{}\"",
+                unknown.chars().take(64).collect::<String>()
+            ));
+        }
+        let changing = !matches!(request, Request::Status { .. });
+        if changing && self.phase != Phase::Up {
+            return Reply::error("foster is shutting down");
+        }
+        match request {
+            Request::Status { names, json } => {
+                let list: Vec<&Service> = if names.is_empty() {
+                    self.services.values().collect()
+                } else {
+                    names.iter().filter_map(|n| self.services.get(n)).collect()
+                };
+                let text = if json {
+                    status_json(&list, now)
+                } else {
+                    status_table(&list, now)
+                };
+                let all_up = names.is_empty() || list.iter().all(|s| s.is_up());
+                Reply {
+                    outcome: if all_up {
+                        ReplyOutcome::Ok
+                    } else {
+                        ReplyOutcome::Down
+                    },
+                    text,
+                }
+            }
+            Request::Start(names) => {
+                for name in &names {
+                    if let Some(s) = self.services.get_mut(name) {
+                        want_up(s);
+                        // A stop in progress is followed by the start.
+                        if s.is_idle() {
+                            info!("{name}: start requested");
+                            s.life = Life::Waiting;
+                            s.failures = 0;
+                        }
+                    }
+                }
+                self.start_ready(now, actions);
+                Reply::ok("")
+            }
+            Request::Stop(names) => {
+                for name in &names {
+                    self.stop_service(name, now, actions);
+                }
+                Reply::ok("")
+            }
+            Request::Restart(names) => {
+                for name in &names {
+                    // Whatever runs is stopped first (a launch that awaits
+                    // its daemon is dropped: nothing to wait for).
+                    self.stop_service(name, now, actions);
+                    if let Some(s) = self.services.get_mut(name) {
+                        want_up(s);
+                        if s.is_idle() {
+                            s.life = Life::Waiting;
+                        }
+                    }
+                }
+                self.start_ready(now, actions);
+                Reply::ok("")
+            }
+            Request::Reload(names) if names.is_empty() => Reply::error(
+                "re-reading the services directory is not supported yet; name the services to signal",
+            ),
+            Request::Reload(names) => {
+                for name in &names {
+                    if let Some(s) = self.services.get(name)
+                        && let Some(pid) = s.main_pid()
+                    {
+                        info!(
+                            "{name}: reloading with {}",
+                            signal::name(s.unit.reload_signal)
+                        );
+                        actions.push(Action::Signal {
+                            target: Target::Process(pid),
+                            sig: s.unit.reload_signal,
+                        });
+                    }
+                }
+                Reply::ok("")
+            }
+            Request::Kill { name, signal: sig } => {
+                match self.services.get(&name).filter(|s| s.main_pid().is_some()) {
+                    Some(s) => {
+                        info!("{name}: sending {} on request", signal::name(sig));
+                        signal_service(s, sig, actions);
+                        Reply::ok("")
+                    }
+                    None => Reply::error(format!("{name} is not running")),
+                }
+            }
+            Request::Shutdown => {
+                info!("shutdown requested");
+                self.begin_shutdown(None, now, actions);
+                Reply::ok("")
+            }
+            Request::Power(power) => {
+                if self.settings.system {
+                    info!("{} requested: shutting down", power.verb());
+                    self.power = power;
+                } else {
+                    info!(
+                        "{} requested: foster is not a machine's init, so it only shuts down",
+                        power.verb()
+                    );
+                }
+                self.begin_shutdown(None, now, actions);
+                Reply::ok("")
+            }
+        }
+    }
+
+    /// Applies a re-read services directory: added units start, removed
+    /// ones stop (and are forgotten), changed ones restart with their new
+    /// version, unchanged ones are not touched. A unit whose file became
+    /// invalid keeps running as it was.
+    pub fn reload(&mut self, loaded: Loaded, now: Instant, actions: &mut Vec<Action>) -> Reply {
+        if self.phase != Phase::Up {
+            return Reply::error("foster is shutting down");
+        }
+        let mut added = Vec::new();
+        let mut changed = Vec::new();
+        let mut removed = Vec::new();
+        let mut kept = Vec::new();
+        let listed: std::collections::BTreeSet<String> = loaded.units.keys().cloned().collect();
+        for (name, unit) in loaded.units {
+            match self.services.get_mut(&name) {
+                None => {
+                    info!("{name}: added");
+                    self.services.insert(name.clone(), Service::new(unit));
+                    added.push(name);
+                }
+                Some(s) if s.unit == unit && s.pending.is_none() && s.want != Want::Remove => {}
+                Some(s) => {
+                    info!("{name}: changed; restarting it");
+                    if s.want == Want::Remove {
+                        s.want = Want::Up;
+                    }
+                    if s.main_pid().is_some() || matches!(s.life, Life::Stopping(_)) {
+                        // The new version starts once this run is down
+                        // (unless it was stopped on request).
+                        s.pending = Some(unit);
+                        let want = s.want;
+                        self.stop_service(&name, now, actions);
+                        if let Some(s) = self.services.get_mut(&name) {
+                            s.want = want;
+                        }
+                    } else {
+                        abandon_launch(s, actions);
+                        s.unit = unit;
+                        s.pending = None;
+                        if s.want == Want::Up && !matches!(s.life, Life::Succession { .. }) {
+                            s.life = Life::Waiting;
+                            s.failures = 0;
+                        }
+                    }
+                    changed.push(name);
+                }
+            }
+        }
+        let gone: Vec<String> = self
+            .services
+            .iter()
+            .filter(|(n, s)| !listed.contains(*n) && s.want != Want::Remove)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in gone {
+            if loaded.invalid.contains(&name) {
+                warn!("{name}: its unit is now invalid; keeping the running version");
+                kept.push(name);
+                continue;
+            }
+            if self.services.get(&name).is_some_and(Service::is_down) {
+                info!("{name}: removed");
+                if let Some(s) = self.services.remove(&name) {
+                    abandon_launch(&s, actions);
+                }
+            } else {
+                self.stop_service(&name, now, actions);
+                if let Some(s) = self.services.get_mut(&name) {
+                    s.want = Want::Remove;
+                }
+            }
+            removed.push(name);
+        }
+        self.start_ready(now, actions);
+        let mut text = String::new();
+        for problem in &loaded.problems {
+            text.push_str(&format!("{problem}\n"));
+        }
+        let list = |names: &[String]| {
+            if names.is_empty() {
+                "-".to_string()
+            } else {
+                names.join(" ")
+            }
+        };
+        text.push_str(&format!(
+            "added: {}\nchanged: {}\nremoved: {}\nkept (invalid): {}\n",
+            list(&added),
+            list(&changed),
+            list(&removed),
+            list(&kept)
+        ));
+        Reply::ok(text)
+    }
+
+    /// Stops one service on request: stop signal, SIGCONT, SIGKILL after
+    /// its `stop_timeout`; not restarted when it ends.
+    pub(super) fn stop_service(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
+        let Some(s) = self.services.get_mut(name) else {
+            return;
+        };
+        if s.want == Want::Up {
+            s.want = Want::Down;
+        }
+        match &s.life {
+            Life::Starting { .. } | Life::Running { .. } => {
+                info!(
+                    "{name}: stopping with {} on request",
+                    signal::name(s.unit.stop_signal)
+                );
+                send_stop_sequence(s, now, actions);
+            }
+            Life::Waiting
+            | Life::Spawning { .. }
+            | Life::AwaitingDaemon { .. }
+            | Life::Backoff { .. } => {
+                abandon_launch(s, actions);
+                s.life = Life::Done {
+                    ending: Ending::Stopped,
+                    ready: false,
+                };
+            }
+            // Already on its way down, or down.
+            Life::Succession { .. } | Life::Stopping(_) | Life::Done { .. } => {}
+        }
+    }
+}
+
+/// Start requested: wanted up again, unless its unit is being removed.
+fn want_up(s: &mut Service) {
+    if s.want == Want::Down {
+        s.want = Want::Up;
+    }
+}
