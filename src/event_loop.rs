@@ -23,7 +23,7 @@ use crate::connections::{self, Connections, Progress};
 use crate::control::Reply;
 use crate::relay::{self, Relay, Stream};
 use crate::signal;
-use crate::supervisor::{Action, Event, Supervisor, Target};
+use crate::supervisor::{Action, Errno, Event, Supervisor, Target};
 use crate::sys::{
     self, ChildSpec, ControlListener, InheritedMask, NotifySocket, Pid, Poller, Reaped, Signals,
     Timer,
@@ -245,19 +245,27 @@ pub fn run(
     loop {
         // Carry out actions and feed back what they produce until both run dry.
         loop {
-            let mut reload = false;
+            let mut reloads = Vec::new();
             for action in actions.drain(..) {
-                if action == Action::ReloadUnits {
-                    reload = true;
-                } else if let Some(code) = perform(action, sources, world, &supervisor, &mut queue)
-                {
-                    return (code, supervisor.power());
+                match action {
+                    Action::LoadUnits { client } => reloads.push(client),
+                    Action::Reply { client, reply } => connections.answer(
+                        client.0,
+                        reply.render(),
+                        &sources.poller,
+                        Instant::now(),
+                    ),
+                    action => {
+                        if let Some(code) = perform(action, sources, world, &supervisor, &mut queue)
+                        {
+                            return (code, supervisor.power());
+                        }
+                    }
                 }
             }
-            if reload {
-                let reply = reload_units(world, &mut supervisor, &mut actions);
-                for line in String::from_utf8_lossy(&reply.render()).lines().skip(1) {
-                    info!("reload: {line}");
+            if !reloads.is_empty() {
+                for client in reloads {
+                    reload_units(world, &mut supervisor, client, &mut actions);
                 }
                 continue;
             }
@@ -330,14 +338,7 @@ pub fn run(
                     world.relay.readable(&sources.poller, token)
                 }
                 token if token >= connections::FIRST_TOKEN => {
-                    serve(
-                        token,
-                        sources,
-                        world,
-                        &mut connections,
-                        &mut supervisor,
-                        &mut actions,
-                    );
+                    serve(token, sources, &mut connections, &mut queue);
                 }
                 _ => {}
             }
@@ -365,7 +366,31 @@ fn perform(
                 debug!("cannot reap {pid}: {e}");
             }
         }
-        Action::ReloadUnits => {}
+        // Carried out by the loop itself, which holds what they need.
+        Action::LoadUnits { .. } | Action::Reply { .. } => {}
+        Action::Deliver {
+            client,
+            name,
+            sig,
+            targets,
+        } => {
+            // Sent now, before the reply is written, so that the reply
+            // says whether the kernel took it.
+            let mut refused = None;
+            let mut delivered = false;
+            for target in targets {
+                match send(world, target, sig) {
+                    Ok(()) => delivered = true,
+                    Err(e) => refused = Some(e),
+                }
+            }
+            queue.push_back(Event::Delivered {
+                client,
+                name,
+                sig,
+                refused: refused.filter(|_| !delivered),
+            });
+        }
         Action::KillCgroup(name) => {
             if let Some(cgroups) = &world.cgroups {
                 kill_cgroup(cgroups, &name);
@@ -776,28 +801,33 @@ fn pidfiles_touched(world: &World, supervisor: &Supervisor, queue: &mut VecDeque
     }
 }
 
-/// Re-reads the services directory and applies it (SIGHUP, `fosterctl
-/// reload`). Problems are logged; the reply lists what changed.
-fn reload_units(world: &World, supervisor: &mut Supervisor, actions: &mut Vec<Action>) -> Reply {
+/// Re-reads the services directory and hands it to the supervisor (SIGHUP,
+/// `fosterctl reload`), which replies or logs what changed. Problems are
+/// logged.
+fn reload_units(
+    world: &World,
+    supervisor: &mut Supervisor,
+    client: Option<crate::supervisor::Client>,
+    actions: &mut Vec<Action>,
+) {
     let Some(dir) = &world.services_dir else {
-        return Reply::error("foster runs no services directory to re-read");
+        return;
     };
     let loaded = crate::unit::load_dir(dir, &crate::users::UserDb::load());
     for problem in &loaded.problems {
         error!("{problem}");
     }
-    supervisor.reload(loaded, Instant::now(), actions)
+    supervisor.units_loaded(client, loaded, Instant::now(), actions);
 }
 
 /// Moves one control connection along: read the request until its newline
-/// (or end of file), answer it, write the reply, close.
+/// (or end of file), hand it to the supervisor (which answers through a
+/// reply action), write the reply, close.
 fn serve(
     token: u64,
     sources: &Sources,
-    world: &World,
     connections: &mut Connections,
-    supervisor: &mut Supervisor,
-    actions: &mut Vec<Action>,
+    queue: &mut VecDeque<Event>,
 ) {
     let now = Instant::now();
     if connections.replying(token) {
@@ -808,54 +838,17 @@ fn serve(
         Progress::Waiting => return,
         Progress::TooLong => Reply::error("request too long"),
         Progress::Request(line) => match crate::control::parse(&line) {
-            Ok(crate::control::Request::Reload(names))
-                if names.is_empty() && world.services_dir.is_some() =>
-            {
-                reload_units(world, supervisor, actions)
+            Ok(request) => {
+                queue.push_back(Event::Request {
+                    client: crate::supervisor::Client(token),
+                    request,
+                });
+                return;
             }
-            Ok(crate::control::Request::Kill { name, signal }) => {
-                kill_now(world, supervisor, name, signal, actions)
-            }
-            Ok(request) => supervisor.control(request, now, actions),
             Err(reason) => Reply::error(reason),
         },
     };
     connections.answer(token, reply.render(), &sources.poller, now);
-}
-
-/// `fosterctl kill`: the signal is sent before the reply is written, so
-/// that the reply says whether the kernel took it.
-fn kill_now(
-    world: &World,
-    supervisor: &mut Supervisor,
-    name: String,
-    sig: i32,
-    actions: &mut Vec<Action>,
-) -> Reply {
-    let from = actions.len();
-    let request = crate::control::Request::Kill {
-        name: name.clone(),
-        signal: sig,
-    };
-    let reply = supervisor.control(request, Instant::now(), actions);
-    let mut failure = None;
-    let mut delivered = false;
-    for action in actions.split_off(from) {
-        match action {
-            Action::Signal { target, sig } => match send(world, target, sig) {
-                Ok(()) => delivered = true,
-                Err(e) => failure = Some(e),
-            },
-            other => actions.push(other),
-        }
-    }
-    match failure {
-        Some(e) if !delivered => Reply::error(format!(
-            "{name}: {} was not delivered: {e}",
-            signal::name(sig)
-        )),
-        _ => reply,
-    }
 }
 
 /// Reads the waiting sd_notify datagrams (at most [`NOTIFY_PER_TURN`]).
@@ -1151,10 +1144,10 @@ fn forget(world: &mut World, pid: Pid) {
     }
 }
 
-fn send(world: &World, target: Target, sig: i32) -> Result<(), String> {
+fn send(world: &World, target: Target, sig: i32) -> Result<(), Errno> {
     let result = match target {
         Target::Process(pid) => send_to_process(world, pid, sig),
-        Target::Group(pgid) => sys::kill(-pgid, sig).map_err(|e| e.to_string()),
+        Target::Group(pgid) => sys::kill(-pgid, sig).map_err(errno),
         Target::Descendants => {
             signal_descendants(world, sig);
             Ok(())
@@ -1172,12 +1165,18 @@ fn send(world: &World, target: Target, sig: i32) -> Result<(), String> {
 
 /// Signals one process: through its pidfd when foster holds one, never
 /// once foster has reaped it (its number may belong to a stranger now).
-fn send_to_process(world: &World, pid: Pid, sig: i32) -> Result<(), String> {
+fn send_to_process(world: &World, pid: Pid, sig: i32) -> Result<(), Errno> {
     match world.pidfds.get(&pid) {
-        Some(fd) => fd.signal(sig).map_err(|e| e.to_string()),
-        None if world.reaped.contains(&pid) => Err("it has ended".into()),
-        None => sys::kill(pid, sig).map_err(|e| e.to_string()),
+        Some(fd) => fd.signal(sig).map_err(errno),
+        // It has ended: as the kernel would say of a process gone.
+        None if world.reaped.contains(&pid) => Err(Errno(libc::ESRCH)),
+        None => sys::kill(pid, sig).map_err(errno),
     }
+}
+
+/// The kernel's error number, for the core.
+fn errno(e: io::Error) -> Errno {
+    Errno(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 /// Signals a followed daemon's session: each member found in `/proc` gets a

@@ -1,6 +1,7 @@
 //! What the event loop tells the core ([`Event`]) and what the core asks
 //! of it ([`Action`]).
 
+use crate::control::{Reply, Request};
 use crate::pidfile::{Candidate, CgroupMembership, Ties};
 use crate::service::Launched;
 use crate::status::WaitStatus;
@@ -43,6 +44,16 @@ pub enum Event {
     },
     /// The service's cgroup has no process left.
     CgroupEmpty(String),
+    /// A control request, from a client awaiting its reply.
+    Request { client: Client, request: Request },
+    /// What became of a [`Action::Deliver`]: `refused` when no target
+    /// took the signal (the first error the kernel gave).
+    Delivered {
+        client: Client,
+        name: String,
+        sig: i32,
+        refused: Option<Errno>,
+    },
     /// An sd_notify message from `sender`, whose session is `session` and
     /// whose cgroup is `cgroup`; `main` describes the process its
     /// `MAINPID=` names, if it names one.
@@ -111,8 +122,24 @@ pub enum Action {
     Start(String),
     /// Run a reaping pass (it ends with [`Event::ReapDone`]).
     Reap,
-    /// Re-read the services directory and hand it to [`Supervisor::reload`].
-    ReloadUnits,
+    /// Re-read the services directory and hand it to [`Supervisor::reload`],
+    /// which replies to `client` (or logs, for SIGHUP).
+    LoadUnits {
+        client: Option<Client>,
+    },
+    /// Answer a control client.
+    Reply {
+        client: Client,
+        reply: Reply,
+    },
+    /// Send `sig` to `targets` now, and report [`Event::Delivered`]: the
+    /// reply to `fosterctl kill` says whether the kernel took it.
+    Deliver {
+        client: Client,
+        name: String,
+        sig: i32,
+        targets: Vec<Target>,
+    },
     /// Read this service's pidfile and report [`Event::Pidfile`].
     ReadPidfile(String),
     /// Hold a pidfd on this process: every signal to it goes through it.
@@ -131,3 +158,20 @@ pub enum Action {
     /// Exit foster with this status.
     Exit(u8),
 }
+
+/// A control client awaiting its reply: the event loop's name for its
+/// connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Client(pub u64);
+
+/// An error number the kernel returned, as the core reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+impl std::fmt::Display for Errno {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", std::io::Error::from_raw_os_error(self.0))
+    }
+}
+
+impl std::error::Error for Errno {}

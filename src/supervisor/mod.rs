@@ -47,7 +47,7 @@ mod forking;
 mod requests;
 mod shutdown;
 
-pub use events::{Action, Event, Named, PidfileReading, Target};
+pub use events::{Action, Client, Errno, Event, Named, PidfileReading, Target};
 
 /// Settings the supervisor decides with.
 #[derive(Debug, Clone)]
@@ -261,6 +261,13 @@ impl Supervisor {
                 members,
             } => self.on_adopted(&name, found, context, members, now, actions),
             Event::CgroupEmpty(name) => self.on_cgroup_empty(&name, actions),
+            Event::Request { client, request } => self.on_request(client, request, now, actions),
+            Event::Delivered {
+                client,
+                name,
+                sig,
+                refused,
+            } => self.on_delivered(client, &name, sig, refused, actions),
         }
         self.after(now, from_reaper, actions);
     }
@@ -293,7 +300,7 @@ impl Supervisor {
             }
             Phase::Up if self.services_mode && sig == libc::SIGHUP => {
                 info!("SIGHUP received: re-reading the services directory");
-                actions.push(Action::ReloadUnits);
+                actions.push(Action::LoadUnits { client: None });
             }
             Phase::Up | Phase::Stopping => match self.main {
                 Main::Running(pid) => {

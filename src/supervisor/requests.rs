@@ -7,7 +7,8 @@ use std::time::Instant;
 use log::{info, warn};
 
 use super::{
-    Action, Phase, Supervisor, Target, abandon_launch, send_stop_sequence, signal_service,
+    Action, Client, Errno, Phase, Supervisor, Target, abandon_launch, send_stop_sequence,
+    service_targets,
 };
 use crate::control::{Outcome as ReplyOutcome, Reply, Request, status_json, status_table};
 use crate::service::{Ending, Life, Service, Want};
@@ -15,14 +16,68 @@ use crate::signal;
 use crate::unit::Loaded;
 
 impl Supervisor {
-    /// Answers a control request; state changes show up as actions.
-    pub fn control(&mut self, request: Request, now: Instant, actions: &mut Vec<Action>) -> Reply {
-        let reply = self.answer(request, now, actions);
-        self.after(now, false, actions);
-        reply
+    /// Answers a control request at once (a reply action), or later: a
+    /// reload once the directory is read, a kill once the signal is sent.
+    /// State changes show up as actions.
+    pub(super) fn on_request(
+        &mut self,
+        client: Client,
+        request: Request,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        if let Some(reply) = self.answer(client, request, now, actions) {
+            actions.push(Action::Reply { client, reply });
+        }
     }
 
-    fn answer(&mut self, request: Request, now: Instant, actions: &mut Vec<Action>) -> Reply {
+    /// The end of a `fosterctl kill`: whether the kernel took the signal.
+    pub(super) fn on_delivered(
+        &self,
+        client: Client,
+        name: &str,
+        sig: i32,
+        refused: Option<Errno>,
+        actions: &mut Vec<Action>,
+    ) {
+        let reply = match refused {
+            Some(e) => Reply::error(format!(
+                "{name}: {} was not delivered: {e}",
+                signal::name(sig)
+            )),
+            None => Reply::ok(""),
+        };
+        actions.push(Action::Reply { client, reply });
+    }
+
+    /// The services directory was read for a reload: apply it, and reply
+    /// to the client who asked, or log the summary (SIGHUP).
+    pub fn units_loaded(
+        &mut self,
+        client: Option<Client>,
+        loaded: Loaded,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let reply = self.reload(loaded, now, actions);
+        match client {
+            Some(client) => actions.push(Action::Reply { client, reply }),
+            None => {
+                for line in reply.text.lines() {
+                    info!("reload: {line}");
+                }
+            }
+        }
+        self.after(now, false, actions);
+    }
+
+    fn answer(
+        &mut self,
+        client: Client,
+        request: Request,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) -> Option<Reply> {
         let names = match &request {
             Request::Status { names, .. }
             | Request::Start(names)
@@ -33,16 +88,16 @@ impl Supervisor {
             Request::Shutdown | Request::Power(_) => vec![],
         };
         if let Some(unknown) = names.iter().find(|n| !self.services.contains_key(*n)) {
-            return Reply::error(format!(
+            return Some(Reply::error(format!(
                 "unknown service \"{}\"",
                 unknown.chars().take(64).collect::<String>()
-            ));
+            )));
         }
         let changing = !matches!(request, Request::Status { .. });
         if changing && self.phase != Phase::Up {
-            return Reply::error("foster is shutting down");
+            return Some(Reply::error("foster is shutting down"));
         }
-        match request {
+        let reply = match request {
             Request::Status { names, json } => {
                 let list: Vec<&Service> = if names.is_empty() {
                     self.services.values().collect()
@@ -100,8 +155,14 @@ impl Supervisor {
                 self.start_ready(now, actions);
                 Reply::ok("")
             }
+            Request::Reload(names) if names.is_empty() && self.services_mode => {
+                actions.push(Action::LoadUnits {
+                    client: Some(client),
+                });
+                return None;
+            }
             Request::Reload(names) if names.is_empty() => Reply::error(
-                "re-reading the services directory is not supported yet; name the services to signal",
+                "foster runs no services directory to re-read; name the services to signal",
             ),
             Request::Reload(names) => {
                 for name in &names {
@@ -124,8 +185,14 @@ impl Supervisor {
                 match self.services.get(&name).filter(|s| s.main_pid().is_some()) {
                     Some(s) => {
                         info!("{name}: sending {} on request", signal::name(sig));
-                        signal_service(s, sig, actions);
-                        Reply::ok("")
+                        let targets = service_targets(s);
+                        actions.push(Action::Deliver {
+                            client,
+                            name,
+                            sig,
+                            targets,
+                        });
+                        return None;
                     }
                     None => Reply::error(format!("{name} is not running")),
                 }
@@ -148,7 +215,8 @@ impl Supervisor {
                 self.begin_shutdown(None, now, actions);
                 Reply::ok("")
             }
-        }
+        };
+        Some(reply)
     }
 
     /// Applies a re-read services directory: added units start, removed

@@ -713,10 +713,41 @@ fn a_mainpid_that_is_not_fosters_child_ends_the_service_when_its_pidfd_says_so()
     assert_eq!(h.sup.services["n"].last_exit, Some(WaitStatus::Unknown));
 }
 
+/// A control request from client 7: its reply, and the other actions.
 fn control(h: &mut Harness, line: &str) -> (crate::control::Reply, Vec<Action>) {
-    let mut actions = Vec::new();
     let request = crate::control::parse(line.as_bytes()).expect("request parses");
-    let reply = h.sup.control(request, h.now, &mut actions);
+    let client = Client(7);
+    let mut actions = h.feed(&[Event::Request { client, request }]);
+    // A kill is sent by the loop, which reports it: here, taken by every
+    // target, each shown as the signal it is.
+    if let Some(at) = actions
+        .iter()
+        .position(|a| matches!(a, Action::Deliver { .. }))
+    {
+        let Action::Deliver {
+            client,
+            name,
+            sig,
+            targets,
+        } = actions.remove(at)
+        else {
+            unreachable!()
+        };
+        actions.extend(targets.into_iter().map(|target| signal(target, sig)));
+        actions.extend(h.feed(&[Event::Delivered {
+            client,
+            name,
+            sig,
+            refused: None,
+        }]));
+    }
+    let at = actions
+        .iter()
+        .position(|a| matches!(a, Action::Reply { client: c, .. } if *c == client))
+        .expect("a reply");
+    let Action::Reply { reply, .. } = actions.remove(at) else {
+        unreachable!()
+    };
     (reply, actions)
 }
 
@@ -1299,4 +1330,65 @@ fn a_unit_removed_while_awaiting_its_pidfile_drops_the_launch_and_is_forgotten()
     assert!(reply.text.contains("removed: d"), "{}", reply.text);
     assert_eq!(actions, vec![Action::KillCgroup("d".into())]);
     assert!(!h.sup.services.contains_key("d"));
+}
+
+#[test]
+fn the_core_answers_kill_once_the_kernel_has_said_and_reload_once_the_directory_is_read() {
+    let mut h = Harness::services(vec![unit("a", Kind::Simple, &[])], false);
+    h.boot();
+    h.spawned("a", 10);
+    let client = Client(3);
+    let request = crate::control::parse(b"kill a TERM").expect("parses");
+    assert_eq!(
+        h.feed(&[Event::Request { client, request }]),
+        vec![Action::Deliver {
+            client,
+            name: "a".into(),
+            sig: libc::SIGTERM,
+            targets: vec![Target::Group(10)],
+        }]
+    );
+    let actions = h.feed(&[Event::Delivered {
+        client,
+        name: "a".into(),
+        sig: libc::SIGTERM,
+        refused: Some(Errno(libc::ESRCH)),
+    }]);
+    match actions.as_slice() {
+        [Action::Reply { client: c, reply }] => {
+            assert_eq!(*c, client);
+            assert_eq!(reply.outcome, ReplyOutcome::Error);
+            assert!(
+                reply
+                    .text
+                    .contains("SIGTERM was not delivered: No such process"),
+                "{reply:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The whole directory: read by the loop, then applied and answered here.
+    let client = Client(4);
+    let request = crate::control::parse(b"reload").expect("parses");
+    assert_eq!(
+        h.feed(&[Event::Request { client, request }]),
+        vec![Action::LoadUnits {
+            client: Some(client)
+        }]
+    );
+    let mut actions = Vec::new();
+    let loaded = crate::unit::Loaded {
+        units: [("a".to_string(), unit("a", Kind::Simple, &[]))].into(),
+        ..Default::default()
+    };
+    h.sup
+        .units_loaded(Some(client), loaded, h.now, &mut actions);
+    match actions.as_slice() {
+        [Action::Reply { client: c, reply }] => {
+            assert_eq!(*c, client);
+            assert_eq!(reply.outcome, ReplyOutcome::Ok);
+            assert!(reply.text.contains("added: -\nchanged: -"), "{reply:?}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
