@@ -85,9 +85,6 @@ pub struct Options {
 /// `FOSTER_SERVICES` says.
 pub const DEFAULT_SERVICES: &str = "/etc/foster/services.d";
 
-/// Where the control socket is when `--socket` does not say.
-pub const DEFAULT_SOCKET: &str = "/run/foster/control.sock";
-
 impl Default for Options {
     fn default() -> Options {
         Options {
@@ -147,7 +144,7 @@ pub fn parse_with_default(
     if let Some(dir) = env("FOSTER_SERVICES").filter(|d| !d.is_empty()) {
         opts.services = Some(PathBuf::from(dir));
     }
-    if let Some(path) = env("FOSTER_SOCKET").filter(|d| !d.is_empty()) {
+    if let Some(path) = env(crate::control::SOCKET_VARIABLE).filter(|d| !d.is_empty()) {
         opts.socket = Some(PathBuf::from(path));
     }
     if let Some(path) = env("FOSTER_PIDFILE").filter(|d| !d.is_empty()) {

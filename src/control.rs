@@ -1,133 +1,24 @@
-//! The control protocol spoken on foster's Unix socket by `fosterctl`.
+//! The control protocol: what `fosterctl` and foster say to each other
+//! ([`protocol`], re-exported here), how foster serves the connections
+//! that say it ([`server`]) and answers the requests ([`answer`]), and the
+//! status output a reply carries (below).
 //!
-//! One request per connection: a single line of words (`status --json web`,
-//! `stop db`, `kill web USR1`, `shutdown`), at most [`MAX_REQUEST`] bytes.
-//! One reply: a first line `ok`, `down` (asked-about services are not all
-//! up) or `error: REASON`, then the body. Anything else (too long, not
-//! UTF-8, unknown verb, unknown service) gets an error reply and changes
-//! nothing.
+//! `status` shows a table, or with `--json` a list of objects (the fields
+//! of [`STATUS_FIELDS`]).
+
+pub mod answer;
+pub mod protocol;
+pub mod server;
+
+pub use protocol::{
+    DEFAULT_SOCKET, MAX_REQUEST, Outcome, Reply, Request, SOCKET_VARIABLE, STATUS_FIELDS,
+    Unexpected, Verb, parse, request_line,
+};
 
 use std::fmt::Write as _;
 use std::time::Instant;
 
 use crate::service::Service;
-
-/// Longest request line accepted.
-pub const MAX_REQUEST: usize = 4096;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Request {
-    Status {
-        names: Vec<String>,
-        json: bool,
-    },
-    Start(Vec<String>),
-    Stop(Vec<String>),
-    Restart(Vec<String>),
-    /// No names: re-read the services directory.
-    Reload(Vec<String>),
-    Kill {
-        name: String,
-        signal: i32,
-    },
-    Shutdown,
-    /// `poweroff`, `reboot`, `halt`: shut down, then (as a machine's init)
-    /// end with that `reboot(2)` call.
-    Power(crate::supervisor::Power),
-}
-
-/// How a reply begins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Ok,
-    /// The request worked, and some service asked about is not up.
-    Down,
-    Error,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub outcome: Outcome,
-    /// For `Error`, the one-line reason; otherwise the body.
-    pub text: String,
-}
-
-impl Reply {
-    pub fn ok(text: impl Into<String>) -> Reply {
-        Reply {
-            outcome: Outcome::Ok,
-            text: text.into(),
-        }
-    }
-
-    pub fn error(reason: impl Into<String>) -> Reply {
-        Reply {
-            outcome: Outcome::Error,
-            text: reason.into(),
-        }
-    }
-
-    /// The bytes sent back.
-    pub fn render(&self) -> Vec<u8> {
-        let mut out = match self.outcome {
-            Outcome::Ok => "ok\n".to_string(),
-            Outcome::Down => "down\n".to_string(),
-            Outcome::Error => format!("error: {}\n", self.text.replace('\n', " ")),
-        };
-        if self.outcome != Outcome::Error {
-            out.push_str(&self.text);
-        }
-        out.into_bytes()
-    }
-}
-
-/// Parses one request line.
-pub fn parse(bytes: &[u8]) -> Result<Request, String> {
-    let line = std::str::from_utf8(bytes).map_err(|_| "the request is not UTF-8".to_string())?;
-    let mut words = line.split_ascii_whitespace();
-    let verb = words.next().ok_or("empty request")?;
-    let rest: Vec<String> = words.map(str::to_string).collect();
-    let names = |rest: Vec<String>, verb: &str| -> Result<Vec<String>, String> {
-        if rest.is_empty() {
-            Err(format!("{verb} needs at least one service name"))
-        } else {
-            Ok(rest)
-        }
-    };
-    match verb {
-        "status" => {
-            let json = rest.iter().any(|w| w == "--json");
-            let names = rest.into_iter().filter(|w| w != "--json").collect();
-            Ok(Request::Status { names, json })
-        }
-        "start" => Ok(Request::Start(names(rest, verb)?)),
-        "stop" => Ok(Request::Stop(names(rest, verb)?)),
-        "restart" => Ok(Request::Restart(names(rest, verb)?)),
-        "reload" => Ok(Request::Reload(rest)),
-        "kill" => match rest.as_slice() {
-            [name, sig] => {
-                let signal = crate::signal::parse(sig).map_err(|e| e.to_string())?;
-                Ok(Request::Kill {
-                    name: name.clone(),
-                    signal,
-                })
-            }
-            _ => Err("usage: kill NAME SIGNAL".into()),
-        },
-        "shutdown" if rest.is_empty() => Ok(Request::Shutdown),
-        "shutdown" => Err("shutdown takes no arguments".into()),
-        "poweroff" | "reboot" | "halt" if !rest.is_empty() => {
-            Err(format!("{verb} takes no arguments"))
-        }
-        "poweroff" => Ok(Request::Power(crate::supervisor::Power::Poweroff)),
-        "reboot" => Ok(Request::Power(crate::supervisor::Power::Reboot)),
-        "halt" => Ok(Request::Power(crate::supervisor::Power::Halt)),
-        other => Err(format!(
-            "unknown request \"{}\"",
-            other.chars().take(40).collect::<String>()
-        )),
-    }
-}
 
 /// `NAME STATE PID UPTIME RESTARTS LAST-EXIT` (and the service's own
 /// `STATUS=` text when it sent one).
@@ -274,71 +165,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_requests() {
-        assert_eq!(
-            parse(b"status\n"),
-            Ok(Request::Status {
-                names: vec![],
-                json: false
-            })
-        );
-        assert_eq!(
-            parse(b"status --json web db"),
-            Ok(Request::Status {
-                names: vec!["web".into(), "db".into()],
-                json: true
-            })
-        );
-        assert_eq!(
-            parse(b"stop a b"),
-            Ok(Request::Stop(vec!["a".into(), "b".into()]))
-        );
-        assert_eq!(parse(b"reload"), Ok(Request::Reload(vec![])));
-        assert_eq!(
-            parse(b"kill web usr1"),
-            Ok(Request::Kill {
-                name: "web".into(),
-                signal: libc::SIGUSR1
-            })
-        );
-        assert_eq!(parse(b"shutdown"), Ok(Request::Shutdown));
-    }
-
-    #[test]
-    fn refuses_malformed_requests() {
-        assert!(parse(b"").is_err());
-        assert!(parse(b"\xff\xfe").is_err());
-        assert!(parse(b"start").is_err());
-        assert!(parse(b"kill web").is_err());
-        assert!(parse(b"kill web NOPE").is_err());
-        assert!(parse(b"shutdown now").is_err());
-        assert_eq!(
-            parse(b"reboot\n"),
-            Ok(Request::Power(crate::supervisor::Power::Reboot))
-        );
-        assert_eq!(
-            parse(b"poweroff"),
-            Ok(Request::Power(crate::supervisor::Power::Poweroff))
-        );
-        assert_eq!(
-            parse(b"halt"),
-            Ok(Request::Power(crate::supervisor::Power::Halt))
-        );
-        assert!(parse(b"reboot now").is_err());
-        assert_eq!(parse(b"rm -rf /"), Err("unknown request \"rm\"".into()));
-    }
-
-    #[test]
     fn json_strings_are_escaped() {
         assert_eq!(json_string("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
-    }
-
-    #[test]
-    fn replies_render() {
-        assert_eq!(Reply::ok("body\n").render(), b"ok\nbody\n");
-        assert_eq!(
-            Reply::error("no such\nservice").render(),
-            b"error: no such service\n"
-        );
     }
 }

@@ -7,36 +7,40 @@
 //! in the same turn. The timer is re-armed for the supervisor's earliest
 //! deadline after every turn, so an idle foster never wakes up.
 //!
-//! This is the only place that reaps: every SIGCHLD starts a pass that
-//! reaps until nothing is left to reap, because SIGCHLDs coalesce and one
-//! notification may stand for many exits (catatonit#4).
+//! What it carries out, it hands to the pieces that own it: reaping to the
+//! [`Reaper`] (the one place that reaps: every SIGCHLD starts a pass), what
+//! foster follows of daemons to the [`Tracker`], control connections to
+//! [`control::server`](crate::control::server). Here are the event
+//! sources, the loop, `perform` and the spawning of the main command and
+//! the services.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use log::{debug, error, info, warn};
 
-use crate::connections::{self, Connections, Progress};
-use crate::control::Reply;
+use crate::cgroup::Cgroups;
+use crate::control::answer;
+use crate::control::server::{self, Connections};
+use crate::reaper::Reaper;
 use crate::relay::{self, Relay, Stream};
 use crate::signal;
-use crate::supervisor::{Action, Errno, Event, Supervisor, Target};
+use crate::supervisor::{Action, Errno, Event, Identity, Supervisor, Target};
 use crate::sys::{
-    self, ChildSpec, ControlListener, InheritedMask, NotifySocket, Pid, Poller, Reaped, Signals,
+    self, ChildSpec, ControlListener, InheritedMask, NotifySocket, Pid, PidFd, Poller, Signals,
     Timer,
 };
+use crate::tracker::{self, Tracker};
 use crate::unit::{Kind, LogMode, Unit};
 
 const SIGNALS: u64 = 1;
 const TIMER: u64 = 2;
 const NOTIFY: u64 = 3;
 const CONTROL: u64 = 4;
-const INOTIFY: u64 = 7;
-/// Tokens from here up are followed processes' pidfds, the PID added.
-const FIRST_PIDFD: u64 = 1 << 48;
 /// At most this many notify datagrams are read in one turn of the loop,
 /// so that a flood of them cannot starve reaping and the rest.
 const NOTIFY_PER_TURN: usize = 256;
@@ -158,76 +162,79 @@ pub struct World {
     /// The main command's PID, for the fallback when `/proc` is missing.
     pub main_pid: Option<Pid>,
     /// The services directory, re-read on reload.
-    pub services_dir: Option<std::path::PathBuf>,
+    pub services_dir: Option<PathBuf>,
     /// Output of `log: prefix` services on its way to foster's own.
     pub relay: Relay,
-    /// Daemons followed through their pidfiles, by PID.
-    pub pidfds: std::collections::HashMap<Pid, sys::PidFd>,
-    /// Watches the directories of pidfiles (created on first use).
-    pub inotify: Option<sys::Inotify>,
-    /// Each forking service's launch: launcher PID, its start time, and
-    /// the pidfile as it was before (to tell a left-over file from news).
-    pub launches: std::collections::HashMap<String, Launch>,
-    /// Exits held unreaped while a forking service starts (see
-    /// [`Supervisor::holding`]), with their statuses.
-    pub held: std::collections::BTreeMap<Pid, crate::status::WaitStatus>,
     /// A cgroup per service, where cgroup v2 can be written.
-    pub cgroups: Option<crate::cgroup::Cgroups>,
-    /// Followed PIDs whose process is reaped and pidfd closed: never to be
-    /// signalled by number (it may be recycled), until foster itself
-    /// starts or follows a process with that number again.
-    pub reaped: std::collections::HashSet<Pid>,
-    /// foster's own session (it never makes another): the main command's,
-    /// never a service's.
-    pub own_session: Pid,
-    /// The watches on services' `cgroup.events`, by watch.
-    pub cgroup_watches: std::collections::HashMap<sys::Watch, String>,
+    pub cgroups: Option<Cgroups>,
+    /// Held exits, and the numbers of followed processes that are reaped.
+    pub reaper: Reaper,
+    /// Launches, pidfile and cgroup watches, followed processes.
+    pub tracker: Tracker,
 }
 
-/// At most this many exits are held at once; beyond, they are reaped at
-/// once (a fork bomb must not fill foster's process table slot by slot).
-const MAX_HELD: usize = 64;
-
-/// What foster knows of a forking service's launch.
-pub struct Launch {
-    launcher: Pid,
-    ticks: u64,
-    before: Option<PidfileState>,
-    watch: Option<sys::Watch>,
+/// The main command as `main.rs` prepared it.
+pub struct MainCommand {
+    /// `None` without a command, or when foster follows the daemon it
+    /// launches instead (`--pidfile`).
+    pub spec: Option<ChildSpec>,
+    /// The name shown in messages about it.
+    pub name: String,
+    /// The directory it starts in (see [`World::start_dir`]).
+    pub start_dir: Option<OwnedFd>,
 }
 
-/// A pidfile's identity and content, to tell a rewritten file from an old one.
-#[derive(PartialEq, Eq)]
-struct PidfileState {
-    dev: u64,
-    ino: u64,
-    modified: Option<std::time::SystemTime>,
-    content: Vec<u8>,
-}
-
-/// Reads a pidfile without trusting it: only a regular file, opened
-/// non-blocking (a FIFO put in its place must not stall PID 1), and at
-/// most 64 bytes of it (a PID needs 11).
-fn pidfile_state(path: &std::path::Path) -> Option<PidfileState> {
-    use std::io::Read;
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .ok()?;
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() {
-        return None;
+impl World {
+    /// The world of the foster that `identity` describes, given `env`,
+    /// running the services in `services_dir` (if any) with a cgroup each
+    /// in `cgroups` (if it can).
+    pub fn new(
+        identity: Identity,
+        mask: InheritedMask,
+        env: Vec<(OsString, OsString)>,
+        main: MainCommand,
+        services_dir: Option<PathBuf>,
+        cgroups: Option<Cgroups>,
+    ) -> World {
+        World {
+            pid1: identity.pid == 1,
+            own_pid: identity.pid,
+            mask,
+            env,
+            main: main.spec,
+            main_name: main.name,
+            start_dir: main.start_dir,
+            // One-command mode (a single command, or `--pidfile`).
+            close_inherited_fds: services_dir.is_none(),
+            main_pid: None,
+            services_dir,
+            relay: Relay::default(),
+            cgroups,
+            reaper: Reaper::default(),
+            tracker: Tracker::new(identity.pid, identity.session),
+        }
     }
-    let mut content = Vec::with_capacity(16);
-    file.take(64).read_to_end(&mut content).ok()?;
-    Some(PidfileState {
-        dev: meta.dev(),
-        ino: meta.ino(),
-        modified: meta.modified().ok(),
-        content,
-    })
+
+    /// What signalling reads of the world.
+    fn recipients(&self) -> Recipients<'_> {
+        Recipients {
+            pid1: self.pid1,
+            own_pid: self.own_pid,
+            main_pid: self.main_pid,
+            pidfds: self.tracker.followed(),
+            reaped: self.reaper.reaped(),
+        }
+    }
+}
+
+/// What sending a signal reads: which processes foster holds a pidfd on,
+/// which numbers are reaped processes', and how to find its descendants.
+struct Recipients<'w> {
+    pid1: bool,
+    own_pid: Pid,
+    main_pid: Option<Pid>,
+    pidfds: &'w HashMap<Pid, PidFd>,
+    reaped: &'w HashSet<Pid>,
 }
 
 /// Runs until the supervisor says to exit; returns the exit status and how
@@ -249,12 +256,9 @@ pub fn run(
             for action in actions.drain(..) {
                 match action {
                     Action::LoadUnits { client } => reloads.push(client),
-                    Action::Reply { client, reply } => connections.answer(
-                        client.0,
-                        reply.render(),
-                        &sources.poller,
-                        Instant::now(),
-                    ),
+                    Action::Reply { client, reply } => {
+                        connections.reply(client, &reply, &sources.poller)
+                    }
                     action => {
                         if let Some(code) = perform(action, sources, world, &supervisor, &mut queue)
                         {
@@ -265,21 +269,22 @@ pub fn run(
             }
             if !reloads.is_empty() {
                 for client in reloads {
-                    reload_units(world, &mut supervisor, client, &mut actions);
+                    let dir = world.services_dir.as_deref();
+                    answer::reload_units(dir, &mut supervisor, client, &mut actions);
                 }
                 continue;
             }
             let Some(event) = queue.pop_front() else {
-                if !world.held.is_empty() && !supervisor.holding() {
-                    release_held(world, &mut queue);
-                    reap_plain(world, &mut queue);
+                if world.reaper.holds_exits() && !supervisor.holding() {
+                    world.reaper.stop_holding(&mut world.tracker, &mut queue);
                     continue;
                 }
                 break;
             };
             supervisor.handle(event, Instant::now(), &mut actions);
         }
-        prune(world, &supervisor);
+        world.reaper.prune(&supervisor);
+        world.tracker.prune(&supervisor);
         crate::console::watch(&sources.poller);
         world.relay.resume(&sources.poller);
         if let Some((listener, _)) = &sources.control {
@@ -310,21 +315,24 @@ pub fn run(
                     queue.push_back(Event::Tick);
                 }
                 NOTIFY => read_notifications(sources, world, &mut queue),
-                INOTIFY => pidfiles_touched(world, &supervisor, &mut queue),
+                tracker::INOTIFY_TOKEN => world.tracker.pidfiles_touched(
+                    &supervisor,
+                    &world.reaper,
+                    world.cgroups.as_ref(),
+                    &mut queue,
+                ),
                 CONTROL => {
                     if let Some((listener, _)) = &sources.control {
-                        let own = sys::geteuid();
-                        connections.accept(
-                            listener,
-                            &sources.poller,
-                            |uid| uid == 0 || uid == own,
-                            Instant::now(),
-                        );
+                        connections.accept(listener, &sources.poller, Instant::now());
                     }
                 }
-                token if token >= FIRST_PIDFD => {
-                    let pid = Pid::try_from(token - FIRST_PIDFD).unwrap_or(0);
-                    followed_ended(pid, sources, world, &mut queue);
+                token if token >= tracker::FIRST_PIDFD_TOKEN => {
+                    let pid = Pid::try_from(token - tracker::FIRST_PIDFD_TOKEN).unwrap_or(0);
+                    let poller = &sources.poller;
+                    let reaper = &mut world.reaper;
+                    world
+                        .tracker
+                        .followed_ended(pid, poller, reaper, &mut queue);
                 }
                 crate::console::STDOUT_TOKEN => {
                     crate::console::writable(Stream::Stdout);
@@ -337,8 +345,10 @@ pub fn run(
                 token if token >= relay::FIRST_SOURCE => {
                     world.relay.readable(&sources.poller, token)
                 }
-                token if token >= connections::FIRST_TOKEN => {
-                    serve(token, sources, &mut connections, &mut queue);
+                token if token >= server::FIRST_TOKEN => {
+                    if let Some(request) = connections.serve(token, &sources.poller) {
+                        queue.push_back(request);
+                    }
                 }
                 _ => {}
             }
@@ -356,16 +366,10 @@ fn perform(
 ) -> Option<u8> {
     match action {
         Action::Signal { target, sig } => {
-            let _ = send(world, target, sig);
+            let _ = send(&world.recipients(), target, sig);
         }
-        Action::Reap => reap_all(world, supervisor, queue),
-        Action::Release(pid) => {
-            world.held.remove(&pid);
-            forget(world, pid);
-            if let Err(e) = sys::reap_pid(pid) {
-                debug!("cannot reap {pid}: {e}");
-            }
-        }
+        Action::Reap => world.reaper.reap(&mut world.tracker, supervisor, queue),
+        Action::Release(pid) => world.reaper.release(&mut world.tracker, pid),
         // Carried out by the loop itself, which holds what they need.
         Action::LoadUnits { .. } | Action::Reply { .. } => {}
         Action::Deliver {
@@ -374,22 +378,9 @@ fn perform(
             sig,
             targets,
         } => {
-            // Sent now, before the reply is written, so that the reply
-            // says whether the kernel took it.
-            let mut refused = None;
-            let mut delivered = false;
-            for target in targets {
-                match send(world, target, sig) {
-                    Ok(()) => delivered = true,
-                    Err(e) => refused = Some(e),
-                }
-            }
-            queue.push_back(Event::Delivered {
-                client,
-                name,
-                sig,
-                refused: refused.filter(|_| !delivered),
-            });
+            let recipients = world.recipients();
+            let send = |target, sig| send(&recipients, target, sig);
+            queue.push_back(answer::deliver(client, name, sig, targets, send));
         }
         Action::KillCgroup(name) => {
             if let Some(cgroups) = &world.cgroups {
@@ -402,41 +393,25 @@ fn perform(
             }
         }
         Action::FindAdopted(name) => {
-            let found = adopted(world);
-            let context = world.launches.get(&name).map(|l| crate::pidfile::Context {
-                foster: world.own_pid,
-                launcher: l.launcher,
-                launched_ticks: l.ticks,
-                foster_session: world.own_session,
-            });
-            let members = world.cgroups.as_ref().and_then(|c| c.members(&name).ok());
-            queue.push_back(Event::Adopted {
-                name,
-                found,
-                context,
-                members,
-            });
+            let cgroups = world.cgroups.as_ref();
+            let event = world.tracker.find_adopted(name, &world.reaper, cgroups);
+            queue.push_back(event);
         }
         Action::ReadPidfile(name) => {
-            if let Some(event) = read_pidfile(&name, world, supervisor) {
+            let cgroups = world.cgroups.as_ref();
+            if let Some(event) =
+                world
+                    .tracker
+                    .read_pidfile(&name, supervisor, &world.reaper, cgroups)
+            {
                 queue.push_back(event);
             }
         }
-        Action::Follow(pid) if world.pidfds.contains_key(&pid) => {}
-        Action::Follow(pid) => match sys::PidFd::open(pid) {
-            Ok(fd) => {
-                world.reaped.remove(&pid);
-                // Its end is seen through the pidfd even when foster is not
-                // its parent (see `followed_ended`).
-                if let Ok(token) = u64::try_from(pid)
-                    && let Err(e) = sources.poller.watch(fd.fd(), FIRST_PIDFD + token)
-                {
-                    warn!("cannot watch the pidfd of {pid}: {e}");
-                }
-                world.pidfds.insert(pid, fd);
+        Action::Follow(pid) => {
+            if world.tracker.follow(pid, &sources.poller) {
+                world.reaper.reused(pid);
             }
-            Err(e) => warn!("cannot open a pidfd on {pid}: {e}; it will be signalled by number"),
-        },
+        }
         Action::Exit(code) => return Some(code),
         Action::StartMain => {
             let result = start_main(sources, world);
@@ -476,7 +451,7 @@ fn start_main(sources: &Sources, world: &mut World) -> Result<Pid, String> {
         None => info!("started {} as {}", world.main_name, child.pid),
     }
     world.main_pid = Some(child.pid);
-    world.reaped.remove(&child.pid);
+    world.reaper.reused(child.pid);
     Ok(child.pid)
 }
 
@@ -552,42 +527,18 @@ fn start_service(unit: &Unit, world: &mut World, sources: &Sources) -> Result<Pi
         });
     if let Some((procs, events)) = &cgroup {
         spec.join_cgroup(procs.as_fd());
-        if !world.cgroup_watches.values().any(|n| n == &unit.name)
-            && let Some(inotify) = inotify(world, sources)
-        {
-            match inotify.watch_file(events) {
-                Ok(watch) => {
-                    world.cgroup_watches.insert(watch, unit.name.clone());
-                }
-                Err(e) => warn!("{}: cannot watch {}: {e}", unit.name, events.display()),
-            }
-        }
+        world
+            .tracker
+            .watch_cgroup(&unit.name, events, &sources.poller);
     }
-    // Watch the pidfile's directory before the launch, and note the file
-    // as it is: one written just after the launcher exits, or renamed into
-    // place, is then seen at once, and a left-over one is told apart.
-    let watch = match &unit.pidfile {
-        Some(path) if unit.kind == Kind::Forking => {
-            Some((watch_pidfile_dir(path, world, sources), pidfile_state(path)))
-        }
-        _ if unit.kind == Kind::Forking => Some((None, None)),
-        _ => None,
-    };
+    // A forking service's pidfile: watched and noted before the launch.
+    let pending = world.tracker.prepare_launch(unit, &sources.poller);
     let child = sys::spawn(&spec, &world.mask).map_err(|e| e.to_string());
     if let Ok(spawned) = &child {
-        world.reaped.remove(&spawned.pid);
+        world.reaper.reused(spawned.pid);
     }
-    if let (Some((watch, before)), Ok(spawned)) = (watch, &child) {
-        let ticks = crate::procfs::start_ticks(spawned.pid).unwrap_or(0);
-        world.launches.insert(
-            unit.name.clone(),
-            Launch {
-                launcher: spawned.pid,
-                ticks,
-                before,
-                watch,
-            },
-        );
+    if let (Some(pending), Ok(spawned)) = (pending, &child) {
+        world.tracker.launched(&unit.name, pending, spawned.pid);
     }
     if let Some(((out_read, out_write), (err_read, err_write))) = pipes {
         // Our copies of the write ends go now: end of file comes when the
@@ -612,7 +563,7 @@ fn start_service(unit: &Unit, world: &mut World, sources: &Sources) -> Result<Pi
             if let Some(cgroups) = world.cgroups.take() {
                 cgroups.remove_all();
             }
-            world.cgroup_watches.clear();
+            world.tracker.forget_cgroup_watches();
             start_service(unit, world, sources)
         }
         // The child exits by itself; its exit is reaped as an orphan's.
@@ -644,43 +595,6 @@ fn start_service(unit: &Unit, world: &mut World, sources: &Sources) -> Result<Pi
     }
 }
 
-/// Watches the directory of `pidfile`; `None` when inotify is not to be had
-/// (the pidfile is then read at the launcher's exit and at the deadline).
-fn watch_pidfile_dir(
-    pidfile: &std::path::Path,
-    world: &mut World,
-    sources: &Sources,
-) -> Option<sys::Watch> {
-    let dir = pidfile.parent()?;
-    match inotify(world, sources)?.watch_dir(dir) {
-        Ok(watch) => Some(watch),
-        Err(e) => {
-            warn!("cannot watch {}: {e}", dir.display());
-            None
-        }
-    }
-}
-
-/// foster's inotify instance, made on first use.
-fn inotify<'w>(world: &'w mut World, sources: &Sources) -> Option<&'w sys::Inotify> {
-    if world.inotify.is_none() {
-        match sys::Inotify::new() {
-            Ok(inotify) => {
-                if let Err(e) = sources.poller.watch(inotify.fd(), INOTIFY) {
-                    warn!("cannot watch pidfiles and cgroups: {e}");
-                    return None;
-                }
-                world.inotify = Some(inotify);
-            }
-            Err(e) => {
-                warn!("cannot watch pidfiles and cgroups (inotify: {e})");
-                return None;
-            }
-        }
-    }
-    world.inotify.as_ref()
-}
-
 /// SIGKILL for everything in a service's cgroup: `cgroup.kill`, or, on a
 /// kernel without it, each member through a pidfd.
 fn kill_cgroup(cgroups: &crate::cgroup::Cgroups, name: &str) {
@@ -702,153 +616,6 @@ fn signal_cgroup_members(cgroups: &crate::cgroup::Cgroups, name: &str, sig: i32)
             let _ = fd.signal(sig);
         }
     }
-}
-
-/// Reads a forking service's pidfile and gathers what the supervisor
-/// judges it by.
-fn read_pidfile(name: &str, world: &World, supervisor: &Supervisor) -> Option<Event> {
-    let path = supervisor.unit(name)?.pidfile.clone()?;
-    let launch = world.launches.get(name);
-    let now = pidfile_state(&path);
-    let stale = match (&now, launch.and_then(|l| l.before.as_ref())) {
-        (Some(now), Some(before)) => now == before,
-        _ => false,
-    };
-    let pid = now.as_ref().and_then(|s| crate::pidfile::parse(&s.content));
-    // A held zombie is still described by /proc, and its PID is still its own.
-    let exited = pid.and_then(|p| world.held.get(&p).copied());
-    let candidate = match exited {
-        Some(_) => pid
-            .and_then(crate::procfs::stat_of)
-            .map(|(candidate, _)| candidate),
-        None => pid.and_then(crate::procfs::candidate),
-    };
-    let ties = candidate
-        .as_ref()
-        .map(|c| ties(world, c, exited.is_some()))
-        .unwrap_or_default();
-    let reading = crate::supervisor::PidfileReading {
-        ties,
-        pid,
-        stale,
-        exited,
-        candidate,
-        context: launch.map(|l| crate::pidfile::Context {
-            foster: world.own_pid,
-            launcher: l.launcher,
-            launched_ticks: l.ticks,
-            foster_session: world.own_session,
-        }),
-    };
-    Some(Event::Pidfile {
-        name: name.to_string(),
-        reading,
-    })
-}
-
-/// foster's children as `/proc` describes them, live ones and held
-/// zombies (with their statuses); a zombie about to be reaped is left out.
-fn adopted(world: &World) -> Vec<(crate::pidfile::Candidate, Option<crate::status::WaitStatus>)> {
-    let children = match crate::procfs::own_children() {
-        Ok(children) => children,
-        Err(e) => {
-            warn!("cannot list foster's children: {e}");
-            return Vec::new();
-        }
-    };
-    children
-        .into_iter()
-        .filter_map(|pid| {
-            let (candidate, zombie) = crate::procfs::stat_of(pid)?;
-            match (zombie, world.held.get(&pid)) {
-                (false, _) => Some((candidate, None)),
-                (true, Some(&status)) => Some((candidate, Some(status))),
-                (true, None) => None,
-            }
-        })
-        .collect()
-}
-
-/// Something changed in a watched directory: read the pidfiles there.
-fn pidfiles_touched(world: &World, supervisor: &Supervisor, queue: &mut VecDeque<Event>) {
-    let Some(inotify) = &world.inotify else {
-        return;
-    };
-    let touched = inotify.read();
-    for (watch, _) in &touched {
-        if let Some(name) = world.cgroup_watches.get(watch)
-            && world.cgroups.as_ref().and_then(|c| c.populated(name)) == Some(false)
-            && !queue.contains(&Event::CgroupEmpty(name.clone()))
-        {
-            queue.push_back(Event::CgroupEmpty(name.clone()));
-        }
-    }
-    for (name, launch) in &world.launches {
-        let Some(file) = supervisor
-            .unit(name)
-            .and_then(|u| u.pidfile.as_ref())
-            .and_then(|p| p.file_name())
-        else {
-            continue;
-        };
-        if touched
-            .iter()
-            .any(|(w, f)| Some(*w) == launch.watch && f.as_os_str() == file)
-            && let Some(event) = read_pidfile(name, world, supervisor)
-        {
-            queue.push_back(event);
-        }
-    }
-}
-
-/// Re-reads the services directory and hands it to the supervisor (SIGHUP,
-/// `fosterctl reload`), which replies or logs what changed. Problems are
-/// logged.
-fn reload_units(
-    world: &World,
-    supervisor: &mut Supervisor,
-    client: Option<crate::supervisor::Client>,
-    actions: &mut Vec<Action>,
-) {
-    let Some(dir) = &world.services_dir else {
-        return;
-    };
-    let loaded = crate::unit::load_dir(dir, &crate::users::UserDb::load());
-    for problem in &loaded.problems {
-        error!("{problem}");
-    }
-    supervisor.units_loaded(client, loaded, Instant::now(), actions);
-}
-
-/// Moves one control connection along: read the request until its newline
-/// (or end of file), hand it to the supervisor (which answers through a
-/// reply action), write the reply, close.
-fn serve(
-    token: u64,
-    sources: &Sources,
-    connections: &mut Connections,
-    queue: &mut VecDeque<Event>,
-) {
-    let now = Instant::now();
-    if connections.replying(token) {
-        connections.write(token, &sources.poller, now);
-        return;
-    }
-    let reply = match connections.read(token, &sources.poller, now) {
-        Progress::Waiting => return,
-        Progress::TooLong => Reply::error("request too long"),
-        Progress::Request(line) => match crate::control::parse(&line) {
-            Ok(request) => {
-                queue.push_back(Event::Request {
-                    client: crate::supervisor::Client(token),
-                    request,
-                });
-                return;
-            }
-            Err(reason) => Reply::error(reason),
-        },
-    };
-    connections.answer(token, reply.render(), &sources.poller, now);
 }
 
 /// Reads the waiting sd_notify datagrams (at most [`NOTIFY_PER_TURN`]).
@@ -881,8 +648,11 @@ fn read_notifications(sources: &Sources, world: &World, queue: &mut VecDeque<Eve
                 match crate::notify::parse(bytes) {
                     Some(message) => {
                         let session = crate::procfs::session_of(sender);
-                        let cgroup = membership(world, sender);
-                        let main = message.main_pid.map(|pid| named(world, pid));
+                        let cgroups = world.cgroups.as_ref();
+                        let cgroup = tracker::membership(cgroups, sender);
+                        let main = message
+                            .main_pid
+                            .map(|pid| world.tracker.named(cgroups, pid));
                         queue.push_back(Event::Notify {
                             sender,
                             session,
@@ -904,100 +674,6 @@ fn read_notifications(sources: &Sources, world: &World, queue: &mut VecDeque<Eve
     }
 }
 
-/// Whose cgroup `pid` is in, where foster makes cgroups.
-fn membership(world: &World, pid: Pid) -> crate::pidfile::CgroupMembership {
-    match &world.cgroups {
-        Some(cgroups) => cgroups.membership(pid),
-        None => crate::pidfile::CgroupMembership::Unknown,
-    }
-}
-
-/// What ties the process `c` describes to a service: its ancestry, its
-/// cgroup, the `FOSTER_SERVICE_NAME` it was started with, and when the leader
-/// of its session started. `exited`: it is a held zombie, which has left
-/// its cgroup already.
-fn ties(world: &World, c: &crate::pidfile::Candidate, exited: bool) -> crate::pidfile::Ties {
-    crate::pidfile::Ties {
-        ancestors: crate::procfs::ancestors(c.pid, world.own_pid),
-        cgroup: if exited {
-            crate::pidfile::CgroupMembership::Unknown
-        } else {
-            membership(world, c.pid)
-        },
-        marked: crate::procfs::service_marker(c.pid),
-        leader_ticks: (c.session > 0)
-            .then(|| crate::procfs::start_ticks(c.session))
-            .flatten(),
-    }
-}
-
-/// The process a `MAINPID=` names, as `/proc` describes it.
-fn named(world: &World, pid: Pid) -> crate::supervisor::Named {
-    let candidate = crate::procfs::candidate(pid);
-    let ties = candidate
-        .as_ref()
-        .map(|c| ties(world, c, false))
-        .unwrap_or_default();
-    crate::supervisor::Named {
-        pid,
-        candidate,
-        ties,
-    }
-}
-
-/// A followed process's pidfd became readable: it has ended. foster's own
-/// child is left to the reaper, which has its status (its pidfd is no
-/// longer watched, so a held zombie does not keep waking the loop). A
-/// process whose parent is someone else — a `MAINPID=` naming a child of
-/// the service's shell, a daemon not yet reparented — is never reaped by
-/// foster: its end is reported here, with its status unknown.
-fn followed_ended(pid: Pid, sources: &Sources, world: &mut World, queue: &mut VecDeque<Event>) {
-    let Some(fd) = world.pidfds.get(&pid) else {
-        return;
-    };
-    match sys::peek_exited(Some(pid)) {
-        Ok(Reaped::NoChildren) => {
-            debug!("followed process {pid}, not foster's child, has ended");
-            forget(world, pid);
-            queue.push_back(Event::Exited {
-                pid,
-                status: crate::status::WaitStatus::Unknown,
-            });
-        }
-        _ => sources.poller.unwatch(fd.fd()),
-    }
-}
-
-/// Drops the records of processes that are gone: a reaped PID is kept (so
-/// that it is never signalled by number) only while the supervisor still
-/// names it; the launch records and cgroup watches of services that no
-/// longer exist go. Cheap when there is nothing to drop.
-fn prune(world: &mut World, supervisor: &Supervisor) {
-    prune_records(
-        &mut world.reaped,
-        &mut world.launches,
-        &mut world.cgroup_watches,
-        supervisor,
-    );
-}
-
-fn prune_records<L, W>(
-    reaped: &mut std::collections::HashSet<Pid>,
-    launches: &mut std::collections::HashMap<String, L>,
-    watches: &mut std::collections::HashMap<W, String>,
-    supervisor: &Supervisor,
-) {
-    if !reaped.is_empty() {
-        reaped.retain(|&pid| supervisor.names(pid));
-    }
-    if launches.len() > supervisor.service_count() {
-        launches.retain(|name, _| supervisor.unit(name).is_some());
-    }
-    if watches.len() > supervisor.service_count() {
-        watches.retain(|_, name| supervisor.unit(name).is_some());
-    }
-}
-
 fn read_signals(
     signals: &Signals,
     world: &mut World,
@@ -1007,7 +683,9 @@ fn read_signals(
     let own_pid = world.own_pid;
     loop {
         match signals.read() {
-            Ok(Some((libc::SIGCHLD, _))) => reap_all(world, supervisor, queue),
+            Ok(Some((libc::SIGCHLD, _))) => {
+                world.reaper.reap(&mut world.tracker, supervisor, queue)
+            }
             // A write of foster's own to an output whose reader is gone:
             // the relay handles it; it is nobody's signal to forward.
             Ok(Some((libc::SIGPIPE, sender))) if sender == own_pid => {}
@@ -1021,130 +699,7 @@ fn read_signals(
     }
 }
 
-/// Reaps until nothing is left to reap, then says whether children remain. While the supervisor holds exits, each one is
-/// looked at first (`WNOWAIT`) and those it holds stay zombies.
-fn reap_all(world: &mut World, supervisor: &Supervisor, queue: &mut VecDeque<Event>) {
-    if supervisor.holding() || !world.held.is_empty() {
-        return reap_holding(world, supervisor, queue);
-    }
-    reap_plain(world, queue);
-}
-
-/// What a wait that found no ended child means for the pass: whether
-/// children are left (`None` when it found one).
-fn pass_over(found: &io::Result<Reaped>, call: &str) -> Option<bool> {
-    match found {
-        Ok(Reaped::Child(..)) => None,
-        Ok(Reaped::NoneReady) => Some(true),
-        Ok(Reaped::NoChildren) => Some(false),
-        Err(e) => {
-            error!("{call} failed: {e}");
-            Some(true)
-        }
-    }
-}
-
-/// Reaps every ended child as it comes.
-fn reap_plain(world: &mut World, queue: &mut VecDeque<Event>) {
-    loop {
-        let found = sys::reap_one();
-        if let Some(children_left) = pass_over(&found, "waitpid") {
-            queue.push_back(Event::ReapDone { children_left });
-            return;
-        }
-        if let Ok(Reaped::Child(pid, status)) = found {
-            forget(world, pid);
-            queue.push_back(Event::Exited { pid, status });
-        }
-    }
-}
-
-/// The reaping pass while exits are held. `waitid(P_ALL, WNOWAIT)` keeps
-/// answering with the first zombie in the kernel's list, so once that one
-/// is held the others are found child by child.
-fn reap_holding(world: &mut World, supervisor: &Supervisor, queue: &mut VecDeque<Event>) {
-    loop {
-        let found = sys::peek_exited(None);
-        if let Some(children_left) = pass_over(&found, "waitid") {
-            queue.push_back(Event::ReapDone { children_left });
-            return;
-        }
-        match found {
-            Ok(Reaped::Child(pid, status)) if !world.held.contains_key(&pid) => {
-                take_or_hold(pid, status, world, supervisor, queue);
-            }
-            _ => break,
-        }
-    }
-    // A held zombie is first in line: look at the other children one by one.
-    match crate::procfs::own_children() {
-        Ok(children) => {
-            for pid in children {
-                if world.held.contains_key(&pid) {
-                    continue;
-                }
-                if let Ok(Reaped::Child(pid, status)) = sys::peek_exited(Some(pid)) {
-                    take_or_hold(pid, status, world, supervisor, queue);
-                }
-            }
-        }
-        Err(e) => {
-            // Without the list, holding would stall reaping: stop holding.
-            warn!("cannot list foster's children ({e}); no longer holding exits");
-            release_held(world, queue);
-            return reap_plain(world, queue);
-        }
-    }
-    queue.push_back(Event::ReapDone {
-        children_left: true,
-    });
-}
-
-/// Holds the exit of `pid` if the supervisor wants it held and there is
-/// room; otherwise reaps it and reports it.
-fn take_or_hold(
-    pid: Pid,
-    status: crate::status::WaitStatus,
-    world: &mut World,
-    supervisor: &Supervisor,
-    queue: &mut VecDeque<Event>,
-) {
-    if world.held.len() < MAX_HELD && supervisor.holds(pid) {
-        debug!("holding the exit of {pid} ({status}) while a forking service starts");
-        world.held.insert(pid, status);
-        return;
-    }
-    match sys::reap_pid(pid) {
-        Ok(Some(status)) => {
-            forget(world, pid);
-            queue.push_back(Event::Exited { pid, status });
-        }
-        Ok(None) => {}
-        Err(e) => debug!("cannot reap {pid}: {e}"),
-    }
-}
-
-/// Reaps every held exit and reports it as an ordinary one.
-fn release_held(world: &mut World, queue: &mut VecDeque<Event>) {
-    for (pid, held) in std::mem::take(&mut world.held) {
-        forget(world, pid);
-        let status = match sys::reap_pid(pid) {
-            Ok(Some(status)) => status,
-            _ => held,
-        };
-        queue.push_back(Event::Exited { pid, status });
-    }
-}
-
-/// A followed process is gone: close its pidfd, and remember not to
-/// signal its number.
-fn forget(world: &mut World, pid: Pid) {
-    if world.pidfds.remove(&pid).is_some() {
-        world.reaped.insert(pid);
-    }
-}
-
-fn send(world: &World, target: Target, sig: i32) -> Result<(), Errno> {
+fn send(world: &Recipients, target: Target, sig: i32) -> Result<(), Errno> {
     let result = match target {
         Target::Process(pid) => send_to_process(world, pid, sig),
         Target::Group(pgid) => sys::kill(-pgid, sig).map_err(errno),
@@ -1165,7 +720,7 @@ fn send(world: &World, target: Target, sig: i32) -> Result<(), Errno> {
 
 /// Signals one process: through its pidfd when foster holds one, never
 /// once foster has reaped it (its number may belong to a stranger now).
-fn send_to_process(world: &World, pid: Pid, sig: i32) -> Result<(), Errno> {
+fn send_to_process(world: &Recipients, pid: Pid, sig: i32) -> Result<(), Errno> {
     match world.pidfds.get(&pid) {
         Some(fd) => fd.signal(sig).map_err(errno),
         // It has ended: as the kernel would say of a process gone.
@@ -1182,7 +737,7 @@ fn errno(e: io::Error) -> Errno {
 /// Signals a followed daemon's session: each member found in `/proc` gets a
 /// pidfd, is checked again through it (still in the session, same start
 /// time: not a PID recycled meanwhile), and is signalled through it.
-fn signal_session(world: &World, sid: Pid, since: u64, sig: i32) {
+fn signal_session(world: &Recipients, sid: Pid, since: u64, sig: i32) {
     let root = (!world.pid1).then_some(world.own_pid);
     let members = match crate::procfs::session_members(sid, since, root) {
         Ok(members) => members,
@@ -1211,7 +766,7 @@ fn signal_session(world: &World, sid: Pid, since: u64, sig: i32) {
     }
 }
 
-fn signal_descendants(world: &World, sig: i32) {
+fn signal_descendants(world: &Recipients, sig: i32) {
     if world.pid1 {
         // ESRCH only means nobody else is left.
         let _ = sys::kill(-1, sig);
@@ -1249,35 +804,5 @@ pub fn describe(e: &io::Error) -> String {
     match e.raw_os_error() {
         Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
         None => e.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn records_of_processes_and_services_that_are_gone_are_dropped() {
-        // The forking crash loop of the soak run: every round a followed
-        // daemon is reaped, and its number used to be kept for good.
-        let settings = crate::supervisor::Settings {
-            forward_to_group: false,
-            expected: crate::status::ExpectedStatuses::default(),
-            grace: std::time::Duration::from_secs(1),
-            warn_on_reap: false,
-            system: false,
-            identity: crate::supervisor::Identity::default(),
-        };
-        let unit = crate::service::tests::unit("d", Kind::Forking, crate::unit::Restart::Always);
-        let supervisor = Supervisor::new(settings, vec![unit], false, true);
-        let mut reaped: std::collections::HashSet<Pid> = (1000..6000).collect();
-        let mut launches: std::collections::HashMap<String, ()> =
-            [("d".to_string(), ()), ("removed".to_string(), ())].into();
-        let mut watches: std::collections::HashMap<u32, String> =
-            [(1, "d".to_string()), (2, "removed".to_string())].into();
-        prune_records(&mut reaped, &mut launches, &mut watches, &supervisor);
-        assert!(reaped.is_empty());
-        assert_eq!(launches.keys().collect::<Vec<_>>(), ["d"]);
-        assert_eq!(watches.values().collect::<Vec<_>>(), ["d"]);
     }
 }

@@ -17,7 +17,6 @@
 
 pub mod cgroup;
 pub mod cli;
-pub mod connections;
 pub mod console;
 pub mod control;
 pub mod duration;
@@ -26,6 +25,7 @@ pub mod logging;
 pub mod notify;
 pub mod pidfile;
 pub mod procfs;
+pub mod reaper;
 pub mod relay;
 pub mod service;
 pub mod signal;
@@ -33,5 +33,6 @@ pub mod status;
 pub mod supervisor;
 pub mod sys;
 pub mod system;
+pub mod tracker;
 pub mod unit;
 pub mod users;

@@ -6,9 +6,12 @@
 //! sources are opened; [`sys::spawn`] starts the child with the mask and
 //! dispositions foster inherited; then [`event_loop::run`] feeds what
 //! happens to the [`supervisor::Supervisor`], which decides, and carries
-//! out what it decides until it says to exit. The modules are the library
-//! crate (`src/lib.rs`); [`sys`] is the only one that makes system calls
-//! or uses `unsafe`. The entry point is here: foster has its own C `main`
+//! out what it decides until it says to exit. `supervise` is that wiring,
+//! in order; the [`event_loop::World`] it builds holds the
+//! [`foster::reaper::Reaper`] and the [`foster::tracker::Tracker`], and the
+//! loop serves the control socket ([`foster::control`]). The modules are
+//! the library crate (`src/lib.rs`); [`sys`] is the only one that makes
+//! system calls or uses `unsafe`. The entry point is here: foster has its own C `main`
 //! (see [`sys`] for why), which must be in the binary so that the linker
 //! keeps it.
 
@@ -24,15 +27,16 @@
 )]
 
 use std::ffi::OsString;
-use std::os::fd::AsFd;
-use std::path::Path;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 use log::{debug, error, info, warn};
 
 use foster::cli::{Options, Request, UsageError};
 use foster::supervisor::{Power, Settings, Supervisor};
 use foster::{
-    cgroup, cli, console, event_loop, logging, procfs, relay, supervisor, sys, system, unit, users,
+    cgroup, cli, console, control, event_loop, logging, procfs, supervisor, sys, system, unit,
+    users,
 };
 
 /// `main(argc, argv)`: the process entry point. Collects the arguments and
@@ -145,9 +149,79 @@ fn check(dir: &Path) -> u8 {
 /// Runs the command and the services. Returns the exit status (the main
 /// command's, or 1 when foster could not set itself up at all) and, for a
 /// machine's init (`machine`), how the machine is to end.
+///
+/// The order matters: the log first; every signal blocked before anything
+/// could send one, so that each arrives through the signalfd; the event
+/// sources before anything is spawned; the main command prepared before
+/// foster leaves its directory for /.
 fn supervise(options: Options, machine: Option<&system::Prepared>) -> (u8, Power) {
+    start_logging(&options, machine);
+    // With services, foster's outputs are opened now, so that the
+    // descriptors it holds are the same from start-up on; a single command
+    // leaves them to its first line (an idle tini-style init keeps fewer
+    // pages resident that way).
+    if options.services.is_some() {
+        console::open();
+    }
+    let mask = match sys::block_all_signals() {
+        Ok(mask) => mask,
+        Err(e) => {
+            error!("cannot block signals: {e}");
+            return (1, Power::default());
+        }
+    };
+    let own_pid = sys::getpid();
+    if own_pid != 1
+        && let Err(e) = sys::set_child_subreaper()
+    {
+        warn!("cannot become a child subreaper ({e}): orphans will not be reaped by foster");
+    }
+    if let Some(sig) = options.pdeathsig {
+        set_parent_death_signal(sig);
+    }
+    let mut sources = match event_loop::Sources::open() {
+        Ok(sources) => sources,
+        Err(e) => {
+            error!("cannot set up the event loop: {e}");
+            return (1, Power::default());
+        }
+    };
+    let units = load_units(&options);
+    open_notify(&mut sources, &units, own_pid);
+    open_control(&mut sources, &options, machine.is_some());
+    let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let Ok((main, main_name)) = prepare_main(&options, &env) else {
+        return (1, Power::default());
+    };
+    let (main, start_dir, start_path) = leave_start_dir(main);
+
+    // 0 when the session's leader is outside this PID namespace.
+    let identity = supervisor::Identity {
+        pid: own_pid,
+        session: procfs::session_of(own_pid).unwrap_or(0),
+    };
+    let (supervisor, main) = decide(&options, machine, identity, units, main, start_path);
+    let main = event_loop::MainCommand {
+        spec: main,
+        name: main_name,
+        start_dir,
+    };
+    let cgroups = open_cgroups(&options, own_pid);
+    let services_dir = options.services.clone();
+    let mut world = event_loop::World::new(identity, mask, env, main, services_dir, cgroups);
+    let (code, power) = event_loop::run(&sources, &mut world, supervisor);
+    sources.close_control();
+    if let Some(cgroups) = &world.cgroups {
+        cgroups.remove_all();
+    }
+    (code, power)
+}
+
+/// The log, at the verbosity asked for. A machine's console shows the boot
+/// and shutdown steps by default, and what readying the machine did and
+/// could not do comes first.
+fn start_logging(options: &Options, machine: Option<&system::Prepared>) {
     match machine {
-        // A machine's console shows the boot and shutdown steps by default.
         Some(prepared) => {
             logging::init(options.verbosity.saturating_add(1), log_target(prepared));
             for step in &prepared.done {
@@ -170,36 +244,11 @@ fn supervise(options: Options, machine: Option<&system::Prepared>) -> (u8, Power
         }
         None => logging::init(options.verbosity, logging::Target::Stderr),
     }
-    // With services, foster's outputs are opened now, so that the
-    // descriptors it holds are the same from start-up on; a single command
-    // leaves them to its first line (an idle tini-style init keeps fewer
-    // pages resident that way).
-    if options.services.is_some() {
-        console::open();
-    }
-    let mask = match sys::block_all_signals() {
-        Ok(mask) => mask,
-        Err(e) => {
-            error!("cannot block signals: {e}");
-            return (1, Power::default());
-        }
-    };
-    let own_pid = sys::getpid();
-    let pid1 = own_pid == 1;
-    if !pid1 && let Err(e) = sys::set_child_subreaper() {
-        warn!("cannot become a child subreaper ({e}): orphans will not be reaped by foster");
-    }
-    if let Some(sig) = options.pdeathsig {
-        set_parent_death_signal(sig);
-    }
-    let mut sources = match event_loop::Sources::open() {
-        Ok(sources) => sources,
-        Err(e) => {
-            error!("cannot set up the event loop: {e}");
-            return (1, Power::default());
-        }
-    };
-    let units = match &options.services {
+}
+
+/// The units of `--services`; one with a problem is skipped, and says so.
+fn load_units(options: &Options) -> Vec<unit::Unit> {
+    match &options.services {
         Some(dir) => {
             let loaded = unit::load_dir(dir, &users::UserDb::load());
             for problem in &loaded.problems {
@@ -208,22 +257,27 @@ fn supervise(options: Options, machine: Option<&system::Prepared>) -> (u8, Power
             loaded.units.into_values().collect()
         }
         None => Vec::new(),
-    };
-    if units
-        .iter()
-        .any(|u: &unit::Unit| u.kind == unit::Kind::Notify)
+    }
+}
+
+/// The sd_notify socket, if a unit is a notify service.
+fn open_notify(sources: &mut event_loop::Sources, units: &[unit::Unit], own_pid: sys::Pid) {
+    if units.iter().any(|u| u.kind == unit::Kind::Notify)
         && let Err(e) = sources.open_notify(own_pid)
     {
         error!("cannot bind the notify socket ({e}): notify services cannot start");
     }
-    // The control socket: with services or as a machine's init by default,
-    // or wherever --socket says. Failing to open it costs the control,
-    // never the services.
-    if options.services.is_some() || options.socket.is_some() || machine.is_some() {
+}
+
+/// The control socket: with services or as a machine's init by default,
+/// or wherever --socket says. Failing to open it costs the control,
+/// never the services.
+fn open_control(sources: &mut event_loop::Sources, options: &Options, machine: bool) {
+    if options.services.is_some() || options.socket.is_some() || machine {
         let path = options
             .socket
             .clone()
-            .unwrap_or_else(|| cli::DEFAULT_SOCKET.into());
+            .unwrap_or_else(|| control::DEFAULT_SOCKET.into());
         if let Err(e) = sources.open_control(&path) {
             warn!(
                 "cannot open the control socket {}: {e}; fosterctl will not reach this foster",
@@ -231,27 +285,39 @@ fn supervise(options: Options, machine: Option<&system::Prepared>) -> (u8, Power
             );
         }
     }
-    let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+}
+
+/// The main command, ready to spawn (`None` without one), and the name
+/// messages give it; `Err` (logged) when it cannot be run at all.
+fn prepare_main(
+    options: &Options,
+    env: &[(OsString, OsString)],
+) -> Result<(Option<sys::ChildSpec>, String), ()> {
     let main_name = options
         .command
         .first()
         .map(|c| format!("\"{}\"", c.to_string_lossy()))
         .unwrap_or_default();
-    let main = if options.command.is_empty() {
-        None
-    } else {
-        match sys::ChildSpec::new(&options.command, &env, sys::owns_terminal_foreground()) {
-            Ok(spec) => Some(spec),
-            Err(e) => {
-                error!("cannot run {main_name}: {e}");
-                return (1, Power::default());
-            }
+    if options.command.is_empty() {
+        return Ok((None, main_name));
+    }
+    match sys::ChildSpec::new(&options.command, env, sys::owns_terminal_foreground()) {
+        Ok(spec) => Ok((Some(spec), main_name)),
+        Err(e) => {
+            error!("cannot run {main_name}: {e}");
+            Err(())
         }
-    };
-    // foster moves to / so that it never pins a mount; the main command
-    // starts where foster was started. Moving first, and sending the child
-    // back through a descriptor, means foster is never seen in the old
-    // directory.
+    }
+}
+
+/// foster moves to / so that it never pins a mount; the main command
+/// starts where foster was started. Moving first, and sending the child
+/// back through a descriptor, means foster is never seen in the old
+/// directory. Returns the command, the directory kept open for it, and
+/// that directory's path.
+fn leave_start_dir(
+    main: Option<sys::ChildSpec>,
+) -> (Option<sys::ChildSpec>, Option<OwnedFd>, Option<PathBuf>) {
     let start_path = std::env::current_dir().ok();
     let start_dir = match sys::open_current_dir() {
         Ok(dir) => Some(dir),
@@ -269,75 +335,59 @@ fn supervise(options: Options, machine: Option<&system::Prepared>) -> (u8, Power
     if let Err(e) = sys::chdir_root() {
         warn!("cannot change directory to /: {e}");
     }
+    (main, start_dir, start_path)
+}
 
-    // 0 when the session's leader is outside this PID namespace.
-    let own_session = procfs::session_of(own_pid).unwrap_or(0);
+/// The decision core, set up for what foster runs: the units and the main
+/// command, or with `--pidfile` the daemon COMMAND launches (the command
+/// is then a unit, and no main command is left). `start_path` is where a
+/// `--pidfile` launcher starts.
+fn decide(
+    options: &Options,
+    machine: Option<&system::Prepared>,
+    identity: supervisor::Identity,
+    units: Vec<unit::Unit>,
+    main: Option<sys::ChildSpec>,
+    start_path: Option<PathBuf>,
+) -> (Supervisor, Option<sys::ChildSpec>) {
     let settings = Settings {
-        identity: supervisor::Identity {
-            pid: own_pid,
-            session: own_session,
-        },
+        identity,
         forward_to_group: options.process_group,
         expected: options.expected.clone(),
         grace: options.grace,
         warn_on_reap: options.warn_on_reap,
         system: machine.is_some(),
     };
-    let services_mode = options.services.is_some();
-    let (supervisor, main) = match &options.pidfile {
+    match &options.pidfile {
         Some(pidfile) => {
-            let unit = daemon_unit(&options, pidfile, start_path.clone());
+            let unit = daemon_unit(options, pidfile, start_path);
             (Supervisor::following(settings, unit), None)
         }
-        None => (
-            Supervisor::new(settings, units, main.is_some(), services_mode),
-            main,
-        ),
-    };
-    let mut world = event_loop::World {
-        pid1,
-        own_pid,
-        mask,
-        env,
-        main,
-        main_name,
-        start_dir,
-        close_inherited_fds: !services_mode,
-        main_pid: None,
-        services_dir: options.services.clone(),
-        relay: relay::Relay::default(),
-        pidfds: std::collections::HashMap::new(),
-        inotify: None,
-        launches: std::collections::HashMap::new(),
-        held: std::collections::BTreeMap::new(),
-        cgroups: None,
-        cgroup_watches: std::collections::HashMap::new(),
-        reaped: std::collections::HashSet::new(),
-        own_session,
-    };
-    if (services_mode || options.pidfile.is_some()) && !options.no_cgroups {
+        None => {
+            let services_mode = options.services.is_some();
+            let supervisor = Supervisor::new(settings, units, main.is_some(), services_mode);
+            (supervisor, main)
+        }
+    }
+}
+
+/// A cgroup per service, for services and `--pidfile`, unless
+/// `--no-cgroups`; `None` where cgroup v2 cannot be written.
+fn open_cgroups(options: &Options, own_pid: sys::Pid) -> Option<cgroup::Cgroups> {
+    if (options.services.is_some() || options.pidfile.is_some()) && !options.no_cgroups {
         match cgroup::Cgroups::open(own_pid) {
-            Ok(cgroups) => world.cgroups = Some(cgroups),
+            Ok(cgroups) => return Some(cgroups),
             Err(why) => debug!("no cgroup per service: {why}"),
         }
     }
-    let (code, power) = event_loop::run(&sources, &mut world, supervisor);
-    sources.close_control();
-    if let Some(cgroups) = &world.cgroups {
-        cgroups.remove_all();
-    }
-    (code, power)
+    None
 }
 
 /// `--pidfile FILE -- COMMAND`: COMMAND launches a daemon that writes FILE.
 /// It runs as a forking service whose end is foster's end, and whose daemon
 /// receives the signals foster gets (what pidproxy and s6-background-watch
 /// do, with the pidfile checks and pidfds of `type: forking`).
-fn daemon_unit(
-    options: &Options,
-    pidfile: &Path,
-    workdir: Option<std::path::PathBuf>,
-) -> unit::Unit {
+fn daemon_unit(options: &Options, pidfile: &Path, workdir: Option<PathBuf>) -> unit::Unit {
     let name = options
         .command
         .first()

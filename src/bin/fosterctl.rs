@@ -3,7 +3,9 @@
 //!
 //! Exit status: 0 done; 3 `status` found a named service not up; 1 foster
 //! refused the request or could not be reached (one line on stderr says
-//! why); 2 a usage error.
+//! why); 2 a usage error. The protocol — the verbs, the socket's default
+//! path and variable, the request line, the reply and what it means for
+//! the exit status — is foster's own ([`foster::control::protocol`]).
 
 #![deny(unsafe_code)]
 
@@ -11,6 +13,9 @@ use std::io::{Read, Write};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::process::ExitCode;
 
+use foster::control::{self, DEFAULT_SOCKET, Outcome, Reply, SOCKET_VARIABLE, Verb};
+
+/// The help, but for its last line (see [`usage_text`]).
 const USAGE: &str = "\
 usage: fosterctl [--socket PATH] COMMAND [ARG...]
 
@@ -28,13 +33,18 @@ commands:
                              reboot or halt the machine (elsewhere: shutdown)
   notify KEY=VALUE...        send an sd_notify message (READY=1, STATUS=...)
                              to $NOTIFY_SOCKET, from inside a notify service
-
-The socket is --socket PATH, else $FOSTER_SOCKET, else /run/foster/control.sock.
 ";
+
+/// The help: [`USAGE`], and where the socket is.
+fn usage_text() -> String {
+    format!(
+        "{USAGE}\nThe socket is --socket PATH, else ${SOCKET_VARIABLE}, else {DEFAULT_SOCKET}.\n"
+    )
+}
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let mut socket = std::env::var("FOSTER_SOCKET")
+    let mut socket = std::env::var(SOCKET_VARIABLE)
         .ok()
         .filter(|s| !s.is_empty());
     while let Some(first) = args.first() {
@@ -48,7 +58,7 @@ fn main() -> ExitCode {
             socket = Some(path.to_string());
             args.remove(0);
         } else if first == "-h" || first == "--help" {
-            print!("{USAGE}");
+            print!("{}", usage_text());
             return ExitCode::SUCCESS;
         } else {
             break;
@@ -60,46 +70,41 @@ fn main() -> ExitCode {
     if verb == "notify" {
         return notify(args.get(1..).unwrap_or_default());
     }
-    if ![
-        "status", "start", "stop", "restart", "reload", "kill", "shutdown", "poweroff", "reboot",
-        "halt",
-    ]
-    .contains(&verb.as_str())
-    {
+    if Verb::from_word(verb).is_none() {
         return usage(&format!("unknown command \"{verb}\""));
     }
-    if args
-        .iter()
-        .any(|a| a.contains(char::is_whitespace) || a.is_empty())
-    {
+    let Some(line) = control::request_line(&args) else {
         return usage("arguments cannot be empty or contain spaces");
-    }
-    let path = socket.unwrap_or_else(|| "/run/foster/control.sock".to_string());
-    match request(&path, &args.join(" ")) {
-        Ok(reply) => {
-            let (first, body) = reply.split_once('\n').unwrap_or((reply.as_str(), ""));
-            if let Some(reason) = first.strip_prefix("error: ") {
-                eprintln!("fosterctl: {reason}");
-                return ExitCode::from(1);
-            }
-            print!("{body}");
-            match first {
-                "ok" => ExitCode::SUCCESS,
-                "down" => ExitCode::from(3),
-                other => {
-                    eprintln!("fosterctl: unexpected reply \"{other}\"");
-                    ExitCode::from(1)
-                }
-            }
-        }
+    };
+    let path = socket.unwrap_or_else(|| DEFAULT_SOCKET.to_string());
+    let reply = match request(&path, &line) {
+        Ok(reply) => reply,
         Err(e) => {
             eprintln!("fosterctl: foster is not reachable at {path}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match Reply::read(&reply) {
+        Ok(Reply {
+            outcome: Outcome::Error,
+            text: reason,
+        }) => {
+            eprintln!("fosterctl: {reason}");
+            ExitCode::from(Outcome::Error.exit_code())
+        }
+        Ok(reply) => {
+            print!("{}", reply.text);
+            ExitCode::from(reply.outcome.exit_code())
+        }
+        Err(unexpected) => {
+            print!("{}", unexpected.body);
+            eprintln!("fosterctl: unexpected reply \"{}\"", unexpected.first_line);
             ExitCode::from(1)
         }
     }
 }
 
-/// Sends one request and reads foster's reply. foster may answer before it
+/// Sends one request (its line, newline included) and reads foster's reply. foster may answer before it
 /// reads (a refusal, "busy") and close: then the write fails (`EPIPE`) or a
 /// read ends in `ECONNRESET`, and the reply foster sent is still there to
 /// read. So a failed write is not the end, and the reply read so far is
@@ -110,7 +115,7 @@ fn request(path: &str, line: &str) -> std::io::Result<String> {
     stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
     stream.set_write_timeout(Some(std::time::Duration::from_secs(30)))?;
     let written = stream
-        .write_all(format!("{line}\n").as_bytes())
+        .write_all(line.as_bytes())
         .and_then(|()| stream.shutdown(std::net::Shutdown::Write));
     let mut reply = Vec::new();
     let mut buf = [0u8; 8192];
@@ -203,6 +208,6 @@ fn send_notification(target: &str, message: &str) -> std::io::Result<()> {
 }
 
 fn usage(problem: &str) -> ExitCode {
-    eprint!("fosterctl: {problem}\n{USAGE}");
+    eprint!("fosterctl: {problem}\n{}", usage_text());
     ExitCode::from(2)
 }

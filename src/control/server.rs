@@ -1,10 +1,14 @@
 //! foster's side of the control socket: the connections `fosterctl` opens,
-//! read and answered without ever blocking, within bounds a client cannot
-//! push foster past.
+//! accepted, read and answered without ever blocking, within bounds a
+//! client cannot push foster past. The event loop hands over the
+//! listener's and the connections' readiness ([`Connections::accept`],
+//! [`Connections::serve`]); what a request is answered with is
+//! [`super::answer`]'s.
 //!
-//! One request per connection (see [`crate::control`]). Every connection
+//! One request per connection (see [`super::protocol`]). Every connection
 //! is non-blocking; a request is read as it comes, the reply written as the
-//! client takes it. The bounds, and why:
+//! client takes it. Only root and foster's own user may connect. The
+//! bounds, and why:
 //! - at most [`MAX_CONNECTIONS`] at once. When all places are taken, a
 //!   newcomer takes the place of the connection that has been idle longest,
 //!   but only if it has been idle for [`EVICTABLE_AFTER`]: a client that
@@ -15,7 +19,7 @@
 //! - a connection that makes no progress (no byte read or written) for
 //!   [`IDLE_TIMEOUT`] is closed. Its deadline is part of the loop's timer,
 //!   so an idle foster with no connection still never wakes up.
-//! - a request is at most [`crate::control::MAX_REQUEST`] bytes.
+//! - a request is at most [`MAX_REQUEST`] bytes.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -25,7 +29,9 @@ use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 
-use crate::sys::{Accepted, ControlListener, Poller};
+use super::protocol::{MAX_REQUEST, Reply};
+use crate::supervisor::{Client, Event};
+use crate::sys::{self, Accepted, ControlListener, Poller};
 
 /// Tokens from here up are control connections.
 pub const FIRST_TOKEN: u64 = 1 << 32;
@@ -50,13 +56,13 @@ struct Connection {
     active: Instant,
 }
 
-/// What a readable connection has for the loop.
-pub enum Progress {
+/// What a readable connection has for [`Connections::serve`].
+enum Progress {
     /// Nothing to answer yet (or the connection is gone).
     Waiting,
     /// The request line, complete (without its newline).
     Request(Vec<u8>),
-    /// More than [`crate::control::MAX_REQUEST`] bytes and no newline.
+    /// More than [`MAX_REQUEST`] bytes and no newline.
     TooLong,
 }
 
@@ -92,9 +98,17 @@ impl Connections {
             .map(|t| t + IDLE_TIMEOUT)
     }
 
+    /// Accepts the waiting connections (the listener is readable). Only
+    /// root and foster's own user may use the control socket; others are
+    /// told no and closed.
+    pub fn accept(&mut self, listener: &ControlListener, poller: &Poller, now: Instant) {
+        let own = sys::geteuid();
+        self.accept_from(listener, poller, |uid| uid == 0 || uid == own, now);
+    }
+
     /// Accepts every waiting connection. `allowed` says whether a peer's
     /// user may use the control socket; others are told no and closed.
-    pub fn accept(
+    fn accept_from(
         &mut self,
         listener: &ControlListener,
         poller: &Poller,
@@ -202,9 +216,37 @@ impl Connections {
         }
     }
 
+    /// Moves one control connection along (it is readable or writable):
+    /// read the request until its newline (or end of file), hand it on as
+    /// an event for the core (which answers through
+    /// [`Connections::answer`]); a request that cannot be parsed is
+    /// answered here. Then write the reply, and close.
+    pub fn serve(&mut self, token: u64, poller: &Poller) -> Option<Event> {
+        let now = Instant::now();
+        if self.replying(token) {
+            self.write(token, poller, now);
+            return None;
+        }
+        let reply = match self.read(token, poller, now) {
+            Progress::Waiting => return None,
+            Progress::TooLong => Reply::error("request too long"),
+            Progress::Request(line) => match super::parse(&line) {
+                Ok(request) => {
+                    return Some(Event::Request {
+                        client: Client(token),
+                        request,
+                    });
+                }
+                Err(reason) => Reply::error(reason),
+            },
+        };
+        self.answer(token, reply.render(), poller, now);
+        None
+    }
+
     /// Reads what a readable connection sent; `Request` once the line is
     /// complete (a newline, or end of file).
-    pub fn read(&mut self, token: u64, poller: &Poller, now: Instant) -> Progress {
+    fn read(&mut self, token: u64, poller: &Poller, now: Instant) -> Progress {
         let Some(conn) = self.open.get_mut(&token) else {
             return Progress::Waiting;
         };
@@ -219,9 +261,7 @@ impl Connections {
                     conn.active = now;
                     conn.request
                         .extend_from_slice(buf.get(..n).unwrap_or_default());
-                    if conn.request.contains(&b'\n')
-                        || conn.request.len() > crate::control::MAX_REQUEST
-                    {
+                    if conn.request.contains(&b'\n') || conn.request.len() > MAX_REQUEST {
                         break true;
                     }
                 }
@@ -236,7 +276,7 @@ impl Connections {
         if !complete {
             return Progress::Waiting;
         }
-        if conn.request.len() > crate::control::MAX_REQUEST {
+        if conn.request.len() > MAX_REQUEST {
             return Progress::TooLong;
         }
         let line = conn
@@ -248,9 +288,15 @@ impl Connections {
         Progress::Request(line)
     }
 
+    /// The core's reply to `client`, if its connection is still open
+    /// (written as far as the client takes it now).
+    pub fn reply(&mut self, client: Client, reply: &Reply, poller: &Poller) {
+        self.answer(client.0, reply.render(), poller, Instant::now());
+    }
+
     /// Sets the reply of a connection whose request was complete, and
     /// writes what the client takes now.
-    pub fn answer(&mut self, token: u64, reply: Vec<u8>, poller: &Poller, now: Instant) {
+    fn answer(&mut self, token: u64, reply: Vec<u8>, poller: &Poller, now: Instant) {
         let Some(conn) = self.open.get_mut(&token) else {
             return;
         };
@@ -264,7 +310,7 @@ impl Connections {
     }
 
     /// Writes more of a reply (the connection is writable).
-    pub fn write(&mut self, token: u64, poller: &Poller, now: Instant) {
+    fn write(&mut self, token: u64, poller: &Poller, now: Instant) {
         let Some(conn) = self.open.get_mut(&token) else {
             return;
         };
@@ -295,7 +341,7 @@ impl Connections {
     }
 
     /// Whether the connection waits for its reply to be written.
-    pub fn replying(&self, token: u64) -> bool {
+    fn replying(&self, token: u64) -> bool {
         self.open.get(&token).is_some_and(|c| !c.reply.is_empty())
     }
 
@@ -318,5 +364,5 @@ fn refuse(mut stream: UnixStream, reason: &str) {
             _ => break,
         }
     }
-    let _ = stream.write(&crate::control::Reply::error(reason).render());
+    let _ = stream.write(&Reply::error(reason).render());
 }

@@ -1,0 +1,494 @@
+//! The daemon tracker: what foster knows of the processes it follows
+//! without having simply started them and waited — daemons named by a
+//! pidfile or a `MAINPID=`, children it adopted — and the facts the
+//! supervisor judges them by.
+//!
+//! It owns:
+//! - each forking service's launch ([`Launch`]): the launcher, its start
+//!   time, and the pidfile as it was before, to tell a left-over file from
+//!   news; one per service, replaced at each launch;
+//! - the inotify instance (made on first use) that watches pidfiles'
+//!   directories and services' `cgroup.events`, and which watch is whose;
+//! - the pidfds of followed processes, through which they are signalled
+//!   and their end is seen even when foster is not their parent; a pidfd
+//!   is closed when its process is reaped ([`crate::reaper`]) or seen to
+//!   end.
+//!
+//! It reads, for the supervisor: a pidfile, never trusting it
+//! ([`Tracker::read_pidfile`]); foster's adopted children
+//! ([`Tracker::find_adopted`]); and what ties a process to a service — its
+//! ancestry, its cgroup, the `FOSTER_SERVICE_NAME` it was started with
+//! ([`Tracker::named`], [`membership`]).
+//!
+//! Records go when what they describe does ([`Tracker::prune`]): the launch
+//! and cgroup watch of a service that no longer exists.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+
+use log::{debug, warn};
+
+use crate::cgroup::Cgroups;
+use crate::pidfile::{Candidate, CgroupMembership, Context, Ties};
+use crate::reaper::Reaper;
+use crate::status::WaitStatus;
+use crate::supervisor::{Event, Named, PidfileReading, Supervisor};
+use crate::sys::{self, Inotify, Pid, PidFd, Poller, Reaped, Watch};
+use crate::unit::{Kind, Unit};
+
+/// The event loop's token for the inotify instance.
+pub const INOTIFY_TOKEN: u64 = 7;
+/// Tokens from here up are followed processes' pidfds, the PID added.
+pub const FIRST_PIDFD_TOKEN: u64 = 1 << 48;
+
+/// Launches, watches and followed processes (see the module's
+/// documentation).
+pub struct Tracker {
+    own_pid: Pid,
+    /// foster's own session (it never makes another): the main command's,
+    /// never a service's.
+    own_session: Pid,
+    /// Each forking service's launch, by service.
+    launches: HashMap<String, Launch>,
+    /// Watches the directories of pidfiles (created on first use).
+    inotify: Option<Inotify>,
+    /// Daemons followed through their pidfiles, by PID.
+    pidfds: HashMap<Pid, PidFd>,
+    /// The watches on services' `cgroup.events`, by watch.
+    cgroup_watches: HashMap<Watch, String>,
+}
+
+/// What foster knows of a forking service's launch.
+pub struct Launch {
+    launcher: Pid,
+    ticks: u64,
+    before: Option<PidfileState>,
+    watch: Option<Watch>,
+}
+
+/// A forking service's launch before its launcher is spawned: its
+/// pidfile's directory watched, and the file as it was.
+pub struct PendingLaunch {
+    before: Option<PidfileState>,
+    watch: Option<Watch>,
+}
+
+/// A pidfile's identity and content, to tell a rewritten file from an old one.
+#[derive(PartialEq, Eq)]
+struct PidfileState {
+    dev: u64,
+    ino: u64,
+    modified: Option<std::time::SystemTime>,
+    content: Vec<u8>,
+}
+
+/// Reads a pidfile without trusting it: only a regular file, opened
+/// non-blocking (a FIFO put in its place must not stall PID 1), and at
+/// most 64 bytes of it (a PID needs 11).
+fn pidfile_state(path: &Path) -> Option<PidfileState> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let mut content = Vec::with_capacity(16);
+    file.take(64).read_to_end(&mut content).ok()?;
+    Some(PidfileState {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        modified: meta.modified().ok(),
+        content,
+    })
+}
+
+/// Whose cgroup `pid` is in, where foster makes cgroups.
+pub fn membership(cgroups: Option<&Cgroups>, pid: Pid) -> CgroupMembership {
+    match cgroups {
+        Some(cgroups) => cgroups.membership(pid),
+        None => CgroupMembership::Unknown,
+    }
+}
+
+impl Tracker {
+    /// Nothing tracked yet, for the foster with this PID and session.
+    pub fn new(own_pid: Pid, own_session: Pid) -> Tracker {
+        Tracker {
+            own_pid,
+            own_session,
+            launches: HashMap::new(),
+            inotify: None,
+            pidfds: HashMap::new(),
+            cgroup_watches: HashMap::new(),
+        }
+    }
+
+    /// Before `unit` is spawned: for a forking service, watch the pidfile's
+    /// directory, then note the file as it is. One written just after the
+    /// launcher exits, or renamed into place, is then seen at once, and a
+    /// left-over one is told apart. `None` for other kinds.
+    pub fn prepare_launch(&mut self, unit: &Unit, poller: &Poller) -> Option<PendingLaunch> {
+        match &unit.pidfile {
+            // The watch first (fields are evaluated in order): a pidfile
+            // renamed into place between the two would otherwise be missed.
+            Some(path) if unit.kind == Kind::Forking => Some(PendingLaunch {
+                watch: self.watch_pidfile_dir(path, poller),
+                before: pidfile_state(path),
+            }),
+            _ if unit.kind == Kind::Forking => Some(PendingLaunch {
+                watch: None,
+                before: None,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The service `name`'s launcher was spawned as `launcher`.
+    pub fn launched(&mut self, name: &str, pending: PendingLaunch, launcher: Pid) {
+        let ticks = crate::procfs::start_ticks(launcher).unwrap_or(0);
+        self.launches.insert(
+            name.to_string(),
+            Launch {
+                launcher,
+                ticks,
+                before: pending.before,
+                watch: pending.watch,
+            },
+        );
+    }
+
+    /// Who foster and the launcher are, for judging what a launch left.
+    fn context(&self, launch: &Launch) -> Context {
+        Context {
+            foster: self.own_pid,
+            launcher: launch.launcher,
+            launched_ticks: launch.ticks,
+            foster_session: self.own_session,
+        }
+    }
+
+    /// Watches the directory of `pidfile`; `None` when inotify is not to be had
+    /// (the pidfile is then read at the launcher's exit and at the deadline).
+    fn watch_pidfile_dir(&mut self, pidfile: &Path, poller: &Poller) -> Option<Watch> {
+        let dir = pidfile.parent()?;
+        match self.inotify(poller)?.watch_dir(dir) {
+            Ok(watch) => Some(watch),
+            Err(e) => {
+                warn!("cannot watch {}: {e}", dir.display());
+                None
+            }
+        }
+    }
+
+    /// Watches the service `name`'s `cgroup.events` (`events`), once: its
+    /// cgroup emptying is then seen at once.
+    pub fn watch_cgroup(&mut self, name: &str, events: &Path, poller: &Poller) {
+        if !self.cgroup_watches.values().any(|n| n == name)
+            && let Some(inotify) = self.inotify(poller)
+        {
+            match inotify.watch_file(events) {
+                Ok(watch) => {
+                    self.cgroup_watches.insert(watch, name.to_string());
+                }
+                Err(e) => warn!("{name}: cannot watch {}: {e}", events.display()),
+            }
+        }
+    }
+
+    /// foster goes on without cgroups: their watches mean nothing now.
+    pub fn forget_cgroup_watches(&mut self) {
+        self.cgroup_watches.clear();
+    }
+
+    /// foster's inotify instance, made on first use.
+    fn inotify(&mut self, poller: &Poller) -> Option<&Inotify> {
+        if self.inotify.is_none() {
+            match Inotify::new() {
+                Ok(inotify) => {
+                    if let Err(e) = poller.watch(inotify.fd(), INOTIFY_TOKEN) {
+                        warn!("cannot watch pidfiles and cgroups: {e}");
+                        return None;
+                    }
+                    self.inotify = Some(inotify);
+                }
+                Err(e) => {
+                    warn!("cannot watch pidfiles and cgroups (inotify: {e})");
+                    return None;
+                }
+            }
+        }
+        self.inotify.as_ref()
+    }
+
+    /// Reads a forking service's pidfile and gathers what the supervisor
+    /// judges it by.
+    pub fn read_pidfile(
+        &self,
+        name: &str,
+        supervisor: &Supervisor,
+        reaper: &Reaper,
+        cgroups: Option<&Cgroups>,
+    ) -> Option<Event> {
+        let path = supervisor.unit(name)?.pidfile.clone()?;
+        let launch = self.launches.get(name);
+        let now = pidfile_state(&path);
+        let stale = match (&now, launch.and_then(|l| l.before.as_ref())) {
+            (Some(now), Some(before)) => now == before,
+            _ => false,
+        };
+        let pid = now.as_ref().and_then(|s| crate::pidfile::parse(&s.content));
+        // A held zombie is still described by /proc, and its PID is still its own.
+        let exited = pid.and_then(|p| reaper.held(p));
+        let candidate = match exited {
+            Some(_) => pid
+                .and_then(crate::procfs::stat_of)
+                .map(|(candidate, _)| candidate),
+            None => pid.and_then(crate::procfs::candidate),
+        };
+        let ties = candidate
+            .as_ref()
+            .map(|c| self.ties(cgroups, c, exited.is_some()))
+            .unwrap_or_default();
+        let reading = PidfileReading {
+            ties,
+            pid,
+            stale,
+            exited,
+            candidate,
+            context: launch.map(|l| self.context(l)),
+        };
+        Some(Event::Pidfile {
+            name: name.to_string(),
+            reading,
+        })
+    }
+
+    /// Something changed in a watched directory: read the pidfiles there,
+    /// and see whether a watched cgroup has emptied.
+    pub fn pidfiles_touched(
+        &self,
+        supervisor: &Supervisor,
+        reaper: &Reaper,
+        cgroups: Option<&Cgroups>,
+        queue: &mut VecDeque<Event>,
+    ) {
+        let Some(inotify) = &self.inotify else {
+            return;
+        };
+        let touched = inotify.read();
+        for (watch, _) in &touched {
+            if let Some(name) = self.cgroup_watches.get(watch)
+                && cgroups.and_then(|c| c.populated(name)) == Some(false)
+                && !queue.contains(&Event::CgroupEmpty(name.clone()))
+            {
+                queue.push_back(Event::CgroupEmpty(name.clone()));
+            }
+        }
+        for (name, launch) in &self.launches {
+            let Some(file) = supervisor
+                .unit(name)
+                .and_then(|u| u.pidfile.as_ref())
+                .and_then(|p| p.file_name())
+            else {
+                continue;
+            };
+            if touched
+                .iter()
+                .any(|(w, f)| Some(*w) == launch.watch && f.as_os_str() == file)
+                && let Some(event) = self.read_pidfile(name, supervisor, reaper, cgroups)
+            {
+                queue.push_back(event);
+            }
+        }
+    }
+
+    /// What the supervisor looks at for a forking service `name` without a
+    /// pidfile: foster's adopted children, the launch, and the members of
+    /// the service's cgroup.
+    pub fn find_adopted(&self, name: String, reaper: &Reaper, cgroups: Option<&Cgroups>) -> Event {
+        let found = adopted(reaper);
+        let context = self.launches.get(&name).map(|l| self.context(l));
+        let members = cgroups.and_then(|c| c.members(&name).ok());
+        Event::Adopted {
+            name,
+            found,
+            context,
+            members,
+        }
+    }
+
+    /// What ties the process `c` describes to a service: its ancestry, its
+    /// cgroup, the `FOSTER_SERVICE_NAME` it was started with, and when the leader
+    /// of its session started. `exited`: it is a held zombie, which has left
+    /// its cgroup already.
+    fn ties(&self, cgroups: Option<&Cgroups>, c: &Candidate, exited: bool) -> Ties {
+        Ties {
+            ancestors: crate::procfs::ancestors(c.pid, self.own_pid),
+            cgroup: if exited {
+                CgroupMembership::Unknown
+            } else {
+                membership(cgroups, c.pid)
+            },
+            marked: crate::procfs::service_marker(c.pid),
+            leader_ticks: (c.session > 0)
+                .then(|| crate::procfs::start_ticks(c.session))
+                .flatten(),
+        }
+    }
+
+    /// The process a `MAINPID=` names, as `/proc` describes it.
+    pub fn named(&self, cgroups: Option<&Cgroups>, pid: Pid) -> Named {
+        let candidate = crate::procfs::candidate(pid);
+        let ties = candidate
+            .as_ref()
+            .map(|c| self.ties(cgroups, c, false))
+            .unwrap_or_default();
+        Named {
+            pid,
+            candidate,
+            ties,
+        }
+    }
+
+    /// Follows `pid` through a pidfd, watched on the loop's `poller`;
+    /// whether it is newly followed. Already followed: nothing to do.
+    pub fn follow(&mut self, pid: Pid, poller: &Poller) -> bool {
+        if self.pidfds.contains_key(&pid) {
+            return false;
+        }
+        match PidFd::open(pid) {
+            Ok(fd) => {
+                // Its end is seen through the pidfd even when foster is not
+                // its parent (see `followed_ended`).
+                if let Ok(token) = u64::try_from(pid)
+                    && let Err(e) = poller.watch(fd.fd(), FIRST_PIDFD_TOKEN + token)
+                {
+                    warn!("cannot watch the pidfd of {pid}: {e}");
+                }
+                self.pidfds.insert(pid, fd);
+                true
+            }
+            Err(e) => {
+                warn!("cannot open a pidfd on {pid}: {e}; it will be signalled by number");
+                false
+            }
+        }
+    }
+
+    /// The followed processes' pidfds, by PID.
+    pub fn followed(&self) -> &HashMap<Pid, PidFd> {
+        &self.pidfds
+    }
+
+    /// Stops following `pid`, closing its pidfd; whether it was followed.
+    pub fn unfollow(&mut self, pid: Pid) -> bool {
+        self.pidfds.remove(&pid).is_some()
+    }
+
+    /// A followed process's pidfd became readable: it has ended. foster's own
+    /// child is left to the reaper, which has its status (its pidfd is no
+    /// longer watched, so a held zombie does not keep waking the loop). A
+    /// process whose parent is someone else — a `MAINPID=` naming a child of
+    /// the service's shell, a daemon not yet reparented — is never reaped by
+    /// foster: its end is reported here, with its status unknown.
+    pub fn followed_ended(
+        &mut self,
+        pid: Pid,
+        poller: &Poller,
+        reaper: &mut Reaper,
+        queue: &mut VecDeque<Event>,
+    ) {
+        let Some(fd) = self.pidfds.get(&pid) else {
+            return;
+        };
+        match sys::peek_exited(Some(pid)) {
+            Ok(Reaped::NoChildren) => {
+                debug!("followed process {pid}, not foster's child, has ended");
+                reaper.forget(self, pid);
+                queue.push_back(Event::Exited {
+                    pid,
+                    status: WaitStatus::Unknown,
+                });
+            }
+            _ => poller.unwatch(fd.fd()),
+        }
+    }
+
+    /// Drops the launch records and cgroup watches of services that no
+    /// longer exist. Cheap when there is nothing to drop.
+    pub fn prune(&mut self, supervisor: &Supervisor) {
+        prune_records(&mut self.launches, &mut self.cgroup_watches, supervisor);
+    }
+}
+
+/// foster's children as `/proc` describes them, live ones and held
+/// zombies (with their statuses); a zombie about to be reaped is left out.
+fn adopted(reaper: &Reaper) -> Vec<(Candidate, Option<WaitStatus>)> {
+    let children = match crate::procfs::own_children() {
+        Ok(children) => children,
+        Err(e) => {
+            warn!("cannot list foster's children: {e}");
+            return Vec::new();
+        }
+    };
+    children
+        .into_iter()
+        .filter_map(|pid| {
+            let (candidate, zombie) = crate::procfs::stat_of(pid)?;
+            match (zombie, reaper.held(pid)) {
+                (false, _) => Some((candidate, None)),
+                (true, Some(status)) => Some((candidate, Some(status))),
+                (true, None) => None,
+            }
+        })
+        .collect()
+}
+
+fn prune_records<L, W>(
+    launches: &mut HashMap<String, L>,
+    watches: &mut HashMap<W, String>,
+    supervisor: &Supervisor,
+) {
+    if launches.len() > supervisor.service_count() {
+        launches.retain(|name, _| supervisor.unit(name).is_some());
+    }
+    if watches.len() > supervisor.service_count() {
+        watches.retain(|_, name| supervisor.unit(name).is_some());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_of_processes_and_services_that_are_gone_are_dropped() {
+        // The forking crash loop of the soak run: every round a followed
+        // daemon is reaped, and its number used to be kept for good.
+        let settings = crate::supervisor::Settings {
+            forward_to_group: false,
+            expected: crate::status::ExpectedStatuses::default(),
+            grace: std::time::Duration::from_secs(1),
+            warn_on_reap: false,
+            system: false,
+            identity: crate::supervisor::Identity::default(),
+        };
+        let unit = crate::service::tests::unit("d", Kind::Forking, crate::unit::Restart::Always);
+        let supervisor = Supervisor::new(settings, vec![unit], false, true);
+        let mut reaped: std::collections::HashSet<Pid> = (1000..6000).collect();
+        let mut launches: std::collections::HashMap<String, ()> =
+            [("d".to_string(), ()), ("removed".to_string(), ())].into();
+        let mut watches: std::collections::HashMap<u32, String> =
+            [(1, "d".to_string()), (2, "removed".to_string())].into();
+        crate::reaper::prune_reaped(&mut reaped, &supervisor);
+        prune_records(&mut launches, &mut watches, &supervisor);
+        assert!(reaped.is_empty());
+        assert_eq!(launches.keys().collect::<Vec<_>>(), ["d"]);
+        assert_eq!(watches.values().collect::<Vec<_>>(), ["d"]);
+    }
+}
