@@ -444,16 +444,19 @@ fn foster_lines_never_land_inside_relayed_lines_and_a_killed_service_comes_back(
         for round in 1..=5 {
             eventually("victim runs", || victim_pid(&socket).parse::<i32>().is_ok());
             let before = victim_pid(&socket);
-            let host = crate::util::running("sleep 1000")
-                .into_iter()
-                .find(|&p| {
+            // Looked for until found: /proc is read entry by entry while
+            // other tests start and end processes.
+            let find = || {
+                crate::util::running("sleep 1000").into_iter().find(|&p| {
                     std::fs::read_to_string(format!("/proc/{p}/environ"))
                         .is_ok_and(|e| e.contains("FOSTER_SERVICE_NAME=victim"))
                         && crate::util::processes()
                             .iter()
                             .any(|q| q.pid == p && q.ppid == foster_pid)
                 })
-                .expect("the victim's sleep");
+            };
+            eventually("the victim's sleep is found", || find().is_some());
+            let host = find().expect("the victim's sleep");
             // SAFETY: kill takes two integers.
             unsafe { libc::kill(host, libc::SIGKILL) };
             eventually(&format!("victim back (round {round})"), || {
