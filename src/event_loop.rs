@@ -28,6 +28,7 @@ use crate::control::answer;
 use crate::control::server::{self, Connections};
 use crate::reaper::Reaper;
 use crate::relay::{self, Relay, Stream};
+use crate::service::ServiceId;
 use crate::signal;
 use crate::supervisor::{Action, Errno, Event, Identity, Supervisor, Target};
 use crate::sys::{
@@ -374,35 +375,37 @@ fn perform(
         Action::LoadUnits { .. } | Action::Reply { .. } => {}
         Action::Deliver {
             client,
-            name,
+            service,
             sig,
             targets,
         } => {
             let recipients = world.recipients();
             let send = |target, sig| send(&recipients, target, sig);
-            queue.push_back(answer::deliver(client, name, sig, targets, send));
+            queue.push_back(answer::deliver(client, service, sig, targets, send));
         }
-        Action::KillCgroup(name) => {
-            if let Some(cgroups) = &world.cgroups {
-                kill_cgroup(cgroups, &name);
+        Action::KillCgroup(service) => {
+            if let (Some(cgroups), Some(name)) = (&world.cgroups, world.tracker.cgroup_of(service))
+            {
+                kill_cgroup(cgroups, name);
             }
         }
-        Action::SignalCgroup { name, sig } => {
-            if let Some(cgroups) = &world.cgroups {
-                signal_cgroup_members(cgroups, &name, sig);
+        Action::SignalCgroup { service, sig } => {
+            if let (Some(cgroups), Some(name)) = (&world.cgroups, world.tracker.cgroup_of(service))
+            {
+                signal_cgroup_members(cgroups, name, sig);
             }
         }
-        Action::FindAdopted(name) => {
+        Action::FindAdopted(service) => {
             let cgroups = world.cgroups.as_ref();
-            let event = world.tracker.find_adopted(name, &world.reaper, cgroups);
+            let event = world.tracker.find_adopted(service, &world.reaper, cgroups);
             queue.push_back(event);
         }
-        Action::ReadPidfile(name) => {
+        Action::ReadPidfile(service) => {
             let cgroups = world.cgroups.as_ref();
             if let Some(event) =
                 world
                     .tracker
-                    .read_pidfile(&name, supervisor, &world.reaper, cgroups)
+                    .read_pidfile(service, supervisor, &world.reaper, cgroups)
             {
                 queue.push_back(event);
             }
@@ -417,16 +420,16 @@ fn perform(
             let result = start_main(sources, world);
             queue.push_back(Event::MainSpawned(result));
         }
-        Action::Start(name) => {
-            let result = match supervisor.unit(&name) {
-                Some(unit) => start_service(unit, world, sources),
-                None => Err(format!("no unit named {name}")),
+        Action::Start(service) => {
+            let result = match supervisor.unit(service) {
+                Some(unit) => start_service(service, unit, world, sources),
+                None => Err(format!("no unit for {service}")),
             };
             let result = result.map(|pid| crate::service::Launched {
                 pid,
                 ticks: crate::procfs::start_ticks(pid).unwrap_or(0),
             });
-            queue.push_back(Event::ServiceSpawned { name, result });
+            queue.push_back(Event::ServiceSpawned { service, result });
         }
     }
     None
@@ -457,7 +460,12 @@ fn start_main(sources: &Sources, world: &mut World) -> Result<Pid, String> {
 
 /// Spawns a service's process: its own session, foster's environment plus
 /// the unit's, its user and working directory.
-fn start_service(unit: &Unit, world: &mut World, sources: &Sources) -> Result<Pid, String> {
+fn start_service(
+    id: ServiceId,
+    unit: &Unit,
+    world: &mut World,
+    sources: &Sources,
+) -> Result<Pid, String> {
     let notify = sources.notify_address();
     let argv: Vec<OsString> = unit.command.iter().map(OsString::from).collect();
     let mut env: Vec<(OsString, OsString)> = world
@@ -529,7 +537,7 @@ fn start_service(unit: &Unit, world: &mut World, sources: &Sources) -> Result<Pi
         spec.join_cgroup(procs.as_fd());
         world
             .tracker
-            .watch_cgroup(&unit.name, events, &sources.poller);
+            .cgroup_made(id, &unit.name, events, &sources.poller);
     }
     // A forking service's pidfile: watched and noted before the launch.
     let pending = world.tracker.prepare_launch(unit, &sources.poller);
@@ -538,7 +546,7 @@ fn start_service(unit: &Unit, world: &mut World, sources: &Sources) -> Result<Pi
         world.reaper.reused(spawned.pid);
     }
     if let (Some(pending), Ok(spawned)) = (pending, &child) {
-        world.tracker.launched(&unit.name, pending, spawned.pid);
+        world.tracker.launched(id, pending, spawned.pid);
     }
     if let Some(((out_read, out_write), (err_read, err_write))) = pipes {
         // Our copies of the write ends go now: end of file comes when the
@@ -563,8 +571,8 @@ fn start_service(unit: &Unit, world: &mut World, sources: &Sources) -> Result<Pi
             if let Some(cgroups) = world.cgroups.take() {
                 cgroups.remove_all();
             }
-            world.tracker.forget_cgroup_watches();
-            start_service(unit, world, sources)
+            world.tracker.forget_cgroups();
+            start_service(id, unit, world, sources)
         }
         // The child exits by itself; its exit is reaped as an orphan's.
         Some(failure) => {

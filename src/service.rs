@@ -219,8 +219,22 @@ pub struct Launched {
     pub ticks: u64,
 }
 
+/// A service as events and actions name it: given when foster learns of
+/// the service (at start or by a reload), never given to another during
+/// foster's run, so that a late event about a service removed and added
+/// again under its name is not taken for the new one's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceId(pub u64);
+
+impl std::fmt::Display for ServiceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "service #{}", self.0)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Service {
+    pub id: ServiceId,
     pub unit: Unit,
     pub life: Life,
     pub want: Want,
@@ -242,8 +256,9 @@ pub struct Service {
 }
 
 impl Service {
-    pub fn new(unit: Unit) -> Service {
+    pub fn new(id: ServiceId, unit: Unit) -> Service {
         Service {
+            id,
             unit,
             life: Life::Waiting,
             want: Want::Up,
@@ -636,7 +651,7 @@ pub(crate) mod tests {
     #[test]
     fn crash_loop_backs_off_and_a_stable_run_resets_it() {
         let t0 = Instant::now();
-        let mut s = Service::new(unit("a", Kind::Simple, Restart::OnFailure));
+        let mut s = Service::new(ServiceId(1), unit("a", Kind::Simple, Restart::OnFailure));
         let mut now = t0;
         let mut delays = vec![];
         for _ in 0..4 {
@@ -664,7 +679,7 @@ pub(crate) mod tests {
             core: false,
         };
         let run = |kind, restart, status| {
-            let mut s = Service::new(unit("a", kind, restart));
+            let mut s = Service::new(ServiceId(1), unit("a", kind, restart));
             s.spawned(launched(1), now);
             s.ended(status, now)
         };
@@ -697,10 +712,10 @@ pub(crate) mod tests {
     #[test]
     fn readiness_by_kind() {
         let now = Instant::now();
-        let mut s = Service::new(unit("a", Kind::Simple, Restart::Never));
+        let mut s = Service::new(ServiceId(1), unit("a", Kind::Simple, Restart::Never));
         s.spawned(launched(5), now);
         assert!(s.ready() && s.state_name() == "running");
-        let mut n = Service::new(unit("n", Kind::Notify, Restart::Never));
+        let mut n = Service::new(ServiceId(1), unit("n", Kind::Notify, Restart::Never));
         n.spawned(launched(6), now);
         assert!(!n.ready() && n.state_name() == "starting");
         assert_eq!(n.deadline(), Some(now + Duration::from_secs(30)));
@@ -711,7 +726,7 @@ pub(crate) mod tests {
         let now = Instant::now();
         let mut f = unit("f", Kind::Forking, Restart::Never);
         f.pidfile = Some("/run/f.pid".into());
-        let mut s = Service::new(f);
+        let mut s = Service::new(ServiceId(1), f);
         s.spawned(launched(7), now);
         assert_eq!(s.ended(WaitStatus::Exited(0), now), Outcome::AwaitPidfile);
         assert_eq!(
@@ -733,7 +748,7 @@ pub(crate) mod tests {
     #[test]
     fn a_stop_keeps_the_processes_and_readiness_of_the_run() {
         let now = Instant::now();
-        let mut s = Service::new(unit("a", Kind::Simple, Restart::Always));
+        let mut s = Service::new(ServiceId(1), unit("a", Kind::Simple, Restart::Always));
         s.spawned(launched(9), now);
         s.begin_stop(Some(now + Duration::from_secs(5)), false);
         assert_eq!(s.state_name(), "stopping");

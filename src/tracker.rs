@@ -31,6 +31,7 @@ use log::{debug, warn};
 use crate::cgroup::Cgroups;
 use crate::pidfile::{Candidate, CgroupMembership, Context, Ties};
 use crate::reaper::Reaper;
+use crate::service::ServiceId;
 use crate::status::WaitStatus;
 use crate::supervisor::{Event, Named, PidfileReading, Supervisor};
 use crate::sys::{self, Inotify, Pid, PidFd, Poller, Reaped, Watch};
@@ -49,13 +50,17 @@ pub struct Tracker {
     /// never a service's.
     own_session: Pid,
     /// Each forking service's launch, by service.
-    launches: HashMap<String, Launch>,
+    launches: HashMap<ServiceId, Launch>,
     /// Watches the directories of pidfiles (created on first use).
     inotify: Option<Inotify>,
     /// Daemons followed through their pidfiles, by PID.
     pidfds: HashMap<Pid, PidFd>,
     /// The watches on services' `cgroup.events`, by watch.
-    cgroup_watches: HashMap<Watch, String>,
+    cgroup_watches: HashMap<Watch, ServiceId>,
+    /// The cgroup made for each service, by its directory's name: kept as
+    /// long as the supervisor knows the service, so that the kill sent as
+    /// a removed service is forgotten still finds it.
+    cgroups: HashMap<ServiceId, String>,
 }
 
 /// What foster knows of a forking service's launch.
@@ -125,6 +130,7 @@ impl Tracker {
             inotify: None,
             pidfds: HashMap::new(),
             cgroup_watches: HashMap::new(),
+            cgroups: HashMap::new(),
         }
     }
 
@@ -148,11 +154,11 @@ impl Tracker {
         }
     }
 
-    /// The service `name`'s launcher was spawned as `launcher`.
-    pub fn launched(&mut self, name: &str, pending: PendingLaunch, launcher: Pid) {
+    /// The service `id`'s launcher was spawned as `launcher`.
+    pub fn launched(&mut self, id: ServiceId, pending: PendingLaunch, launcher: Pid) {
         let ticks = crate::procfs::start_ticks(launcher).unwrap_or(0);
         self.launches.insert(
-            name.to_string(),
+            id,
             Launch {
                 launcher,
                 ticks,
@@ -185,24 +191,31 @@ impl Tracker {
         }
     }
 
-    /// Watches the service `name`'s `cgroup.events` (`events`), once: its
-    /// cgroup emptying is then seen at once.
-    pub fn watch_cgroup(&mut self, name: &str, events: &Path, poller: &Poller) {
-        if !self.cgroup_watches.values().any(|n| n == name)
+    /// The service `id` has the cgroup `name`, whose `cgroup.events` is
+    /// `events`: watched, once, so that its emptying is seen at once.
+    pub fn cgroup_made(&mut self, id: ServiceId, name: &str, events: &Path, poller: &Poller) {
+        self.cgroups.insert(id, name.to_string());
+        if !self.cgroup_watches.values().any(|&w| w == id)
             && let Some(inotify) = self.inotify(poller)
         {
             match inotify.watch_file(events) {
                 Ok(watch) => {
-                    self.cgroup_watches.insert(watch, name.to_string());
+                    self.cgroup_watches.insert(watch, id);
                 }
                 Err(e) => warn!("{name}: cannot watch {}: {e}", events.display()),
             }
         }
     }
 
-    /// foster goes on without cgroups: their watches mean nothing now.
-    pub fn forget_cgroup_watches(&mut self) {
+    /// The cgroup of the service `id`, if foster made one.
+    pub fn cgroup_of(&self, id: ServiceId) -> Option<&str> {
+        self.cgroups.get(&id).map(String::as_str)
+    }
+
+    /// foster goes on without cgroups: their records mean nothing now.
+    pub fn forget_cgroups(&mut self) {
         self.cgroup_watches.clear();
+        self.cgroups.clear();
     }
 
     /// foster's inotify instance, made on first use.
@@ -229,13 +242,13 @@ impl Tracker {
     /// judges it by.
     pub fn read_pidfile(
         &self,
-        name: &str,
+        id: ServiceId,
         supervisor: &Supervisor,
         reaper: &Reaper,
         cgroups: Option<&Cgroups>,
     ) -> Option<Event> {
-        let path = supervisor.unit(name)?.pidfile.clone()?;
-        let launch = self.launches.get(name);
+        let path = supervisor.unit(id)?.pidfile.clone()?;
+        let launch = self.launches.get(&id);
         let now = pidfile_state(&path);
         let stale = match (&now, launch.and_then(|l| l.before.as_ref())) {
             (Some(now), Some(before)) => now == before,
@@ -263,7 +276,7 @@ impl Tracker {
             context: launch.map(|l| self.context(l)),
         };
         Some(Event::Pidfile {
-            name: name.to_string(),
+            service: id,
             reading,
         })
     }
@@ -282,16 +295,17 @@ impl Tracker {
         };
         let touched = inotify.read();
         for (watch, _) in &touched {
-            if let Some(name) = self.cgroup_watches.get(watch)
+            if let Some(&id) = self.cgroup_watches.get(watch)
+                && let Some(name) = self.cgroup_of(id)
                 && cgroups.and_then(|c| c.populated(name)) == Some(false)
-                && !queue.contains(&Event::CgroupEmpty(name.clone()))
+                && !queue.contains(&Event::CgroupEmpty(id))
             {
-                queue.push_back(Event::CgroupEmpty(name.clone()));
+                queue.push_back(Event::CgroupEmpty(id));
             }
         }
-        for (name, launch) in &self.launches {
+        for (&id, launch) in &self.launches {
             let Some(file) = supervisor
-                .unit(name)
+                .unit(id)
                 .and_then(|u| u.pidfile.as_ref())
                 .and_then(|p| p.file_name())
             else {
@@ -300,22 +314,24 @@ impl Tracker {
             if touched
                 .iter()
                 .any(|(w, f)| Some(*w) == launch.watch && f.as_os_str() == file)
-                && let Some(event) = self.read_pidfile(name, supervisor, reaper, cgroups)
+                && let Some(event) = self.read_pidfile(id, supervisor, reaper, cgroups)
             {
                 queue.push_back(event);
             }
         }
     }
 
-    /// What the supervisor looks at for a forking service `name` without a
+    /// What the supervisor looks at for a forking service `id` without a
     /// pidfile: foster's adopted children, the launch, and the members of
     /// the service's cgroup.
-    pub fn find_adopted(&self, name: String, reaper: &Reaper, cgroups: Option<&Cgroups>) -> Event {
+    pub fn find_adopted(&self, id: ServiceId, reaper: &Reaper, cgroups: Option<&Cgroups>) -> Event {
         let found = adopted(reaper);
-        let context = self.launches.get(&name).map(|l| self.context(l));
-        let members = cgroups.and_then(|c| c.members(&name).ok());
+        let context = self.launches.get(&id).map(|l| self.context(l));
+        let members = cgroups
+            .zip(self.cgroup_of(id))
+            .and_then(|(c, name)| c.members(name).ok());
         Event::Adopted {
-            name,
+            service: id,
             found,
             context,
             members,
@@ -422,7 +438,12 @@ impl Tracker {
     /// Drops the launch records and cgroup watches of services that no
     /// longer exist. Cheap when there is nothing to drop.
     pub fn prune(&mut self, supervisor: &Supervisor) {
-        prune_records(&mut self.launches, &mut self.cgroup_watches, supervisor);
+        prune_records(
+            &mut self.launches,
+            &mut self.cgroup_watches,
+            &mut self.cgroups,
+            supervisor,
+        );
     }
 }
 
@@ -449,16 +470,22 @@ fn adopted(reaper: &Reaper) -> Vec<(Candidate, Option<WaitStatus>)> {
         .collect()
 }
 
+/// Drops the records of services the supervisor has forgotten (cheap
+/// while there are no more records than services, the usual case).
 fn prune_records<L, W>(
-    launches: &mut HashMap<String, L>,
-    watches: &mut HashMap<W, String>,
+    launches: &mut HashMap<ServiceId, L>,
+    watches: &mut HashMap<W, ServiceId>,
+    cgroups: &mut HashMap<ServiceId, String>,
     supervisor: &Supervisor,
 ) {
     if launches.len() > supervisor.service_count() {
-        launches.retain(|name, _| supervisor.unit(name).is_some());
+        launches.retain(|&id, _| supervisor.unit(id).is_some());
     }
     if watches.len() > supervisor.service_count() {
-        watches.retain(|_, name| supervisor.unit(name).is_some());
+        watches.retain(|_, &mut id| supervisor.unit(id).is_some());
+    }
+    if cgroups.len() > supervisor.service_count() {
+        cgroups.retain(|&id, _| supervisor.unit(id).is_some());
     }
 }
 
@@ -481,14 +508,17 @@ mod tests {
         let unit = crate::service::tests::unit("d", Kind::Forking, crate::unit::Restart::Always);
         let supervisor = Supervisor::new(settings, vec![unit], false, true);
         let mut reaped: std::collections::HashSet<Pid> = (1000..6000).collect();
-        let mut launches: std::collections::HashMap<String, ()> =
-            [("d".to_string(), ()), ("removed".to_string(), ())].into();
-        let mut watches: std::collections::HashMap<u32, String> =
-            [(1, "d".to_string()), (2, "removed".to_string())].into();
+        let d = supervisor.id("d").expect("d is known");
+        let removed = ServiceId(d.0 + 1);
+        let mut launches: HashMap<ServiceId, ()> = [(d, ()), (removed, ())].into();
+        let mut watches: HashMap<u32, ServiceId> = [(1, d), (2, removed)].into();
+        let mut cgroups: HashMap<ServiceId, String> =
+            [(d, "d".to_string()), (removed, "removed".to_string())].into();
         crate::reaper::prune_reaped(&mut reaped, &supervisor);
-        prune_records(&mut launches, &mut watches, &supervisor);
+        prune_records(&mut launches, &mut watches, &mut cgroups, &supervisor);
         assert!(reaped.is_empty());
-        assert_eq!(launches.keys().collect::<Vec<_>>(), ["d"]);
-        assert_eq!(watches.values().collect::<Vec<_>>(), ["d"]);
+        assert_eq!(launches.keys().collect::<Vec<_>>(), [&d]);
+        assert_eq!(watches.values().collect::<Vec<_>>(), [&d]);
+        assert_eq!(cgroups.values().collect::<Vec<_>>(), ["d"]);
     }
 }

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use log::error;
 
+use crate::service::ServiceId;
 use crate::supervisor::{Action, Client, Errno, Event, Supervisor, Target};
 
 /// Re-reads the services directory and hands it to the supervisor, which
@@ -38,7 +39,7 @@ pub fn reload_units(
 /// (else the first error the kernel gave).
 pub fn deliver(
     client: Client,
-    name: String,
+    service: ServiceId,
     sig: i32,
     targets: Vec<Target>,
     send: impl Fn(Target, i32) -> Result<(), Errno>,
@@ -53,7 +54,7 @@ pub fn deliver(
     }
     Event::Delivered {
         client,
-        name,
+        service,
         sig,
         refused: refused.filter(|_| !delivered),
     }

@@ -434,7 +434,7 @@ mod tests {
             crate::unit::Kind::Forking,
             crate::unit::Restart::Always,
         );
-        let service = crate::service::Service::new(unit);
+        let service = crate::service::Service::new(crate::service::ServiceId(1), unit);
         let text = crate::control::status_json(&[&service], std::time::Instant::now());
         // The keys: each quoted string that follows `{` or `,` and is
         // followed by `:` (the values here hold neither).

@@ -3,7 +3,7 @@
 
 use crate::control::{Reply, Request};
 use crate::pidfile::{Candidate, CgroupMembership, Ties};
-use crate::service::Launched;
+use crate::service::{Launched, ServiceId};
 use crate::status::WaitStatus;
 use crate::sys::Pid;
 
@@ -23,19 +23,19 @@ pub enum Event {
     MainSpawned(Result<Pid, String>),
     /// A service's process was spawned (`Err`: why it could not be).
     ServiceSpawned {
-        name: String,
+        service: ServiceId,
         result: Result<Launched, String>,
     },
     /// The pidfile of a forking service, as just read.
     Pidfile {
-        name: String,
+        service: ServiceId,
         reading: PidfileReading,
     },
     /// The processes foster has adopted (its children it did not start),
     /// looked at for a forking service without a pidfile; with a status
     /// for those whose exit is held.
     Adopted {
-        name: String,
+        service: ServiceId,
         found: Vec<(Candidate, Option<WaitStatus>)>,
         context: Option<crate::pidfile::Context>,
         /// The processes in the service's cgroup, when it has one: exact
@@ -43,14 +43,14 @@ pub enum Event {
         members: Option<Vec<Pid>>,
     },
     /// The service's cgroup has no process left.
-    CgroupEmpty(String),
+    CgroupEmpty(ServiceId),
     /// A control request, from a client awaiting its reply.
     Request { client: Client, request: Request },
     /// What became of a [`Action::Deliver`]: `refused` when no target
     /// took the signal (the first error the kernel gave).
     Delivered {
         client: Client,
-        name: String,
+        service: ServiceId,
         sig: i32,
         refused: Option<Errno>,
     },
@@ -119,7 +119,7 @@ pub enum Action {
     /// Spawn the main command and report [`Event::MainSpawned`].
     StartMain,
     /// Spawn this service and report [`Event::ServiceSpawned`].
-    Start(String),
+    Start(ServiceId),
     /// Run a reaping pass (it ends with [`Event::ReapDone`]).
     Reap,
     /// Re-read the services directory and hand it to [`Supervisor::reload`],
@@ -136,23 +136,23 @@ pub enum Action {
     /// reply to `fosterctl kill` says whether the kernel took it.
     Deliver {
         client: Client,
-        name: String,
+        service: ServiceId,
         sig: i32,
         targets: Vec<Target>,
     },
     /// Read this service's pidfile and report [`Event::Pidfile`].
-    ReadPidfile(String),
+    ReadPidfile(ServiceId),
     /// Hold a pidfd on this process: every signal to it goes through it.
     Follow(Pid),
     /// Reap this held zombie; its exit has been accounted for.
     Release(Pid),
     /// List foster's adopted children and report [`Event::Adopted`].
-    FindAdopted(String),
+    FindAdopted(ServiceId),
     /// SIGKILL every process in the service's cgroup, if it has one.
-    KillCgroup(String),
+    KillCgroup(ServiceId),
     /// Send `sig` to every process in the service's cgroup, if it has one.
     SignalCgroup {
-        name: String,
+        service: ServiceId,
         sig: i32,
     },
     /// Exit foster with this status.

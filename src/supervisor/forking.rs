@@ -338,7 +338,7 @@ impl Supervisor {
                 *emptied = true;
                 if s.unit.pidfile.is_some() {
                     debug!("{name}: no process of it is left; reading its pidfile one last time");
-                    actions.push(Action::ReadPidfile(name.to_string()));
+                    actions.push(Action::ReadPidfile(s.id));
                 }
             }
             _ => {}

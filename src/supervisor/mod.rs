@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
 
-use crate::service::{Ending, Launched, Life, Outcome, Service, Stop, Want};
+use crate::service::{Ending, Launched, Life, Outcome, Service, ServiceId, Stop, Want};
 use crate::signal;
 use crate::status::{ExpectedStatuses, WaitStatus};
 use crate::sys::Pid;
@@ -121,6 +121,10 @@ enum Phase {
 pub struct Supervisor {
     settings: Settings,
     services: BTreeMap<String, Service>,
+    /// Each service's name, by the id events and actions name it by.
+    ids: BTreeMap<ServiceId, String>,
+    /// The id the next service learned of gets.
+    next_id: u64,
     main: Main,
     /// Services mode: SIGTERM/SIGINT/SIGQUIT shut down instead of being
     /// forwarded.
@@ -147,12 +151,11 @@ impl Supervisor {
         main: bool,
         services_mode: bool,
     ) -> Supervisor {
-        Supervisor {
+        let mut supervisor = Supervisor {
             settings,
-            services: units
-                .into_iter()
-                .map(|u| (u.name.clone(), Service::new(u)))
-                .collect(),
+            services: BTreeMap::new(),
+            ids: BTreeMap::new(),
+            next_id: 1,
             main: if main { Main::Waiting } else { Main::Absent },
             services_mode,
             phase: Phase::Up,
@@ -161,7 +164,38 @@ impl Supervisor {
             kill_all: false,
             follow: None,
             power: Power::default(),
+        };
+        for unit in units {
+            supervisor.add(unit);
         }
+        supervisor
+    }
+
+    /// A service foster learns of (at start, or by a reload), with an id
+    /// of its own.
+    fn add(&mut self, unit: Unit) {
+        let id = ServiceId(self.next_id);
+        self.next_id = self.next_id.saturating_add(1);
+        self.ids.insert(id, unit.name.clone());
+        self.services
+            .insert(unit.name.clone(), Service::new(id, unit));
+    }
+
+    /// A service foster forgets (its unit removed, and it is down).
+    fn forget(&mut self, name: &str) -> Option<Service> {
+        let service = self.services.remove(name)?;
+        self.ids.remove(&service.id);
+        Some(service)
+    }
+
+    /// The name of the service `id` names, while foster knows it.
+    fn name_of(&self, id: ServiceId) -> Option<String> {
+        self.ids.get(&id).cloned()
+    }
+
+    /// The id of the service called `name`.
+    pub fn id(&self, name: &str) -> Option<ServiceId> {
+        self.services.get(name).map(|s| s.id)
     }
 
     /// One-command mode with `--pidfile`: `unit` launches a daemon that
@@ -189,7 +223,9 @@ impl Supervisor {
         self.services.len()
     }
 
-    pub fn unit(&self, name: &str) -> Option<&Unit> {
+    /// The unit of the service `id`, while foster knows it.
+    pub fn unit(&self, id: ServiceId) -> Option<&Unit> {
+        let name = self.ids.get(&id)?;
         self.services.get(name).map(|s| &s.unit)
     }
 
@@ -230,6 +266,24 @@ impl Supervisor {
     /// Feeds one event; pushes what to do onto `actions`.
     pub fn handle(&mut self, event: Event, now: Instant, actions: &mut Vec<Action>) {
         let from_reaper = matches!(event, Event::Exited { .. });
+        // Events about a service name it by its id; one foster has
+        // forgotten since (removed by a reload) is not news.
+        let service = match &event {
+            Event::ServiceSpawned { service, .. }
+            | Event::Pidfile { service, .. }
+            | Event::Adopted { service, .. }
+            | Event::CgroupEmpty(service)
+            | Event::Delivered { service, .. } => Some(*service),
+            _ => None,
+        };
+        let name = match service.map(|id| self.name_of(id)) {
+            Some(None) => {
+                debug!("ignoring news of a service foster no longer has: {event:?}");
+                return;
+            }
+            Some(Some(name)) => name,
+            None => String::new(),
+        };
         match event {
             Event::Signal(sig) => self.on_signal(sig, now, actions),
             Event::Exited { pid, status } => self.on_exit(pid, status, now, actions),
@@ -245,7 +299,7 @@ impl Supervisor {
                 self.exit_code.get_or_insert(1);
                 self.begin_shutdown(None, now, actions);
             }
-            Event::ServiceSpawned { name, result } => self.on_spawned(&name, result, now, actions),
+            Event::ServiceSpawned { result, .. } => self.on_spawned(&name, result, now, actions),
             Event::Notify {
                 sender,
                 session,
@@ -253,20 +307,20 @@ impl Supervisor {
                 message,
                 main,
             } => self.on_notify(sender, session, &cgroup, message, main, actions),
-            Event::Pidfile { name, reading } => self.on_pidfile(&name, reading, now, actions),
+            Event::Pidfile { reading, .. } => self.on_pidfile(&name, reading, now, actions),
             Event::Adopted {
-                name,
                 found,
                 context,
                 members,
+                ..
             } => self.on_adopted(&name, found, context, members, now, actions),
-            Event::CgroupEmpty(name) => self.on_cgroup_empty(&name, actions),
+            Event::CgroupEmpty(_) => self.on_cgroup_empty(&name, actions),
             Event::Request { client, request } => self.on_request(client, request, now, actions),
             Event::Delivered {
                 client,
-                name,
                 sig,
                 refused,
+                ..
             } => self.on_delivered(client, &name, sig, refused, actions),
         }
         self.after(now, from_reaper, actions);
@@ -399,6 +453,7 @@ impl Supervisor {
             return;
         };
         let name = service.name().to_string();
+        let id = service.id;
         let kind = service.unit.kind;
         // A guessed set, or what a stop waits for, lasts while any of its
         // processes lives.
@@ -433,7 +488,7 @@ impl Supervisor {
                 // now) are, with the daemon's own status.
                 stop.left = None;
                 stop.gone.get_or_insert((pid, status));
-                actions.push(Action::FindAdopted(name));
+                actions.push(Action::FindAdopted(id));
             }
             Life::Stopping(_) => self.stopped(&name, status),
             _ if self.phase != Phase::Up => self.stopped(&name, status),
@@ -450,7 +505,7 @@ impl Supervisor {
                     dead: pid,
                     status,
                 };
-                actions.push(Action::ReadPidfile(name));
+                actions.push(Action::ReadPidfile(id));
             }
             &mut Life::Running { since, origin, .. }
                 if origin.source == crate::service::PidSource::Guessed =>
@@ -464,7 +519,7 @@ impl Supervisor {
                     dead: pid,
                     status,
                 };
-                actions.push(Action::FindAdopted(name));
+                actions.push(Action::FindAdopted(id));
             }
             Life::Starting { .. } if kind == Kind::Forking && status != WaitStatus::Exited(0) => {
                 // The launcher failed: whatever it started is stopped.
@@ -474,7 +529,7 @@ impl Supervisor {
                         sig,
                     });
                 }
-                actions.push(Action::KillCgroup(name.clone()));
+                actions.push(Action::KillCgroup(id));
                 self.service_ended(&name, status, now, actions);
             }
             _ => self.service_ended(&name, status, now, actions),
@@ -492,7 +547,7 @@ impl Supervisor {
         match service.want {
             Want::Remove => {
                 info!("{name}: removed");
-                self.services.remove(name);
+                self.forget(name);
             }
             Want::Up if self.phase == Phase::Up => {
                 service.restarts = service.restarts.saturating_add(1);
@@ -520,12 +575,12 @@ impl Supervisor {
             }
             Outcome::AwaitPidfile => {
                 info!("{name}: launcher exited well; waiting for its pidfile");
-                actions.push(Action::ReadPidfile(name.to_string()));
+                actions.push(Action::ReadPidfile(service.id));
             }
             Outcome::Done(Ending::Exited) => info!("{name}: finished"),
             Outcome::FindAdopted => {
                 debug!("{name}: launcher exited well; looking for the processes it left");
-                actions.push(Action::FindAdopted(name.to_string()));
+                actions.push(Action::FindAdopted(service.id));
             }
             Outcome::Done(ending) => {
                 if ending == Ending::Failed {
@@ -580,7 +635,7 @@ impl Supervisor {
                 Life::Backoff { .. } if up => {
                     s.restarts = s.restarts.saturating_add(1);
                     s.life = Life::Spawning { since: now };
-                    to_start.push(s.name().to_string());
+                    to_start.push(s.id);
                 }
                 Life::Backoff { .. } => {
                     s.life = Life::Done {
@@ -620,14 +675,14 @@ impl Supervisor {
                 _ => {}
             }
         }
-        for name in to_start {
-            actions.push(Action::Start(name));
+        for id in to_start {
+            actions.push(Action::Start(id));
         }
         for name in timed_out {
             if let Some(s) = self.services.get_mut(&name) {
                 s.reason = Some("never wrote a valid pidfile".into());
                 // What the launch left is not to pile up with each retry.
-                actions.push(Action::KillCgroup(name.clone()));
+                actions.push(Action::KillCgroup(s.id));
             }
             self.service_ended(&name, WaitStatus::Exited(1), now, actions);
         }
@@ -692,7 +747,7 @@ impl Supervisor {
             }
             if s.unit.depends_on.iter().all(|d| ready.contains(d)) {
                 s.life = Life::Spawning { since: now };
-                actions.push(Action::Start(s.name().to_string()));
+                actions.push(Action::Start(s.id));
             }
         }
         for (name, dep) in missing {
@@ -741,7 +796,7 @@ fn kill_targets(s: &Service) -> Vec<Target> {
 /// killed (the daemon with it). The caller moves the service on.
 fn abandon_launch(s: &Service, actions: &mut Vec<Action>) {
     if matches!(s.life, Life::AwaitingDaemon { .. }) {
-        actions.push(Action::KillCgroup(s.name().to_string()));
+        actions.push(Action::KillCgroup(s.id));
     }
 }
 
@@ -758,7 +813,7 @@ fn kill_service(s: &Service, actions: &mut Vec<Action>) {
             sig: libc::SIGKILL,
         });
     }
-    actions.push(Action::KillCgroup(s.name().to_string()));
+    actions.push(Action::KillCgroup(s.id));
 }
 
 /// A followed daemon is gone for good: what it left in its cgroup and its
@@ -768,10 +823,7 @@ fn stop_what_is_left(s: &Service, actions: &mut Vec<Action>) {
     // Its cgroup, where it has one, holds exactly what it left, whatever
     // sessions that made (or had not made yet when the pidfile was read).
     for sig in [s.unit.stop_signal, libc::SIGCONT] {
-        actions.push(Action::SignalCgroup {
-            name: s.name().to_string(),
-            sig,
-        });
+        actions.push(Action::SignalCgroup { service: s.id, sig });
     }
     if let Some(origin) = s.origin()
         && let Some(sid) = origin.session

@@ -188,7 +188,7 @@ impl Supervisor {
                         let targets = service_targets(s);
                         actions.push(Action::Deliver {
                             client,
-                            name,
+                            service: s.id,
                             sig,
                             targets,
                         });
@@ -236,7 +236,7 @@ impl Supervisor {
             match self.services.get_mut(&name) {
                 None => {
                     info!("{name}: added");
-                    self.services.insert(name.clone(), Service::new(unit));
+                    self.add(unit);
                     added.push(name);
                 }
                 Some(s) if s.unit == unit && s.pending.is_none() && s.want != Want::Remove => {}
@@ -281,7 +281,7 @@ impl Supervisor {
             }
             if self.services.get(&name).is_some_and(Service::is_down) {
                 info!("{name}: removed");
-                if let Some(s) = self.services.remove(&name) {
+                if let Some(s) = self.forget(&name) {
                     abandon_launch(&s, actions);
                 }
             } else {

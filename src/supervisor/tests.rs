@@ -2,7 +2,7 @@ use super::*;
 use crate::control::Outcome as ReplyOutcome;
 use crate::notify::Message;
 use crate::pidfile::{Candidate, CgroupMembership, Ties};
-use crate::service::{Life, PidSource};
+use crate::service::{Life, PidSource, ServiceId};
 use crate::unit::Restart;
 
 const MAIN: Pid = 100;
@@ -76,9 +76,14 @@ impl Harness {
 
     fn spawned(&mut self, name: &str, pid: Pid) -> Vec<Action> {
         self.feed(&[Event::ServiceSpawned {
-            name: name.into(),
+            service: self.id(name),
             result: Ok(crate::service::Launched { pid, ticks: 100 }),
         }])
+    }
+
+    /// The id of the service `name`, which must exist.
+    fn id(&self, name: &str) -> ServiceId {
+        self.sup.id(name).expect("a service of that name")
     }
 
     fn state(&self, name: &str) -> &'static str {
@@ -268,15 +273,15 @@ fn services_start_in_dependency_order_and_the_main_command_last() {
         ],
         true,
     );
-    assert_eq!(h.boot(), vec![Action::Start("setup".into())]);
+    assert_eq!(h.boot(), vec![Action::Start(h.id("setup"))]);
     assert_eq!(h.spawned("setup", 10), vec![]);
     assert_eq!(h.state("db"), "starting");
     assert_eq!(
         h.feed(&[exited(10, 0), done(true)]),
-        vec![Action::Start("db".into())]
+        vec![Action::Start(h.id("db"))]
     );
     assert_eq!(h.state("setup"), "exited");
-    assert_eq!(h.spawned("db", 11), vec![Action::Start("web".into())]);
+    assert_eq!(h.spawned("db", 11), vec![Action::Start(h.id("web"))]);
     // web is notify: the main command waits until it is ready or gives up.
     assert_eq!(h.spawned("web", 12), vec![]);
     assert_eq!(h.state("web"), "starting");
@@ -324,7 +329,7 @@ fn crash_loop_backs_off_and_restarts_on_the_deadline() {
         let before = h.now;
         assert_eq!(h.feed(&[exited(pid, 1), done(true)]), vec![]);
         assert_eq!(h.state("a"), "backoff");
-        assert_eq!(h.tick(), vec![Action::Start("a".into())]);
+        assert_eq!(h.tick(), vec![Action::Start(h.id("a"))]);
         delays.push((h.now - before).as_secs());
         pid += 1;
         h.spawned("a", pid);
@@ -376,7 +381,7 @@ fn a_service_ignoring_its_stop_signal_is_killed_after_stop_timeout() {
         h.tick(),
         vec![
             signal(Target::Group(40), libc::SIGKILL),
-            Action::KillCgroup("stubborn".into())
+            Action::KillCgroup(h.id("stubborn"))
         ]
     );
     assert_eq!(h.feed(&[killed(40, 9), done(false)]), vec![Action::Exit(0)]);
@@ -385,7 +390,7 @@ fn a_service_ignoring_its_stop_signal_is_killed_after_stop_timeout() {
 #[test]
 fn the_main_command_exiting_stops_everything_and_gives_its_status() {
     let mut h = Harness::services(vec![unit("db", Kind::Simple, &[])], true);
-    assert_eq!(h.boot(), vec![Action::Start("db".into())]);
+    assert_eq!(h.boot(), vec![Action::Start(h.id("db"))]);
     assert_eq!(h.spawned("db", 50), vec![Action::StartMain]);
     h.feed(&[Event::MainSpawned(Ok(MAIN))]);
     // Non-shutdown signals go to the main command.
@@ -464,7 +469,7 @@ fn second_sigterm_during_shutdown_kills_everything() {
         h.feed(&[Event::Signal(libc::SIGINT)]),
         vec![
             signal(Target::Group(70), libc::SIGKILL),
-            Action::KillCgroup("stubborn".into()),
+            Action::KillCgroup(h.id("stubborn")),
             signal(Target::Descendants, libc::SIGKILL)
         ]
     );
@@ -505,7 +510,7 @@ fn a_start_failure_follows_the_restart_policy() {
     let mut h = Harness::services(vec![once], false);
     h.boot();
     let actions = h.feed(&[Event::ServiceSpawned {
-        name: "once".into(),
+        service: h.id("once"),
         result: Err("no such user".into()),
     }]);
     assert_eq!(h.state("once"), "failed");
@@ -535,7 +540,7 @@ fn a_notify_service_is_ready_on_ready_1_from_its_session() {
     // From a helper in the service's session: counts.
     assert_eq!(
         h.feed(&[note(101, Some(100), ready, None)]),
-        vec![Action::Start("after".into())]
+        vec![Action::Start(h.id("after"))]
     );
     assert_eq!(h.state("n"), "running");
     assert_eq!(h.sup.services["n"].status_text.as_deref(), Some("up"));
@@ -726,7 +731,7 @@ fn control(h: &mut Harness, line: &str) -> (crate::control::Reply, Vec<Action>) 
     {
         let Action::Deliver {
             client,
-            name,
+            service,
             sig,
             targets,
         } = actions.remove(at)
@@ -736,7 +741,7 @@ fn control(h: &mut Harness, line: &str) -> (crate::control::Reply, Vec<Action>) 
         actions.extend(targets.into_iter().map(|target| signal(target, sig)));
         actions.extend(h.feed(&[Event::Delivered {
             client,
-            name,
+            service,
             sig,
             refused: None,
         }]));
@@ -791,7 +796,7 @@ fn fosterctl_stop_start_restart_and_kill() {
     let (reply, _) = control(&mut h, "status a");
     assert_eq!(reply.outcome, crate::control::Outcome::Down);
     let (_, actions) = control(&mut h, "start a");
-    assert_eq!(actions, vec![Action::Start("a".into())]);
+    assert_eq!(actions, vec![Action::Start(h.id("a"))]);
     h.spawned("a", 11);
     let (_, actions) = control(&mut h, "restart a");
     assert_eq!(
@@ -803,7 +808,7 @@ fn fosterctl_stop_start_restart_and_kill() {
     );
     assert_eq!(
         h.feed(&[killed(11, 15), done(true)]),
-        vec![Action::Start("a".into())]
+        vec![Action::Start(h.id("a"))]
     );
     h.spawned("a", 12);
     assert_eq!(h.sup.services["a"].restarts, 1);
@@ -821,9 +826,9 @@ fn forking(name: &str) -> Unit {
     u
 }
 
-fn reading(pid: Option<Pid>, stale: bool, ppid: Pid, ticks: u64) -> Event {
+fn reading(service: ServiceId, pid: Option<Pid>, stale: bool, ppid: Pid, ticks: u64) -> Event {
     Event::Pidfile {
-        name: "d".into(),
+        service,
         reading: PidfileReading {
             pid,
             stale,
@@ -860,12 +865,16 @@ fn a_daemon_that_died_before_its_pidfile_was_read_keeps_its_status() {
     assert!(!h.sup.holds(20));
     h.feed(&[exited(20, 0)]);
     assert!(h.sup.holds(33));
-    let Event::Pidfile { name, mut reading } = reading(Some(33), false, 1, 200) else {
+    let Event::Pidfile {
+        service,
+        mut reading,
+    } = reading(h.id("d"), Some(33), false, 1, 200)
+    else {
         unreachable!()
     };
     reading.exited = Some(WaitStatus::Exited(7));
     assert_eq!(
-        h.feed(&[Event::Pidfile { name, reading }]),
+        h.feed(&[Event::Pidfile { service, reading }]),
         vec![Action::Release(33)]
     );
     assert_eq!(h.state("d"), "failed");
@@ -880,25 +889,28 @@ fn a_forking_service_is_followed_through_its_pidfile() {
     h.spawned("d", 20);
     assert_eq!(
         h.feed(&[exited(20, 0)]),
-        vec![Action::ReadPidfile("d".into())]
+        vec![Action::ReadPidfile(h.id("d"))]
     );
     assert_eq!(h.state("d"), "starting");
     // Not yet written, then left over from before: keep waiting.
     assert_eq!(
-        h.feed(&[reading(None, false, 1, 0), reading(Some(30), true, 1, 200)]),
+        h.feed(&[
+            reading(h.id("d"), None, false, 1, 0),
+            reading(h.id("d"), Some(30), true, 1, 200)
+        ]),
         vec![]
     );
     // A stranger (not ours) and a recycled PID (older than the launch): refused.
     assert_eq!(
         h.feed(&[
-            reading(Some(31), false, 77, 200),
-            reading(Some(32), false, 1, 50)
+            reading(h.id("d"), Some(31), false, 77, 200),
+            reading(h.id("d"), Some(32), false, 1, 50)
         ]),
         vec![]
     );
     assert_eq!(h.state("d"), "starting");
     assert_eq!(
-        h.feed(&[reading(Some(33), false, 1, 200)]),
+        h.feed(&[reading(h.id("d"), Some(33), false, 1, 200)]),
         vec![Action::Follow(33)]
     );
     assert_eq!(h.state("d"), "running");
@@ -926,14 +938,14 @@ fn a_forking_service_is_followed_through_its_pidfile() {
                 },
                 libc::SIGKILL
             ),
-            Action::KillCgroup("d".into())
+            Action::KillCgroup(h.id("d"))
         ]
     );
 }
 
-fn adopted(found: &[(Pid, Pid, u64, Option<WaitStatus>)]) -> Event {
+fn adopted(service: ServiceId, found: &[(Pid, Pid, u64, Option<WaitStatus>)]) -> Event {
     Event::Adopted {
-        name: "d".into(),
+        service,
         found: found
             .iter()
             .map(|&(pid, session, start_ticks, status)| {
@@ -967,12 +979,15 @@ fn without_a_pidfile_the_one_adopted_process_is_the_guessed_main_pid() {
     h.spawned("d", 20);
     assert_eq!(
         h.feed(&[exited(20, 0)]),
-        vec![Action::FindAdopted("d".into())]
+        vec![Action::FindAdopted(h.id("d"))]
     );
     // An older process, and one of another session that is not ours, do
     // not count; the intermediate of the double fork is the one.
     assert_eq!(
-        h.feed(&[adopted(&[(30, 30, 50, None), (31, 31, 150, None)])]),
+        h.feed(&[adopted(
+            h.id("d"),
+            &[(30, 30, 50, None), (31, 31, 150, None)]
+        )]),
         vec![Action::Follow(31)]
     );
     assert_eq!(h.state("d"), "running");
@@ -981,16 +996,19 @@ fn without_a_pidfile_the_one_adopted_process_is_the_guessed_main_pid() {
     // restart, the daemon is followed.
     assert_eq!(
         h.feed(&[exited(31, 0)]),
-        vec![Action::FindAdopted("d".into())]
+        vec![Action::FindAdopted(h.id("d"))]
     );
     assert_eq!(
-        h.feed(&[adopted(&[(30, 30, 50, None), (32, 31, 160, None)])]),
+        h.feed(&[adopted(
+            h.id("d"),
+            &[(30, 30, 50, None), (32, 31, 160, None)]
+        )]),
         vec![Action::Follow(32)]
     );
     assert_eq!((h.state("d"), h.sup.services["d"].restarts), ("running", 0));
     // Its death with nothing left: the restart policy, with its status.
     h.feed(&[killed(32, 9)]);
-    h.feed(&[adopted(&[(30, 30, 50, None)])]);
+    h.feed(&[adopted(h.id("d"), &[(30, 30, 50, None)])]);
     assert_eq!(h.state("d"), "backoff");
 }
 
@@ -1004,7 +1022,10 @@ fn without_a_pidfile_several_adopted_processes_are_supervised_as_a_set() {
     h.spawned("d", 20);
     h.feed(&[exited(20, 0)]);
     assert_eq!(
-        h.feed(&[adopted(&[(41, 41, 200, None), (40, 40, 150, None)])]),
+        h.feed(&[adopted(
+            h.id("d"),
+            &[(41, 41, 200, None), (40, 40, 150, None)]
+        )]),
         vec![Action::Follow(40), Action::Follow(41)]
     );
     assert_eq!(h.sup.services["d"].others(), vec![41]);
@@ -1021,7 +1042,7 @@ fn without_a_pidfile_several_adopted_processes_are_supervised_as_a_set() {
     // Nothing adopted since: it ended; its cgroup and its session get the
     // stop sequence.
     let cgroup = [libc::SIGTERM, libc::SIGCONT].map(|sig| Action::SignalCgroup {
-        name: "d".into(),
+        service: h.id("d"),
         sig,
     });
     let session = [libc::SIGTERM, libc::SIGCONT].map(|sig| {
@@ -1034,7 +1055,7 @@ fn without_a_pidfile_several_adopted_processes_are_supervised_as_a_set() {
         )
     });
     assert_eq!(
-        h.feed(&[adopted(&[])]),
+        h.feed(&[adopted(h.id("d"), &[])]),
         cgroup.into_iter().chain(session).collect::<Vec<_>>()
     );
     assert_eq!(h.state("d"), "failed");
@@ -1051,7 +1072,10 @@ fn without_a_pidfile_a_daemon_that_died_at_once_keeps_its_status() {
     h.spawned("d", 20);
     h.feed(&[exited(20, 0)]);
     assert_eq!(
-        h.feed(&[adopted(&[(50, 50, 200, Some(WaitStatus::Exited(5)))])]),
+        h.feed(&[adopted(
+            h.id("d"),
+            &[(50, 50, 200, Some(WaitStatus::Exited(5)))]
+        )]),
         vec![Action::Release(50)]
     );
     assert_eq!(h.state("d"), "failed");
@@ -1063,23 +1087,23 @@ fn a_daemon_that_hands_over_keeps_the_service_running_without_a_restart() {
     let mut h = Harness::services(vec![forking("d")], false);
     h.boot();
     h.spawned("d", 20);
-    h.feed(&[exited(20, 0), reading(Some(33), false, 1, 200)]);
+    h.feed(&[exited(20, 0), reading(h.id("d"), Some(33), false, 1, 200)]);
     // The old master exits after starting its successor, which rewrote the pidfile.
     assert_eq!(
         h.feed(&[exited(33, 0)]),
-        vec![Action::ReadPidfile("d".into())]
+        vec![Action::ReadPidfile(h.id("d"))]
     );
     assert_eq!(
-        h.feed(&[reading(Some(34), false, 1, 300)]),
+        h.feed(&[reading(h.id("d"), Some(34), false, 1, 300)]),
         vec![Action::Follow(34)]
     );
     assert_eq!((h.state("d"), h.sup.services["d"].restarts), ("running", 0));
     // Then it dies for real, the pidfile still naming it: restart policy.
     assert_eq!(
         h.feed(&[killed(34, 9)]),
-        vec![Action::ReadPidfile("d".into())]
+        vec![Action::ReadPidfile(h.id("d"))]
     );
-    let actions = h.feed(&[reading(Some(34), false, 1, 300)]);
+    let actions = h.feed(&[reading(h.id("d"), Some(34), false, 1, 300)]);
     // What it left in its session gets the stop signal.
     assert!(
         actions.contains(&signal(
@@ -1108,7 +1132,7 @@ fn a_forking_service_that_never_writes_its_pidfile_fails_at_start_timeout() {
     let mut h = Harness::services(vec![d], false);
     h.boot();
     h.spawned("d", 20);
-    h.feed(&[exited(20, 0), reading(None, false, 1, 0)]);
+    h.feed(&[exited(20, 0), reading(h.id("d"), None, false, 1, 0)]);
     h.tick();
     assert_eq!(h.state("d"), "failed");
     assert_eq!(
@@ -1128,17 +1152,17 @@ fn with_a_cgroup_membership_is_exact_and_an_empty_one_ends_the_wait_for_a_pidfil
     // 31 is in another session, 30 in ours by session; the cgroup says
     // only 31 is the service's.
     let Event::Adopted {
-        name,
+        service,
         found,
         context,
         ..
-    } = adopted(&[(30, 20, 150, None), (31, 99, 160, None)])
+    } = adopted(h.id("d"), &[(30, 20, 150, None), (31, 99, 160, None)])
     else {
         unreachable!()
     };
     assert_eq!(
         h.feed(&[Event::Adopted {
-            name,
+            service,
             found,
             context,
             members: Some(vec![31]),
@@ -1155,14 +1179,14 @@ fn with_a_cgroup_membership_is_exact_and_an_empty_one_ends_the_wait_for_a_pidfil
     // Nothing of it left: one last reading, and a pidfile with no live PID
     // fails the start at once, without waiting out start_timeout.
     assert_eq!(
-        h.feed(&[Event::CgroupEmpty("e".into())]),
-        vec![Action::ReadPidfile("e".into())]
+        h.feed(&[Event::CgroupEmpty(h.id("e"))]),
+        vec![Action::ReadPidfile(h.id("e"))]
     );
-    let Event::Pidfile { reading, .. } = reading(None, false, 1, 0) else {
+    let Event::Pidfile { reading, .. } = reading(h.id("e"), None, false, 1, 0) else {
         unreachable!()
     };
     h.feed(&[Event::Pidfile {
-        name: "e".into(),
+        service: h.id("e"),
         reading,
     }]);
     assert_eq!(h.state("e"), "failed");
@@ -1276,7 +1300,7 @@ fn awaiting_pidfile() -> Harness {
     let mut h = Harness::services(vec![forking("d")], false);
     h.boot();
     h.spawned("d", 20);
-    h.feed(&[exited(20, 0), reading(None, false, 1, 0)]);
+    h.feed(&[exited(20, 0), reading(h.id("d"), None, false, 1, 0)]);
     assert!(matches!(
         h.sup.services["d"].life,
         Life::AwaitingDaemon { .. }
@@ -1291,7 +1315,7 @@ fn restart_while_awaiting_the_pidfile_drops_the_first_launch_and_launches_again(
     assert_eq!(reply.outcome, ReplyOutcome::Ok);
     assert_eq!(
         actions,
-        vec![Action::KillCgroup("d".into()), Action::Start("d".into())]
+        vec![Action::KillCgroup(h.id("d")), Action::Start(h.id("d"))]
     );
     assert!(!matches!(
         h.sup.services["d"].life,
@@ -1313,7 +1337,7 @@ fn reload_of_a_changed_unit_while_awaiting_the_pidfile_drops_the_first_launch() 
     assert!(reply.text.contains("changed: d"), "{}", reply.text);
     assert_eq!(
         actions,
-        vec![Action::KillCgroup("d".into()), Action::Start("d".into())]
+        vec![Action::KillCgroup(h.id("d")), Action::Start(h.id("d"))]
     );
     let s = &h.sup.services["d"];
     assert!(!matches!(s.life, Life::AwaitingDaemon { .. }));
@@ -1323,12 +1347,13 @@ fn reload_of_a_changed_unit_while_awaiting_the_pidfile_drops_the_first_launch() 
 #[test]
 fn a_unit_removed_while_awaiting_its_pidfile_drops_the_launch_and_is_forgotten() {
     let mut h = awaiting_pidfile();
+    let d = h.id("d");
     let mut actions = Vec::new();
     let reply = h
         .sup
         .reload(crate::unit::Loaded::default(), h.now, &mut actions);
     assert!(reply.text.contains("removed: d"), "{}", reply.text);
-    assert_eq!(actions, vec![Action::KillCgroup("d".into())]);
+    assert_eq!(actions, vec![Action::KillCgroup(d)]);
     assert!(!h.sup.services.contains_key("d"));
 }
 
@@ -1343,14 +1368,14 @@ fn the_core_answers_kill_once_the_kernel_has_said_and_reload_once_the_directory_
         h.feed(&[Event::Request { client, request }]),
         vec![Action::Deliver {
             client,
-            name: "a".into(),
+            service: h.id("a"),
             sig: libc::SIGTERM,
             targets: vec![Target::Group(10)],
         }]
     );
     let actions = h.feed(&[Event::Delivered {
         client,
-        name: "a".into(),
+        service: h.id("a"),
         sig: libc::SIGTERM,
         refused: Some(Errno(libc::ESRCH)),
     }]);
@@ -1391,4 +1416,31 @@ fn the_core_answers_kill_once_the_kernel_has_said_and_reload_once_the_directory_
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn news_of_a_service_removed_and_added_again_under_its_name_is_not_the_new_ones() {
+    let mut h = Harness::services(vec![unit("a", Kind::Simple, &[])], false);
+    h.boot();
+    let old = h.id("a");
+    let mut actions = Vec::new();
+    h.sup
+        .reload(crate::unit::Loaded::default(), h.now, &mut actions);
+    let loaded = crate::unit::Loaded {
+        units: [("a".to_string(), unit("a", Kind::Simple, &[]))].into(),
+        ..Default::default()
+    };
+    let mut actions = Vec::new();
+    h.sup.reload(loaded, h.now, &mut actions);
+    let new = h.id("a");
+    assert_ne!(old, new);
+    assert_eq!(actions, vec![Action::Start(new)]);
+    // The first one's spawn, reported late, is not taken for the second's.
+    h.feed(&[Event::ServiceSpawned {
+        service: old,
+        result: Ok(crate::service::Launched { pid: 77, ticks: 1 }),
+    }]);
+    assert_eq!(h.sup.services["a"].main_pid(), None);
+    h.spawned("a", 78);
+    assert_eq!(h.sup.services["a"].main_pid(), Some(78));
 }
