@@ -1,5 +1,6 @@
 //! Control request lines through `control::parse` and then through the
-//! supervisor's answer (`Supervisor::control`), on a supervisor running a
+//! supervisor's answer (`Event::Request`, answered by `Action::Reply`,
+//! after the loop's part for a kill or a reload), on a supervisor running a
 //! few services: the whole of what a hostile `fosterctl` could reach,
 //! without a socket.
 //!
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use foster::control::{self, Outcome};
 use foster::status::{ExpectedStatuses, WaitStatus};
-use foster::supervisor::{Action, Event, Settings, Supervisor, Target};
+use foster::supervisor::{Action, Client, Errno, Event, Settings, Supervisor, Target};
 use foster::unit::{self, Unit};
 use libfuzzer_sys::fuzz_target;
 
@@ -62,6 +63,8 @@ struct World {
     now: Instant,
     next_pid: i32,
     running: Vec<i32>,
+    /// The replies the supervisor gave, by client.
+    replies: Vec<(Client, control::Reply)>,
 }
 
 impl World {
@@ -71,11 +74,11 @@ impl World {
             let mut more = Vec::new();
             for action in actions.drain(..) {
                 match action {
-                    Action::Start(name) => {
+                    Action::Start(service) => {
                         self.next_pid += 1;
                         self.running.push(self.next_pid);
                         let event = Event::ServiceSpawned {
-                            name,
+                            service,
                             result: Ok(foster::service::Launched {
                                 pid: self.next_pid,
                                 ticks: 0,
@@ -94,6 +97,34 @@ impl World {
                             children_left: !self.running.is_empty(),
                         };
                         sup.handle(done, self.now, &mut more);
+                    }
+                    Action::Reply { client, reply } => self.replies.push((client, reply)),
+                    Action::LoadUnits { client } => {
+                        // The same directory, read again.
+                        let loaded = foster::unit::Loaded {
+                            units: units().into_iter().map(|u| (u.name.clone(), u)).collect(),
+                            ..Default::default()
+                        };
+                        sup.units_loaded(client, loaded, self.now, &mut more);
+                    }
+                    Action::Deliver {
+                        client,
+                        service,
+                        sig,
+                        targets,
+                    } => {
+                        // Taken when it reaches a process still running.
+                        let taken = targets.iter().any(|t| match t {
+                            Target::Process(pid) | Target::Group(pid) => self.running.contains(pid),
+                            _ => true,
+                        });
+                        let event = Event::Delivered {
+                            client,
+                            service,
+                            sig,
+                            refused: (!taken).then_some(Errno(libc::ESRCH)),
+                        };
+                        sup.handle(event, self.now, &mut more);
                     }
                     _ => {}
                 }
@@ -120,12 +151,13 @@ fuzz_target!(|data: &[u8]| {
         now: Instant::now(),
         next_pid: 100,
         running: Vec::new(),
+        replies: Vec::new(),
     };
     let mut actions = Vec::new();
     sup.boot(world.now, &mut actions);
     world.answer(&mut sup, actions);
 
-    for line in data.split(|&b| b == b'\n').take(32) {
+    for (n, line) in data.split(|&b| b == b'\n').take(32).enumerate() {
         let line = &line[..line.len().min(control::MAX_REQUEST)];
         let request = match control::parse(line) {
             Ok(request) => request,
@@ -135,15 +167,20 @@ fuzz_target!(|data: &[u8]| {
                 continue;
             }
         };
+        let client = Client(n as u64);
         let mut actions = Vec::new();
-        let reply = sup.control(request, world.now, &mut actions);
+        sup.handle(Event::Request { client, request }, world.now, &mut actions);
+        world.answer(&mut sup, actions);
+        // Every request is answered, once.
+        let answered: Vec<_> = world.replies.iter().filter(|(c, _)| *c == client).collect();
+        assert_eq!(answered.len(), 1, "{answered:?}");
+        let reply = &answered[0].1;
         let rendered = reply.render();
         if reply.outcome == Outcome::Error {
             // One line: fosterctl prints it as the reason.
             assert_eq!(rendered.iter().filter(|&&b| b == b'\n').count(), 1);
             assert!(rendered.ends_with(b"\n"));
         }
-        world.answer(&mut sup, actions);
         // A deadline due (a stop timeout, a restart delay) fires.
         if let Some(deadline) = sup.next_deadline() {
             world.now = world.now.max(deadline);
