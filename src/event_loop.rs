@@ -30,7 +30,7 @@ use crate::reaper::Reaper;
 use crate::relay::{self, Relay, Stream};
 use crate::service::ServiceId;
 use crate::signal;
-use crate::supervisor::{Action, Errno, Event, Identity, Supervisor, Target};
+use crate::supervisor::{Action, Errno, Event, Identity, StartError, Supervisor, Target};
 use crate::sys::{
     self, ChildSpec, ControlListener, InheritedMask, NotifySocket, Pid, PidFd, Poller, Signals,
     Timer,
@@ -415,6 +415,12 @@ fn perform(
                 world.reaper.reused(pid);
             }
         }
+        Action::DropCgroups => {
+            if let Some(cgroups) = world.cgroups.take() {
+                cgroups.remove_all();
+            }
+            world.tracker.forget_cgroups();
+        }
         Action::Exit(code) => return Some(code),
         Action::StartMain => {
             let result = start_main(sources, world);
@@ -423,7 +429,7 @@ fn perform(
         Action::Start(service) => {
             let result = match supervisor.unit(service) {
                 Some(unit) => start_service(service, unit, world, sources),
-                None => Err(format!("no unit for {service}")),
+                None => Err(StartError::NoUnit),
             };
             let result = result.map(|pid| crate::service::Launched {
                 pid,
@@ -435,16 +441,16 @@ fn perform(
     None
 }
 
-fn start_main(sources: &Sources, world: &mut World) -> Result<Pid, String> {
+fn start_main(sources: &Sources, world: &mut World) -> Result<Pid, StartError> {
     let Some(spec) = world.main.take() else {
-        return Err("no main command".into());
+        return Err(StartError::NoCommand);
     };
     let spawned = sys::spawn(&spec, &world.mask);
     world.start_dir = None;
     if world.close_inherited_fds {
         sys::close_fds_except(&sources.raw_fds());
     }
-    let child = spawned.map_err(|e| e.to_string())?;
+    let child = spawned.map_err(spawn_error)?;
     match child.failure {
         Some(failure) => error!(
             "cannot run {}: {}",
@@ -465,7 +471,7 @@ fn start_service(
     unit: &Unit,
     world: &mut World,
     sources: &Sources,
-) -> Result<Pid, String> {
+) -> Result<Pid, StartError> {
     let notify = sources.notify_address();
     let argv: Vec<OsString> = unit.command.iter().map(OsString::from).collect();
     let mut env: Vec<(OsString, OsString)> = world
@@ -493,26 +499,24 @@ fn start_service(
     env.push(("FOSTER_SERVICE_NAME".into(), unit.name.clone().into()));
     if unit.kind == Kind::Notify {
         let Some(address) = notify else {
-            return Err(
-                "the notify socket could not be set up, so readiness cannot be reported".into(),
-            );
+            return Err(StartError::NoNotifySocket);
         };
         env.push(("NOTIFY_SOCKET".into(), address.into()));
     }
-    let mut spec = ChildSpec::new(&argv, &env, false).map_err(|e| e.to_string())?;
+    let mut spec = ChildSpec::new(&argv, &env, false).map_err(spawn_error)?;
     spec.in_new_session();
     if let Some(creds) = &unit.credentials {
         spec.run_as(creds.uid, creds.gid, &creds.groups);
     }
     match &unit.workdir {
-        Some(dir) => spec.set_workdir(dir).map_err(|e| e.to_string())?,
+        Some(dir) => spec.set_workdir(dir).map_err(spawn_error)?,
         None => spec
             .set_workdir(std::path::Path::new("/"))
-            .map_err(|e| e.to_string())?,
+            .map_err(spawn_error)?,
     }
     let pipes = if unit.log == LogMode::Prefix {
-        let out = sys::output_pipe().map_err(|e| format!("cannot create its output pipe: {e}"))?;
-        let err = sys::output_pipe().map_err(|e| format!("cannot create its output pipe: {e}"))?;
+        let out = sys::output_pipe().map_err(|e| StartError::OutputPipe(errno(e)))?;
+        let err = sys::output_pipe().map_err(|e| StartError::OutputPipe(errno(e)))?;
         spec.redirect_output(out.1.as_fd(), err.1.as_fd());
         Some((out, err))
     } else {
@@ -541,7 +545,7 @@ fn start_service(
     }
     // A forking service's pidfile: watched and noted before the launch.
     let pending = world.tracker.prepare_launch(unit, &sources.poller);
-    let child = sys::spawn(&spec, &world.mask).map_err(|e| e.to_string());
+    let child = sys::spawn(&spec, &world.mask).map_err(spawn_error);
     if let Ok(spawned) = &child {
         world.reaper.reused(spawned.pid);
     }
@@ -560,44 +564,25 @@ fn start_service(
     }
     let child = child?;
     match child.failure {
-        // A cgroup that can be made but not joined (a hierarchy delegated
-        // in a way foster cannot use): go on without cgroups, and start
-        // the service again. The failed child exits by itself.
-        Some(failure) if failure.stage == sys::Stage::Cgroup && world.cgroups.is_some() => {
-            warn!(
-                "{}: {failure}; going on without a cgroup per service",
-                unit.name
-            );
-            if let Some(cgroups) = world.cgroups.take() {
-                cgroups.remove_all();
-            }
-            world.tracker.forget_cgroups();
-            start_service(id, unit, world, sources)
-        }
-        // The child exits by itself; its exit is reaped as an orphan's.
+        // The child exits by itself; its exit is reaped as an orphan's. A
+        // cgroup that could not be joined is the supervisor's to decide on.
         Some(failure) => {
             let detail = match failure.stage {
-                sys::Stage::Workdir => format!(
-                    " {}",
+                sys::Stage::Workdir => Some(
                     unit.workdir
                         .as_deref()
                         .unwrap_or(std::path::Path::new("/"))
                         .display()
+                        .to_string(),
                 ),
-                sys::Stage::Exec => format!(
-                    " {}",
-                    unit.command.first().map(String::as_str).unwrap_or("")
-                ),
-                _ => String::new(),
+                sys::Stage::Exec => unit.command.first().cloned(),
+                _ => None,
             };
-            Err(format!(
-                "{failure}{}",
-                if detail.trim().is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", detail.trim())
-                }
-            ))
+            Err(StartError::Child {
+                stage: failure.stage,
+                errno: errno(failure.error),
+                detail: detail.filter(|d| !d.trim().is_empty()),
+            })
         }
         None => Ok(child.pid),
     }
@@ -740,6 +725,14 @@ fn send_to_process(world: &Recipients, pid: Pid, sig: i32) -> Result<(), Errno> 
 /// The kernel's error number, for the core.
 fn errno(e: io::Error) -> Errno {
     Errno(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// A spawn that failed before any child existed, for the core.
+fn spawn_error(e: sys::SpawnError) -> StartError {
+    match e {
+        sys::SpawnError::Nul => StartError::Nul,
+        sys::SpawnError::Os(e) => StartError::Fork(errno(e)),
+    }
 }
 
 /// Signals a followed daemon's session: each member found in `/proc` gets a

@@ -5,7 +5,7 @@ use crate::control::{Reply, Request};
 use crate::pidfile::{Candidate, CgroupMembership, Ties};
 use crate::service::{Launched, ServiceId};
 use crate::status::WaitStatus;
-use crate::sys::Pid;
+use crate::sys::{Pid, Stage};
 
 /// Something that happened, as the event loop saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,11 +20,11 @@ pub enum Event {
     /// The timer fired: deadlines up to now are due.
     Tick,
     /// The main command was spawned (`Err`: it could not be).
-    MainSpawned(Result<Pid, String>),
+    MainSpawned(Result<Pid, StartError>),
     /// A service's process was spawned (`Err`: why it could not be).
     ServiceSpawned {
         service: ServiceId,
-        result: Result<Launched, String>,
+        result: Result<Launched, StartError>,
     },
     /// The pidfile of a forking service, as just read.
     Pidfile {
@@ -155,6 +155,9 @@ pub enum Action {
         service: ServiceId,
         sig: i32,
     },
+    /// Go on without a cgroup per service: remove them, forget their
+    /// watches (after a cgroup could be made but not joined).
+    DropCgroups,
     /// Exit foster with this status.
     Exit(u8),
 }
@@ -175,3 +178,73 @@ impl std::fmt::Display for Errno {
 }
 
 impl std::error::Error for Errno {}
+
+/// Why a process could not be started, as the event loop reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartError {
+    /// There is no main command to start (or it was started already).
+    NoCommand,
+    /// The service is not known any more.
+    NoUnit,
+    /// A notify service, and the notify socket could not be set up.
+    NoNotifySocket,
+    /// An argument, environment entry or path holds a NUL byte.
+    Nul,
+    /// The output pipe of a `log: prefix` service could not be made.
+    OutputPipe(Errno),
+    /// `clone(2)` failed: there is no child.
+    Fork(Errno),
+    /// The child failed in its set-up or at exec, and exits by itself;
+    /// `detail` names the path or the command concerned.
+    Child {
+        stage: Stage,
+        errno: Errno,
+        detail: Option<String>,
+    },
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::NoCommand => f.write_str("no main command"),
+            StartError::NoUnit => f.write_str("its unit is gone"),
+            StartError::NoNotifySocket => f.write_str(
+                "the notify socket could not be set up, so readiness cannot be reported",
+            ),
+            StartError::Nul => {
+                f.write_str("an argument or environment variable contains a NUL byte")
+            }
+            StartError::OutputPipe(e) => write!(f, "cannot create its output pipe: {e}"),
+            StartError::Fork(e) => write!(f, "fork failed: {e}"),
+            StartError::Child {
+                stage,
+                errno,
+                detail,
+            } => {
+                let what = match stage {
+                    Stage::Groups => "cannot set the supplementary groups",
+                    Stage::Group => "cannot switch group",
+                    Stage::User => "cannot switch user",
+                    Stage::Workdir => "cannot enter the working directory",
+                    Stage::Cgroup => "cannot join its cgroup",
+                    Stage::Exec => "cannot execute the command",
+                };
+                write!(f, "{what}: {}", errno.describe())?;
+                match detail {
+                    Some(detail) => write!(f, " ({detail})"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl Errno {
+    /// What the error number means, without its number (`No such file or
+    /// directory`).
+    pub fn describe(self) -> &'static str {
+        nix::errno::Errno::from_raw(self.0).desc()
+    }
+}

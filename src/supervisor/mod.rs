@@ -47,7 +47,7 @@ mod forking;
 mod requests;
 mod shutdown;
 
-pub use events::{Action, Client, Errno, Event, Named, PidfileReading, Target};
+pub use events::{Action, Client, Errno, Event, Named, PidfileReading, StartError, Target};
 
 /// Settings the supervisor decides with.
 #[derive(Debug, Clone)]
@@ -140,6 +140,9 @@ pub struct Supervisor {
     follow: Option<String>,
     /// System mode: what the machine does once everything has stopped.
     power: Power,
+    /// foster gave up on a cgroup per service (one could be made but not
+    /// joined): it asks for that once.
+    cgroups_dropped: bool,
 }
 
 impl Supervisor {
@@ -164,6 +167,7 @@ impl Supervisor {
             kill_all: false,
             follow: None,
             power: Power::default(),
+            cgroups_dropped: false,
         };
         for unit in units {
             supervisor.add(unit);
@@ -599,7 +603,7 @@ impl Supervisor {
     fn on_spawned(
         &mut self,
         name: &str,
-        result: Result<Launched, String>,
+        result: Result<Launched, StartError>,
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
@@ -611,9 +615,23 @@ impl Supervisor {
                 info!("{name}: started as {}", launch.pid);
                 service.spawned(launch, now);
             }
-            Err(reason) => {
-                error!("{name}: cannot start: {reason}");
-                service.reason = Some(reason);
+            // A cgroup that can be made but not joined (a hierarchy
+            // delegated in a way foster cannot use): go on without cgroups,
+            // and start the service again. The failed child exits by itself.
+            Err(
+                failure @ StartError::Child {
+                    stage: crate::sys::Stage::Cgroup,
+                    ..
+                },
+            ) if !self.cgroups_dropped => {
+                warn!("{name}: {failure}; going on without a cgroup per service");
+                self.cgroups_dropped = true;
+                actions.push(Action::DropCgroups);
+                actions.push(Action::Start(service.id));
+            }
+            Err(failure) => {
+                error!("{name}: cannot start: {failure}");
+                service.reason = Some(failure.to_string());
                 if !matches!(service.life, Life::Spawning { .. }) {
                     service.life = Life::Spawning { since: now };
                 }

@@ -255,7 +255,9 @@ fn main_that_cannot_be_spawned_exits_1() {
     };
     h.boot();
     assert_eq!(
-        h.feed(&[Event::MainSpawned(Err("fork: EAGAIN".into()))]),
+        h.feed(&[Event::MainSpawned(Err(StartError::Fork(Errno(
+            libc::EAGAIN
+        ))))]),
         vec![Action::Reap]
     );
     assert_eq!(h.feed(&[done(false)]), vec![Action::Exit(1)]);
@@ -511,7 +513,11 @@ fn a_start_failure_follows_the_restart_policy() {
     h.boot();
     let actions = h.feed(&[Event::ServiceSpawned {
         service: h.id("once"),
-        result: Err("no such user".into()),
+        result: Err(StartError::Child {
+            stage: crate::sys::Stage::User,
+            errno: Errno(libc::EPERM),
+            detail: None,
+        }),
     }]);
     assert_eq!(h.state("once"), "failed");
     assert_eq!(actions, vec![Action::Reap]);
@@ -1443,4 +1449,31 @@ fn news_of_a_service_removed_and_added_again_under_its_name_is_not_the_new_ones(
     assert_eq!(h.sup.services["a"].main_pid(), None);
     h.spawned("a", 78);
     assert_eq!(h.sup.services["a"].main_pid(), Some(78));
+}
+
+#[test]
+fn a_cgroup_that_cannot_be_joined_is_given_up_once_and_the_service_started_again() {
+    let mut h = Harness::services(vec![unit("a", Kind::Simple, &[])], false);
+    h.boot();
+    let a = h.id("a");
+    let cannot_join = || Event::ServiceSpawned {
+        service: a,
+        result: Err(StartError::Child {
+            stage: crate::sys::Stage::Cgroup,
+            errno: Errno(libc::EACCES),
+            detail: None,
+        }),
+    };
+    assert_eq!(
+        h.feed(&[cannot_join()]),
+        vec![Action::DropCgroups, Action::Start(a)]
+    );
+    assert_eq!(h.state("a"), "starting");
+    // Never twice: a second such failure is a failure to start.
+    h.feed(&[cannot_join()]);
+    assert_eq!(h.state("a"), "backoff");
+    assert_eq!(
+        h.sup.services["a"].reason.as_deref(),
+        Some("cannot join its cgroup: Permission denied")
+    );
 }
