@@ -1154,7 +1154,7 @@ fn forget(world: &mut World, pid: Pid) {
 fn send(world: &World, target: Target, sig: i32) -> Result<(), String> {
     let result = match target {
         Target::Process(pid) => send_to_process(world, pid, sig),
-        Target::Group(pgid) => sys::kill(-pgid, sig).map_err(|e| e.to_string()),
+        Target::Group(pgid) => sys::signal_group(pgid, sig).map_err(|e| e.to_string()),
         Target::Descendants => {
             signal_descendants(world, sig);
             Ok(())
@@ -1176,7 +1176,7 @@ fn send_to_process(world: &World, pid: Pid, sig: i32) -> Result<(), String> {
     match world.pidfds.get(&pid) {
         Some(fd) => fd.signal(sig).map_err(|e| e.to_string()),
         None if world.reaped.contains(&pid) => Err("it has ended".into()),
-        None => sys::kill(pid, sig).map_err(|e| e.to_string()),
+        None => sys::signal_process(pid, sig).map_err(|e| e.to_string()),
     }
 }
 
@@ -1215,7 +1215,7 @@ fn signal_session(world: &World, sid: Pid, since: u64, sig: i32) {
 fn signal_descendants(world: &World, sig: i32) {
     if world.pid1 {
         // ESRCH only means nobody else is left.
-        let _ = sys::kill(-1, sig);
+        let _ = sys::signal_everyone(sig);
         return;
     }
     match crate::procfs::descendants(world.own_pid) {
@@ -1226,7 +1226,7 @@ fn signal_descendants(world: &World, sig: i32) {
                 pids.len()
             );
             for pid in pids {
-                let _ = sys::kill(pid, sig);
+                let _ = sys::signal_process(pid, sig);
             }
         }
         Err(e) => match world.main_pid {
@@ -1235,7 +1235,7 @@ fn signal_descendants(world: &World, sig: i32) {
                     "cannot list descendants in /proc ({e}); signalling only the main process group with {}",
                     signal::name(sig)
                 );
-                let _ = sys::kill(-main, sig);
+                let _ = sys::signal_group(main, sig);
             }
             None => warn!(
                 "cannot list descendants in /proc ({e}); cannot send {}",

@@ -381,6 +381,6 @@ fn set_parent_death_signal(sig: i32) {
         return;
     }
     if sys::getppid() != parent {
-        let _ = sys::kill(sys::getpid(), sig);
+        let _ = sys::signal_process(sys::getpid(), sig);
     }
 }

@@ -54,9 +54,9 @@ pub use machine::{
 };
 pub use output::{Output, output_pipe, read_pipe, wait_writable};
 pub use process::{
-    InheritedMask, Signals, block_all_signals, chdir_root, geteuid, getpid, getppid, kill,
+    InheritedMask, Signals, block_all_signals, chdir_root, geteuid, getpid, getppid,
     open_current_dir, owns_terminal_foreground, set_child_subreaper, set_parent_death_signal,
-    sigrtmax, sigrtmin,
+    signal_everyone, signal_group, signal_process, sigrtmax, sigrtmin,
 };
 pub use reap::{Reaped, peek_exited, reap_one, reap_pid};
 pub use sockets::{

@@ -70,10 +70,48 @@ impl Signals {
     }
 }
 
-/// Sends `sig` to `pid` (`kill(2)`): a process when positive, a process group
-/// when negative, every process foster may signal when -1. Real-time signals
-/// included, which nix's `Signal` cannot name.
-pub fn kill(pid: Pid, sig: i32) -> io::Result<()> {
+// kill(2) gives one argument three meanings by its sign: a process when
+// positive, a process group when negative, everyone when -1 (and foster's
+// own group when 0). One function per meaning, each refusing a PID that is
+// not positive, so that a PID of 0 or a negated one computed by mistake
+// can never widen a signal to a group or to every process. Real-time
+// signals included, which nix's `Signal` cannot name.
+
+/// Sends `sig` to the process `pid` (`kill(2)` with `pid` > 0).
+/// `EINVAL` for a `pid` that is not positive, whatever `sig` is.
+pub fn signal_process(pid: Pid, sig: i32) -> io::Result<()> {
+    kill(positive(pid)?, sig)
+}
+
+/// Sends `sig` to every process in the process group `pgid` (`kill(2)`
+/// with `-pgid`, as `killpg(3)` does). `EINVAL` for a `pgid` that is not
+/// positive, and for group 1: `kill(-1, …)` means every process, not
+/// group 1 (which is init's group: foster's own when it is PID 1).
+pub fn signal_group(pgid: Pid, sig: i32) -> io::Result<()> {
+    let pgid = positive(pgid)?;
+    if pgid == 1 {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    kill(-pgid, sig)
+}
+
+/// Sends `sig` to every process foster may signal except itself and the
+/// init of its PID namespace (`kill(2)` with -1): as PID 1 of a namespace,
+/// everything else in it. `ESRCH` when there is nobody to signal.
+pub fn signal_everyone(sig: i32) -> io::Result<()> {
+    kill(-1, sig)
+}
+
+fn positive(pid: Pid) -> io::Result<Pid> {
+    if pid > 0 {
+        Ok(pid)
+    } else {
+        Err(io::Error::from_raw_os_error(libc::EINVAL))
+    }
+}
+
+/// `kill(2)` itself, with its sign convention: private to the three above.
+fn kill(pid: Pid, sig: i32) -> io::Result<()> {
     // SAFETY: kill takes two integers and touches no memory of ours.
     errno_result(unsafe { libc::kill(pid, sig) }).map(drop)
 }
@@ -149,5 +187,24 @@ pub fn owns_terminal_foreground() -> bool {
     match nix::unistd::tcgetpgrp(tty.as_fd()) {
         Ok(pgrp) => pgrp == nix::unistd::getpgrp(),
         Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pid_that_is_not_positive_never_reaches_kill() {
+        // Signal 0 only checks; were the sign passed through, 0 and -1
+        // would succeed (foster's own group, everyone).
+        for pid in [0, -1, -2, Pid::MIN] {
+            let einval = |r: io::Result<()>| r.err().and_then(|e| e.raw_os_error());
+            assert_eq!(einval(signal_process(pid, 0)), Some(libc::EINVAL));
+            assert_eq!(einval(signal_group(pid, 0)), Some(libc::EINVAL));
+        }
+        let group_1 = signal_group(1, 0).err().and_then(|e| e.raw_os_error());
+        assert_eq!(group_1, Some(libc::EINVAL));
+        assert!(signal_process(getpid(), 0).is_ok());
     }
 }
