@@ -695,7 +695,7 @@ fn read_signals(
 fn send(world: &Recipients, target: Target, sig: i32) -> Result<(), Errno> {
     let result = match target {
         Target::Process(pid) => send_to_process(world, pid, sig),
-        Target::Group(pgid) => sys::kill(-pgid, sig).map_err(errno),
+        Target::Group(pgid) => sys::signal_group(pgid, sig).map_err(errno),
         Target::Descendants => {
             signal_descendants(world, sig);
             Ok(())
@@ -718,7 +718,7 @@ fn send_to_process(world: &Recipients, pid: Pid, sig: i32) -> Result<(), Errno> 
         Some(fd) => fd.signal(sig).map_err(errno),
         // It has ended: as the kernel would say of a process gone.
         None if world.reaped.contains(&pid) => Err(Errno(libc::ESRCH)),
-        None => sys::kill(pid, sig).map_err(errno),
+        None => sys::signal_process(pid, sig).map_err(errno),
     }
 }
 
@@ -770,7 +770,7 @@ fn signal_session(world: &Recipients, sid: Pid, since: u64, sig: i32) {
 fn signal_descendants(world: &Recipients, sig: i32) {
     if world.pid1 {
         // ESRCH only means nobody else is left.
-        let _ = sys::kill(-1, sig);
+        let _ = sys::signal_everyone(sig);
         return;
     }
     match crate::procfs::descendants(world.own_pid) {
@@ -781,7 +781,7 @@ fn signal_descendants(world: &Recipients, sig: i32) {
                 pids.len()
             );
             for pid in pids {
-                let _ = sys::kill(pid, sig);
+                let _ = sys::signal_process(pid, sig);
             }
         }
         Err(e) => match world.main_pid {
@@ -790,7 +790,7 @@ fn signal_descendants(world: &Recipients, sig: i32) {
                     "cannot list descendants in /proc ({e}); signalling only the main process group with {}",
                     signal::name(sig)
                 );
-                let _ = sys::kill(-main, sig);
+                let _ = sys::signal_group(main, sig);
             }
             None => warn!(
                 "cannot list descendants in /proc ({e}); cannot send {}",

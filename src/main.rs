@@ -431,6 +431,6 @@ fn set_parent_death_signal(sig: i32) {
         return;
     }
     if sys::getppid() != parent {
-        let _ = sys::kill(sys::getpid(), sig);
+        let _ = sys::signal_process(sys::getpid(), sig);
     }
 }

@@ -1,0 +1,392 @@
+//! Spawning: a child prepared before `clone`, set up between `clone` and
+//! `exec` with async-signal-safe calls only, and the report of the step
+//! that failed when it could not become its program.
+
+use std::ffi::{CString, OsString, c_char, c_int};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::ffi::OsStringExt;
+
+use super::{InheritedMask, Pid, getpid};
+
+/// What a child needs, prepared before the fork so that the child itself
+/// only makes async-signal-safe calls on memory that already exists.
+pub struct ChildSpec {
+    argv: Vec<CString>,
+    env: Vec<CString>,
+    /// Index in `env` of the `LISTEN_PID=` entry to fill in with the child's
+    /// own PID, when foster was socket-activated.
+    listen_pid_slot: Option<usize>,
+    /// Put the child's process group in the terminal's foreground.
+    foreground: bool,
+    /// A directory to enter (`fchdir`) before exec.
+    dir: Option<RawFd>,
+    /// A directory to enter by path (a service's `workdir`), after the
+    /// user switch so that the user's own permissions apply.
+    workdir: Option<CString>,
+    /// `setsid` instead of `setpgid`: a service gets its own session.
+    new_session: bool,
+    /// User, group and supplementary groups to switch to.
+    ids: Option<(u32, u32, Vec<libc::gid_t>)>,
+    /// Descriptors to put on the child's stdout and stderr (`dup2`).
+    output: Option<(RawFd, RawFd)>,
+    /// A cgroup's `cgroup.procs`, open for writing: the child moves itself
+    /// there (writes "0") before anything else can fork from it.
+    cgroup: Option<RawFd>,
+}
+
+/// The step of a child's set-up that failed, before or at exec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Groups = 1,
+    Group = 2,
+    User = 3,
+    Workdir = 4,
+    Exec = 5,
+    Cgroup = 6,
+}
+
+/// Why a forked child could not become the program.
+#[derive(Debug)]
+pub struct ChildFailure {
+    pub stage: Stage,
+    pub error: io::Error,
+}
+
+impl std::fmt::Display for ChildFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.stage {
+            Stage::Groups => "cannot set the supplementary groups",
+            Stage::Group => "cannot switch group",
+            Stage::User => "cannot switch user",
+            Stage::Workdir => "cannot enter the working directory",
+            Stage::Cgroup => "cannot join its cgroup",
+            Stage::Exec => "cannot execute the command",
+        };
+        let errno = self.error.raw_os_error().unwrap_or(0);
+        write!(f, "{what}: {}", nix::errno::Errno::from_raw(errno).desc())
+    }
+}
+
+/// Why a spawn failed before any child existed.
+#[derive(Debug)]
+pub enum SpawnError {
+    /// An argument or environment entry contains a NUL byte.
+    Nul,
+    /// `pipe2` or `fork` failed.
+    Os(io::Error),
+}
+
+impl std::fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpawnError::Nul => {
+                f.write_str("an argument or environment variable contains a NUL byte")
+            }
+            SpawnError::Os(e) => write!(f, "fork failed: {e}"),
+        }
+    }
+}
+
+/// A child that was forked. `failure` is set when its set-up or `execve`
+/// failed: the child then exits by itself (127 when the command was not
+/// found, 126 otherwise) and the reaper collects that status like any other.
+pub struct Spawned {
+    pub pid: Pid,
+    pub failure: Option<ChildFailure>,
+}
+
+/// Exit status of a child whose `execve` failed with `errno`, as shells do:
+/// 127 when the command does not exist, 126 when it exists but cannot run.
+pub fn exec_failure_status(errno: i32) -> u8 {
+    match errno {
+        libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG | libc::ELOOP => 127,
+        _ => 126,
+    }
+}
+
+impl ChildSpec {
+    /// `argv[0]` is looked up in `PATH` as `execvp(3)` does. `env` is the
+    /// complete environment; a `LISTEN_PID` equal to foster's own PID is
+    /// rewritten to the child's.
+    pub fn new(
+        argv: &[OsString],
+        env: &[(OsString, OsString)],
+        foreground: bool,
+    ) -> Result<ChildSpec, SpawnError> {
+        let argv = argv
+            .iter()
+            .map(|a| CString::new(a.clone().into_vec()).map_err(|_| SpawnError::Nul))
+            .collect::<Result<Vec<_>, _>>()?;
+        if argv.is_empty() {
+            return Err(SpawnError::Nul);
+        }
+        let own_pid = getpid().to_string();
+        let mut listen_pid_slot = None;
+        let mut entries = Vec::with_capacity(env.len());
+        for (key, value) in env {
+            let mut entry = key.clone().into_vec();
+            entry.push(b'=');
+            if key == "LISTEN_PID" && value.as_encoded_bytes() == own_pid.as_bytes() {
+                listen_pid_slot = Some(entries.len());
+                // Room for any PID; the child writes its own over the spaces
+                // and NUL-terminates it.
+                entry.extend_from_slice(b"                    ");
+            } else {
+                entry.extend_from_slice(value.as_encoded_bytes());
+            }
+            entries.push(CString::new(entry).map_err(|_| SpawnError::Nul)?);
+        }
+        Ok(ChildSpec {
+            argv,
+            env: entries,
+            listen_pid_slot,
+            foreground,
+            dir: None,
+            workdir: None,
+            new_session: false,
+            ids: None,
+            output: None,
+            cgroup: None,
+        })
+    }
+
+    /// Gives the child these descriptors as stdout and stderr; they must
+    /// stay open until [`spawn`] returns.
+    pub fn redirect_output(&mut self, stdout: BorrowedFd<'_>, stderr: BorrowedFd<'_>) {
+        self.output = Some((stdout.as_raw_fd(), stderr.as_raw_fd()));
+    }
+
+    /// Gives the child a session of its own (`setsid`), as services get.
+    pub fn in_new_session(&mut self) {
+        self.new_session = true;
+    }
+
+    /// Makes the child join the cgroup whose `cgroup.procs` `procs` is,
+    /// first thing after its new session. Only the number is kept: the
+    /// caller keeps `procs` open (write-only, close-on-exec) until
+    /// [`spawn`] has returned.
+    pub fn join_cgroup(&mut self, procs: BorrowedFd<'_>) {
+        self.cgroup = Some(procs.as_raw_fd());
+    }
+
+    /// Makes the child enter `path` before exec.
+    pub fn set_workdir(&mut self, path: &std::path::Path) -> Result<(), SpawnError> {
+        self.workdir =
+            Some(CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| SpawnError::Nul)?);
+        Ok(())
+    }
+
+    /// Makes the child switch to these IDs before exec.
+    pub fn run_as(&mut self, uid: u32, gid: u32, groups: &[u32]) {
+        self.ids = Some((uid, gid, groups.to_vec()));
+    }
+
+    /// Makes the child start in the directory `dir` refers to, which must
+    /// stay open until [`spawn`] returns.
+    pub fn start_in(&mut self, dir: BorrowedFd<'_>) {
+        self.dir = Some(dir.as_raw_fd());
+    }
+}
+
+/// Everything the child reads, laid out before `clone`, and where it
+/// reports a failed set-up step. Raw pointers: the child shares foster's
+/// memory (`CLONE_VM`) and may not touch anything Rust would manage.
+struct ChildArgs {
+    file: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    mask: *const libc::sigset_t,
+    new_session: bool,
+    foreground: bool,
+    /// The writable LISTEN_PID entry and its length, when there is one.
+    listen: Option<(*mut u8, usize)>,
+    ids: Option<(u32, u32, *const libc::gid_t, usize)>,
+    workdir: Option<*const c_char>,
+    dir: RawFd,
+    output: Option<(RawFd, RawFd)>,
+    cgroup: RawFd,
+    /// Written by the child when a step fails: `Stage` as a number, errno.
+    failed: (i32, i32),
+}
+
+/// Starts `spec` as a new process (`clone(2)` with `CLONE_VM |
+/// CLONE_VFORK`, then `execvpe(3)`), the way `posix_spawn` does.
+///
+/// Sharing memory until exec, instead of `fork`, spares copying foster's
+/// page tables and the copy-on-write faults that follow, for every one of
+/// possibly thousands of services; `CLONE_VFORK` suspends foster until the
+/// child has exec'd or exited, so the child's report of a failed step is in
+/// memory when `clone` returns, and no pipe is needed.
+///
+/// In the child, before exec: its own process group (`setpgid`) or session
+/// (`setsid`), the terminal's foreground when asked (`tcsetpgrp`; SIGTTOU is
+/// still blocked here, so this cannot stop it), `LISTEN_PID` filled in,
+/// stdout and stderr redirected when asked, its user and groups, its
+/// working directory, and last the inherited signal mask. Dispositions are
+/// never touched by foster, so the child inherits them as foster did.
+/// foster's own descriptors are all close-on-exec.
+pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnError> {
+    let mut listen_entry: Vec<u8> = spec
+        .listen_pid_slot
+        .and_then(|i| spec.env.get(i))
+        .map(|c| c.as_bytes_with_nul().to_vec())
+        .unwrap_or_default();
+    let mut argv_ptrs: Vec<*const c_char> = spec.argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let mut env_ptrs: Vec<*const c_char> = spec.env.iter().map(|e| e.as_ptr()).collect();
+    env_ptrs.push(std::ptr::null());
+    if let Some(slot) = spec.listen_pid_slot
+        && let Some(p) = env_ptrs.get_mut(slot)
+    {
+        *p = listen_entry.as_ptr().cast();
+    }
+    let mut args = ChildArgs {
+        file: argv_ptrs.first().copied().unwrap_or(std::ptr::null()),
+        argv: argv_ptrs.as_ptr(),
+        envp: env_ptrs.as_ptr(),
+        mask: mask.0.as_ref(),
+        new_session: spec.new_session,
+        foreground: spec.foreground,
+        listen: spec
+            .listen_pid_slot
+            .map(|_| (listen_entry.as_mut_ptr(), listen_entry.len())),
+        ids: spec
+            .ids
+            .as_ref()
+            .map(|(u, g, groups)| (*u, *g, groups.as_ptr(), groups.len())),
+        workdir: spec.workdir.as_ref().map(|w| w.as_ptr()),
+        dir: spec.dir.unwrap_or(-1),
+        output: spec.output,
+        cgroup: spec.cgroup.unwrap_or(-1),
+        failed: (0, 0),
+    };
+    // The child's own stack; execvpe's PATH search needs a few KiB of it.
+    let mut stack = vec![0u8; 128 * 1024];
+    let top = stack.as_mut_ptr_range().end;
+    // SAFETY: `child_main` runs on `stack` (which outlives the child's use
+    // of it: CLONE_VFORK suspends us until it has exec'd or exited) with a
+    // pointer to `args`, which also outlives it. It shares our memory but
+    // only reads what `args` points to, writes `args.failed` and the
+    // LISTEN_PID buffer, and calls async-signal-safe functions; it never
+    // returns into Rust code: it execs or calls _exit.
+    let pid = unsafe {
+        libc::clone(
+            child_main,
+            top.cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&raw mut args).cast(),
+        )
+    };
+    if pid < 0 {
+        return Err(SpawnError::Os(io::Error::last_os_error()));
+    }
+    drop(stack);
+    drop(listen_entry);
+    let failure = (args.failed.0 != 0).then(|| {
+        let stage = match args.failed.0 {
+            1 => Stage::Groups,
+            2 => Stage::Group,
+            3 => Stage::User,
+            4 => Stage::Workdir,
+            6 => Stage::Cgroup,
+            _ => Stage::Exec,
+        };
+        ChildFailure {
+            stage,
+            error: io::Error::from_raw_os_error(args.failed.1),
+        }
+    });
+    Ok(Spawned { pid, failure })
+}
+
+/// The child side of [`spawn`]: set-up, then exec.
+extern "C" fn child_main(arg: *mut libc::c_void) -> c_int {
+    // SAFETY: `arg` is the `ChildArgs` that `spawn` passed, alive and not
+    // otherwise used while foster is suspended by CLONE_VFORK; every pointer
+    // in it refers to memory `spawn` keeps alive, and only async-signal-safe
+    // functions are called.
+    unsafe {
+        let a = &mut *arg.cast::<ChildArgs>();
+        if a.new_session {
+            libc::setsid();
+        } else {
+            libc::setpgid(0, 0);
+        }
+        let me = libc::getpid();
+        if a.foreground {
+            let tty = libc::open(
+                c"/dev/tty".as_ptr(),
+                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+            );
+            if tty >= 0 {
+                libc::tcsetpgrp(tty, me);
+                libc::close(tty);
+            }
+        }
+        if let Some((entry, len)) = a.listen {
+            // Write the decimal PID after "LISTEN_PID=", then NUL.
+            let at = "LISTEN_PID=".len();
+            let mut digits = [0u8; 12];
+            let mut n = me as u32;
+            let mut count = 0;
+            for slot in digits.iter_mut() {
+                *slot = b'0' + (n % 10) as u8;
+                count += 1;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            if at + count < len {
+                for (i, d) in digits.iter().take(count).rev().enumerate() {
+                    *entry.add(at + i) = *d;
+                }
+                *entry.add(at + count) = 0;
+            }
+        }
+        if let Some((out, err)) = a.output {
+            // dup2 leaves the copies on 1 and 2 without close-on-exec.
+            libc::dup2(out, 1);
+            libc::dup2(err, 2);
+        }
+        let mut stage = Stage::Exec;
+        let mut ok = true;
+        if a.cgroup >= 0 && libc::write(a.cgroup, c"0".as_ptr().cast(), 1) != 1 {
+            (stage, ok) = (Stage::Cgroup, false);
+        }
+        if let (true, Some((uid, gid, groups, count))) = (ok, a.ids) {
+            // Raw system calls: the C libraries' wrappers may try to apply
+            // the change to every thread of the process they believe they
+            // are in, which, sharing foster's memory, would be foster's.
+            if libc::syscall(libc::SYS_setgroups, count, groups) != 0 {
+                (stage, ok) = (Stage::Groups, false);
+            } else if libc::syscall(libc::SYS_setgid, gid) != 0 {
+                (stage, ok) = (Stage::Group, false);
+            } else if libc::syscall(libc::SYS_setuid, uid) != 0 {
+                (stage, ok) = (Stage::User, false);
+            }
+        }
+        if ok {
+            let entered = match a.workdir {
+                Some(path) => libc::chdir(path) == 0,
+                None => a.dir < 0 || libc::fchdir(a.dir) == 0,
+            };
+            if !entered {
+                (stage, ok) = (Stage::Workdir, false);
+            }
+        }
+        if ok {
+            libc::sigprocmask(libc::SIG_SETMASK, a.mask, std::ptr::null_mut());
+            libc::execvpe(a.file, a.argv, a.envp);
+        }
+        let errno = *libc::__errno_location();
+        a.failed = (stage as i32, errno);
+        let status = if stage == Stage::Exec {
+            exec_failure_status(errno)
+        } else {
+            126
+        };
+        libc::_exit(c_int::from(status))
+    }
+}

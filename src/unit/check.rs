@@ -1,0 +1,203 @@
+//! Checking a set of units together: each file on its own (`parse`), then
+//! what only the whole set shows — invalid and duplicate names, unknown
+//! dependencies, dependency cycles. Pure: no file system, so `foster
+//! --check`, the fuzz target and the tests all run it on text.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use super::load::Unreadable;
+use super::parse::{Parsed, parse_unit};
+use super::{Problem, Unit};
+use crate::users::UserDb;
+
+/// What a services directory holds: the units that can run, in a stable
+/// order, and every problem found.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub units: BTreeMap<String, Unit>,
+    pub problems: Vec<Problem>,
+    /// Names whose file exists but has a problem: on a reload, their
+    /// running version is kept rather than stopped as removed.
+    pub invalid: BTreeSet<String>,
+}
+
+/// Checks the unit files of a services directory, as read: each `(path,
+/// its bytes or why they could not be had)`, in the directory's order.
+/// The service name is the file name without its extension. Pure: this is
+/// all of `foster --check` but the reading, and what the fuzz target runs.
+pub fn check_files(files: Vec<(PathBuf, Result<Vec<u8>, Unreadable>)>, users: &UserDb) -> Loaded {
+    let texts: Vec<(String, PathBuf, Result<String, Unreadable>)> = files
+        .into_iter()
+        .map(|(path, bytes)| {
+            let name = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+                .to_string();
+            let text = bytes.and_then(|b| {
+                String::from_utf8(b).map_err(|e| Unreadable::NotUtf8(e.utf8_error().valid_up_to()))
+            });
+            (name, path, text)
+        })
+        .collect();
+    let (units, problems) = check_units(&texts, users);
+    // Every name with a file that gave no unit: on a reload, the running
+    // version of its service is kept.
+    let invalid = texts
+        .iter()
+        .map(|(n, _, _)| n.clone())
+        .filter(|n| !units.contains_key(n))
+        .collect();
+    Loaded {
+        units,
+        problems,
+        invalid,
+    }
+}
+
+/// Checks a set of unit texts `(name, path, text)` together: each one on
+/// its own, then dependencies across them (unknown names, cycles). A file
+/// that could not be read (`Err`) is a problem and still claims its name:
+/// a second file of that name is a duplicate, and a dependency on it is
+/// not unknown. Pure, so it is tested without a directory.
+pub(super) fn check_units(
+    texts: &[(String, PathBuf, Result<String, Unreadable>)],
+    users: &UserDb,
+) -> (BTreeMap<String, Unit>, Vec<Problem>) {
+    let mut problems = Vec::new();
+    let mut parsed: BTreeMap<String, Parsed> = BTreeMap::new();
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    for (name, path, text) in texts {
+        let text = match text {
+            Ok(text) => text,
+            Err(why) => {
+                problems.push(Problem {
+                    file: path.clone(),
+                    line: 0,
+                    column: 0,
+                    message: why.to_string(),
+                });
+                if valid_name(name) {
+                    names.insert(name.clone());
+                }
+                continue;
+            }
+        };
+        if !valid_name(name) {
+            problems.push(Problem {
+                file: path.clone(),
+                line: 1,
+                column: 1,
+                message: format!(
+                    "invalid service name \"{name}\" (use letters, digits, '-', '_', '.' and '@')"
+                ),
+            });
+            continue;
+        }
+        if !names.insert(name.clone()) {
+            problems.push(Problem {
+                file: path.clone(),
+                line: 1,
+                column: 1,
+                message: format!("a unit named \"{name}\" is already defined by another file"),
+            });
+            continue;
+        }
+        match parse_unit(name, path, text, users) {
+            Ok(p) => {
+                parsed.insert(name.clone(), p);
+            }
+            Err(mut ps) => problems.append(&mut ps),
+        }
+    }
+    // Unknown dependencies: a name with no file at all. (A dependency whose
+    // file is invalid was reported there; at run time it never becomes
+    // ready, and the services that need it fail.)
+    for p in parsed.values() {
+        for dep in &p.deps {
+            if !names.contains(&dep.value) {
+                problems.push(Problem {
+                    file: p.unit.path.clone(),
+                    line: dep.referenced.line(),
+                    column: dep.referenced.column(),
+                    message: format!("depends_on: unknown service \"{}\"", dep.value),
+                });
+            }
+        }
+    }
+    // Cycles: every unit on one is reported at the dependency that closes it.
+    let graph: BTreeMap<&str, Vec<&str>> = parsed
+        .iter()
+        .map(|(n, p)| {
+            (
+                n.as_str(),
+                p.unit.depends_on.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    let mut in_cycle = BTreeSet::new();
+    for start in graph.keys() {
+        if let Some(path) = find_cycle(start, &graph) {
+            for n in &path {
+                in_cycle.insert(n.to_string());
+            }
+        }
+    }
+    for name in &in_cycle {
+        if let Some(p) = parsed.get(name)
+            && let Some(path) = find_cycle(name, &graph)
+        {
+            let next = path.get(1).copied().unwrap_or(name.as_str());
+            if let Some(dep) = p.deps.iter().find(|d| d.value == next) {
+                problems.push(Problem {
+                    file: p.unit.path.clone(),
+                    line: dep.referenced.line(),
+                    column: dep.referenced.column(),
+                    message: format!("depends_on: dependency cycle: {}", path.join(" -> ")),
+                });
+            }
+        }
+    }
+    let units = parsed
+        .into_iter()
+        .filter(|(n, _)| !in_cycle.contains(n))
+        .map(|(n, p)| (n, p.unit))
+        .collect();
+    (units, problems)
+}
+
+/// A path `start -> … -> start` through the graph, if `start` is on a cycle.
+fn find_cycle<'a>(start: &'a str, graph: &BTreeMap<&'a str, Vec<&'a str>>) -> Option<Vec<&'a str>> {
+    let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
+    let mut seen = BTreeSet::new();
+    while let Some(&(node, i)) = stack.last() {
+        let deps = graph.get(node).map(Vec::as_slice).unwrap_or_default();
+        match deps.get(i) {
+            None => {
+                stack.pop();
+            }
+            Some(&next) => {
+                if let Some(top) = stack.last_mut() {
+                    top.1 += 1;
+                }
+                if next == start {
+                    let mut path: Vec<&str> = stack.iter().map(|(n, _)| *n).collect();
+                    path.push(start);
+                    return Some(path);
+                }
+                if seen.insert(next) {
+                    stack.push((next, 0));
+                }
+            }
+        }
+    }
+    None
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+}

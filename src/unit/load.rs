@@ -1,0 +1,212 @@
+//! Reading a services directory: which entries are unit files, and their
+//! bytes read without ever blocking PID 1 (a FIFO, a device, a file of
+//! 50 MB), each entry that cannot be read as a unit kept as a problem.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::Problem;
+use super::check::{Loaded, check_files};
+use crate::users::UserDb;
+
+/// The largest unit file foster reads. A unit is a few lines; a stray
+/// 50 MB file must not swell PID 1 (read whole, then parsed, it took foster
+/// to 232 MB on a reload).
+pub const MAX_UNIT_FILE: u64 = 1 << 20;
+
+/// What a directory entry named like a unit file is, when it is not a
+/// regular file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Directory,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
+    Symlink,
+    Other,
+}
+
+impl FileKind {
+    /// `None` for a regular file.
+    pub fn of(file_type: std::fs::FileType) -> Option<FileKind> {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = if file_type.is_file() {
+            return None;
+        } else if file_type.is_dir() {
+            FileKind::Directory
+        } else if file_type.is_fifo() {
+            FileKind::Fifo
+        } else if file_type.is_socket() {
+            FileKind::Socket
+        } else if file_type.is_char_device() {
+            FileKind::CharDevice
+        } else if file_type.is_block_device() {
+            FileKind::BlockDevice
+        } else if file_type.is_symlink() {
+            FileKind::Symlink
+        } else {
+            FileKind::Other
+        };
+        Some(kind)
+    }
+}
+
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FileKind::Directory => "a directory",
+            FileKind::Fifo => "a FIFO",
+            FileKind::Socket => "a socket",
+            FileKind::CharDevice => "a character device",
+            FileKind::BlockDevice => "a block device",
+            FileKind::Symlink => "a symbolic link",
+            FileKind::Other => "neither a file nor a directory",
+        })
+    }
+}
+
+/// Why an entry named like a unit file was not read as one.
+#[derive(Debug)]
+pub enum Unreadable {
+    /// `open(2)` failed.
+    Open(std::io::Error),
+    /// A symbolic link whose target does not exist.
+    DanglingSymlink,
+    NotRegular(FileKind),
+    /// Larger than [`MAX_UNIT_FILE`]: its size, or `None` when it grew
+    /// past the limit while it was read.
+    TooLarge(Option<u64>),
+    /// `fstat(2)` or `read(2)` failed.
+    Read(std::io::Error),
+    /// The bytes are not UTF-8: the offset of the first bad one.
+    NotUtf8(usize),
+}
+
+impl fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unreadable::Open(e) => write!(f, "cannot open: {e}"),
+            Unreadable::DanglingSymlink => {
+                f.write_str("a symbolic link to nothing (its target does not exist)")
+            }
+            Unreadable::NotRegular(kind) => write!(f, "not a regular file ({kind})"),
+            Unreadable::TooLarge(size) => {
+                match size {
+                    Some(size) => write!(f, "too large ({size} bytes")?,
+                    None => write!(f, "too large (more than {MAX_UNIT_FILE} bytes")?,
+                }
+                f.write_str("; a unit file is at most 1 MiB)")
+            }
+            Unreadable::Read(e) => write!(f, "cannot read: {e}"),
+            Unreadable::NotUtf8(at) => {
+                write!(f, "not UTF-8 text (an invalid byte at offset {at})")
+            }
+        }
+    }
+}
+
+/// Whether a services directory's entry of this name is a unit file:
+/// `*.yaml` or `*.yml`, not hidden.
+pub fn is_unit_file_name(name: &std::ffi::OsStr) -> bool {
+    let path = Path::new(name);
+    let hidden = name.as_encoded_bytes().starts_with(b".");
+    let yaml = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    );
+    yaml && !hidden
+}
+
+/// Reads every unit file in `dir` (see [`is_unit_file_name`]). An entry
+/// named like one that cannot be read as a unit (a directory, a FIFO, a
+/// socket, a device, a dangling symlink, a file over [`MAX_UNIT_FILE`], an
+/// unreadable one) is a problem, never skipped in silence.
+pub fn load_dir(dir: &Path, users: &UserDb) -> Loaded {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            return Loaded {
+                problems: vec![Problem {
+                    file: dir.to_path_buf(),
+                    line: 0,
+                    column: 0,
+                    message: format!("cannot read the services directory: {e}"),
+                }],
+                ..Loaded::default()
+            };
+        }
+    };
+    let mut found: Vec<(PathBuf, Option<std::fs::FileType>)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| is_unit_file_name(&e.file_name()))
+        .map(|e| (e.path(), e.file_type().ok()))
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    let files = found
+        .into_iter()
+        .map(|(path, file_type)| {
+            // What the directory says the entry is: what is plainly not a
+            // file (a FIFO, a device) is never opened. A regular file or a
+            // symlink is opened, and judged by what was opened.
+            let bytes = match file_type.and_then(FileKind::of) {
+                Some(kind) if kind != FileKind::Symlink => Err(Unreadable::NotRegular(kind)),
+                _ => read_unit_file(&path),
+            };
+            (path, bytes)
+        })
+        .collect();
+    check_files(files, users)
+}
+
+/// A unit file's bytes, at most [`MAX_UNIT_FILE`] of them, from whatever
+/// `path` names by the time it is opened.
+///
+/// The entry may have been replaced since the directory was read: a FIFO
+/// renamed onto `x.yaml` in between would block a plain `open(2)` until
+/// some writer came, and PID 1 with it. So: `O_NONBLOCK` (an open that
+/// never waits; it has no effect on reading a regular file), `O_NOCTTY`
+/// (a terminal never becomes foster's), then `fstat(2)` on the descriptor
+/// itself, so that what is judged is what was opened, and a read of at
+/// most one byte over the limit, so that a file growing meanwhile is still
+/// refused. (std adds `O_CLOEXEC`.)
+fn read_unit_file(path: &Path) -> Result<Vec<u8>, Unreadable> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| why_not_opened(path, e))?;
+    let meta = file.metadata().map_err(Unreadable::Read)?;
+    if let Some(kind) = FileKind::of(meta.file_type()) {
+        return Err(Unreadable::NotRegular(kind));
+    }
+    if meta.len() > MAX_UNIT_FILE {
+        return Err(Unreadable::TooLarge(Some(meta.len())));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_UNIT_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(Unreadable::Read)?;
+    if u64::try_from(bytes.len()).map_or(true, |n| n > MAX_UNIT_FILE) {
+        return Err(Unreadable::TooLarge(None));
+    }
+    Ok(bytes)
+}
+
+/// Tells an open that failed on what is not a file (a socket refuses
+/// `open(2)` with ENXIO) or on a dangling symlink from other failures
+/// (`stat(2)`, `lstat(2)`: neither blocks).
+fn why_not_opened(path: &Path, e: std::io::Error) -> Unreadable {
+    match std::fs::metadata(path) {
+        Ok(meta) => match FileKind::of(meta.file_type()) {
+            Some(kind) => Unreadable::NotRegular(kind),
+            None => Unreadable::Open(e),
+        },
+        Err(_) if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) => {
+            Unreadable::DanglingSymlink
+        }
+        Err(_) => Unreadable::Open(e),
+    }
+}

@@ -1,0 +1,105 @@
+//! Unit files: one YAML file per service in the services directory.
+//!
+//! Each file is read into a tree where every node keeps its line and column
+//! (serde-saphyr's `Spanned`), and then checked by hand rather than by a
+//! derived `Deserialize`: serde stops at the first error, while an operator
+//! fixing a unit wants every problem at once, each as `FILE:LINE:COL:
+//! message` pointing at the key or value at fault.
+
+//!
+//! `parse` checks one file's text, `check` a set of them together (names,
+//! dependencies, cycles), `load` reads them from a directory; this module
+//! holds the types they share and re-exports what foster uses, so callers
+//! write `unit::load_dir` whichever file it lives in.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::users::Credentials;
+
+mod check;
+mod load;
+mod parse;
+#[cfg(test)]
+mod tests;
+
+pub use check::{Loaded, check_files};
+pub use load::{FileKind, MAX_UNIT_FILE, Unreadable, is_unit_file_name, load_dir};
+
+/// How a service tells foster it is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Ready once exec succeeded.
+    Simple,
+    /// Ready when it exited 0.
+    Oneshot,
+    /// Ready when it sends `READY=1` on `$NOTIFY_SOCKET`.
+    Notify,
+    /// Ready when the launcher exited 0 and the daemon's PID is known.
+    Forking,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    Always,
+    OnFailure,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogMode {
+    Inherit,
+    Prefix,
+}
+
+/// A valid unit, with every default filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    pub name: String,
+    pub path: PathBuf,
+    pub command: Vec<String>,
+    pub kind: Kind,
+    pub pidfile: Option<PathBuf>,
+    pub depends_on: Vec<String>,
+    pub restart: Restart,
+    pub restart_delay: Duration,
+    pub restart_delay_max: Duration,
+    pub stop_signal: i32,
+    pub stop_timeout: Duration,
+    pub reload_signal: i32,
+    pub start_timeout: Duration,
+    /// `None`: run as foster's own user.
+    pub credentials: Option<Credentials>,
+    pub workdir: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+    pub critical: bool,
+    pub log: LogMode,
+}
+
+/// One thing wrong with a unit, where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    /// `FILE:LINE:COLUMN: message`, or `FILE: message` for a problem with
+    /// the file as a whole (line 0).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            return write!(f, "{}: {}", self.file.display(), self.message);
+        }
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )
+    }
+}

@@ -1,0 +1,662 @@
+//! One unit file's text into a [`Unit`]: the YAML read into a tree that
+//! keeps every node's line and column, then each key checked by hand, every
+//! problem collected with its position (see the parent module for why not
+//! a derived `Deserialize`).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::Spanned;
+
+use super::{Kind, LogMode, Problem, Restart, Unit};
+use crate::users::UserDb;
+
+const KEYS: &[&str] = &[
+    "command",
+    "type",
+    "pidfile",
+    "depends_on",
+    "restart",
+    "restart_delay",
+    "restart_delay_max",
+    "stop_signal",
+    "stop_timeout",
+    "reload_signal",
+    "start_timeout",
+    "user",
+    "group",
+    "workdir",
+    "env",
+    "critical",
+    "log",
+];
+
+/// A YAML value with the position of every node.
+#[derive(Debug, Clone)]
+enum Node {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Spanned<Node>>),
+    Map(Vec<(Spanned<String>, Spanned<Node>)>),
+}
+
+impl Node {
+    fn describe(&self) -> &'static str {
+        match self {
+            Node::Null => "nothing",
+            Node::Bool(_) => "a boolean",
+            Node::Int(_) | Node::Float(_) => "a number",
+            Node::Str(_) => "a string",
+            Node::Seq(_) => "a list",
+            Node::Map(_) => "a mapping",
+        }
+    }
+
+    /// A scalar as text (for env values, signals, durations).
+    fn scalar_text(&self) -> Option<String> {
+        match self {
+            Node::Str(s) => Some(s.clone()),
+            Node::Int(n) => Some(n.to_string()),
+            Node::Float(x) => Some(x.to_string()),
+            Node::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
+        struct NodeVisitor;
+        impl<'de> Visitor<'de> for NodeVisitor {
+            type Value = Node;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a YAML value")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Node, E> {
+                Ok(Node::Null)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Node, E> {
+                Ok(Node::Null)
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Node, E> {
+                Ok(Node::Bool(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Node, E> {
+                Ok(Node::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
+                Ok(i64::try_from(v)
+                    .map(Node::Int)
+                    .unwrap_or(Node::Float(v as f64)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
+                Ok(Node::Float(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
+                Ok(Node::Str(v.to_string()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Node, E> {
+                Ok(Node::Str(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<Node>>()? {
+                    items.push(item);
+                }
+                Ok(Node::Seq(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    let value = map.next_value::<Spanned<Node>>()?;
+                    entries.push((key, value));
+                }
+                Ok(Node::Map(entries))
+            }
+        }
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+/// Collects problems for one file.
+struct Checker<'a> {
+    file: &'a Path,
+    problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn at<T>(&mut self, node: &Spanned<T>, message: impl Into<String>) {
+        self.problems.push(Problem {
+            file: self.file.to_path_buf(),
+            line: node.referenced.line(),
+            column: node.referenced.column(),
+            message: message.into(),
+        });
+    }
+
+    fn string(&mut self, key: &str, node: &Spanned<Node>) -> Option<String> {
+        match &node.value {
+            Node::Str(s) if !s.is_empty() => Some(s.clone()),
+            Node::Str(_) => {
+                self.at(node, format!("{key}: must not be empty"));
+                None
+            }
+            other => {
+                let found = other.describe();
+                self.at(node, format!("{key}: expected a string, found {found}"));
+                None
+            }
+        }
+    }
+
+    fn choice<T: Copy>(
+        &mut self,
+        key: &str,
+        node: &Spanned<Node>,
+        choices: &[(&str, T)],
+    ) -> Option<T> {
+        let text = self.string(key, node)?;
+        match choices.iter().find(|(name, _)| *name == text) {
+            Some((_, v)) => Some(*v),
+            None => {
+                let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+                self.at(
+                    node,
+                    format!(
+                        "{key}: unknown value \"{text}\" (expected {})",
+                        names.join(", ")
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, key: &str, node: &Spanned<Node>) -> Option<Duration> {
+        let text = match &node.value {
+            Node::Str(s) => s.clone(),
+            Node::Int(n) => n.to_string(),
+            Node::Float(x) => x.to_string(),
+            other => {
+                let found = other.describe();
+                self.at(
+                    node,
+                    format!("{key}: expected a duration such as 5s, found {found}"),
+                );
+                return None;
+            }
+        };
+        match crate::duration::parse(&text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.at(node, format!("{key}: {e}"));
+                None
+            }
+        }
+    }
+
+    fn signal(&mut self, key: &str, node: &Spanned<Node>) -> Option<i32> {
+        let Some(text) = node
+            .value
+            .scalar_text()
+            .filter(|_| !matches!(node.value, Node::Bool(_)))
+        else {
+            let found = node.value.describe();
+            self.at(
+                node,
+                format!("{key}: expected a signal such as TERM, found {found}"),
+            );
+            return None;
+        };
+        match crate::signal::parse(&text) {
+            Ok(sig) if sig == libc::SIGKILL || sig == libc::SIGSTOP => {
+                self.at(
+                    node,
+                    format!(
+                        "{key}: {} cannot be caught, so it cannot ask a service anything",
+                        crate::signal::name(sig)
+                    ),
+                );
+                None
+            }
+            Ok(sig) => Some(sig),
+            Err(e) => {
+                self.at(node, format!("{key}: {e}"));
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, key: &str, node: &Spanned<Node>) -> Option<bool> {
+        match node.value {
+            Node::Bool(b) => Some(b),
+            ref other => {
+                let found = other.describe();
+                self.at(
+                    node,
+                    format!("{key}: expected true or false, found {found}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, key: &str, node: &Spanned<Node>) -> Option<Vec<Spanned<String>>> {
+        match &node.value {
+            Node::Seq(items) => {
+                let mut out = Vec::new();
+                for item in items {
+                    let value = self.string(key, item)?;
+                    out.push(Spanned::new(value, item.referenced, item.defined));
+                }
+                Some(out)
+            }
+            Node::Str(_) => {
+                let value = self.string(key, node)?;
+                Some(vec![Spanned::new(value, node.referenced, node.defined)])
+            }
+            other => {
+                let found = other.describe();
+                self.at(
+                    node,
+                    format!("{key}: expected a list of strings, found {found}"),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// A unit that parsed, with the positions of its dependencies kept for the
+/// checks across units.
+#[derive(Debug)]
+pub(super) struct Parsed {
+    pub(super) unit: Unit,
+    pub(super) deps: Vec<Spanned<String>>,
+}
+
+/// Checks one unit file's text. `name` is the service name (the file name
+/// without its extension).
+pub(super) fn parse_unit(
+    name: &str,
+    path: &Path,
+    text: &str,
+    users: &UserDb,
+) -> Result<Parsed, Vec<Problem>> {
+    let mut c = Checker {
+        file: path,
+        problems: Vec::new(),
+    };
+    // YAML 1.2 booleans only: a service named `n` or `y` stays a name.
+    let options = serde_saphyr::options! { strict_booleans: true };
+    let root: Spanned<Node> = match serde_saphyr::from_str_with_options(text, options) {
+        Ok(root) => root,
+        Err(e) => {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((1, 1));
+            let message = e.to_string();
+            let message = message
+                .lines()
+                .next()
+                .unwrap_or("invalid YAML")
+                .trim_start_matches("error: ");
+            // serde-saphyr puts the position in the text too; keep it once.
+            let message = strip_position(message);
+            return Err(vec![Problem {
+                file: path.to_path_buf(),
+                line,
+                column,
+                message: format!("invalid YAML: {message}"),
+            }]);
+        }
+    };
+    let entries = match &root.value {
+        Node::Map(entries) => entries.clone(),
+        Node::Null => {
+            c.at(&root, "empty unit: `command` is required");
+            return Err(c.problems);
+        }
+        other => {
+            let found = other.describe();
+            c.at(
+                &root,
+                format!("a unit is a mapping of keys such as `command:`, found {found}"),
+            );
+            return Err(c.problems);
+        }
+    };
+
+    let mut command = None;
+    let mut kind = Kind::Simple;
+    let mut pidfile: Option<Spanned<PathBuf>> = None;
+    let mut deps = Vec::new();
+    let mut restart = None;
+    let mut restart_delay = Duration::from_secs(1);
+    let mut restart_delay_max = Duration::from_secs(30);
+    let mut delay_max_node = None;
+    let mut stop_signal = libc::SIGTERM;
+    let mut stop_timeout = Duration::from_secs(5);
+    let mut reload_signal = libc::SIGHUP;
+    let mut start_timeout = Duration::from_secs(30);
+    let mut user = None;
+    let mut group = None;
+    let mut workdir = None;
+    let mut env = Vec::new();
+    let mut critical = false;
+    let mut log = LogMode::Inherit;
+
+    for (key, value) in &entries {
+        match key.value.as_str() {
+            "command" => {
+                command = match &value.value {
+                    Node::Str(s) if !s.trim().is_empty() => {
+                        Some(vec!["/bin/sh".to_string(), "-c".to_string(), s.clone()])
+                    }
+                    Node::Str(_) => {
+                        c.at(value, "command: must not be empty");
+                        None
+                    }
+                    Node::Seq(items) if items.is_empty() => {
+                        c.at(value, "command: must not be empty");
+                        None
+                    }
+                    Node::Seq(items) => {
+                        let mut argv = Vec::new();
+                        for (i, item) in items.iter().enumerate() {
+                            match item.value.scalar_text() {
+                                Some(s) if i > 0 || !s.is_empty() => argv.push(s),
+                                Some(_) => {
+                                    c.at(item, "command: the program name must not be empty")
+                                }
+                                None => {
+                                    let found = item.value.describe();
+                                    c.at(
+                                        item,
+                                        format!(
+                                            "command: arguments must be strings, found {found}"
+                                        ),
+                                    );
+                                }
+                            }
+                        }
+                        (argv.len() == items.len()).then_some(argv)
+                    }
+                    other => {
+                        let found = other.describe();
+                        c.at(value, format!("command: expected a list of arguments or a shell command string, found {found}"));
+                        None
+                    }
+                };
+                if command.is_none() {
+                    // Reported above; keep `command` marked as present.
+                    command = Some(Vec::new());
+                }
+            }
+            "type" => {
+                let choices = [
+                    ("simple", Kind::Simple),
+                    ("oneshot", Kind::Oneshot),
+                    ("notify", Kind::Notify),
+                    ("forking", Kind::Forking),
+                ];
+                if let Some(k) = c.choice("type", value, &choices) {
+                    kind = k;
+                }
+            }
+            "pidfile" => {
+                if let Some(p) = c.string("pidfile", value) {
+                    if !p.starts_with('/') {
+                        c.at(
+                            value,
+                            format!("pidfile: must be an absolute path, found \"{p}\""),
+                        );
+                    }
+                    pidfile = Some(Spanned::new(
+                        PathBuf::from(p),
+                        value.referenced,
+                        value.defined,
+                    ));
+                }
+            }
+            "depends_on" => {
+                if let Some(d) = c.strings("depends_on", value) {
+                    deps = d;
+                }
+            }
+            "restart" => {
+                let choices = [
+                    ("always", Restart::Always),
+                    ("on-failure", Restart::OnFailure),
+                    ("never", Restart::Never),
+                ];
+                restart = c.choice("restart", value, &choices);
+            }
+            "restart_delay" => {
+                restart_delay = c.duration("restart_delay", value).unwrap_or(restart_delay)
+            }
+            "restart_delay_max" => {
+                restart_delay_max = c
+                    .duration("restart_delay_max", value)
+                    .unwrap_or(restart_delay_max);
+                delay_max_node = Some(value);
+            }
+            "stop_signal" => stop_signal = c.signal("stop_signal", value).unwrap_or(stop_signal),
+            "stop_timeout" => {
+                stop_timeout = c.duration("stop_timeout", value).unwrap_or(stop_timeout)
+            }
+            "reload_signal" => {
+                reload_signal = c.signal("reload_signal", value).unwrap_or(reload_signal)
+            }
+            "start_timeout" => {
+                start_timeout = c.duration("start_timeout", value).unwrap_or(start_timeout)
+            }
+            "user" | "group" => {
+                let text = match &value.value {
+                    Node::Str(s) if !s.is_empty() => Some(s.clone()),
+                    Node::Int(n) if *n >= 0 => Some(n.to_string()),
+                    other => {
+                        let found = other.describe();
+                        c.at(
+                            value,
+                            format!("{}: expected a name or a number, found {found}", key.value),
+                        );
+                        None
+                    }
+                };
+                let slot = if key.value == "user" {
+                    &mut user
+                } else {
+                    &mut group
+                };
+                *slot = text.map(|t| (t, value));
+            }
+            "workdir" => {
+                if let Some(w) = c.string("workdir", value) {
+                    if w.starts_with('/') {
+                        workdir = Some(PathBuf::from(w));
+                    } else {
+                        c.at(
+                            value,
+                            format!("workdir: must be an absolute path, found \"{w}\""),
+                        );
+                    }
+                }
+            }
+            "env" => match &value.value {
+                Node::Map(vars) => {
+                    for (k, v) in vars {
+                        if k.value.is_empty() || k.value.contains('=') || k.value.contains('\0') {
+                            c.at(k, format!("env: invalid variable name \"{}\"", k.value));
+                            continue;
+                        }
+                        match v.value.scalar_text() {
+                            Some(text) if !text.contains('\0') => env.push((k.value.clone(), text)),
+                            Some(_) => c.at(v, format!("env: {}: contains a NUL byte", k.value)),
+                            None => {
+                                let found = v.value.describe();
+                                c.at(
+                                    v,
+                                    format!("env: {}: expected a string, found {found}", k.value),
+                                );
+                            }
+                        }
+                    }
+                }
+                other => {
+                    let found = other.describe();
+                    c.at(
+                        value,
+                        format!("env: expected a mapping of NAME: value, found {found}"),
+                    );
+                }
+            },
+            "critical" => critical = c.boolean("critical", value).unwrap_or(critical),
+            "log" => {
+                if let Some(l) = c.choice(
+                    "log",
+                    value,
+                    &[("inherit", LogMode::Inherit), ("prefix", LogMode::Prefix)],
+                ) {
+                    log = l;
+                }
+            }
+            other => {
+                let hint = closest(other)
+                    .map(|k| format!(" (did you mean `{k}`?)"))
+                    .unwrap_or_default();
+                c.at(key, format!("unknown key `{other}`{hint}"));
+            }
+        }
+    }
+
+    if command.is_none() {
+        c.at(&root, "`command` is required");
+    }
+    if let Some(p) = &pidfile
+        && kind != Kind::Forking
+    {
+        c.at(p, "pidfile: only a `type: forking` service has a pidfile");
+    }
+    // The default cap (30s) never cuts a longer restart_delay short.
+    if delay_max_node.is_none() {
+        restart_delay_max = restart_delay_max.max(restart_delay);
+    }
+    if restart_delay_max < restart_delay
+        && let Some(node) = delay_max_node
+    {
+        c.at(
+            node,
+            format!(
+                "restart_delay_max: {} is shorter than restart_delay ({})",
+                crate::duration::format(restart_delay_max),
+                crate::duration::format(restart_delay)
+            ),
+        );
+    }
+    let credentials = if user.is_some() || group.is_some() {
+        let u = user.as_ref().map(|(t, _)| t.as_str());
+        let g = group.as_ref().map(|(t, _)| t.as_str());
+        match users.resolve(u, g) {
+            Ok(creds) => Some(creds),
+            Err(e) => {
+                let node = match (&e, &user, &group) {
+                    (crate::users::LookupError::UnknownUser(_), Some((_, n)), _) => *n,
+                    (_, _, Some((_, n))) => *n,
+                    (_, Some((_, n)), None) => *n,
+                    (_, None, None) => &root,
+                };
+                c.at(node, e.to_string());
+                None
+            }
+        }
+    } else {
+        None
+    };
+    for dep in &deps {
+        if dep.value == name {
+            c.at(
+                dep,
+                format!("depends_on: \"{name}\" cannot depend on itself"),
+            );
+        }
+    }
+    if !c.problems.is_empty() {
+        return Err(c.problems);
+    }
+    let restart = restart.unwrap_or(if kind == Kind::Oneshot {
+        Restart::Never
+    } else {
+        Restart::OnFailure
+    });
+    let unit = Unit {
+        name: name.to_string(),
+        path: path.to_path_buf(),
+        command: command.unwrap_or_default(),
+        kind,
+        pidfile: pidfile.map(|p| p.value),
+        depends_on: deps.iter().map(|d| d.value.clone()).collect(),
+        restart,
+        restart_delay,
+        restart_delay_max,
+        stop_signal,
+        stop_timeout,
+        reload_signal,
+        start_timeout,
+        credentials,
+        workdir,
+        env,
+        critical,
+        log,
+    };
+    Ok(Parsed { unit, deps })
+}
+
+/// "line 3 column 13: illegal …" → "illegal …".
+fn strip_position(message: &str) -> &str {
+    if let Some(rest) = message.strip_prefix("line ")
+        && let Some((_, after)) = rest.split_once(": ")
+    {
+        return after;
+    }
+    message
+}
+
+/// The known key nearest to a misspelt one, if it is close (at most 2
+/// edits). Only keys whose length is within 2 of the misspelt one's are
+/// compared: a file of a million bytes of unknown keys must not keep PID 1
+/// computing hints.
+pub(super) fn closest(key: &str) -> Option<&'static str> {
+    let len = key.chars().count();
+    KEYS.iter()
+        .filter(|k| k.len().abs_diff(len) <= 2)
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance in characters, with two rows reused for all of `a`.
+pub(super) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur: Vec<usize> = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        if let Some(first) = cur.first_mut() {
+            *first = i + 1;
+        }
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            let best = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = best;
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev.last().copied().unwrap_or(0)
+}

@@ -1,0 +1,356 @@
+//! The unit parser and the checks across units, on text: no directory,
+//! no users database but a small parsed one.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::check::check_units;
+use super::parse::{closest, edit_distance};
+use super::*;
+use crate::users::UserDb;
+
+fn check(files: &[(&str, &str)]) -> (BTreeMap<String, Unit>, Vec<String>) {
+    let texts: Vec<(String, PathBuf, Result<String, Unreadable>)> = files
+        .iter()
+        .map(|(n, t)| {
+            (
+                n.to_string(),
+                PathBuf::from(format!("{n}.yaml")),
+                Ok(t.to_string()),
+            )
+        })
+        .collect();
+    let users = UserDb::parse(
+        "root:x:0:0::/root:/bin/sh\nwww:x:33:33::/var/www:/bin/sh\n",
+        "www:x:33:\n",
+    );
+    let (units, problems) = check_units(&texts, &users);
+    (units, problems.iter().map(|p| p.to_string()).collect())
+}
+
+fn users() -> UserDb {
+    UserDb::parse("root:x:0:0::/root:/bin/sh\n", "")
+}
+
+#[test]
+fn what_is_not_a_readable_unit_file_is_a_problem_with_its_path_not_skipped() {
+    let files = vec![
+        (PathBuf::from("s/a.yaml"), Ok(b"command: x\n".to_vec())),
+        (
+            PathBuf::from("s/big.yaml"),
+            Err(Unreadable::TooLarge(Some(52_428_800))),
+        ),
+        (
+            PathBuf::from("s/d.yaml"),
+            Err(Unreadable::NotRegular(FileKind::Directory)),
+        ),
+        (
+            PathBuf::from("s/grew.yaml"),
+            Err(Unreadable::TooLarge(None)),
+        ),
+        (
+            PathBuf::from("s/gone.yml"),
+            Err(Unreadable::DanglingSymlink),
+        ),
+        (
+            PathBuf::from("s/latin1.yaml"),
+            Ok(b"command: caf\xe9\n".to_vec()),
+        ),
+        (
+            PathBuf::from("s/x.yaml"),
+            Err(Unreadable::NotRegular(FileKind::Fifo)),
+        ),
+    ];
+    let loaded = check_files(files, &users());
+    let problems: Vec<String> = loaded.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(
+        problems,
+        [
+            "s/big.yaml: too large (52428800 bytes; a unit file is at most 1 MiB)",
+            "s/d.yaml: not a regular file (a directory)",
+            "s/grew.yaml: too large (more than 1048576 bytes; a unit file is at most 1 MiB)",
+            "s/gone.yml: a symbolic link to nothing (its target does not exist)",
+            "s/latin1.yaml: not UTF-8 text (an invalid byte at offset 12)",
+            "s/x.yaml: not a regular file (a FIFO)",
+        ]
+    );
+    assert_eq!(loaded.units.keys().collect::<Vec<_>>(), ["a"]);
+    // Each exists with a problem: a running version is kept on reload.
+    assert_eq!(
+        loaded.invalid.iter().collect::<Vec<_>>(),
+        ["big", "d", "gone", "grew", "latin1", "x"]
+    );
+}
+
+#[test]
+fn an_unreadable_file_still_claims_its_name_so_another_of_that_name_is_a_duplicate() {
+    // Found by the unit_file fuzz target: `c` was loaded from c.yml and
+    // listed as invalid for c.yaml, both at once. Two files naming one
+    // service are refused whatever the first one holds, as when it is
+    // readable but wrong.
+    let files = vec![
+        (PathBuf::from("s/c.yaml"), Ok(b"command: \x81\n".to_vec())),
+        (PathBuf::from("s/c.yml"), Ok(b"command: x\n".to_vec())),
+        (
+            PathBuf::from("s/d.yaml"),
+            Err(Unreadable::NotRegular(FileKind::Fifo)),
+        ),
+        (PathBuf::from("s/d.yml"), Ok(b"command: x\n".to_vec())),
+        (
+            PathBuf::from("s/e.yaml"),
+            Ok(b"command: x\ndepends_on: [d]\n".to_vec()),
+        ),
+    ];
+    let loaded = check_files(files, &users());
+    let problems: Vec<String> = loaded.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(
+        problems,
+        [
+            "s/c.yaml: not UTF-8 text (an invalid byte at offset 9)",
+            "s/c.yml:1:1: a unit named \"c\" is already defined by another file",
+            "s/d.yaml: not a regular file (a FIFO)",
+            "s/d.yml:1:1: a unit named \"d\" is already defined by another file",
+        ]
+    );
+    // e depends on d, which has a file: not an unknown service.
+    assert_eq!(loaded.units.keys().collect::<Vec<_>>(), ["e"]);
+    assert_eq!(loaded.invalid.iter().collect::<Vec<_>>(), ["c", "d"]);
+}
+
+#[test]
+fn every_kind_of_entry_is_named_in_the_problem() {
+    for (kind, text) in [
+        (FileKind::Directory, "not a regular file (a directory)"),
+        (FileKind::Fifo, "not a regular file (a FIFO)"),
+        (FileKind::Socket, "not a regular file (a socket)"),
+        (
+            FileKind::CharDevice,
+            "not a regular file (a character device)",
+        ),
+        (FileKind::BlockDevice, "not a regular file (a block device)"),
+    ] {
+        assert_eq!(Unreadable::NotRegular(kind).to_string(), text);
+    }
+}
+
+#[test]
+fn unit_file_names() {
+    for yes in ["web.yaml", "web.yml", "a.b.yaml", "x@1.yaml"] {
+        assert!(is_unit_file_name(std::ffi::OsStr::new(yes)), "{yes}");
+    }
+    for no in [
+        ".web.yaml",
+        ".yaml",
+        "web.json",
+        "web",
+        "web.yaml~",
+        "web.YAML",
+    ] {
+        assert!(!is_unit_file_name(std::ffi::OsStr::new(no)), "{no}");
+    }
+}
+
+#[test]
+fn a_problem_with_a_whole_file_has_no_position() {
+    let p = Problem {
+        file: PathBuf::from("services.d"),
+        line: 0,
+        column: 0,
+        message: "cannot read the services directory: gone".into(),
+    };
+    assert_eq!(
+        p.to_string(),
+        "services.d: cannot read the services directory: gone"
+    );
+}
+
+#[test]
+fn full_unit_with_every_key() {
+    let (units, problems) = check(&[
+        ("db", "command: [\"/bin/true\"]\n"),
+        (
+            "web",
+            "command: [\"/usr/bin/python3\", \"-m\", \"http.server\", 8080]\ntype: notify\ndepends_on: [db]\nrestart: always\nrestart_delay: 500ms\nrestart_delay_max: 1m\nstop_signal: sigint\nstop_timeout: 2\nreload_signal: USR1\nstart_timeout: 10s\nuser: www\nworkdir: /srv\nenv: {PORT: 8080, DEBUG: true}\ncritical: true\nlog: prefix\n",
+        ),
+    ]);
+    assert!(problems.is_empty(), "{problems:?}");
+    let web = &units["web"];
+    assert_eq!(
+        web.command,
+        ["/usr/bin/python3", "-m", "http.server", "8080"]
+    );
+    assert_eq!(web.kind, Kind::Notify);
+    assert_eq!(web.depends_on, ["db"]);
+    assert_eq!(web.restart, Restart::Always);
+    assert_eq!(web.restart_delay, Duration::from_millis(500));
+    assert_eq!(web.restart_delay_max, Duration::from_secs(60));
+    assert_eq!(web.stop_signal, libc::SIGINT);
+    assert_eq!(web.stop_timeout, Duration::from_secs(2));
+    assert_eq!(web.reload_signal, libc::SIGUSR1);
+    assert_eq!(
+        web.credentials.as_ref().map(|c| (c.uid, c.gid)),
+        Some((33, 33))
+    );
+    assert_eq!(
+        web.env,
+        [
+            ("PORT".to_string(), "8080".to_string()),
+            ("DEBUG".to_string(), "true".to_string())
+        ]
+    );
+    assert!(web.critical);
+    assert_eq!(web.log, LogMode::Prefix);
+}
+
+#[test]
+fn defaults() {
+    let (units, problems) = check(&[
+        ("a", "command: sleep 1\n"),
+        ("b", "command: [x]\ntype: oneshot\n"),
+    ]);
+    assert!(problems.is_empty());
+    let a = &units["a"];
+    assert_eq!(a.command, ["/bin/sh", "-c", "sleep 1"]);
+    assert_eq!(
+        (a.kind, a.restart, a.stop_signal),
+        (Kind::Simple, Restart::OnFailure, libc::SIGTERM)
+    );
+    assert_eq!(
+        (a.stop_timeout, a.start_timeout),
+        (Duration::from_secs(5), Duration::from_secs(30))
+    );
+    assert_eq!(units["b"].restart, Restart::Never);
+}
+
+#[test]
+fn every_problem_is_reported_with_its_position() {
+    let (units, problems) = check(&[(
+        "bad",
+        "command: []\nrestrat: always\ntype: daemon\nstop_signal: SIGNOPE\nstop_timeout: soon\npidfile: /run/x.pid\ncritical: maybe\nuser: nobody-here\n",
+    )]);
+    assert!(units.is_empty());
+    assert_eq!(
+        problems,
+        [
+            "bad.yaml:1:10: command: must not be empty",
+            "bad.yaml:2:1: unknown key `restrat` (did you mean `restart`?)",
+            "bad.yaml:3:7: type: unknown value \"daemon\" (expected simple, oneshot, notify, forking)",
+            "bad.yaml:4:14: stop_signal: unknown signal \"SIGNOPE\" (expected a name such as TERM or SIGTERM, RTMIN+N, or a number)",
+            "bad.yaml:5:15: stop_timeout: invalid duration \"soon\" (expected e.g. 500ms, 3s, 1.5s, 2m, 1m30s)",
+            "bad.yaml:7:11: critical: expected true or false, found a string",
+            "bad.yaml:6:10: pidfile: only a `type: forking` service has a pidfile",
+            "bad.yaml:8:7: unknown user \"nobody-here\" (not in /etc/passwd)",
+        ]
+    );
+}
+
+#[test]
+fn a_restart_delay_over_the_default_max_is_kept_not_capped_at_30s() {
+    // Found by the unit_file fuzz target: `restart_delay: 80s` alone
+    // left the default cap of 30s under it, so every restart came after
+    // 30s, not 80s.
+    let (units, problems) = check(&[
+        ("slow", "command: x\nrestart_delay: 80s\n"),
+        ("fast", "command: x\nrestart_delay: 2s\n"),
+    ]);
+    assert!(problems.is_empty(), "{problems:?}");
+    let slow = &units["slow"];
+    assert_eq!(slow.restart_delay, Duration::from_secs(80));
+    assert_eq!(slow.restart_delay_max, Duration::from_secs(80));
+    assert_eq!(units["fast"].restart_delay_max, Duration::from_secs(30));
+}
+
+#[test]
+fn a_restart_delay_max_below_restart_delay_quotes_both() {
+    let (_, problems) = check(&[(
+        "d",
+        "command: x\nrestart_delay: 2s\nrestart_delay_max: 1500ms\n",
+    )]);
+    assert_eq!(
+        problems,
+        ["d.yaml:3:20: restart_delay_max: 1.5s is shorter than restart_delay (2s)"]
+    );
+}
+
+#[test]
+fn hints_for_misspelt_keys() {
+    assert_eq!(closest("restrat"), Some("restart"));
+    assert_eq!(closest("comand"), Some("command"));
+    assert_eq!(closest("stop_signals"), Some("stop_signal"));
+    assert_eq!(closest("dependson"), Some("depends_on"));
+    assert_eq!(closest("x"), None);
+    assert_eq!(closest(&"restart".repeat(100)), None);
+    assert_eq!(edit_distance("kitten", "sitting"), 3);
+    assert_eq!(edit_distance("", "abc"), 3);
+    assert_eq!(edit_distance("héllo", "hello"), 1);
+}
+
+#[test]
+fn syntax_errors_point_at_the_spot() {
+    let (_, problems) = check(&[("s", "command: [a, b\nrestart: 3\n")]);
+    assert_eq!(problems.len(), 1);
+    assert!(problems[0].starts_with("s.yaml:2:"), "{problems:?}");
+    assert!(problems[0].contains("invalid YAML"), "{problems:?}");
+}
+
+#[test]
+fn missing_command_empty_file_and_wrong_shape() {
+    let (_, problems) = check(&[
+        ("a", "type: simple\n"),
+        ("b", ""),
+        ("c", "- just\n- a list\n"),
+    ]);
+    assert_eq!(problems[0], "a.yaml:1:1: `command` is required");
+    assert_eq!(problems[1], "b.yaml:1:1: empty unit: `command` is required");
+    assert!(
+        problems[2].starts_with("c.yaml:1:1: a unit is a mapping"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn unknown_dependencies_and_cycles() {
+    let (units, problems) = check(&[
+        ("a", "command: x\ndepends_on: [b]\n"),
+        ("b", "command: x\ndepends_on:\n  - c\n"),
+        ("c", "command: x\ndepends_on: [a]\n"),
+        ("d", "command: x\ndepends_on: [ghost, a]\n"),
+        ("e", "command: x\ndepends_on: [e]\n"),
+    ]);
+    assert_eq!(
+        problems,
+        [
+            "e.yaml:2:14: depends_on: \"e\" cannot depend on itself",
+            "d.yaml:2:14: depends_on: unknown service \"ghost\"",
+            "a.yaml:2:14: depends_on: dependency cycle: a -> b -> c -> a",
+            "b.yaml:3:5: depends_on: dependency cycle: b -> c -> a -> b",
+            "c.yaml:2:14: depends_on: dependency cycle: c -> a -> b -> c",
+        ]
+    );
+    // d itself is valid (it will fail at run time, its dependencies never
+    // being ready); the cycle and the self-dependency are not.
+    assert_eq!(units.keys().collect::<Vec<_>>(), ["d"]);
+}
+
+#[test]
+fn services_named_like_yaml_1_1_booleans_stay_names() {
+    let (units, problems) = check(&[
+        ("n", "command: x\n"),
+        ("y", "command: x\ndepends_on: [n]\n"),
+    ]);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(units["y"].depends_on, ["n"]);
+}
+
+#[test]
+fn bad_names_and_signals_that_cannot_be_caught() {
+    let (_, problems) = check(&[
+        ("bad name", "command: x\n"),
+        ("k", "command: x\nstop_signal: KILL\n"),
+    ]);
+    assert!(problems[0].contains("invalid service name"));
+    assert!(
+        problems[1].starts_with("k.yaml:2:14: stop_signal: SIGKILL cannot be caught"),
+        "{problems:?}"
+    );
+}
