@@ -17,26 +17,25 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use log::{debug, error, info, warn};
+use log::{debug, error, warn};
 
 use crate::cgroup::Cgroups;
 use crate::control::answer;
 use crate::control::server::{self, Connections};
 use crate::reaper::Reaper;
 use crate::relay::{self, Relay, Stream};
-use crate::service::ServiceId;
 use crate::signal;
+use crate::spawner::{start_main, start_service};
 use crate::supervisor::{Action, Errno, Event, Identity, StartError, Supervisor, Target};
 use crate::sys::{
     self, ChildSpec, ControlListener, InheritedMask, NotifySocket, Pid, PidFd, Poller, Signals,
     Timer,
 };
 use crate::tracker::{self, Tracker};
-use crate::unit::{Kind, LogMode, Unit};
 
 const SIGNALS: u64 = 1;
 const TIMER: u64 = 2;
@@ -52,7 +51,7 @@ const NOTIFY_MAX: usize = 4096;
 /// The event sources, opened before anything is spawned so that a failure
 /// to open them stops foster before anything runs.
 pub struct Sources {
-    poller: Poller,
+    pub(crate) poller: Poller,
     signals: Signals,
     timer: Timer,
     /// Where notify services report readiness; `None` without notify
@@ -136,7 +135,7 @@ impl Sources {
     }
 
     /// `NOTIFY_SOCKET` for notify services.
-    fn notify_address(&self) -> Option<&str> {
+    pub fn notify_address(&self) -> Option<&str> {
         self.notify.as_ref().map(|(_, name)| name.as_str())
     }
 }
@@ -441,153 +440,6 @@ fn perform(
     None
 }
 
-fn start_main(sources: &Sources, world: &mut World) -> Result<Pid, StartError> {
-    let Some(spec) = world.main.take() else {
-        return Err(StartError::NoCommand);
-    };
-    let spawned = sys::spawn(&spec, &world.mask);
-    world.start_dir = None;
-    if world.close_inherited_fds {
-        sys::close_fds_except(&sources.raw_fds());
-    }
-    let child = spawned.map_err(spawn_error)?;
-    match child.failure {
-        Some(failure) => error!(
-            "cannot run {}: {}",
-            world.main_name,
-            describe(&failure.error)
-        ),
-        None => info!("started {} as {}", world.main_name, child.pid),
-    }
-    world.main_pid = Some(child.pid);
-    world.reaper.reused(child.pid);
-    Ok(child.pid)
-}
-
-/// Spawns a service's process: its own session, foster's environment plus
-/// the unit's, its user and working directory.
-fn start_service(
-    id: ServiceId,
-    unit: &Unit,
-    world: &mut World,
-    sources: &Sources,
-) -> Result<Pid, StartError> {
-    let notify = sources.notify_address();
-    let argv: Vec<OsString> = unit.command.iter().map(OsString::from).collect();
-    let mut env: Vec<(OsString, OsString)> = world
-        .env
-        .iter()
-        .filter(|(k, _)| !unit.env.iter().any(|(uk, _)| k == uk.as_str()))
-        .cloned()
-        .collect();
-    if let Some(creds) = &unit.credentials {
-        env.retain(|(k, _)| k != "HOME" && k != "USER" && k != "LOGNAME");
-        env.push(("HOME".into(), creds.home.clone().into()));
-        env.push(("USER".into(), creds.name.clone().into()));
-        env.push(("LOGNAME".into(), creds.name.clone().into()));
-    }
-    env.extend(
-        unit.env
-            .iter()
-            .map(|(k, v)| (OsString::from(k), OsString::from(v))),
-    );
-    // Which service a process was started for: a trace that survives its
-    // forks, reparenting and new sessions (see `pidfile::Ties::marked`),
-    // and the service's name for scripts (as supervisord's
-    // SUPERVISOR_PROCESS_NAME).
-    env.retain(|(k, _)| k != "NOTIFY_SOCKET" && k != "FOSTER_SERVICE_NAME");
-    env.push(("FOSTER_SERVICE_NAME".into(), unit.name.clone().into()));
-    if unit.kind == Kind::Notify {
-        let Some(address) = notify else {
-            return Err(StartError::NoNotifySocket);
-        };
-        env.push(("NOTIFY_SOCKET".into(), address.into()));
-    }
-    let mut spec = ChildSpec::new(&argv, &env, false).map_err(spawn_error)?;
-    spec.in_new_session();
-    if let Some(creds) = &unit.credentials {
-        spec.run_as(creds.uid, creds.gid, &creds.groups);
-    }
-    match &unit.workdir {
-        Some(dir) => spec.set_workdir(dir).map_err(spawn_error)?,
-        None => spec
-            .set_workdir(std::path::Path::new("/"))
-            .map_err(spawn_error)?,
-    }
-    let pipes = if unit.log == LogMode::Prefix {
-        let out = sys::output_pipe().map_err(|e| StartError::OutputPipe(errno(e)))?;
-        let err = sys::output_pipe().map_err(|e| StartError::OutputPipe(errno(e)))?;
-        spec.redirect_output(out.1.as_fd(), err.1.as_fd());
-        Some((out, err))
-    } else {
-        None
-    };
-    // Its own cgroup, joined by its first process before it can fork.
-    let cgroup = world
-        .cgroups
-        .as_ref()
-        .and_then(|c| match c.prepare(&unit.name) {
-            Ok(procs) => Some((procs, c.events(&unit.name))),
-            Err(e) => {
-                warn!(
-                    "{}: cannot make its cgroup {}: {e}; going without",
-                    unit.name,
-                    c.dir(&unit.name).display()
-                );
-                None
-            }
-        });
-    if let Some((procs, events)) = &cgroup {
-        spec.join_cgroup(procs.as_fd());
-        world
-            .tracker
-            .cgroup_made(id, &unit.name, events, &sources.poller);
-    }
-    // A forking service's pidfile: watched and noted before the launch.
-    let pending = world.tracker.prepare_launch(unit, &sources.poller);
-    let child = sys::spawn(&spec, &world.mask).map_err(spawn_error);
-    if let Ok(spawned) = &child {
-        world.reaper.reused(spawned.pid);
-    }
-    if let (Some(pending), Ok(spawned)) = (pending, &child) {
-        world.tracker.launched(id, pending, spawned.pid);
-    }
-    if let Some(((out_read, out_write), (err_read, err_write))) = pipes {
-        // Our copies of the write ends go now: end of file comes when the
-        // service and everything it started are done writing.
-        drop((out_write, err_write));
-        for (stream, fd) in [(Stream::Stdout, out_read), (Stream::Stderr, err_read)] {
-            if let Err(e) = world.relay.add(&sources.poller, &unit.name, stream, fd) {
-                warn!("{}: cannot relay its output: {e}", unit.name);
-            }
-        }
-    }
-    let child = child?;
-    match child.failure {
-        // The child exits by itself; its exit is reaped as an orphan's. A
-        // cgroup that could not be joined is the supervisor's to decide on.
-        Some(failure) => {
-            let detail = match failure.stage {
-                sys::Stage::Workdir => Some(
-                    unit.workdir
-                        .as_deref()
-                        .unwrap_or(std::path::Path::new("/"))
-                        .display()
-                        .to_string(),
-                ),
-                sys::Stage::Exec => unit.command.first().cloned(),
-                _ => None,
-            };
-            Err(StartError::Child {
-                stage: failure.stage,
-                errno: errno(failure.error),
-                detail: detail.filter(|d| !d.trim().is_empty()),
-            })
-        }
-        None => Ok(child.pid),
-    }
-}
-
 /// SIGKILL for everything in a service's cgroup: `cgroup.kill`, or, on a
 /// kernel without it, each member through a pidfd.
 fn kill_cgroup(cgroups: &crate::cgroup::Cgroups, name: &str) {
@@ -723,16 +575,8 @@ fn send_to_process(world: &Recipients, pid: Pid, sig: i32) -> Result<(), Errno> 
 }
 
 /// The kernel's error number, for the core.
-fn errno(e: io::Error) -> Errno {
+pub(crate) fn errno(e: io::Error) -> Errno {
     Errno(e.raw_os_error().unwrap_or(libc::EIO))
-}
-
-/// A spawn that failed before any child existed, for the core.
-fn spawn_error(e: sys::SpawnError) -> StartError {
-    match e {
-        sys::SpawnError::Nul => StartError::Nul,
-        sys::SpawnError::Os(e) => StartError::Fork(errno(e)),
-    }
 }
 
 /// Signals a followed daemon's session: each member found in `/proc` gets a

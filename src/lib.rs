@@ -29,6 +29,7 @@ pub mod reaper;
 pub mod relay;
 pub mod service;
 pub mod signal;
+pub mod spawner;
 pub mod status;
 pub mod supervisor;
 pub mod sys;

@@ -3,6 +3,8 @@ use crate::control::Outcome as ReplyOutcome;
 use crate::notify::Message;
 use crate::pidfile::{Candidate, CgroupMembership, Ties};
 use crate::service::{Life, PidSource, ServiceId};
+use crate::status::WaitStatus;
+use crate::unit::Kind;
 use crate::unit::Restart;
 
 const MAIN: Pid = 100;

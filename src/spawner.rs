@@ -1,0 +1,173 @@
+//! The spawner: the main command and each service's process, set up as
+//! its unit says (environment, user, working directory, session, output
+//! pipes for `log: prefix`, its cgroup joined before exec, a forking
+//! service's pidfile watched before the launch) and started through
+//! [`sys::spawn`]. What could not be started is a [`StartError`] for the
+//! core to decide on.
+
+use std::ffi::OsString;
+use std::os::fd::AsFd;
+
+use log::{error, info, warn};
+
+use crate::event_loop::{Sources, World, describe, errno};
+use crate::relay::Stream;
+use crate::service::ServiceId;
+use crate::supervisor::StartError;
+use crate::sys::{self, ChildSpec, Pid};
+use crate::unit::{Kind, LogMode, Unit};
+
+pub fn start_main(sources: &Sources, world: &mut World) -> Result<Pid, StartError> {
+    let Some(spec) = world.main.take() else {
+        return Err(StartError::NoCommand);
+    };
+    let spawned = sys::spawn(&spec, &world.mask);
+    world.start_dir = None;
+    if world.close_inherited_fds {
+        sys::close_fds_except(&sources.raw_fds());
+    }
+    let child = spawned.map_err(spawn_error)?;
+    match child.failure {
+        Some(failure) => error!(
+            "cannot run {}: {}",
+            world.main_name,
+            describe(&failure.error)
+        ),
+        None => info!("started {} as {}", world.main_name, child.pid),
+    }
+    world.main_pid = Some(child.pid);
+    world.reaper.reused(child.pid);
+    Ok(child.pid)
+}
+
+/// Spawns a service's process: its own session, foster's environment plus
+/// the unit's, its user and working directory.
+pub fn start_service(
+    id: ServiceId,
+    unit: &Unit,
+    world: &mut World,
+    sources: &Sources,
+) -> Result<Pid, StartError> {
+    let notify = sources.notify_address();
+    let argv: Vec<OsString> = unit.command.iter().map(OsString::from).collect();
+    let mut env: Vec<(OsString, OsString)> = world
+        .env
+        .iter()
+        .filter(|(k, _)| !unit.env.iter().any(|(uk, _)| k == uk.as_str()))
+        .cloned()
+        .collect();
+    if let Some(creds) = &unit.credentials {
+        env.retain(|(k, _)| k != "HOME" && k != "USER" && k != "LOGNAME");
+        env.push(("HOME".into(), creds.home.clone().into()));
+        env.push(("USER".into(), creds.name.clone().into()));
+        env.push(("LOGNAME".into(), creds.name.clone().into()));
+    }
+    env.extend(
+        unit.env
+            .iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+    );
+    // Which service a process was started for: a trace that survives its
+    // forks, reparenting and new sessions (see `pidfile::Ties::marked`),
+    // and the service's name for scripts (as supervisord's
+    // SUPERVISOR_PROCESS_NAME).
+    env.retain(|(k, _)| k != "NOTIFY_SOCKET" && k != "FOSTER_SERVICE_NAME");
+    env.push(("FOSTER_SERVICE_NAME".into(), unit.name.clone().into()));
+    if unit.kind == Kind::Notify {
+        let Some(address) = notify else {
+            return Err(StartError::NoNotifySocket);
+        };
+        env.push(("NOTIFY_SOCKET".into(), address.into()));
+    }
+    let mut spec = ChildSpec::new(&argv, &env, false).map_err(spawn_error)?;
+    spec.in_new_session();
+    if let Some(creds) = &unit.credentials {
+        spec.run_as(creds.uid, creds.gid, &creds.groups);
+    }
+    match &unit.workdir {
+        Some(dir) => spec.set_workdir(dir).map_err(spawn_error)?,
+        None => spec
+            .set_workdir(std::path::Path::new("/"))
+            .map_err(spawn_error)?,
+    }
+    let pipes = if unit.log == LogMode::Prefix {
+        let out = sys::output_pipe().map_err(|e| StartError::OutputPipe(errno(e)))?;
+        let err = sys::output_pipe().map_err(|e| StartError::OutputPipe(errno(e)))?;
+        spec.redirect_output(out.1.as_fd(), err.1.as_fd());
+        Some((out, err))
+    } else {
+        None
+    };
+    // Its own cgroup, joined by its first process before it can fork.
+    let cgroup = world
+        .cgroups
+        .as_ref()
+        .and_then(|c| match c.prepare(&unit.name) {
+            Ok(procs) => Some((procs, c.events(&unit.name))),
+            Err(e) => {
+                warn!(
+                    "{}: cannot make its cgroup {}: {e}; going without",
+                    unit.name,
+                    c.dir(&unit.name).display()
+                );
+                None
+            }
+        });
+    if let Some((procs, events)) = &cgroup {
+        spec.join_cgroup(procs.as_fd());
+        world
+            .tracker
+            .cgroup_made(id, &unit.name, events, &sources.poller);
+    }
+    // A forking service's pidfile: watched and noted before the launch.
+    let pending = world.tracker.prepare_launch(unit, &sources.poller);
+    let child = sys::spawn(&spec, &world.mask).map_err(spawn_error);
+    if let Ok(spawned) = &child {
+        world.reaper.reused(spawned.pid);
+    }
+    if let (Some(pending), Ok(spawned)) = (pending, &child) {
+        world.tracker.launched(id, pending, spawned.pid);
+    }
+    if let Some(((out_read, out_write), (err_read, err_write))) = pipes {
+        // Our copies of the write ends go now: end of file comes when the
+        // service and everything it started are done writing.
+        drop((out_write, err_write));
+        for (stream, fd) in [(Stream::Stdout, out_read), (Stream::Stderr, err_read)] {
+            if let Err(e) = world.relay.add(&sources.poller, &unit.name, stream, fd) {
+                warn!("{}: cannot relay its output: {e}", unit.name);
+            }
+        }
+    }
+    let child = child?;
+    match child.failure {
+        // The child exits by itself; its exit is reaped as an orphan's. A
+        // cgroup that could not be joined is the supervisor's to decide on.
+        Some(failure) => {
+            let detail = match failure.stage {
+                sys::Stage::Workdir => Some(
+                    unit.workdir
+                        .as_deref()
+                        .unwrap_or(std::path::Path::new("/"))
+                        .display()
+                        .to_string(),
+                ),
+                sys::Stage::Exec => unit.command.first().cloned(),
+                _ => None,
+            };
+            Err(StartError::Child {
+                stage: failure.stage,
+                errno: errno(failure.error),
+                detail: detail.filter(|d| !d.trim().is_empty()),
+            })
+        }
+        None => Ok(child.pid),
+    }
+}
+
+/// A spawn that failed before any child existed, for the core.
+fn spawn_error(e: sys::SpawnError) -> StartError {
+    match e {
+        sys::SpawnError::Nul => StartError::Nul,
+        sys::SpawnError::Os(e) => StartError::Fork(errno(e)),
+    }
+}

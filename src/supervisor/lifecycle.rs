@@ -1,0 +1,317 @@
+//! A run's course through the core: a process of it ends (the main
+//! command's, a service's, one of a guessed set), its spawn is reported,
+//! a deadline passes (restart, readiness, SIGKILL). Each is a `match` on
+//! the service's [`Life`]: a state that cannot receive the event says so
+//! there.
+
+use std::time::Instant;
+
+use log::{debug, error, info, warn};
+
+use super::{Action, Main, Phase, StartError, Supervisor, Target, kill_service};
+use crate::service::{Ending, Launched, Life, Outcome, Stop, Want};
+use crate::status::WaitStatus;
+use crate::sys::Pid;
+use crate::unit::Kind;
+
+impl Supervisor {
+    pub(super) fn on_exit(
+        &mut self,
+        pid: Pid,
+        status: WaitStatus,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        if self.main == Main::Running(pid) {
+            let code = self.settings.expected.map(status.shell_code());
+            info!("main process {pid} {status}");
+            self.main = Main::Done;
+            self.exit_code = Some(code);
+            self.deadline = None;
+            self.begin_shutdown(None, now, actions);
+            return;
+        }
+        let Some(service) = self.services.values_mut().find(|s| s.has(pid)) else {
+            if self.settings.warn_on_reap {
+                warn!("reaped orphan {pid}, which {status}");
+            } else {
+                debug!("reaped {pid}, which {status}");
+            }
+            return;
+        };
+        let name = service.name().to_string();
+        let id = service.id;
+        let kind = service.unit.kind;
+        // A guessed set, or what a stop waits for, lasts while any of its
+        // processes lives.
+        if let Life::Running { watched, .. }
+        | Life::Stopping(Stop {
+            left: Some(watched),
+            ..
+        }) = &mut service.life
+        {
+            if watched.main != pid {
+                watched.others.retain(|&p| p != pid);
+                info!(
+                    "{name}: process {pid} {status}; {} left",
+                    watched.others.len() + 1
+                );
+                return;
+            }
+            if !watched.others.is_empty() {
+                let next = watched.others.remove(0);
+                info!(
+                    "{name}: process {pid} {status}; following {next} ({} left)",
+                    watched.others.len() + 1
+                );
+                watched.main = next;
+                return;
+            }
+        }
+        match &mut service.life {
+            Life::Stopping(stop) if stop.origin.is_followed() && stop.origin.session.is_some() => {
+                // The daemon is gone; its workers may not be. The stop ends
+                // when the processes left in its session (adopted by foster
+                // now) are, with the daemon's own status.
+                stop.left = None;
+                stop.gone.get_or_insert((pid, status));
+                actions.push(Action::FindAdopted(id));
+            }
+            Life::Stopping(_) => self.stopped(&name, status),
+            _ if self.phase != Phase::Up => self.stopped(&name, status),
+            &mut Life::Running { since, origin, .. }
+                if origin.source == crate::service::PidSource::Pidfile =>
+            {
+                // Before the daemon counts as dead, read its pidfile again: a
+                // daemon that hands over to a new process (nginx's binary
+                // upgrade) names the successor there.
+                info!("{name}: main process {pid} {status}; reading its pidfile again");
+                service.life = Life::Succession {
+                    since,
+                    origin,
+                    dead: pid,
+                    status,
+                };
+                actions.push(Action::ReadPidfile(id));
+            }
+            &mut Life::Running { since, origin, .. }
+                if origin.source == crate::service::PidSource::Guessed =>
+            {
+                // The last of a guessed set: an intermediate process of a
+                // double fork, say, whose child foster has adopted since.
+                info!("{name}: process {pid} {status}; looking for what it left");
+                service.life = Life::Succession {
+                    since,
+                    origin,
+                    dead: pid,
+                    status,
+                };
+                actions.push(Action::FindAdopted(id));
+            }
+            Life::Starting { .. } if kind == Kind::Forking && status != WaitStatus::Exited(0) => {
+                // The launcher failed: whatever it started is stopped.
+                for sig in [service.unit.stop_signal, libc::SIGCONT] {
+                    actions.push(Action::Signal {
+                        target: Target::Group(pid),
+                        sig,
+                    });
+                }
+                actions.push(Action::KillCgroup(id));
+                self.service_ended(&name, status, now, actions);
+            }
+            _ => self.service_ended(&name, status, now, actions),
+        }
+    }
+
+    /// A service's stop is complete: it is forgotten if its unit was
+    /// removed, started again if that is wanted, else it stays down.
+    pub(super) fn stopped(&mut self, name: &str, status: WaitStatus) {
+        let Some(service) = self.services.get_mut(name) else {
+            return;
+        };
+        info!("{name}: stopped ({status})");
+        service.stopped(status);
+        match service.want {
+            Want::Remove => {
+                info!("{name}: removed");
+                self.forget(name);
+            }
+            Want::Up if self.phase == Phase::Up => {
+                service.restarts = service.restarts.saturating_add(1);
+                service.life = Life::Waiting;
+            }
+            Want::Up | Want::Down => {}
+        }
+    }
+
+    /// A service's main process is gone for good: restart it or not.
+    pub(super) fn service_ended(
+        &mut self,
+        name: &str,
+        status: WaitStatus,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(service) = self.services.get_mut(name) else {
+            return;
+        };
+        let was_ready = service.ready();
+        match service.ended(status, now) {
+            Outcome::RestartAfter(delay) => {
+                warn!("{name}: {status}; restarting in {delay:?}");
+            }
+            Outcome::AwaitPidfile => {
+                info!("{name}: launcher exited well; waiting for its pidfile");
+                actions.push(Action::ReadPidfile(service.id));
+            }
+            Outcome::Done(Ending::Exited) => info!("{name}: finished"),
+            Outcome::FindAdopted => {
+                debug!("{name}: launcher exited well; looking for the processes it left");
+                actions.push(Action::FindAdopted(service.id));
+            }
+            Outcome::Done(ending) => {
+                if ending == Ending::Failed {
+                    warn!("{name}: {status}; not restarting");
+                } else {
+                    info!("{name}: {status}");
+                }
+                if !was_ready {
+                    self.fail_dependents(name);
+                }
+                self.critical_ended(name, status, now, actions);
+            }
+        }
+    }
+
+    pub(super) fn on_spawned(
+        &mut self,
+        name: &str,
+        result: Result<Launched, StartError>,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(service) = self.services.get_mut(name) else {
+            return;
+        };
+        match result {
+            Ok(launch) => {
+                info!("{name}: started as {}", launch.pid);
+                service.spawned(launch, now);
+            }
+            // A cgroup that can be made but not joined (a hierarchy
+            // delegated in a way foster cannot use): go on without cgroups,
+            // and start the service again. The failed child exits by itself.
+            Err(
+                failure @ StartError::Child {
+                    stage: crate::sys::Stage::Cgroup,
+                    ..
+                },
+            ) if !self.cgroups_dropped => {
+                warn!("{name}: {failure}; going on without a cgroup per service");
+                self.cgroups_dropped = true;
+                actions.push(Action::DropCgroups);
+                actions.push(Action::Start(service.id));
+            }
+            Err(failure) => {
+                error!("{name}: cannot start: {failure}");
+                service.reason = Some(failure.to_string());
+                if !matches!(service.life, Life::Spawning { .. }) {
+                    service.life = Life::Spawning { since: now };
+                }
+                // As if it had exited 127: the restart policy decides.
+                self.service_ended(name, WaitStatus::Exited(127), now, actions);
+            }
+        }
+    }
+
+    pub(super) fn on_tick(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        let mut to_start = Vec::new();
+        let mut timed_out = Vec::new();
+        let up = self.phase == Phase::Up;
+        for s in self.services.values_mut() {
+            if s.deadline().is_none_or(|due| due > now) {
+                continue;
+            }
+            match &mut s.life {
+                Life::Backoff { .. } if up => {
+                    s.restarts = s.restarts.saturating_add(1);
+                    s.life = Life::Spawning { since: now };
+                    to_start.push(s.id);
+                }
+                Life::Backoff { .. } => {
+                    s.life = Life::Done {
+                        ending: Ending::Stopped,
+                        ready: false,
+                    }
+                }
+                Life::AwaitingDaemon { .. } => {
+                    warn!(
+                        "{}: never wrote a valid pidfile within {:?}",
+                        s.name(),
+                        s.unit.start_timeout
+                    );
+                    timed_out.push(s.name().to_string());
+                }
+                Life::Starting { main, deadline, .. } => {
+                    *deadline = None;
+                    warn!(
+                        "{}: not ready within {:?}; killing it",
+                        s.unit.name, s.unit.start_timeout
+                    );
+                    actions.push(Action::Signal {
+                        target: Target::Group(*main),
+                        sig: libc::SIGKILL,
+                    });
+                }
+                Life::Stopping(stop) if stop.left.is_none() => stop.deadline = None,
+                Life::Stopping(_) => {
+                    warn!(
+                        "{}: still running {:?} after its stop signal; killing it",
+                        s.name(),
+                        s.unit.stop_timeout
+                    );
+                    kill_service(s, actions);
+                    s.begin_stop(None, true);
+                }
+                _ => {}
+            }
+        }
+        for id in to_start {
+            actions.push(Action::Start(id));
+        }
+        for name in timed_out {
+            if let Some(s) = self.services.get_mut(&name) {
+                s.reason = Some("never wrote a valid pidfile".into());
+                // What the launch left is not to pile up with each retry.
+                actions.push(Action::KillCgroup(s.id));
+            }
+            self.service_ended(&name, WaitStatus::Exited(1), now, actions);
+        }
+        if let Some(due) = self.deadline
+            && due <= now
+        {
+            self.deadline = None;
+            match (self.phase, self.main) {
+                (Phase::Stopping, Main::Running(pid)) => {
+                    warn!(
+                        "main command still running {:?} after the shutdown signal; killing it",
+                        self.settings.grace
+                    );
+                    actions.push(Action::Signal {
+                        target: Target::Group(pid),
+                        sig: libc::SIGKILL,
+                    });
+                }
+                (Phase::Draining { killed: false }, _) => {
+                    info!("grace period over: killing what is left");
+                    actions.push(Action::Signal {
+                        target: Target::Descendants,
+                        sig: libc::SIGKILL,
+                    });
+                    self.phase = Phase::Draining { killed: true };
+                }
+                _ => {}
+            }
+        }
+    }
+}
