@@ -18,16 +18,17 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use log::{debug, error, warn};
 
 use crate::cgroup::Cgroups;
-use crate::control::answer;
+use crate::control::Client;
 use crate::control::server::{self, Connections};
 use crate::reaper::Reaper;
 use crate::relay::{self, Relay, Stream};
+use crate::service::ServiceId;
 use crate::signal;
 use crate::spawner::{start_main, start_service};
 use crate::supervisor::{Action, Errno, Event, Identity, StartError, Supervisor, Target};
@@ -270,7 +271,7 @@ pub fn run(
             if !reloads.is_empty() {
                 for client in reloads {
                     let dir = world.services_dir.as_deref();
-                    answer::reload_units(dir, &mut supervisor, client, &mut actions);
+                    reload_units(dir, &mut supervisor, client, &mut actions);
                 }
                 continue;
             }
@@ -346,8 +347,8 @@ pub fn run(
                     world.relay.readable(&sources.poller, token)
                 }
                 token if token >= server::FIRST_TOKEN => {
-                    if let Some(request) = connections.serve(token, &sources.poller) {
-                        queue.push_back(request);
+                    if let Some((client, request)) = connections.serve(token, &sources.poller) {
+                        queue.push_back(Event::Request { client, request });
                     }
                 }
                 _ => {}
@@ -380,7 +381,7 @@ fn perform(
         } => {
             let recipients = world.recipients();
             let send = |target, sig| send(&recipients, target, sig);
-            queue.push_back(answer::deliver(client, service, sig, targets, send));
+            queue.push_back(deliver(client, service, sig, targets, send));
         }
         Action::KillCgroup(service) => {
             if let (Some(cgroups), Some(name)) = (&world.cgroups, world.tracker.cgroup_of(service))
@@ -438,6 +439,52 @@ fn perform(
         }
     }
     None
+}
+
+/// The loop's part in a reload (SIGHUP, `fosterctl reload`): re-reads the
+/// services directory (files, users) and hands it to the supervisor, which
+/// applies it and replies to `client` (or logs what changed). Problems are
+/// logged.
+fn reload_units(
+    services_dir: Option<&Path>,
+    supervisor: &mut Supervisor,
+    client: Option<Client>,
+    actions: &mut Vec<Action>,
+) {
+    let Some(dir) = services_dir else {
+        return;
+    };
+    let loaded = crate::unit::load_dir(dir, &crate::users::UserDb::load());
+    for problem in &loaded.problems {
+        error!("{problem}");
+    }
+    supervisor.units_loaded(client, loaded, Instant::now(), actions);
+}
+
+/// The loop's part in `fosterctl kill`: sends `sig` to every target now,
+/// before the reply is written; the event says whether any took it (else
+/// the first error the kernel gave), and the supervisor replies.
+fn deliver(
+    client: Client,
+    service: ServiceId,
+    sig: i32,
+    targets: Vec<Target>,
+    send: impl Fn(Target, i32) -> Result<(), Errno>,
+) -> Event {
+    let mut refused = None;
+    let mut delivered = false;
+    for target in targets {
+        match send(target, sig) {
+            Ok(()) => delivered = true,
+            Err(e) => refused = refused.or(Some(e)),
+        }
+    }
+    Event::Delivered {
+        client,
+        service,
+        sig,
+        refused: refused.filter(|_| !delivered),
+    }
 }
 
 /// SIGKILL for everything in a service's cgroup: `cgroup.kill`, or, on a

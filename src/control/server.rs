@@ -29,8 +29,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 
-use super::protocol::{MAX_REQUEST, Reply};
-use crate::supervisor::{Client, Event};
+use super::protocol::{Client, MAX_REQUEST, Reply, Request};
 use crate::sys::{self, Accepted, ControlListener, Poller};
 
 /// Tokens from here up are control connections.
@@ -217,11 +216,11 @@ impl Connections {
     }
 
     /// Moves one control connection along (it is readable or writable):
-    /// read the request until its newline (or end of file), hand it on as
-    /// an event for the core (which answers through
-    /// [`Connections::answer`]); a request that cannot be parsed is
-    /// answered here. Then write the reply, and close.
-    pub fn serve(&mut self, token: u64, poller: &Poller) -> Option<Event> {
+    /// read the request until its newline (or end of file) and hand it on
+    /// (the core answers it, through [`Connections::reply`]); a request
+    /// that cannot be parsed is answered here. Then write the reply, and
+    /// close.
+    pub fn serve(&mut self, token: u64, poller: &Poller) -> Option<(Client, Request)> {
         let now = Instant::now();
         if self.replying(token) {
             self.write(token, poller, now);
@@ -231,12 +230,7 @@ impl Connections {
             Progress::Waiting => return None,
             Progress::TooLong => Reply::error("request too long"),
             Progress::Request(line) => match super::parse(&line) {
-                Ok(request) => {
-                    return Some(Event::Request {
-                        client: Client(token),
-                        request,
-                    });
-                }
+                Ok(request) => return Some((Client(token), request)),
                 Err(reason) => Reply::error(reason),
             },
         };

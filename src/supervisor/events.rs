@@ -1,7 +1,7 @@
 //! What the event loop tells the core ([`Event`]) and what the core asks
 //! of it ([`Action`]).
 
-use crate::control::{Reply, Request};
+use crate::control::{Client, Reply, Request};
 use crate::pidfile::{Candidate, CgroupMembership, Ties};
 use crate::service::{Launched, ServiceId};
 use crate::status::WaitStatus;
@@ -161,11 +161,6 @@ pub enum Action {
     /// Exit foster with this status.
     Exit(u8),
 }
-
-/// A control client awaiting its reply: the event loop's name for its
-/// connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Client(pub u64);
 
 /// An error number the kernel returned, as the core reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -47,8 +47,10 @@ mod forking;
 mod lifecycle;
 mod requests;
 mod shutdown;
+pub mod status;
 
-pub use events::{Action, Client, Errno, Event, Named, PidfileReading, StartError, Target};
+pub use crate::control::Client;
+pub use events::{Action, Errno, Event, Named, PidfileReading, StartError, Target};
 
 /// Settings the supervisor decides with.
 #[derive(Debug, Clone)]

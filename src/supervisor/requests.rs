@@ -6,11 +6,12 @@ use std::time::Instant;
 
 use log::{info, warn};
 
+use super::status::{status_json, status_table};
 use super::{
     Action, Client, Errno, Phase, Supervisor, Target, abandon_launch, send_stop_sequence,
     service_targets,
 };
-use crate::control::{Outcome as ReplyOutcome, Reply, Request, status_json, status_table};
+use crate::control::{Outcome as ReplyOutcome, Reply, Request};
 use crate::service::{Ending, Life, Service, Want};
 use crate::signal;
 use crate::unit::Loaded;
