@@ -198,7 +198,7 @@ impl World {
         cgroups: Option<Cgroups>,
     ) -> World {
         World {
-            pid1: identity.pid == 1,
+            pid1: identity.pid == Pid::INIT,
             own_pid: identity.pid,
             mask,
             env,
@@ -328,12 +328,15 @@ pub fn run(
                     }
                 }
                 token if token >= tracker::FIRST_PIDFD_TOKEN => {
-                    let pid = Pid::try_from(token - tracker::FIRST_PIDFD_TOKEN).unwrap_or(0);
-                    let poller = &sources.poller;
-                    let reaper = &mut world.reaper;
-                    world
-                        .tracker
-                        .followed_ended(pid, poller, reaper, &mut queue);
+                    let pid = i32::try_from(token - tracker::FIRST_PIDFD_TOKEN).ok();
+                    // Only a followed PID's pidfd has a token up here.
+                    if let Some(pid) = pid.and_then(Pid::new) {
+                        let poller = &sources.poller;
+                        let reaper = &mut world.reaper;
+                        world
+                            .tracker
+                            .followed_ended(pid, poller, reaper, &mut queue);
+                    }
                 }
                 crate::console::STDOUT_TOKEN => {
                     crate::console::writable(Stream::Stdout);
@@ -580,7 +583,7 @@ fn read_signals(
             }
             // A write of foster's own to an output whose reader is gone:
             // the relay handles it; it is nobody's signal to forward.
-            Ok(Some((libc::SIGPIPE, sender))) if sender == own_pid => {}
+            Ok(Some((libc::SIGPIPE, sender))) if sender == Some(own_pid) => {}
             Ok(Some((sig, _))) => queue.push_back(Event::Signal(sig)),
             Ok(None) => return,
             Err(e) => {
@@ -648,7 +651,7 @@ fn signal_session(world: &Recipients, sid: Pid, since: u64, sig: i32) {
         let Ok(fd) = sys::PidFd::open(pid) else {
             continue;
         };
-        if crate::procfs::candidate(pid) != Some(before) || before.session != sid {
+        if crate::procfs::candidate(pid) != Some(before) || before.session != Some(sid) {
             continue;
         }
         debug!("sending {} to {pid} of session {sid}", signal::name(sig));

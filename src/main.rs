@@ -58,7 +58,7 @@ extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) 
 fn run(args: Vec<OsString>) -> i32 {
     // A machine's init readies the machine first: the command line itself
     // can only be read once /proc is mounted.
-    let (args, machine) = match system::detect(sys::getpid() == 1) {
+    let (args, machine) = match system::detect(sys::getpid() == Some(sys::Pid::INIT)) {
         None => (args, None),
         Some(start) => {
             let mut prepared = system::prepare(start);
@@ -170,8 +170,11 @@ fn supervise(options: Options, machine: Option<&system::Prepared>) -> (u8, Power
             return (1, Power::default());
         }
     };
-    let own_pid = sys::getpid();
-    if own_pid != 1
+    let Some(own_pid) = sys::getpid() else {
+        error!("cannot tell foster's own PID: getpid(2) gave no positive number");
+        return (1, Power::default());
+    };
+    if own_pid != sys::Pid::INIT
         && let Err(e) = sys::set_child_subreaper()
     {
         warn!("cannot become a child subreaper ({e}): orphans will not be reaped by foster");
@@ -195,10 +198,11 @@ fn supervise(options: Options, machine: Option<&system::Prepared>) -> (u8, Power
     };
     let (main, start_dir, start_path) = leave_start_dir(main);
 
-    // 0 when the session's leader is outside this PID namespace.
+    // No session when its leader is outside this PID namespace (or /proc
+    // cannot say).
     let identity = supervisor::Identity {
         pid: own_pid,
-        session: procfs::session_of(own_pid).unwrap_or(0),
+        session: procfs::session_of(own_pid),
     };
     let (supervisor, main) = decide(&options, machine, identity, units, main, start_path);
     let main = event_loop::MainCommand {
@@ -430,7 +434,9 @@ fn set_parent_death_signal(sig: i32) {
         warn!("cannot set the parent-death signal: {e}");
         return;
     }
-    if sys::getppid() != parent {
-        let _ = sys::signal_process(sys::getpid(), sig);
+    if sys::getppid() != parent
+        && let Some(own_pid) = sys::getpid()
+    {
+        let _ = sys::signal_process(own_pid, sig);
     }
 }

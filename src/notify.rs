@@ -24,7 +24,7 @@ pub fn parse(bytes: &[u8]) -> Option<Message> {
             "STATUS" => msg.status = Some(value.chars().take(256).collect()),
             // Any positive number: whether it may be the service's main
             // process is for the supervisor to judge (and to log).
-            "MAINPID" => msg.main_pid = value.parse().ok().filter(|&p: &Pid| p > 0),
+            "MAINPID" => msg.main_pid = value.parse().ok().and_then(Pid::new),
             _ => {}
         }
     }
@@ -42,7 +42,7 @@ mod tests {
             Some(Message {
                 ready: true,
                 status: Some("Serving 3 clients".into()),
-                main_pid: Some(4242)
+                main_pid: Pid::new(4242)
             })
         );
         assert_eq!(
@@ -62,7 +62,7 @@ mod tests {
         assert_eq!(
             parse(b"MAINPID=1\n"),
             Some(Message {
-                main_pid: Some(1),
+                main_pid: Some(Pid::INIT),
                 ..Message::default()
             })
         );

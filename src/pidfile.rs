@@ -20,17 +20,20 @@ pub fn parse(bytes: &[u8]) -> Option<Pid> {
     }
     std::str::from_utf8(digits)
         .ok()?
-        .parse::<Pid>()
+        .parse()
         .ok()
-        .filter(|&p| p > 0)
+        .and_then(Pid::new)
 }
 
 /// What `/proc` says about a process a pidfile names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Candidate {
     pub pid: Pid,
-    pub ppid: Pid,
-    pub session: Pid,
+    /// `None` when its parent is outside foster's PID namespace.
+    pub ppid: Option<Pid>,
+    /// `None` when the leader of its session is outside foster's PID
+    /// namespace.
+    pub session: Option<Pid>,
     /// Start time in clock ticks since boot (`/proc/PID/stat` field 22).
     pub start_ticks: u64,
 }
@@ -87,7 +90,8 @@ pub struct Context {
     /// When the launcher started, in the same ticks.
     pub launched_ticks: u64,
     /// foster's own session (the main command's too): never a service's.
-    pub foster_session: Pid,
+    /// `None` when its leader is outside foster's PID namespace.
+    pub foster_session: Option<Pid>,
 }
 
 /// Why a PID was refused.
@@ -99,7 +103,7 @@ pub enum Refusal {
     /// Neither reparented to foster, nor in the service's session, nor
     /// started by one of the service's processes.
     NotOurs {
-        ppid: Pid,
+        ppid: Option<Pid>,
     },
     /// Started before the service was launched: a recycled or foreign PID.
     TooOld,
@@ -125,6 +129,9 @@ impl fmt::Display for Refusal {
             Refusal::Foster => f.write_str("it is foster itself"),
             Refusal::Launcher => f.write_str("it is the launcher, which has exited"),
             Refusal::NotOurs { ppid } => {
+                // A parent outside foster's PID namespace is 0 there, as
+                // /proc says.
+                let ppid = ppid.map_or(0, Pid::get);
                 write!(
                     f,
                     "it is not foster's child nor in the service's session (its parent is {ppid})"
@@ -167,7 +174,7 @@ pub fn validate(
     processes: &[Pid],
     claim: Claim,
 ) -> Result<(), Refusal> {
-    if c.pid == 1 {
+    if c.pid == Pid::INIT {
         return Err(Refusal::Init);
     }
     if c.pid == ctx.foster {
@@ -191,8 +198,8 @@ pub fn validate(
                 .iter()
                 .any(|a| *a == ctx.launcher || processes.contains(a));
             let ours = c.pid == ctx.launcher
-                || c.ppid == ctx.foster
-                || c.session == ctx.launcher
+                || c.ppid == Some(ctx.foster)
+                || c.session == Some(ctx.launcher)
                 || descends;
             if !ours {
                 return Err(Refusal::NotOurs { ppid: c.ppid });
@@ -202,6 +209,8 @@ pub fn validate(
     if c.start_ticks < ctx.launched_ticks {
         return Err(Refusal::TooOld);
     }
+    // Both unknown (leaders outside the namespace) counts as the same
+    // session: a service's process is in one of its own making, inside.
     if c.session == ctx.foster_session {
         return Err(Refusal::FostersSession);
     }
@@ -212,10 +221,14 @@ pub fn validate(
 mod tests {
     use super::*;
 
+    fn pid(n: i32) -> Pid {
+        Pid::new(n).expect("a positive PID")
+    }
+
     #[test]
     fn parses_only_clean_pids() {
-        assert_eq!(parse(b"4242\n"), Some(4242));
-        assert_eq!(parse(b"4242"), Some(4242));
+        assert_eq!(parse(b"4242\n"), Some(pid(4242)));
+        assert_eq!(parse(b"4242"), Some(pid(4242)));
         for bad in [
             &b""[..],
             b"\n",
@@ -234,10 +247,10 @@ mod tests {
 
     fn ctx() -> Context {
         Context {
-            foster: 10,
-            launcher: 20,
+            foster: pid(10),
+            launcher: pid(20),
             launched_ticks: 1000,
-            foster_session: 5,
+            foster_session: Pid::new(5),
         }
     }
 
@@ -245,11 +258,12 @@ mod tests {
         validate(c, &Ties::default(), ctx, "web", &[], Claim::Pidfile)
     }
 
-    fn candidate(pid: Pid, ppid: Pid, session: Pid, start_ticks: u64) -> Candidate {
+    /// A candidate; 0 for a parent or session outside the namespace.
+    fn candidate(n: i32, ppid: i32, session: i32, start_ticks: u64) -> Candidate {
         Candidate {
-            pid,
-            ppid,
-            session,
+            pid: pid(n),
+            ppid: Pid::new(ppid),
+            session: Pid::new(session),
             start_ticks,
         }
     }
@@ -274,11 +288,32 @@ mod tests {
         );
         assert_eq!(
             check(&candidate(40, 7, 40, 2000), &ctx()),
-            Err(Refusal::NotOurs { ppid: 7 })
+            Err(Refusal::NotOurs { ppid: Some(pid(7)) })
         );
         assert_eq!(
             check(&candidate(41, 10, 41, 999), &ctx()),
             Err(Refusal::TooOld)
         );
+    }
+
+    #[test]
+    fn a_session_led_from_outside_the_namespace_is_fosters_own_when_fosters_is() {
+        // /proc says 0 for such a leader; so it does for foster's session
+        // when foster is a container's init started in someone's session.
+        let outside = Context {
+            foster_session: None,
+            ..ctx()
+        };
+        assert_eq!(
+            check(&candidate(30, 10, 0, 1001), &outside),
+            Err(Refusal::FostersSession)
+        );
+        assert_eq!(check(&candidate(30, 10, 30, 1001), &outside), Ok(()));
+        assert_eq!(check(&candidate(30, 10, 0, 1001), &ctx()), Ok(()));
+        // A parent outside the namespace: shown as /proc shows it.
+        let refusal = check(&candidate(40, 0, 40, 2000), &ctx());
+        assert_eq!(refusal, Err(Refusal::NotOurs { ppid: None }));
+        let message = refusal.err().map(|r| r.to_string()).unwrap_or_default();
+        assert!(message.ends_with("(its parent is 0)"), "{message}");
     }
 }

@@ -12,17 +12,26 @@ use crate::sys::Pid;
 
 /// The PID and parent PID from one `/proc/PID/stat` line. The command name
 /// sits in parentheses and may itself contain spaces and parentheses, so the
-/// fields are counted from the last `)`.
-pub fn parse_stat(line: &str) -> Option<(Pid, Pid)> {
+/// fields are counted from the last `)`. The parent is `None` where `/proc`
+/// says 0: for a PID namespace's init, a kernel thread spawner, or a
+/// process whose parent is outside the namespace.
+pub fn parse_stat(line: &str) -> Option<(Pid, Option<Pid>)> {
     let (head, tail) = line.rsplit_once(')')?;
     let pid = head.split_once(" (")?.0.trim().parse().ok()?;
     let mut fields = tail.split_ascii_whitespace();
     let _state = fields.next()?;
-    let ppid = fields.next()?.parse().ok()?;
+    let ppid = absent_if_zero(fields.next()?)?;
     Some((pid, ppid))
 }
 
-/// The session ID of `pid` (field 6 of `/proc/PID/stat`), if it can be read.
+/// A PID field of `/proc/PID/stat`: `None` when it is not a number at all,
+/// `Some(None)` for 0 (a process outside this PID namespace, or none).
+fn absent_if_zero(field: &str) -> Option<Option<Pid>> {
+    field.parse().ok().map(Pid::new)
+}
+
+/// The session ID of `pid` (field 6 of `/proc/PID/stat`), if it can be read
+/// and its leader is in foster's PID namespace (else `/proc` says 0).
 pub fn session_of(pid: Pid) -> Option<Pid> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (_, tail) = stat.rsplit_once(')')?;
@@ -50,8 +59,8 @@ pub fn stat_of(pid: Pid) -> Option<(crate::pidfile::Candidate, bool)> {
     // After the name: state(3) ppid(4) pgrp(5) session(6) … starttime(22).
     let candidate = crate::pidfile::Candidate {
         pid,
-        ppid: fields.get(1)?.parse().ok()?,
-        session: fields.get(3)?.parse().ok()?,
+        ppid: absent_if_zero(fields.get(1)?)?,
+        session: absent_if_zero(fields.get(3)?)?,
         start_ticks: fields.get(19)?.parse().ok()?,
     };
     Some((candidate, fields.first() == Some(&"Z")))
@@ -67,8 +76,10 @@ pub fn ancestors(pid: Pid, stop: Pid) -> Vec<Pid> {
         let Some((c, _)) = stat_of(current) else {
             break;
         };
-        let parent = c.ppid;
-        if parent <= 1 || parent == stop || found.contains(&parent) {
+        let Some(parent) = c.ppid else {
+            break;
+        };
+        if parent == Pid::INIT || parent == stop || found.contains(&parent) {
             break;
         }
         found.push(parent);
@@ -119,7 +130,8 @@ pub fn descendants(root: Pid) -> io::Result<Vec<Pid>> {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
             continue;
         };
-        if let Some((pid, ppid)) = parse_stat(&stat) {
+        // No parent in view (0): below nobody foster can be.
+        if let Some((pid, Some(ppid))) = parse_stat(&stat) {
             children.entry(ppid).or_default().push(pid);
         }
     }
@@ -150,7 +162,7 @@ pub fn session_members(sid: Pid, since: u64, root: Option<Pid>) -> io::Result<Ve
         if below.as_ref().is_some_and(|b| !b.contains(&pid)) {
             continue;
         }
-        if candidate(pid).is_some_and(|c| c.session == sid && c.start_ticks >= since) {
+        if candidate(pid).is_some_and(|c| c.session == Some(sid) && c.start_ticks >= since) {
             found.push(pid);
         }
     }
@@ -177,11 +189,28 @@ fn walk(root: Pid, children: &HashMap<Pid, Vec<Pid>>) -> Vec<Pid> {
 mod tests {
     use super::*;
 
+    fn pid(n: i32) -> Pid {
+        Pid::new(n).expect("a positive PID")
+    }
+
+    fn pids(ns: &[i32]) -> Vec<Pid> {
+        ns.iter().copied().map(pid).collect()
+    }
+
+    /// Our own PID, or a child's (`std::process::id`, `Child::id`).
+    fn process(id: u32) -> Pid {
+        pid(i32::try_from(id).expect("a PID fits in an i32"))
+    }
+
     #[test]
     fn parses_stat_lines_with_awkward_names() {
-        assert_eq!(parse_stat("42 (sh) S 7 42 42 0 -1"), Some((42, 7)));
-        assert_eq!(parse_stat("42 (a) b) (c) R 9 1 1"), Some((42, 9)));
-        assert_eq!(parse_stat("42 (with space) Z 1 1"), Some((42, 1)));
+        let stat = |n, ppid| Some((pid(n), Some(pid(ppid))));
+        assert_eq!(parse_stat("42 (sh) S 7 42 42 0 -1"), stat(42, 7));
+        assert_eq!(parse_stat("42 (a) b) (c) R 9 1 1"), stat(42, 9));
+        assert_eq!(parse_stat("42 (with space) Z 1 1"), stat(42, 1));
+        // A parent outside the PID namespace, or none: /proc says 0.
+        assert_eq!(parse_stat("1 (init) S 0 1 1"), Some((pid(1), None)));
+        assert_eq!(parse_stat("0 (swapper) S 0 0 0"), None);
         assert_eq!(parse_stat("garbage"), None);
         assert_eq!(parse_stat(""), None);
     }
@@ -189,42 +218,43 @@ mod tests {
     #[test]
     fn walks_the_whole_tree_below_root() {
         let mut children = HashMap::new();
-        children.insert(1, vec![10, 20]);
-        children.insert(10, vec![11]);
-        children.insert(11, vec![12]);
-        children.insert(20, vec![]);
-        children.insert(99, vec![100]);
-        let mut found = walk(10, &children);
+        children.insert(pid(1), pids(&[10, 20]));
+        children.insert(pid(10), pids(&[11]));
+        children.insert(pid(11), pids(&[12]));
+        children.insert(pid(20), vec![]);
+        children.insert(pid(99), pids(&[100]));
+        let mut found = walk(pid(10), &children);
         found.sort();
-        assert_eq!(found, vec![11, 12]);
-        let mut all = walk(1, &children);
+        assert_eq!(found, pids(&[11, 12]));
+        let mut all = walk(pid(1), &children);
         all.sort();
-        assert_eq!(all, vec![10, 11, 12, 20]);
+        assert_eq!(all, pids(&[10, 11, 12, 20]));
     }
 
     #[test]
     fn reads_a_candidate() {
-        let me = std::process::id() as Pid;
+        let me = process(std::process::id());
         let c = candidate(me).unwrap();
         assert_eq!(c.pid, me);
-        assert_eq!(Some(c.session), session_of(me));
+        assert_eq!(c.session, session_of(me));
         assert!(c.start_ticks > 0);
     }
 
     #[test]
     fn reads_a_session() {
-        // The session ID may read 0 when the session leader lives outside
-        // this PID namespace (as under some CI runners), so only its
-        // presence is checked for ourselves; a child in a new session has
-        // its own PID as session ID.
-        let me = std::process::id() as Pid;
-        assert!(session_of(me).is_some());
-        assert_eq!(session_of(-5), None);
+        // The session ID reads 0 when the session leader lives outside
+        // this PID namespace (as under some CI runners): no session then,
+        // as getsid(2) says too. A child in a new session has its own PID
+        // as session ID. No process has a PID above pid_max (2^22 at most).
+        let me = process(std::process::id());
+        let sid = nix::unistd::getsid(None).unwrap().as_raw();
+        assert_eq!(session_of(me), Pid::new(sid));
+        assert_eq!(session_of(pid(i32::MAX)), None);
         let mut child = std::process::Command::new("setsid")
             .args(["sleep", "5"])
             .spawn()
             .unwrap();
-        let pid = child.id() as Pid;
+        let pid = process(child.id());
         let mut seen = None;
         for _ in 0..500 {
             seen = session_of(pid);
@@ -241,7 +271,7 @@ mod tests {
     #[test]
     fn lists_a_zombie_child_and_its_own_children() {
         let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id() as Pid;
+        let pid = process(child.id());
         // Wait for the exit without reaping it.
         let mut zombie = None;
         for _ in 0..1000 {
@@ -252,7 +282,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
         let (c, _) = zombie.expect("the child became a zombie");
-        assert_eq!(c.ppid, std::process::id() as Pid);
+        assert_eq!(c.ppid, Some(process(std::process::id())));
         assert_eq!(candidate(pid), None);
         // Test threads are not the thread that forked, so only check that
         // the file reads; the loop's thread sees its own children.
@@ -273,8 +303,8 @@ mod tests {
             .env("FOSTER_SERVICE_NAME", "db")
             .spawn()
             .unwrap();
-        let pid = child.id() as Pid;
-        let me = std::process::id() as Pid;
+        let pid = process(child.id());
+        let me = process(std::process::id());
         // Until the child has exec'd, its environment is the test's.
         let mut marker = None;
         for _ in 0..500 {
@@ -286,7 +316,8 @@ mod tests {
         }
         assert_eq!(marker, Some("db".into()));
         assert_eq!(ancestors(pid, me), Vec::<Pid>::new());
-        let found = ancestors(pid, 0);
+        // Stopping at PID 1 is no stop: the walk ends there anyway.
+        let found = ancestors(pid, Pid::INIT);
         child.kill().unwrap();
         child.wait().unwrap();
         assert_eq!(found.first(), Some(&me));
@@ -298,9 +329,9 @@ mod tests {
             .arg("5")
             .spawn()
             .unwrap();
-        let found = descendants(std::process::id() as Pid).unwrap();
+        let found = descendants(process(std::process::id())).unwrap();
         child.kill().unwrap();
         child.wait().unwrap();
-        assert!(found.contains(&(child.id() as Pid)));
+        assert!(found.contains(&process(child.id())));
     }
 }

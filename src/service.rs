@@ -134,7 +134,8 @@ pub struct Origin {
     pub source: PidSource,
     /// A followed daemon's session: its workers are the processes of that
     /// session started since the launch. `None` for foster's own child,
-    /// whose process group is the service.
+    /// whose process group is the service, and for a daemon whose session
+    /// leader is outside foster's PID namespace (no session to follow).
     pub session: Option<Pid>,
     /// The launch's start time in `/proc` clock ticks (0 when unknown): no
     /// process of this run can be older.
@@ -636,7 +637,9 @@ pub(crate) mod tests {
         }
     }
 
-    pub fn launched(pid: Pid) -> Launched {
+    /// The launch of process `pid`, its start time unknown.
+    pub fn launched(pid: i32) -> Launched {
+        let pid = Pid::new(pid).expect("a positive PID");
         Launched { pid, ticks: 0 }
     }
 
@@ -752,7 +755,7 @@ pub(crate) mod tests {
         s.spawned(launched(9), now);
         s.begin_stop(Some(now + Duration::from_secs(5)), false);
         assert_eq!(s.state_name(), "stopping");
-        assert!(s.has(9) && s.ready() && !s.is_down());
+        assert!(s.has(launched(9).pid) && s.ready() && !s.is_down());
         assert_eq!(s.deadline(), Some(now + Duration::from_secs(5)));
         s.begin_stop(None, true);
         assert!(matches!(&s.life, Life::Stopping(stop) if stop.killed && stop.deadline.is_none()));

@@ -79,7 +79,8 @@ fn in_the_kernels_namespace() -> bool {
 /// Whether a `/proc/2/stat` line is the kernel's thread spawner's: named
 /// `kthreadd`, with no parent.
 fn is_kthreadd(stat: &str) -> bool {
-    stat.starts_with("2 (kthreadd) ") && crate::procfs::parse_stat(stat) == Some((2, 0))
+    stat.starts_with("2 (kthreadd) ")
+        && matches!(crate::procfs::parse_stat(stat), Some((pid, None)) if pid.get() == 2)
 }
 
 /// What [`prepare`] did and found, to be logged once logging is set up

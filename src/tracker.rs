@@ -47,8 +47,9 @@ pub const FIRST_PIDFD_TOKEN: u64 = 1 << 48;
 pub struct Tracker {
     own_pid: Pid,
     /// foster's own session (it never makes another): the main command's,
-    /// never a service's.
-    own_session: Pid,
+    /// never a service's. `None` when its leader is outside foster's PID
+    /// namespace.
+    own_session: Option<Pid>,
     /// Each forking service's launch, by service.
     launches: HashMap<ServiceId, Launch>,
     /// Watches the directories of pidfiles (created on first use).
@@ -122,7 +123,7 @@ pub fn membership(cgroups: Option<&Cgroups>, pid: Pid) -> CgroupMembership {
 
 impl Tracker {
     /// Nothing tracked yet, for the foster with this PID and session.
-    pub fn new(own_pid: Pid, own_session: Pid) -> Tracker {
+    pub fn new(own_pid: Pid, own_session: Option<Pid>) -> Tracker {
         Tracker {
             own_pid,
             own_session,
@@ -351,9 +352,7 @@ impl Tracker {
                 membership(cgroups, c.pid)
             },
             marked: crate::procfs::service_marker(c.pid),
-            leader_ticks: (c.session > 0)
-                .then(|| crate::procfs::start_ticks(c.session))
-                .flatten(),
+            leader_ticks: c.session.and_then(crate::procfs::start_ticks),
         }
     }
 
@@ -381,7 +380,7 @@ impl Tracker {
             Ok(fd) => {
                 // Its end is seen through the pidfd even when foster is not
                 // its parent (see `followed_ended`).
-                if let Ok(token) = u64::try_from(pid)
+                if let Ok(token) = u64::try_from(pid.get())
                     && let Err(e) = poller.watch(fd.fd(), FIRST_PIDFD_TOKEN + token)
                 {
                     warn!("cannot watch the pidfd of {pid}: {e}");
@@ -503,11 +502,15 @@ mod tests {
             grace: std::time::Duration::from_secs(1),
             warn_on_reap: false,
             system: false,
-            identity: crate::supervisor::Identity::default(),
+            identity: crate::supervisor::Identity {
+                pid: Pid::INIT,
+                session: None,
+            },
         };
         let unit = crate::service::tests::unit("d", Kind::Forking, crate::unit::Restart::Always);
         let supervisor = Supervisor::new(settings, vec![unit], false, true);
-        let mut reaped: std::collections::HashSet<Pid> = (1000..6000).collect();
+        let mut reaped: std::collections::HashSet<Pid> =
+            (1000..6000).filter_map(Pid::new).collect();
         let d = supervisor.id("d").expect("d is known");
         let removed = ServiceId(d.0 + 1);
         let mut launches: HashMap<ServiceId, ()> = [(d, ()), (removed, ())].into();

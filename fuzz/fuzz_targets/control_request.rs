@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use foster::control::{self, Outcome};
 use foster::status::{ExpectedStatuses, WaitStatus};
 use foster::supervisor::{Action, Client, Errno, Event, Settings, Supervisor, Target};
+use foster::sys::Pid;
 use foster::unit::{self, Unit};
 use libfuzzer_sys::fuzz_target;
 
@@ -62,7 +63,7 @@ fn units() -> Vec<Unit> {
 struct World {
     now: Instant,
     next_pid: i32,
-    running: Vec<i32>,
+    running: Vec<Pid>,
     /// The replies the supervisor gave, by client.
     replies: Vec<(Client, control::Reply)>,
 }
@@ -76,13 +77,13 @@ impl World {
                 match action {
                     Action::Start(service) => {
                         self.next_pid += 1;
-                        self.running.push(self.next_pid);
+                        let Some(pid) = Pid::new(self.next_pid) else {
+                            continue;
+                        };
+                        self.running.push(pid);
                         let event = Event::ServiceSpawned {
                             service,
-                            result: Ok(foster::service::Launched {
-                                pid: self.next_pid,
-                                ticks: 0,
-                            }),
+                            result: Ok(foster::service::Launched { pid, ticks: 0 }),
                         };
                         sup.handle(event, self.now, &mut more);
                     }
@@ -144,7 +145,10 @@ fuzz_target!(|data: &[u8]| {
         grace: Duration::from_secs(5),
         warn_on_reap: false,
         system: data.first().is_some_and(|b| b & 1 == 1),
-        identity: foster::supervisor::Identity { pid: 1, session: 1 },
+        identity: foster::supervisor::Identity {
+            pid: Pid::INIT,
+            session: Some(Pid::INIT),
+        },
     };
     let mut sup = Supervisor::new(settings, units(), false, true);
     let mut world = World {

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(parsed.is_some(), is_text);
     if let Some(m) = parsed {
         assert!(m.status.as_ref().is_none_or(|s| s.chars().count() <= 256));
-        assert!(m.main_pid.is_none_or(|p| p > 0));
+        assert!(m.main_pid.is_none_or(|p| p.get() > 0));
         let last_ready = std::str::from_utf8(data).ok().and_then(|t| {
             t.split('\n')
                 .filter_map(|l| l.strip_prefix("READY="))

@@ -70,14 +70,15 @@ impl Supervisor {
                 // The session its launch led, unless that number now leads
                 // a session of someone else's (its leader started later).
                 let launch_session = s.launch.is_some_and(|l| {
-                    l.pid == c.session
+                    c.session == Some(l.pid)
                         && (l.ticks == 0 || ties.leader_ticks.is_none_or(|t| t == l.ticks))
                 });
                 // A watched process is not reaped yet, so its number is
                 // still its own: an ancestor with that number is it.
                 s.has(c.pid)
                     || launch_session
-                    || (s.main_pid().is_some() && s.session() == Some(c.session))
+                    || (s.main_pid().is_some()
+                        && c.session.is_some_and(|sid| s.session() == Some(sid)))
                     || ties.ancestors.iter().any(|&a| s.has(a))
             })
             .map(|(other, _)| Refusal::OtherService(other.clone()))
@@ -143,7 +144,7 @@ impl Supervisor {
                     info!("{name}: main process is now {pid} (MAINPID from {sender})");
                     let moved = |origin: &Origin| Origin {
                         source: PidSource::Notify,
-                        session: Some(c.session),
+                        session: c.session,
                         ticks: origin.ticks,
                     };
                     match &mut s.life {

@@ -82,7 +82,7 @@ impl Supervisor {
                     reading.exited,
                     Origin {
                         source: PidSource::Pidfile,
-                        session: Some(c.session),
+                        session: c.session,
                         ticks: ctx.launched_ticks,
                     },
                 )),
@@ -199,12 +199,14 @@ impl Supervisor {
                 .iter()
                 .filter(|(c, st)| {
                     st.is_none()
-                        && c.ppid == ctx.foster
+                        && c.ppid == Some(ctx.foster)
                         && c.start_ticks >= stop.origin.ticks
                         && match &members {
                             Some(members) => members.contains(&c.pid),
                             None => {
-                                Some(c.session) == stop.origin.session && !known.contains(&c.pid)
+                                c.session.is_some()
+                                    && c.session == stop.origin.session
+                                    && !known.contains(&c.pid)
                             }
                         }
                 })
@@ -246,16 +248,19 @@ impl Supervisor {
         let mut ours: Vec<_> = found
             .into_iter()
             .filter(|(c, st)| {
-                c.ppid == ctx.foster
+                c.ppid == Some(ctx.foster)
                     && c.session != ctx.foster_session
-                    && ![1, ctx.foster, ctx.launcher].contains(&c.pid)
+                    && ![Pid::INIT, ctx.foster, ctx.launcher].contains(&c.pid)
                     && c.start_ticks >= ctx.launched_ticks
                     && match &members {
                         // A held zombie has left its cgroup already.
                         Some(members) => {
                             (members.contains(&c.pid) || st.is_some()) && !known.contains(&c.pid)
                         }
-                        None => !known.contains(&c.pid) && !sessions.contains(&c.session),
+                        None => {
+                            !known.contains(&c.pid)
+                                && !c.session.is_some_and(|sid| sessions.contains(&sid))
+                        }
                     }
             })
             .collect();
@@ -293,7 +298,7 @@ impl Supervisor {
                 },
                 origin: Origin {
                     source: PidSource::Guessed,
-                    session: Some(first.session),
+                    session: first.session,
                     ticks: ctx.launched_ticks,
                 },
             };

@@ -66,12 +66,12 @@ pub struct Settings {
     pub identity: Identity,
 }
 
-/// foster's own PID, and its session (the main command's; 0 when its
+/// foster's own PID, and its session (the main command's; `None` when its
 /// leader is outside foster's PID namespace).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identity {
     pub pid: Pid,
-    pub session: Pid,
+    pub session: Option<Pid>,
 }
 
 /// How a machine's init ends, once everything has stopped.

@@ -7,7 +7,12 @@ use crate::status::WaitStatus;
 use crate::unit::Kind;
 use crate::unit::Restart;
 
-const MAIN: Pid = 100;
+const MAIN: i32 = 100;
+
+/// The process numbered `n`.
+fn pid(n: i32) -> Pid {
+    Pid::new(n).expect("a positive PID")
+}
 
 fn settings() -> Settings {
     Settings {
@@ -16,7 +21,10 @@ fn settings() -> Settings {
         grace: Duration::from_secs(5),
         warn_on_reap: false,
         system: false,
-        identity: Identity { pid: 1, session: 5 },
+        identity: Identity {
+            pid: Pid::INIT,
+            session: Pid::new(5),
+        },
     }
 }
 
@@ -45,7 +53,7 @@ impl Harness {
             now: Instant::now(),
         };
         assert_eq!(h.boot(), vec![Action::StartMain]);
-        assert_eq!(h.feed(&[Event::MainSpawned(Ok(MAIN))]), vec![]);
+        assert_eq!(h.feed(&[Event::MainSpawned(Ok(pid(MAIN)))]), vec![]);
         h
     }
 
@@ -76,10 +84,13 @@ impl Harness {
         self.feed(&[Event::Tick])
     }
 
-    fn spawned(&mut self, name: &str, pid: Pid) -> Vec<Action> {
+    fn spawned(&mut self, name: &str, n: i32) -> Vec<Action> {
         self.feed(&[Event::ServiceSpawned {
             service: self.id(name),
-            result: Ok(crate::service::Launched { pid, ticks: 100 }),
+            result: Ok(crate::service::Launched {
+                pid: pid(n),
+                ticks: 100,
+            }),
         }])
     }
 
@@ -97,16 +108,16 @@ impl Harness {
     }
 }
 
-fn exited(pid: Pid, code: u8) -> Event {
+fn exited(n: i32, code: u8) -> Event {
     Event::Exited {
-        pid,
+        pid: pid(n),
         status: WaitStatus::Exited(code),
     }
 }
 
-fn killed(pid: Pid, sig: i32) -> Event {
+fn killed(n: i32, sig: i32) -> Event {
     Event::Exited {
-        pid,
+        pid: pid(n),
         status: WaitStatus::Signaled { sig, core: false },
     }
 }
@@ -127,9 +138,9 @@ fn forwards_every_signal_to_the_child_or_its_group() {
     assert_eq!(
         h.feed(&[Event::Signal(15), Event::Signal(40), Event::Signal(1)]),
         vec![
-            signal(Target::Process(MAIN), 15),
-            signal(Target::Process(MAIN), 40),
-            signal(Target::Process(MAIN), 1)
+            signal(Target::Process(pid(MAIN)), 15),
+            signal(Target::Process(pid(MAIN)), 40),
+            signal(Target::Process(pid(MAIN)), 1)
         ]
     );
     let mut h = Harness::one_command(Settings {
@@ -138,7 +149,7 @@ fn forwards_every_signal_to_the_child_or_its_group() {
     });
     assert_eq!(
         h.feed(&[Event::Signal(10)]),
-        vec![signal(Target::Group(MAIN), 10)]
+        vec![signal(Target::Group(pid(MAIN)), 10)]
     );
 }
 
@@ -245,7 +256,7 @@ fn orphans_reaped_while_running_change_nothing() {
     assert_eq!(h.feed(&[exited(MAIN + 5, 0), done(true)]), vec![]);
     assert_eq!(
         h.feed(&[Event::Signal(1)]),
-        vec![signal(Target::Process(MAIN), 1)]
+        vec![signal(Target::Process(pid(MAIN)), 1)]
     );
 }
 
@@ -290,7 +301,10 @@ fn services_start_in_dependency_order_and_the_main_command_last() {
     assert_eq!(h.spawned("web", 12), vec![]);
     assert_eq!(h.state("web"), "starting");
     // It never says READY=1: killed at start_timeout, and its exit is a failure.
-    assert_eq!(h.tick(), vec![signal(Target::Group(12), libc::SIGKILL)]);
+    assert_eq!(
+        h.tick(),
+        vec![signal(Target::Group(pid(12)), libc::SIGKILL)]
+    );
     let actions = h.feed(&[killed(12, 9), done(true)]);
     assert_eq!(h.state("web"), "backoff");
     assert_eq!(actions, vec![Action::StartMain]);
@@ -358,16 +372,16 @@ fn sigterm_stops_services_in_reverse_dependency_order_then_exits_0() {
     assert_eq!(
         h.feed(&[Event::Signal(libc::SIGTERM)]),
         vec![
-            signal(Target::Group(31), libc::SIGTERM),
-            signal(Target::Group(31), libc::SIGCONT)
+            signal(Target::Group(pid(31)), libc::SIGTERM),
+            signal(Target::Group(pid(31)), libc::SIGCONT)
         ]
     );
     assert_eq!(h.state("web"), "stopping");
     assert_eq!(
         h.feed(&[killed(31, 15)]),
         vec![
-            signal(Target::Group(30), libc::SIGTERM),
-            signal(Target::Group(30), libc::SIGCONT)
+            signal(Target::Group(pid(30)), libc::SIGTERM),
+            signal(Target::Group(pid(30)), libc::SIGCONT)
         ]
     );
     assert_eq!(h.feed(&[done(true)]), vec![]);
@@ -384,7 +398,7 @@ fn a_service_ignoring_its_stop_signal_is_killed_after_stop_timeout() {
     assert_eq!(
         h.tick(),
         vec![
-            signal(Target::Group(40), libc::SIGKILL),
+            signal(Target::Group(pid(40)), libc::SIGKILL),
             Action::KillCgroup(h.id("stubborn"))
         ]
     );
@@ -396,17 +410,17 @@ fn the_main_command_exiting_stops_everything_and_gives_its_status() {
     let mut h = Harness::services(vec![unit("db", Kind::Simple, &[])], true);
     assert_eq!(h.boot(), vec![Action::Start(h.id("db"))]);
     assert_eq!(h.spawned("db", 50), vec![Action::StartMain]);
-    h.feed(&[Event::MainSpawned(Ok(MAIN))]);
+    h.feed(&[Event::MainSpawned(Ok(pid(MAIN)))]);
     // Non-shutdown signals go to the main command.
     assert_eq!(
         h.feed(&[Event::Signal(libc::SIGUSR1)]),
-        vec![signal(Target::Process(MAIN), libc::SIGUSR1)]
+        vec![signal(Target::Process(pid(MAIN)), libc::SIGUSR1)]
     );
     assert_eq!(
         h.feed(&[exited(MAIN, 3)]),
         vec![
-            signal(Target::Group(50), libc::SIGTERM),
-            signal(Target::Group(50), libc::SIGCONT)
+            signal(Target::Group(pid(50)), libc::SIGTERM),
+            signal(Target::Group(pid(50)), libc::SIGCONT)
         ]
     );
     assert_eq!(
@@ -420,19 +434,19 @@ fn sigterm_stops_the_main_command_first() {
     let mut h = Harness::services(vec![unit("db", Kind::Simple, &[])], true);
     h.boot();
     h.spawned("db", 50);
-    h.feed(&[Event::MainSpawned(Ok(MAIN))]);
+    h.feed(&[Event::MainSpawned(Ok(pid(MAIN)))]);
     assert_eq!(
         h.feed(&[Event::Signal(libc::SIGTERM)]),
         vec![
-            signal(Target::Process(MAIN), libc::SIGTERM),
-            signal(Target::Process(MAIN), libc::SIGCONT)
+            signal(Target::Process(pid(MAIN)), libc::SIGTERM),
+            signal(Target::Process(pid(MAIN)), libc::SIGCONT)
         ]
     );
     assert_eq!(
         h.feed(&[killed(MAIN, 15)]),
         vec![
-            signal(Target::Group(50), libc::SIGTERM),
-            signal(Target::Group(50), libc::SIGCONT)
+            signal(Target::Group(pid(50)), libc::SIGTERM),
+            signal(Target::Group(pid(50)), libc::SIGCONT)
         ]
     );
     assert_eq!(
@@ -453,8 +467,8 @@ fn a_critical_service_ending_shuts_down_with_its_status() {
     assert_eq!(
         h.feed(&[exited(60, 4)]),
         vec![
-            signal(Target::Group(61), libc::SIGTERM),
-            signal(Target::Group(61), libc::SIGCONT)
+            signal(Target::Group(pid(61)), libc::SIGTERM),
+            signal(Target::Group(pid(61)), libc::SIGCONT)
         ]
     );
     assert_eq!(
@@ -472,7 +486,7 @@ fn second_sigterm_during_shutdown_kills_everything() {
     assert_eq!(
         h.feed(&[Event::Signal(libc::SIGINT)]),
         vec![
-            signal(Target::Group(70), libc::SIGKILL),
+            signal(Target::Group(pid(70)), libc::SIGKILL),
             Action::KillCgroup(h.id("stubborn")),
             signal(Target::Descendants, libc::SIGKILL)
         ]
@@ -555,41 +569,42 @@ fn a_notify_service_is_ready_on_ready_1_from_its_session() {
     assert_eq!(h.sup.services["n"].deadline(), None);
 }
 
-fn note(sender: Pid, session: Option<Pid>, message: Message, main: Option<Named>) -> Event {
+fn note(sender: i32, session: Option<i32>, message: Message, main: Option<Named>) -> Event {
     Event::Notify {
-        sender,
-        session,
+        sender: pid(sender),
+        session: session.map(pid),
         cgroup: CgroupMembership::Unknown,
         message,
         main,
     }
 }
 
-/// A live process as `/proc` would describe it to a `MAINPID=` check.
-fn named(pid: Pid, ppid: Pid, session: Pid, start_ticks: u64, ancestors: &[Pid]) -> Named {
+/// A live process as `/proc` would describe it to a `MAINPID=` check
+/// (a parent or session of 0: outside foster's PID namespace).
+fn named(n: i32, ppid: i32, session: i32, start_ticks: u64, ancestors: &[i32]) -> Named {
     Named {
-        pid,
+        pid: pid(n),
         candidate: Some(Candidate {
-            pid,
-            ppid,
-            session,
+            pid: pid(n),
+            ppid: Pid::new(ppid),
+            session: Pid::new(session),
             start_ticks,
         }),
         ties: Ties {
-            ancestors: ancestors.to_vec(),
+            ancestors: ancestors.iter().copied().map(pid).collect(),
             ..Ties::default()
         },
     }
 }
 
-fn mainpid(pid: Pid, named: Named) -> Event {
+fn mainpid(n: i32, named: Named) -> Event {
     note(
         100,
         Some(100),
         Message {
             ready: true,
             status: None,
-            main_pid: Some(pid),
+            main_pid: Some(pid(n)),
         },
         Some(named),
     )
@@ -602,15 +617,18 @@ fn mainpid_moves_the_watched_process() {
     h.spawned("n", 100);
     // A child of the service's shell, in its session.
     let actions = h.feed(&[mainpid(105, named(105, 100, 100, 150, &[100]))]);
-    assert_eq!(actions, vec![Action::Follow(105)]);
-    assert_eq!(h.sup.services["n"].main_pid(), Some(105));
+    assert_eq!(actions, vec![Action::Follow(pid(105))]);
+    assert_eq!(h.sup.services["n"].main_pid(), Some(pid(105)));
     assert_eq!(h.sup.services["n"].last_source, PidSource::Notify);
     // The old process ending is no longer the service ending.
     h.feed(&[exited(100, 0), done(true)]);
     assert_eq!(h.state("n"), "running");
     // Signals go to the process it named, by pidfd, never to a group.
     let (_, actions) = control(&mut h, "kill n USR1");
-    assert_eq!(actions, vec![signal(Target::Process(105), libc::SIGUSR1)]);
+    assert_eq!(
+        actions,
+        vec![signal(Target::Process(pid(105)), libc::SIGUSR1)]
+    );
     h.feed(&[exited(105, 1), done(true)]);
     assert_eq!(h.state("n"), "backoff");
 }
@@ -645,7 +663,7 @@ fn mainpid_naming_foster_init_a_stranger_or_an_old_process_is_refused() {
         (
             108,
             Named {
-                pid: 108,
+                pid: pid(108),
                 candidate: None,
                 ties: Ties::default(),
             },
@@ -654,18 +672,22 @@ fn mainpid_naming_foster_init_a_stranger_or_an_old_process_is_refused() {
     // The worker is known as the other service's by its FOSTER_SERVICE_NAME.
     let mut refused = refused.to_vec();
     refused[4].1.ties.marked = Some("other".into());
-    for (pid, facts) in refused {
-        let actions = h.feed(&[mainpid(pid, facts)]);
+    for (n, facts) in refused {
+        let actions = h.feed(&[mainpid(n, facts)]);
         assert!(
-            !actions.contains(&Action::Follow(pid)),
-            "MAINPID={pid} was followed: {actions:?}"
+            !actions.contains(&Action::Follow(pid(n))),
+            "MAINPID={n} was followed: {actions:?}"
         );
-        assert_eq!(h.sup.services["n"].main_pid(), Some(100), "MAINPID={pid}");
+        assert_eq!(
+            h.sup.services["n"].main_pid(),
+            Some(pid(100)),
+            "MAINPID={n}"
+        );
         assert_eq!(h.sup.services["n"].last_source, PidSource::Child);
     }
     // The stop still goes to the service's own process group.
     let (_, actions) = control(&mut h, "stop n");
-    assert!(actions.contains(&signal(Target::Group(100), libc::SIGTERM)));
+    assert!(actions.contains(&signal(Target::Group(pid(100)), libc::SIGTERM)));
 }
 
 #[test]
@@ -684,8 +706,8 @@ fn mainpid_from_a_process_of_another_cgroup_counts_for_that_service_only() {
         main_pid: None,
     };
     h.feed(&[Event::Notify {
-        sender: 300,
-        session: Some(100),
+        sender: pid(300),
+        session: Some(pid(100)),
         cgroup: CgroupMembership::Service("m".into()),
         message: ready.clone(),
         main: None,
@@ -694,8 +716,8 @@ fn mainpid_from_a_process_of_another_cgroup_counts_for_that_service_only() {
     assert_eq!(h.state("n"), "starting");
     // In no service's cgroup: nobody's.
     h.feed(&[Event::Notify {
-        sender: 301,
-        session: Some(100),
+        sender: pid(301),
+        session: Some(pid(100)),
         cgroup: CgroupMembership::NoService,
         message: ready,
         main: None,
@@ -705,7 +727,7 @@ fn mainpid_from_a_process_of_another_cgroup_counts_for_that_service_only() {
     let mut facts = named(201, 200, 200, 150, &[200]);
     facts.ties.cgroup = CgroupMembership::Service("m".into());
     assert_eq!(h.feed(&[mainpid(201, facts)]), vec![]);
-    assert_eq!(h.sup.services["n"].main_pid(), Some(100));
+    assert_eq!(h.sup.services["n"].main_pid(), Some(pid(100)));
 }
 
 #[test]
@@ -719,7 +741,7 @@ fn a_mainpid_that_is_not_fosters_child_ends_the_service_when_its_pidfd_says_so()
     // The shell's child is killed; the shell reaps it, foster's pidfd
     // tells it ended: the service is down, and restarts.
     h.feed(&[Event::Exited {
-        pid: 105,
+        pid: pid(105),
         status: WaitStatus::Unknown,
     }]);
     assert_eq!(h.state("n"), "backoff");
@@ -775,8 +797,8 @@ fn fosterctl_shutdown_stops_everything() {
     assert_eq!(
         actions,
         vec![
-            signal(Target::Group(10), libc::SIGTERM),
-            signal(Target::Group(10), libc::SIGCONT)
+            signal(Target::Group(pid(10)), libc::SIGTERM),
+            signal(Target::Group(pid(10)), libc::SIGCONT)
         ]
     );
     assert_eq!(
@@ -794,8 +816,8 @@ fn fosterctl_stop_start_restart_and_kill() {
     assert_eq!(
         actions,
         vec![
-            signal(Target::Group(10), libc::SIGTERM),
-            signal(Target::Group(10), libc::SIGCONT)
+            signal(Target::Group(pid(10)), libc::SIGTERM),
+            signal(Target::Group(pid(10)), libc::SIGCONT)
         ]
     );
     // Stopped on request: not restarted.
@@ -810,8 +832,8 @@ fn fosterctl_stop_start_restart_and_kill() {
     assert_eq!(
         actions,
         vec![
-            signal(Target::Group(11), libc::SIGTERM),
-            signal(Target::Group(11), libc::SIGCONT)
+            signal(Target::Group(pid(11)), libc::SIGTERM),
+            signal(Target::Group(pid(11)), libc::SIGCONT)
         ]
     );
     assert_eq!(
@@ -821,7 +843,7 @@ fn fosterctl_stop_start_restart_and_kill() {
     h.spawned("a", 12);
     assert_eq!(h.sup.services["a"].restarts, 1);
     let (_, actions) = control(&mut h, "kill a USR1");
-    assert_eq!(actions, vec![signal(Target::Group(12), libc::SIGUSR1)]);
+    assert_eq!(actions, vec![signal(Target::Group(pid(12)), libc::SIGUSR1)]);
     let (reply, actions) = control(&mut h, "stop ghost");
     assert_eq!(reply.text, "unknown service \"ghost\"");
     assert!(actions.is_empty());
@@ -834,24 +856,20 @@ fn forking(name: &str) -> Unit {
     u
 }
 
-fn reading(service: ServiceId, pid: Option<Pid>, stale: bool, ppid: Pid, ticks: u64) -> Event {
+fn reading(service: ServiceId, n: Option<i32>, stale: bool, ppid: i32, ticks: u64) -> Event {
+    let named = n.map(pid);
     Event::Pidfile {
         service,
         reading: PidfileReading {
-            pid,
+            pid: named,
             stale,
-            candidate: pid.map(|pid| crate::pidfile::Candidate {
-                pid,
-                ppid,
-                session: pid,
+            candidate: named.map(|named| crate::pidfile::Candidate {
+                pid: named,
+                ppid: Pid::new(ppid),
+                session: Some(named),
                 start_ticks: ticks,
             }),
-            context: Some(crate::pidfile::Context {
-                foster: 1,
-                launcher: 20,
-                launched_ticks: 100,
-                foster_session: 5,
-            }),
+            context: Some(context()),
             exited: None,
             ties: Ties::default(),
         },
@@ -869,10 +887,10 @@ fn a_daemon_that_died_before_its_pidfile_was_read_keeps_its_status() {
     // While the forking service starts, exits of unknown processes are
     // held; the launcher's own exit never is.
     assert!(h.sup.holding());
-    assert!(h.sup.holds(33));
-    assert!(!h.sup.holds(20));
+    assert!(h.sup.holds(pid(33)));
+    assert!(!h.sup.holds(pid(20)));
     h.feed(&[exited(20, 0)]);
-    assert!(h.sup.holds(33));
+    assert!(h.sup.holds(pid(33)));
     let Event::Pidfile {
         service,
         mut reading,
@@ -883,7 +901,7 @@ fn a_daemon_that_died_before_its_pidfile_was_read_keeps_its_status() {
     reading.exited = Some(WaitStatus::Exited(7));
     assert_eq!(
         h.feed(&[Event::Pidfile { service, reading }]),
-        vec![Action::Release(33)]
+        vec![Action::Release(pid(33))]
     );
     assert_eq!(h.state("d"), "failed");
     assert_eq!(h.sup.services["d"].last_exit, Some(WaitStatus::Exited(7)));
@@ -919,7 +937,7 @@ fn a_forking_service_is_followed_through_its_pidfile() {
     assert_eq!(h.state("d"), "starting");
     assert_eq!(
         h.feed(&[reading(h.id("d"), Some(33), false, 1, 200)]),
-        vec![Action::Follow(33)]
+        vec![Action::Follow(pid(33))]
     );
     assert_eq!(h.state("d"), "running");
     assert_eq!(h.sup.services["d"].last_source, PidSource::Pidfile);
@@ -928,8 +946,8 @@ fn a_forking_service_is_followed_through_its_pidfile() {
     assert_eq!(
         actions,
         vec![
-            signal(Target::Process(33), libc::SIGTERM),
-            signal(Target::Process(33), libc::SIGCONT)
+            signal(Target::Process(pid(33)), libc::SIGTERM),
+            signal(Target::Process(pid(33)), libc::SIGCONT)
         ]
     );
     assert_eq!(h.state("d"), "stopping");
@@ -938,10 +956,10 @@ fn a_forking_service_is_followed_through_its_pidfile() {
     assert_eq!(
         actions,
         vec![
-            signal(Target::Process(33), libc::SIGKILL),
+            signal(Target::Process(pid(33)), libc::SIGKILL),
             signal(
                 Target::Session {
-                    sid: 33,
+                    sid: pid(33),
                     since: 100
                 },
                 libc::SIGKILL
@@ -951,29 +969,34 @@ fn a_forking_service_is_followed_through_its_pidfile() {
     );
 }
 
-fn adopted(service: ServiceId, found: &[(Pid, Pid, u64, Option<WaitStatus>)]) -> Event {
+/// foster (PID 1, in session 5) launched a forking service as 20.
+fn context() -> crate::pidfile::Context {
+    crate::pidfile::Context {
+        foster: Pid::INIT,
+        launcher: pid(20),
+        launched_ticks: 100,
+        foster_session: Pid::new(5),
+    }
+}
+
+fn adopted(service: ServiceId, found: &[(i32, i32, u64, Option<WaitStatus>)]) -> Event {
     Event::Adopted {
         service,
         found: found
             .iter()
-            .map(|&(pid, session, start_ticks, status)| {
+            .map(|&(n, session, start_ticks, status)| {
                 (
                     crate::pidfile::Candidate {
-                        pid,
-                        ppid: 1,
-                        session,
+                        pid: pid(n),
+                        ppid: Some(Pid::INIT),
+                        session: Pid::new(session),
                         start_ticks,
                     },
                     status,
                 )
             })
             .collect(),
-        context: Some(crate::pidfile::Context {
-            foster: 1,
-            launcher: 20,
-            launched_ticks: 100,
-            foster_session: 5,
-        }),
+        context: Some(context()),
         members: None,
     }
 }
@@ -996,7 +1019,7 @@ fn without_a_pidfile_the_one_adopted_process_is_the_guessed_main_pid() {
             h.id("d"),
             &[(30, 30, 50, None), (31, 31, 150, None)]
         )]),
-        vec![Action::Follow(31)]
+        vec![Action::Follow(pid(31))]
     );
     assert_eq!(h.state("d"), "running");
     assert_eq!(h.sup.services["d"].last_source, PidSource::Guessed);
@@ -1011,7 +1034,7 @@ fn without_a_pidfile_the_one_adopted_process_is_the_guessed_main_pid() {
             h.id("d"),
             &[(30, 30, 50, None), (32, 31, 160, None)]
         )]),
-        vec![Action::Follow(32)]
+        vec![Action::Follow(pid(32))]
     );
     assert_eq!((h.state("d"), h.sup.services["d"].restarts), ("running", 0));
     // Its death with nothing left: the restart policy, with its status.
@@ -1034,18 +1057,21 @@ fn without_a_pidfile_several_adopted_processes_are_supervised_as_a_set() {
             h.id("d"),
             &[(41, 41, 200, None), (40, 40, 150, None)]
         )]),
-        vec![Action::Follow(40), Action::Follow(41)]
+        vec![Action::Follow(pid(40)), Action::Follow(pid(41))]
     );
-    assert_eq!(h.sup.services["d"].others(), vec![41]);
+    assert_eq!(h.sup.services["d"].others(), vec![pid(41)]);
     // Running while any of them lives.
     h.feed(&[exited(40, 0)]);
     assert_eq!(
         (h.state("d"), h.sup.services["d"].main_pid()),
-        ("running", Some(41))
+        ("running", Some(pid(41)))
     );
     // A stop reaches the one left, by pidfd.
     let (_, actions) = control(&mut h, "kill d USR1");
-    assert_eq!(actions, vec![signal(Target::Process(41), libc::SIGUSR1)]);
+    assert_eq!(
+        actions,
+        vec![signal(Target::Process(pid(41)), libc::SIGUSR1)]
+    );
     h.feed(&[exited(41, 3)]);
     // Nothing adopted since: it ended; its cgroup and its session get the
     // stop sequence.
@@ -1056,7 +1082,7 @@ fn without_a_pidfile_several_adopted_processes_are_supervised_as_a_set() {
     let session = [libc::SIGTERM, libc::SIGCONT].map(|sig| {
         signal(
             Target::Session {
-                sid: 40,
+                sid: pid(40),
                 since: 100,
             },
             sig,
@@ -1084,7 +1110,7 @@ fn without_a_pidfile_a_daemon_that_died_at_once_keeps_its_status() {
             h.id("d"),
             &[(50, 50, 200, Some(WaitStatus::Exited(5)))]
         )]),
-        vec![Action::Release(50)]
+        vec![Action::Release(pid(50))]
     );
     assert_eq!(h.state("d"), "failed");
     assert_eq!(h.sup.services["d"].last_exit, Some(WaitStatus::Exited(5)));
@@ -1103,7 +1129,7 @@ fn a_daemon_that_hands_over_keeps_the_service_running_without_a_restart() {
     );
     assert_eq!(
         h.feed(&[reading(h.id("d"), Some(34), false, 1, 300)]),
-        vec![Action::Follow(34)]
+        vec![Action::Follow(pid(34))]
     );
     assert_eq!((h.state("d"), h.sup.services["d"].restarts), ("running", 0));
     // Then it dies for real, the pidfile still naming it: restart policy.
@@ -1116,7 +1142,7 @@ fn a_daemon_that_hands_over_keeps_the_service_running_without_a_restart() {
     assert!(
         actions.contains(&signal(
             Target::Session {
-                sid: 34,
+                sid: pid(34),
                 since: 100
             },
             libc::SIGTERM
@@ -1173,9 +1199,9 @@ fn with_a_cgroup_membership_is_exact_and_an_empty_one_ends_the_wait_for_a_pidfil
             service,
             found,
             context,
-            members: Some(vec![31]),
+            members: Some(vec![pid(31)]),
         }]),
-        vec![Action::Follow(31)]
+        vec![Action::Follow(pid(31))]
     );
 
     let mut d = forking("e");
@@ -1220,8 +1246,8 @@ fn as_a_machines_init_ctrl_alt_del_reboots_and_the_command_gets_sigterm() {
     assert_eq!(
         h.feed(&[Event::Signal(libc::SIGINT)]),
         vec![
-            signal(Target::Process(MAIN), libc::SIGTERM),
-            signal(Target::Process(MAIN), libc::SIGCONT)
+            signal(Target::Process(pid(MAIN)), libc::SIGTERM),
+            signal(Target::Process(pid(MAIN)), libc::SIGCONT)
         ]
     );
     assert_eq!(
@@ -1243,8 +1269,8 @@ fn as_a_machines_init_sigpwr_and_sigterm_power_off_with_services() {
         assert_eq!(
             h.feed(&[Event::Signal(sig)]),
             vec![
-                signal(Target::Group(10), libc::SIGTERM),
-                signal(Target::Group(10), libc::SIGCONT)
+                signal(Target::Group(pid(10)), libc::SIGTERM),
+                signal(Target::Group(pid(10)), libc::SIGCONT)
             ]
         );
         // What is left after the services gets SIGTERM, then SIGKILL.
@@ -1294,7 +1320,7 @@ fn fosterctl_reboot_and_halt_choose_the_end_only_for_a_machines_init() {
         h.spawned("a", 10);
         let (reply, actions) = control(&mut h, verb);
         assert_eq!(reply.outcome, crate::control::Outcome::Ok);
-        assert_eq!(actions.first(), Some(&signal(Target::Group(10), 15)));
+        assert_eq!(actions.first(), Some(&signal(Target::Group(pid(10)), 15)));
         assert_eq!(h.sup.power(), power);
         let (reply, _) = control(&mut h, "poweroff");
         assert_eq!(reply.outcome, crate::control::Outcome::Error);
@@ -1378,7 +1404,7 @@ fn the_core_answers_kill_once_the_kernel_has_said_and_reload_once_the_directory_
             client,
             service: h.id("a"),
             sig: libc::SIGTERM,
-            targets: vec![Target::Group(10)],
+            targets: vec![Target::Group(pid(10))],
         }]
     );
     let actions = h.feed(&[Event::Delivered {
@@ -1446,11 +1472,14 @@ fn news_of_a_service_removed_and_added_again_under_its_name_is_not_the_new_ones(
     // The first one's spawn, reported late, is not taken for the second's.
     h.feed(&[Event::ServiceSpawned {
         service: old,
-        result: Ok(crate::service::Launched { pid: 77, ticks: 1 }),
+        result: Ok(crate::service::Launched {
+            pid: pid(77),
+            ticks: 1,
+        }),
     }]);
     assert_eq!(h.sup.services["a"].main_pid(), None);
     h.spawned("a", 78);
-    assert_eq!(h.sup.services["a"].main_pid(), Some(78));
+    assert_eq!(h.sup.services["a"].main_pid(), Some(pid(78)));
 }
 
 #[test]

@@ -132,7 +132,7 @@ impl PidFd {
         use std::os::fd::FromRawFd;
         // SAFETY: pidfd_open takes a PID and flags; on success it returns a
         // new descriptor that we own from here on.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.get(), 0) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }

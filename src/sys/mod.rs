@@ -22,14 +22,15 @@
 //!
 //! The submodules split the kernel's vocabulary by concern, and this one
 //! re-exports all of it, so that callers write `sys::spawn` whatever file
-//! it lives in: `process` (foster's own identity and attributes, its
-//! signal mask and signalfd, signalling others), `fds` (the standard and
-//! inherited descriptors), `reap` (`waitpid`/`waitid`), `events` (epoll,
-//! the timer, pidfds, inotify), `sockets` (the notify and control
-//! sockets), `output` (service output pipes and foster's own stdout and
-//! stderr), `spawn` (`clone` to `exec`) and `machine` (mounts, hostname,
-//! `reboot`). The `allow(unsafe_code)` below covers all of them, and
-//! nothing outside `sys`.
+//! it lives in: `pid` (a process ID: never 0 or negative), `process`
+//! (foster's own identity and attributes, its signal mask and signalfd,
+//! signalling others), `fds` (the standard and inherited descriptors),
+//! `reap` (`waitpid`/`waitid`), `events` (epoll, the timer, pidfds,
+//! inotify), `sockets` (the notify and control sockets), `output`
+//! (service output pipes and foster's own stdout and stderr), `spawn`
+//! (`clone` to `exec`) and `machine` (mounts, hostname, `reboot`). The
+//! `allow(unsafe_code)` below covers all of them, and nothing outside
+//! `sys`.
 
 #![allow(unsafe_code)]
 
@@ -37,6 +38,7 @@ mod events;
 mod fds;
 mod machine;
 mod output;
+mod pid;
 mod process;
 mod reap;
 mod sockets;
@@ -53,6 +55,7 @@ pub use machine::{
     set_hostname, sleep_forever, sync, unmount,
 };
 pub use output::{Output, output_pipe, read_pipe, wait_writable};
+pub use pid::{NotAPid, Pid};
 pub use process::{
     InheritedMask, Signals, block_all_signals, chdir_root, geteuid, getpid, getppid,
     open_current_dir, owns_terminal_foreground, set_child_subreaper, set_parent_death_signal,
@@ -63,9 +66,6 @@ pub use sockets::{
     Accepted, ControlError, ControlListener, Datagram, MAX_PASSED_FDS, NotifySocket,
 };
 pub use spawn::{ChildFailure, ChildSpec, SpawnError, Spawned, Stage, exec_failure_status, spawn};
-
-/// A process ID as the kernel hands it out.
-pub type Pid = i32;
 
 /// The arguments of C's `main(argc, argv)`, copied (see the module docs for
 /// why foster has its own `main`; the binary's `main` calls this).

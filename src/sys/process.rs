@@ -55,11 +55,15 @@ impl Signals {
         .map_err(io::Error::from)
     }
 
-    /// The next pending signal's number and the PID that sent it (0 for
-    /// the kernel), or `None` when none is pending.
-    pub fn read(&self) -> io::Result<Option<(i32, Pid)>> {
+    /// The next pending signal's number and the PID that sent it (`None`
+    /// for the kernel, and for a sender outside foster's PID namespace), or
+    /// `None` when none is pending.
+    pub fn read(&self) -> io::Result<Option<(i32, Option<Pid>)>> {
         match self.0.read_signal() {
-            Ok(Some(info)) => Ok(Some((info.ssi_signo as i32, info.ssi_pid as Pid))),
+            Ok(Some(info)) => {
+                let sender = i32::try_from(info.ssi_pid).ok().and_then(Pid::new);
+                Ok(Some((info.ssi_signo as i32, sender)))
+            }
             Ok(None) => Ok(None),
             Err(e) => Err(io::Error::from(e)),
         }
@@ -72,27 +76,25 @@ impl Signals {
 
 // kill(2) gives one argument three meanings by its sign: a process when
 // positive, a process group when negative, everyone when -1 (and foster's
-// own group when 0). One function per meaning, each refusing a PID that is
-// not positive, so that a PID of 0 or a negated one computed by mistake
-// can never widen a signal to a group or to every process. Real-time
-// signals included, which nix's `Signal` cannot name.
+// own group when 0). One function per meaning, each taking a `Pid` (never
+// 0 or negative), so that a number computed by mistake can never widen a
+// signal to a group or to every process. Real-time signals included,
+// which nix's `Signal` cannot name.
 
 /// Sends `sig` to the process `pid` (`kill(2)` with `pid` > 0).
-/// `EINVAL` for a `pid` that is not positive, whatever `sig` is.
 pub fn signal_process(pid: Pid, sig: i32) -> io::Result<()> {
-    kill(positive(pid)?, sig)
+    kill(pid.get(), sig)
 }
 
 /// Sends `sig` to every process in the process group `pgid` (`kill(2)`
-/// with `-pgid`, as `killpg(3)` does). `EINVAL` for a `pgid` that is not
-/// positive, and for group 1: `kill(-1, …)` means every process, not
-/// group 1 (which is init's group: foster's own when it is PID 1).
+/// with `-pgid`, as `killpg(3)` does). `EINVAL` for group 1: `kill(-1, …)`
+/// means every process, not group 1 (which is init's group: foster's own
+/// when it is PID 1).
 pub fn signal_group(pgid: Pid, sig: i32) -> io::Result<()> {
-    let pgid = positive(pgid)?;
-    if pgid == 1 {
+    if pgid == Pid::INIT {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
-    kill(-pgid, sig)
+    kill(-pgid.get(), sig)
 }
 
 /// Sends `sig` to every process foster may signal except itself and the
@@ -102,16 +104,8 @@ pub fn signal_everyone(sig: i32) -> io::Result<()> {
     kill(-1, sig)
 }
 
-fn positive(pid: Pid) -> io::Result<Pid> {
-    if pid > 0 {
-        Ok(pid)
-    } else {
-        Err(io::Error::from_raw_os_error(libc::EINVAL))
-    }
-}
-
 /// `kill(2)` itself, with its sign convention: private to the three above.
-fn kill(pid: Pid, sig: i32) -> io::Result<()> {
+fn kill(pid: i32, sig: i32) -> io::Result<()> {
     // SAFETY: kill takes two integers and touches no memory of ours.
     errno_result(unsafe { libc::kill(pid, sig) }).map(drop)
 }
@@ -119,14 +113,18 @@ fn kill(pid: Pid, sig: i32) -> io::Result<()> {
 // ---------------------------------------------------------------------------
 // Identity and attributes
 
-/// `getpid(2)`.
-pub fn getpid() -> Pid {
-    nix::unistd::getpid().as_raw()
+/// foster's own PID (`getpid(2)`). The call cannot fail, and a process's
+/// own PID is positive in its namespace: `None` would be a kernel's broken
+/// promise, for the caller to refuse.
+pub fn getpid() -> Option<Pid> {
+    Pid::new(nix::unistd::getpid().as_raw())
 }
 
-/// `getppid(2)`.
-pub fn getppid() -> Pid {
-    nix::unistd::getppid().as_raw()
+/// foster's parent (`getppid(2)`); `None` when it is outside foster's PID
+/// namespace (the call says 0: as the namespace's init, or once the parent
+/// that made the namespace is gone).
+pub fn getppid() -> Option<Pid> {
+    Pid::new(nix::unistd::getppid().as_raw())
 }
 
 /// Makes foster the reaper of its orphaned descendants
@@ -195,16 +193,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_pid_that_is_not_positive_never_reaches_kill() {
-        // Signal 0 only checks; were the sign passed through, 0 and -1
-        // would succeed (foster's own group, everyone).
-        for pid in [0, -1, -2, Pid::MIN] {
-            let einval = |r: io::Result<()>| r.err().and_then(|e| e.raw_os_error());
-            assert_eq!(einval(signal_process(pid, 0)), Some(libc::EINVAL));
-            assert_eq!(einval(signal_group(pid, 0)), Some(libc::EINVAL));
-        }
-        let group_1 = signal_group(1, 0).err().and_then(|e| e.raw_os_error());
+    fn group_1_is_never_signalled_as_everyone() {
+        // Signal 0 only checks; were group 1 passed through, kill(-1, 0)
+        // would succeed (everyone). A PID that is not positive cannot be
+        // passed at all (see `Pid::new`).
+        let group_1 = signal_group(Pid::INIT, 0)
+            .err()
+            .and_then(|e| e.raw_os_error());
         assert_eq!(group_1, Some(libc::EINVAL));
-        assert!(signal_process(getpid(), 0).is_ok());
+        let me = getpid().expect("a PID of our own");
+        assert!(signal_process(me, 0).is_ok());
+        // 0 when the parent is outside our PID namespace.
+        let parent = nix::unistd::getppid().as_raw();
+        assert_eq!(getppid().map_or(0, Pid::get), parent);
     }
 }

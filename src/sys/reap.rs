@@ -27,19 +27,20 @@ pub fn reap_one() -> io::Result<Reaped> {
     let mut status: c_int = 0;
     loop {
         // SAFETY: `status` is a valid, writable c_int for the call's duration.
-        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-        return match pid {
-            0 => Ok(Reaped::NoneReady),
-            -1 => {
-                let err = io::Error::last_os_error();
-                match err.raw_os_error() {
-                    Some(libc::ECHILD) => Ok(Reaped::NoChildren),
-                    Some(libc::EINTR) => continue,
-                    _ => Err(err),
-                }
-            }
-            pid => Ok(Reaped::Child(pid, WaitStatus::from_raw(status))),
-        };
+        let ret = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if ret == -1 {
+            let err = io::Error::last_os_error();
+            return match err.raw_os_error() {
+                Some(libc::ECHILD) => Ok(Reaped::NoChildren),
+                Some(libc::EINTR) => continue,
+                _ => Err(err),
+            };
+        }
+        // 0: children remain, none has ended.
+        return Ok(match Pid::new(ret) {
+            Some(pid) => Reaped::Child(pid, WaitStatus::from_raw(status)),
+            None => Reaped::NoneReady,
+        });
     }
 }
 
@@ -48,7 +49,8 @@ pub fn reap_one() -> io::Result<Reaped> {
 /// reused while foster decides what it was. `pid`: `None` for any child.
 pub fn peek_exited(pid: Option<Pid>) -> io::Result<Reaped> {
     let (idtype, id) = match pid {
-        Some(pid) => (libc::P_PID, libc::id_t::try_from(pid).unwrap_or(0)),
+        // A `Pid` is positive: its number is its absolute value.
+        Some(pid) => (libc::P_PID, pid.get().unsigned_abs()),
         None => (libc::P_ALL, 0),
     };
     loop {
@@ -74,9 +76,9 @@ pub fn peek_exited(pid: Option<Pid>) -> io::Result<Reaped> {
         // SAFETY: waitid filled `info` for a child-state change (or left
         // si_pid 0 when none was ready, as WNOHANG documents).
         let (child, code, status) = unsafe { (info.si_pid(), info.si_code, info.si_status()) };
-        if child == 0 {
+        let Some(child) = Pid::new(child) else {
             return Ok(Reaped::NoneReady);
-        }
+        };
         let status = match code {
             libc::CLD_EXITED => WaitStatus::Exited((status & 0xff) as u8),
             libc::CLD_DUMPED => WaitStatus::Signaled {
@@ -97,7 +99,7 @@ pub fn reap_pid(pid: Pid) -> io::Result<Option<WaitStatus>> {
     let mut status: c_int = 0;
     loop {
         // SAFETY: `status` is a valid, writable c_int for the call's duration.
-        let ret = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        let ret = unsafe { libc::waitpid(pid.get(), &mut status, libc::WNOHANG) };
         return match ret {
             0 => Ok(None),
             -1 => {

@@ -150,7 +150,7 @@ impl NotifySocket {
                 {
                     // SAFETY: the payload holds a whole ucred (checked).
                     let cred = unsafe { std::ptr::read_unaligned(data.cast::<libc::ucred>()) };
-                    datagram.sender = Some(cred.pid).filter(|&p| p > 0);
+                    datagram.sender = Pid::new(cred.pid);
                 }
                 _ => {}
             }

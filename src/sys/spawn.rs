@@ -121,13 +121,15 @@ impl ChildSpec {
         if argv.is_empty() {
             return Err(SpawnError::Nul);
         }
-        let own_pid = getpid().to_string();
+        let own_pid = getpid().map(|pid| pid.to_string());
         let mut listen_pid_slot = None;
         let mut entries = Vec::with_capacity(env.len());
         for (key, value) in env {
             let mut entry = key.clone().into_vec();
             entry.push(b'=');
-            if key == "LISTEN_PID" && value.as_encoded_bytes() == own_pid.as_bytes() {
+            if key == "LISTEN_PID"
+                && own_pid.as_deref().map(str::as_bytes) == Some(value.as_encoded_bytes())
+            {
                 listen_pid_slot = Some(entries.len());
                 // Room for any PID; the child writes its own over the spaces
                 // and NUL-terminates it.
@@ -278,9 +280,9 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
             (&raw mut args).cast(),
         )
     };
-    if pid < 0 {
+    let Some(pid) = Pid::new(pid) else {
         return Err(SpawnError::Os(io::Error::last_os_error()));
-    }
+    };
     drop(stack);
     drop(listen_entry);
     let failure = (args.failed.0 != 0).then(|| {
