@@ -436,7 +436,7 @@ fn perform(
             };
             let result = result.map(|pid| crate::service::Launched {
                 pid,
-                ticks: crate::procfs::start_ticks(pid).unwrap_or(0),
+                ticks: crate::procfs::start_ticks(pid),
             });
             queue.push_back(Event::ServiceSpawned { service, result });
         }
@@ -632,7 +632,7 @@ pub(crate) fn errno(e: io::Error) -> Errno {
 /// Signals a followed daemon's session: each member found in `/proc` gets a
 /// pidfd, is checked again through it (still in the session, same start
 /// time: not a PID recycled meanwhile), and is signalled through it.
-fn signal_session(world: &Recipients, sid: Pid, since: u64, sig: i32) {
+fn signal_session(world: &Recipients, sid: Pid, since: Option<u64>, sig: i32) {
     let root = (!world.pid1).then_some(world.own_pid);
     let members = match crate::procfs::session_members(sid, since, root) {
         Ok(members) => members,

@@ -38,6 +38,14 @@ pub struct Candidate {
     pub start_ticks: u64,
 }
 
+impl Candidate {
+    /// Whether it started at or after `ticks` (at any time, when `ticks`
+    /// is unknown).
+    pub fn started_since(&self, ticks: Option<u64>) -> bool {
+        ticks.is_none_or(|t| self.start_ticks >= t)
+    }
+}
+
 /// What ties a process to a service, beyond its parent and session: read
 /// from `/proc` for the one process a pidfile or a `MAINPID=` names.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,8 +95,9 @@ pub struct Context {
     pub foster: Pid,
     /// The launcher foster started (it leads the service's first session).
     pub launcher: Pid,
-    /// When the launcher started, in the same ticks.
-    pub launched_ticks: u64,
+    /// When the launcher started, in the same ticks (`None` when unknown:
+    /// then no process is too old).
+    pub launched_ticks: Option<u64>,
     /// foster's own session (the main command's too): never a service's.
     /// `None` when its leader is outside foster's PID namespace.
     pub foster_session: Option<Pid>,
@@ -206,7 +215,7 @@ pub fn validate(
             }
         }
     }
-    if c.start_ticks < ctx.launched_ticks {
+    if !c.started_since(ctx.launched_ticks) {
         return Err(Refusal::TooOld);
     }
     // Both unknown (leaders outside the namespace) counts as the same
@@ -249,7 +258,7 @@ mod tests {
         Context {
             foster: pid(10),
             launcher: pid(20),
-            launched_ticks: 1000,
+            launched_ticks: Some(1000),
             foster_session: Pid::new(5),
         }
     }
@@ -294,6 +303,12 @@ mod tests {
             check(&candidate(41, 10, 41, 999), &ctx()),
             Err(Refusal::TooOld)
         );
+        // When the launch's start time is unknown, no process is too old.
+        let unknown = Context {
+            launched_ticks: None,
+            ..ctx()
+        };
+        assert_eq!(check(&candidate(41, 10, 41, 999), &unknown), Ok(()));
     }
 
     #[test]

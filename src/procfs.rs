@@ -139,8 +139,9 @@ pub fn descendants(root: Pid) -> io::Result<Vec<Pid>> {
 }
 
 /// The live descendants of `root` (every process when `root` is `None`)
-/// in session `sid` that started at or after `since` (clock ticks).
-pub fn session_members(sid: Pid, since: u64, root: Option<Pid>) -> io::Result<Vec<Pid>> {
+/// in session `sid` that started at or after `since` (clock ticks; any
+/// time when `None`).
+pub fn session_members(sid: Pid, since: Option<u64>, root: Option<Pid>) -> io::Result<Vec<Pid>> {
     let below = match root {
         Some(root) => Some(
             descendants(root)?
@@ -162,7 +163,7 @@ pub fn session_members(sid: Pid, since: u64, root: Option<Pid>) -> io::Result<Ve
         if below.as_ref().is_some_and(|b| !b.contains(&pid)) {
             continue;
         }
-        if candidate(pid).is_some_and(|c| c.session == Some(sid) && c.start_ticks >= since) {
+        if candidate(pid).is_some_and(|c| c.session == Some(sid) && c.started_since(since)) {
             found.push(pid);
         }
     }

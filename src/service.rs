@@ -137,14 +137,14 @@ pub struct Origin {
     /// whose process group is the service, and for a daemon whose session
     /// leader is outside foster's PID namespace (no session to follow).
     pub session: Option<Pid>,
-    /// The launch's start time in `/proc` clock ticks (0 when unknown): no
-    /// process of this run can be older.
-    pub ticks: u64,
+    /// The launch's start time in `/proc` clock ticks (`None` when
+    /// unknown): no process of this run can be older.
+    pub ticks: Option<u64>,
 }
 
 impl Origin {
     /// foster started it.
-    pub fn child(ticks: u64) -> Origin {
+    pub fn child(ticks: Option<u64>) -> Origin {
         Origin {
             source: PidSource::Child,
             session: None,
@@ -215,9 +215,9 @@ impl PidSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Launched {
     pub pid: Pid,
-    /// Its start time in `/proc` clock ticks (0 when unknown): no process
-    /// of this run can be older.
-    pub ticks: u64,
+    /// Its start time in `/proc` clock ticks (`None` when unknown): no
+    /// process of this run can be older.
+    pub ticks: Option<u64>,
 }
 
 /// A service as events and actions name it: given when foster learns of
@@ -640,7 +640,7 @@ pub(crate) mod tests {
     /// The launch of process `pid`, its start time unknown.
     pub fn launched(pid: i32) -> Launched {
         let pid = Pid::new(pid).expect("a positive PID");
-        Launched { pid, ticks: 0 }
+        Launched { pid, ticks: None }
     }
 
     #[test]

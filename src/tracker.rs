@@ -67,7 +67,8 @@ pub struct Tracker {
 /// What foster knows of a forking service's launch.
 pub struct Launch {
     launcher: Pid,
-    ticks: u64,
+    /// When the launcher started (`None` when `/proc` could not say).
+    ticks: Option<u64>,
     before: Option<PidfileState>,
     watch: Option<Watch>,
 }
@@ -157,7 +158,7 @@ impl Tracker {
 
     /// The service `id`'s launcher was spawned as `launcher`.
     pub fn launched(&mut self, id: ServiceId, pending: PendingLaunch, launcher: Pid) {
-        let ticks = crate::procfs::start_ticks(launcher).unwrap_or(0);
+        let ticks = crate::procfs::start_ticks(launcher);
         self.launches.insert(
             id,
             Launch {

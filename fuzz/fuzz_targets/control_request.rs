@@ -83,7 +83,7 @@ impl World {
                         self.running.push(pid);
                         let event = Event::ServiceSpawned {
                             service,
-                            result: Ok(foster::service::Launched { pid, ticks: 0 }),
+                            result: Ok(foster::service::Launched { pid, ticks: None }),
                         };
                         sup.handle(event, self.now, &mut more);
                     }

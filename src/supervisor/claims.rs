@@ -71,7 +71,8 @@ impl Supervisor {
                 // a session of someone else's (its leader started later).
                 let launch_session = s.launch.is_some_and(|l| {
                     c.session == Some(l.pid)
-                        && (l.ticks == 0 || ties.leader_ticks.is_none_or(|t| t == l.ticks))
+                        && l.ticks
+                            .is_none_or(|launched| ties.leader_ticks.is_none_or(|t| t == launched))
                 });
                 // A watched process is not reaped yet, so its number is
                 // still its own: an ancestor with that number is it.

@@ -102,10 +102,11 @@ pub enum Target {
     /// Every descendant of foster still alive.
     Descendants,
     /// Every descendant of foster in session `sid` that started at or
-    /// after `since` (clock ticks): a followed daemon and its workers.
+    /// after `since` (clock ticks; any time when unknown): a followed
+    /// daemon and its workers.
     Session {
         sid: Pid,
-        since: u64,
+        since: Option<u64>,
     },
 }
 

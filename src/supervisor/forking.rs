@@ -200,7 +200,7 @@ impl Supervisor {
                 .filter(|(c, st)| {
                     st.is_none()
                         && c.ppid == Some(ctx.foster)
-                        && c.start_ticks >= stop.origin.ticks
+                        && c.started_since(stop.origin.ticks)
                         && match &members {
                             Some(members) => members.contains(&c.pid),
                             None => {
@@ -251,7 +251,7 @@ impl Supervisor {
                 c.ppid == Some(ctx.foster)
                     && c.session != ctx.foster_session
                     && ![Pid::INIT, ctx.foster, ctx.launcher].contains(&c.pid)
-                    && c.start_ticks >= ctx.launched_ticks
+                    && c.started_since(ctx.launched_ticks)
                     && match &members {
                         // A held zombie has left its cgroup already.
                         Some(members) => {

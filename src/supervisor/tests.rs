@@ -89,7 +89,7 @@ impl Harness {
             service: self.id(name),
             result: Ok(crate::service::Launched {
                 pid: pid(n),
-                ticks: 100,
+                ticks: Some(100),
             }),
         }])
     }
@@ -960,7 +960,7 @@ fn a_forking_service_is_followed_through_its_pidfile() {
             signal(
                 Target::Session {
                     sid: pid(33),
-                    since: 100
+                    since: Some(100)
                 },
                 libc::SIGKILL
             ),
@@ -974,7 +974,7 @@ fn context() -> crate::pidfile::Context {
     crate::pidfile::Context {
         foster: Pid::INIT,
         launcher: pid(20),
-        launched_ticks: 100,
+        launched_ticks: Some(100),
         foster_session: Pid::new(5),
     }
 }
@@ -1083,7 +1083,7 @@ fn without_a_pidfile_several_adopted_processes_are_supervised_as_a_set() {
         signal(
             Target::Session {
                 sid: pid(40),
-                since: 100,
+                since: Some(100),
             },
             sig,
         )
@@ -1143,7 +1143,7 @@ fn a_daemon_that_hands_over_keeps_the_service_running_without_a_restart() {
         actions.contains(&signal(
             Target::Session {
                 sid: pid(34),
-                since: 100
+                since: Some(100)
             },
             libc::SIGTERM
         )),
@@ -1474,7 +1474,7 @@ fn news_of_a_service_removed_and_added_again_under_its_name_is_not_the_new_ones(
         service: old,
         result: Ok(crate::service::Launched {
             pid: pid(77),
-            ticks: 1,
+            ticks: Some(1),
         }),
     }]);
     assert_eq!(h.sup.services["a"].main_pid(), None);
