@@ -21,8 +21,8 @@ pub struct Pid(NonZeroI32);
 impl Pid {
     /// PID 1: the init of a PID namespace (foster itself, as a machine's
     /// or a container's init).
-    // Evaluated at compile time: the unwrap cannot panic at run time.
-    pub const INIT: Pid = Pid(NonZeroI32::new(1).unwrap());
+    // SAFETY: 1 is not zero.
+    pub const INIT: Pid = Pid(unsafe { NonZeroI32::new_unchecked(1) });
 
     /// The process numbered `raw`; `None` for 0 and negative numbers,
     /// which name no process.
