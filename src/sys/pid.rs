@@ -21,8 +21,11 @@ pub struct Pid(NonZeroI32);
 impl Pid {
     /// PID 1: the init of a PID namespace (foster itself, as a machine's
     /// or a container's init).
-    // SAFETY: 1 is not zero.
-    pub const INIT: Pid = Pid(unsafe { NonZeroI32::new_unchecked(1) });
+    pub const INIT: Pid = Pid(match NonZeroI32::new(1) {
+        Some(one) => one,
+        // 1 is not zero: never taken (and computed at compile time).
+        None => NonZeroI32::MAX,
+    });
 
     /// The process numbered `raw`; `None` for 0 and negative numbers,
     /// which name no process.
