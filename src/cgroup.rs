@@ -3,9 +3,8 @@
 //! With a writable cgroup v2 hierarchy (a VM foster booted, a privileged
 //! container, a root shell on a host), foster makes a directory of its own
 //! below the cgroup it runs in, `foster-PID`, and in it one cgroup per
-//! service. Each service's first process is created in its cgroup, or
-//! joins it before it can fork where the kernel cannot create it there
-//! (see `ChildSpec::join_cgroup`), so everything the service ever
+//! service. Each service's first process joins its cgroup before it can
+//! fork (see `ChildSpec::join_cgroup`), so everything the service ever
 //! starts is in it, whatever sessions and process groups it makes:
 //! membership is exact, `cgroup.kill` ends all of it at once, and
 //! `cgroup.events` says when none of it is left.
@@ -72,10 +71,8 @@ impl Cgroups {
     }
 
     /// Makes the service's cgroup (if it is not there yet) and opens its
-    /// directory (`O_PATH`) for the service's first process to start in
-    /// (`ChildSpec::join_cgroup`).
+    /// `cgroup.procs` for the service's first process to join.
     pub fn prepare(&self, name: &str) -> io::Result<File> {
-        use std::os::unix::fs::OpenOptionsExt;
         let dir = self.dir(name);
         match fs::create_dir(&dir) {
             Ok(()) => {}
@@ -83,9 +80,8 @@ impl Cgroups {
             Err(e) => return Err(e),
         }
         OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-            .open(dir)
+            .write(true)
+            .open(dir.join("cgroup.procs"))
     }
 
     /// The `cgroup.events` file of the service, to watch for `populated`.

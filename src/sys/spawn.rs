@@ -1,28 +1,11 @@
 //! Spawning: a child prepared before `clone`, set up between `clone` and
 //! `exec` with async-signal-safe calls only, and the report of the step
 //! that failed when it could not become its program.
-//!
-//! A service with a cgroup is created in it (`clone3(2)` with
-//! `CLONE_INTO_CGROUP`, Linux 5.7) rather than moved there by its first
-//! act: a move writes `cgroup.procs`, which costs the kernel a migration
-//! for every one of possibly thousands of services, and is the slowest step
-//! of a spawn. Where `clone3` is missing or refused (an older kernel, a
-//! seccomp profile such as Docker's default one that answers `ENOSYS`),
-//! the child moves itself as before.
-//!
-//! Some kernels kill a child created in a cgroup that was once emptied
-//! through `cgroup.kill` before it runs (seen on Linux 6.18: the kernel
-//! compares the target cgroup's count of kills with that of the parent's
-//! cgroup, read before it knows the target). So every child first notes
-//! that it runs; one that never did tells foster the call cannot be
-//! trusted here, and that spawn and all later ones move themselves. The
-//! stillborn child is reaped like any stranger.
 
 use std::ffi::{CString, OsString, c_char, c_int};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{InheritedMask, Pid, getpid};
 
@@ -47,9 +30,8 @@ pub struct ChildSpec {
     ids: Option<(u32, u32, Vec<libc::gid_t>)>,
     /// Descriptors to put on the child's stdout and stderr (`dup2`).
     output: Option<(RawFd, RawFd)>,
-    /// A cgroup's directory: the child is created in it, or moves itself
-    /// there (writes "0" to its `cgroup.procs`) before anything else can
-    /// fork from it.
+    /// A cgroup's `cgroup.procs`, open for writing: the child moves itself
+    /// there (writes "0") before anything else can fork from it.
     cgroup: Option<RawFd>,
 }
 
@@ -192,13 +174,12 @@ impl ChildSpec {
         self.new_session = true;
     }
 
-    /// Makes the child start in the cgroup whose directory `dir` is (open
-    /// with `O_PATH` is enough): created there by `clone3`, or, where the
-    /// kernel cannot, moved there first thing after its new session. Only
-    /// the number is kept: the caller keeps `dir` open until [`spawn`] has
-    /// returned.
-    pub fn join_cgroup(&mut self, dir: BorrowedFd<'_>) {
-        self.cgroup = Some(dir.as_raw_fd());
+    /// Makes the child join the cgroup whose `cgroup.procs` `procs` is,
+    /// first thing after its new session. Only the number is kept: the
+    /// caller keeps `procs` open (write-only, close-on-exec) until
+    /// [`spawn`] has returned.
+    pub fn join_cgroup(&mut self, procs: BorrowedFd<'_>) {
+        self.cgroup = Some(procs.as_raw_fd());
     }
 
     /// Makes the child enter `path` before exec.
@@ -236,20 +217,13 @@ struct ChildArgs {
     workdir: Option<*const c_char>,
     dir: RawFd,
     output: Option<(RawFd, RawFd)>,
-    /// The cgroup's directory, or -1.
     cgroup: RawFd,
-    /// The child was created in `cgroup` (`CLONE_INTO_CGROUP`); otherwise
-    /// it moves itself there.
-    in_cgroup: bool,
-    /// Set by the child first thing: it ran at all.
-    started: bool,
     /// Written by the child when a step fails: `Stage` as a number, errno.
     failed: (i32, i32),
 }
 
 /// Starts `spec` as a new process (`clone(2)` with `CLONE_VM |
-/// CLONE_VFORK`, or `clone3(2)` with `CLONE_INTO_CGROUP` too for a child
-/// with a cgroup; then `execvpe(3)`), the way `posix_spawn` does.
+/// CLONE_VFORK`, then `execvpe(3)`), the way `posix_spawn` does.
 ///
 /// Sharing memory until exec, instead of `fork`, spares copying foster's
 /// page tables and the copy-on-write faults that follow, for every one of
@@ -297,49 +271,35 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
         dir: spec.dir.unwrap_or(-1),
         output: spec.output,
         cgroup: spec.cgroup.unwrap_or(-1),
-        in_cgroup: false,
-        started: false,
         failed: (0, 0),
     };
     let mut stack = STACK
         .take()
         .unwrap_or_else(|| vec![0u8; STACK_SIZE].into_boxed_slice());
+    let top = stack.as_mut_ptr_range().end;
     let before = boot_time();
-    let created = match spec.cgroup {
-        Some(dir) if CLONE_INTO_CGROUP_WORKS.load(Ordering::Relaxed) => {
-            args.in_cgroup = true;
-            match clone_into_cgroup(dir, &mut stack, &mut args) {
-                Ok(pid) if args.started => Some(pid),
-                Ok(_stillborn) => {
-                    // Killed before it ran (see the module docs): move
-                    // children from now on. The dead one is reaped as a
-                    // stranger.
-                    CLONE_INTO_CGROUP_WORKS.store(false, Ordering::Relaxed);
-                    args.in_cgroup = false;
-                    None
-                }
-                Err(errno) => {
-                    // No such call or flag here (ENOSYS, E2BIG, EINVAL):
-                    // never again. Anything else (a cgroup that cannot be
-                    // joined, no memory): the move below fails the same
-                    // way, and says at which step.
-                    if matches!(errno, libc::ENOSYS | libc::E2BIG | libc::EINVAL) {
-                        CLONE_INTO_CGROUP_WORKS.store(false, Ordering::Relaxed);
-                    }
-                    args.in_cgroup = false;
-                    None
-                }
-            }
-        }
-        _ => None,
+    // SAFETY: `child_main` runs on `stack` (which outlives the child's use
+    // of it: CLONE_VFORK suspends us until it has exec'd or exited) with a
+    // pointer to `args`, which also outlives it. It shares our memory but
+    // only reads what `args` points to, writes `args.failed` and the
+    // LISTEN_PID buffer, and calls async-signal-safe functions; it never
+    // returns into Rust code: it execs or calls _exit.
+    let pid = unsafe {
+        libc::clone(
+            child_main,
+            top.cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&raw mut args).cast(),
+        )
     };
-    let cloned = match created {
-        Some(pid) => Ok(pid),
-        None => clone_vfork(&mut stack, &mut args),
+    let cloned = if pid < 0 {
+        Err(SpawnError::Os(io::Error::last_os_error()))
+    } else {
+        Ok(pid)
     };
     let after = boot_time();
     STACK.set(Some(stack));
-    let pid = cloned.map_err(SpawnError::Os)?;
+    let pid = cloned?;
     drop(listen_entry);
     let failure = (args.failed.0 != 0).then(|| {
         let stage = match args.failed.0 {
@@ -360,6 +320,17 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
         failure,
         start_ticks: same_tick(before, after),
     })
+}
+
+/// The size of a child's stack: execvpe's PATH search needs a few KiB.
+const STACK_SIZE: usize = 128 * 1024;
+
+thread_local! {
+    /// The child's stack, kept from one spawn to the next: a fresh one
+    /// would cost every spawn an `mmap`, a `munmap` and the page faults of
+    /// the child's first touches, for each of possibly thousands of
+    /// services. Only the few pages a child touches are ever resident.
+    static STACK: std::cell::Cell<Option<Box<[u8]>>> = const { std::cell::Cell::new(None) };
 }
 
 /// `CLOCK_BOOTTIME` in nanoseconds (`clock_gettime(2)`, from the vDSO: no
@@ -390,144 +361,6 @@ fn same_tick(before: Option<u64>, after: Option<u64>) -> Option<u64> {
     (before == after).then_some(before)
 }
 
-/// The size of a child's stack: execvpe's PATH search needs a few KiB.
-const STACK_SIZE: usize = 128 * 1024;
-
-thread_local! {
-    /// The child's stack, kept from one spawn to the next: a fresh one
-    /// would cost every spawn an `mmap`, a `munmap` and the page faults of
-    /// the child's first touches, for each of possibly thousands of
-    /// services. Only the few pages a child touches are ever resident.
-    static STACK: std::cell::Cell<Option<Box<[u8]>>> = const { std::cell::Cell::new(None) };
-}
-
-/// Whether `clone3` with `CLONE_INTO_CGROUP` is worth trying: cleared the
-/// first time the kernel says it has no such call or flag.
-static CLONE_INTO_CGROUP_WORKS: AtomicBool = AtomicBool::new(true);
-
-/// `clone(2)` with `CLONE_VM | CLONE_VFORK`: `child_main` runs on `stack`
-/// with `args`, and this returns once it has exec'd or exited.
-fn clone_vfork(stack: &mut [u8], args: &mut ChildArgs) -> io::Result<Pid> {
-    let top = stack.as_mut_ptr_range().end;
-    // SAFETY: `child_main` runs on `stack` (which outlives the child's use
-    // of it: CLONE_VFORK suspends us until it has exec'd or exited) with a
-    // pointer to `args`, which also outlives it. It shares our memory but
-    // only reads what `args` points to, writes `args.failed` and the
-    // LISTEN_PID buffer, and calls async-signal-safe functions; it never
-    // returns into Rust code: it execs or calls _exit. The C library's
-    // clone aligns `top` as the ABI needs.
-    let pid = unsafe {
-        libc::clone(
-            child_main,
-            top.cast(),
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            (args as *mut ChildArgs).cast(),
-        )
-    };
-    if pid < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(pid)
-    }
-}
-
-/// `struct clone_args` of `clone3(2)`, up to `cgroup` (the kernel's
-/// `CLONE_ARGS_SIZE_VER2`, Linux 5.7): the C libraries do not all name it.
-#[cfg(target_arch = "x86_64")]
-#[repr(C)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
-
-/// `CLONE_INTO_CGROUP` (`clone3(2)`, Linux 5.7).
-#[cfg(target_arch = "x86_64")]
-const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-
-/// `clone3(2)` with `CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP`: as
-/// [`clone_vfork`], but the child is created in the cgroup `dir`. The
-/// errno when there is no child.
-///
-/// No C library wraps `clone3` with a function to run, and a child that
-/// shares foster's memory must not come back from the system call into a
-/// Rust frame: its stack is not that frame's, and whatever the frame did
-/// next (even reading a spilled local) would happen on foster's memory
-/// behind foster's back. So the call is made in assembly, as the C
-/// libraries' `clone` is: in the child, the instructions after `syscall`
-/// call `child_main` on the new stack at once, and end the child with
-/// `exit(2)` should it ever return.
-#[cfg(target_arch = "x86_64")]
-fn clone_into_cgroup(dir: RawFd, stack: &mut [u8], args: &mut ChildArgs) -> Result<Pid, i32> {
-    let base = stack.as_mut_ptr();
-    // The top must be 16-byte aligned: `call` then leaves the stack as the
-    // ABI expects at a function's entry.
-    let size = stack.len() - (base as usize + stack.len()) % 16;
-    let clone_args = CloneArgs {
-        flags: libc::CLONE_VM as u64 | libc::CLONE_VFORK as u64 | CLONE_INTO_CGROUP,
-        pidfd: 0,
-        child_tid: 0,
-        parent_tid: 0,
-        exit_signal: libc::SIGCHLD as u64,
-        stack: base as u64,
-        stack_size: size as u64,
-        tls: 0,
-        set_tid: 0,
-        set_tid_size: 0,
-        cgroup: u64::try_from(dir).map_err(|_| libc::EBADF)?,
-    };
-    let ret: i64;
-    // SAFETY: clone3 reads `clone_args` (valid, and sized as given) and
-    // creates a child that shares our memory, suspending us (CLONE_VFORK)
-    // until it has exec'd or exited. In the parent the block is only the
-    // system call (rax, rcx and r11 are what it changes). In the child
-    // (rax 0), on `stack` (alive until we resume), it calls
-    // `child_main(args)` at once and never returns to Rust code; rbp is
-    // zeroed so that nothing walks into foster's frames. `child_main`
-    // relies on what it does with clone_vfork (see there).
-    unsafe {
-        std::arch::asm!(
-            "syscall",
-            "test rax, rax",
-            "jnz 2f",
-            "xor ebp, ebp",
-            "mov rdi, r12",
-            "call r13",
-            "mov edi, eax",
-            "mov eax, {exit}",
-            "syscall",
-            "ud2",
-            "2:",
-            exit = const libc::SYS_exit,
-            inlateout("rax") libc::SYS_clone3 => ret,
-            in("rdi") &raw const clone_args,
-            in("rsi") std::mem::size_of::<CloneArgs>(),
-            in("r12") (args as *mut ChildArgs),
-            in("r13") child_main as extern "C" fn(*mut libc::c_void) -> c_int,
-            lateout("rcx") _,
-            lateout("r11") _,
-        );
-    }
-    match Pid::try_from(ret) {
-        Ok(pid) if pid > 0 => Ok(pid),
-        _ => Err(i32::try_from(-ret).unwrap_or(libc::EINVAL)),
-    }
-}
-
-/// Elsewhere, children move themselves into their cgroups.
-#[cfg(not(target_arch = "x86_64"))]
-fn clone_into_cgroup(_dir: RawFd, _stack: &mut [u8], _args: &mut ChildArgs) -> Result<Pid, i32> {
-    Err(libc::ENOSYS)
-}
-
 /// The child side of [`spawn`]: set-up, then exec.
 extern "C" fn child_main(arg: *mut libc::c_void) -> c_int {
     // SAFETY: `arg` is the `ChildArgs` that `spawn` passed, alive and not
@@ -536,7 +369,6 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> c_int {
     // functions are called.
     unsafe {
         let a = &mut *arg.cast::<ChildArgs>();
-        a.started = true;
         if a.new_session {
             libc::setsid();
         } else {
@@ -581,15 +413,8 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> c_int {
         }
         let mut stage = Stage::Exec;
         let mut ok = true;
-        if a.cgroup >= 0 && !a.in_cgroup {
-            let procs = libc::openat(
-                a.cgroup,
-                c"cgroup.procs".as_ptr(),
-                libc::O_WRONLY | libc::O_CLOEXEC,
-            );
-            if procs < 0 || libc::write(procs, c"0".as_ptr().cast(), 1) != 1 {
-                (stage, ok) = (Stage::Cgroup, false);
-            }
+        if a.cgroup >= 0 && libc::write(a.cgroup, c"0".as_ptr().cast(), 1) != 1 {
+            (stage, ok) = (Stage::Cgroup, false);
         }
         if let (true, Some((uid, gid, groups, count))) = (ok, a.ids) {
             // Raw system calls: the C libraries' wrappers may try to apply
