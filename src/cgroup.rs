@@ -263,7 +263,10 @@ mod tests {
         let path = dir.join("cgroup.events");
         fs::write(&path, "populated 0\nfrozen 0\n").unwrap();
         let mut buf = [0u8; 256];
-        assert_eq!(read_small(&path, &mut buf).unwrap(), "populated 0\nfrozen 0\n");
+        assert_eq!(
+            read_small(&path, &mut buf).unwrap(),
+            "populated 0\nfrozen 0\n"
+        );
         assert_eq!(populated_in(&dir), Some(false));
         let mut small = [0u8; 9];
         assert_eq!(read_small(&path, &mut small).unwrap(), "populated");

@@ -485,7 +485,10 @@ mod tests {
         // SAFETY: sysconf only returns a number.
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
         let per_tick = 1_000_000_000 / hz;
-        assert_eq!(same_tick(Some(5 * per_tick + 1), Some(6 * per_tick - 1)), Some(5));
+        assert_eq!(
+            same_tick(Some(5 * per_tick + 1), Some(6 * per_tick - 1)),
+            Some(5)
+        );
         assert_eq!(same_tick(Some(6 * per_tick - 1), Some(6 * per_tick)), None);
         assert_eq!(same_tick(None, Some(1)), None);
     }
