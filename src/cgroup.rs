@@ -150,8 +150,31 @@ fn membership_in(text: &str, base: &str) -> crate::pidfile::CgroupMembership {
 }
 
 fn populated_in(dir: &Path) -> Option<bool> {
-    let events = fs::read_to_string(dir.join("cgroup.events")).ok()?;
-    parse_populated(&events)
+    let mut buf = [0u8; 256];
+    let events = read_small(&dir.join("cgroup.events"), &mut buf).ok()?;
+    parse_populated(events)
+}
+
+/// A cgroup file of a few lines, read whole into `buf` (`open(2)`,
+/// `read(2)` until end of file). `fs::read_to_string` would `fstat` it
+/// first and, told its size is 0 as for every cgroup file, read it in
+/// steps growing from 32 bytes: twice the system calls, for a file read
+/// at every change of every service's `cgroup.events`. Whatever does not
+/// fit in `buf` is left unread.
+fn read_small<'b>(path: &Path, buf: &'b mut [u8]) -> io::Result<&'b str> {
+    use std::io::Read;
+    let mut file = File::open(path)?;
+    let mut len = 0;
+    while let Some(rest) = buf.get_mut(len..).filter(|rest| !rest.is_empty()) {
+        match file.read(rest) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let text = buf.get(..len).unwrap_or_default();
+    std::str::from_utf8(text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// `populated 0|1` from a `cgroup.events` file.
@@ -231,6 +254,23 @@ mod tests {
         );
         assert_eq!(cgroup2_mount("31 30 0:27 / /x rw - cgroup cgroup rw"), None);
         assert_eq!(cgroup2_mount("garbage"), None);
+    }
+
+    #[test]
+    fn reads_a_small_file_whole_or_what_fits() {
+        let dir = std::env::temp_dir().join(format!("foster-read-small-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cgroup.events");
+        fs::write(&path, "populated 0\nfrozen 0\n").unwrap();
+        let mut buf = [0u8; 256];
+        assert_eq!(
+            read_small(&path, &mut buf).unwrap(),
+            "populated 0\nfrozen 0\n"
+        );
+        assert_eq!(populated_in(&dir), Some(false));
+        let mut small = [0u8; 9];
+        assert_eq!(read_small(&path, &mut small).unwrap(), "populated");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

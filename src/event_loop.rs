@@ -434,10 +434,6 @@ fn perform(
                 Some(unit) => start_service(service, unit, world, sources),
                 None => Err(StartError::NoUnit),
             };
-            let result = result.map(|pid| crate::service::Launched {
-                pid,
-                ticks: crate::procfs::start_ticks(pid),
-            });
             queue.push_back(Event::ServiceSpawned { service, result });
         }
     }

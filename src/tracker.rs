@@ -156,9 +156,15 @@ impl Tracker {
         }
     }
 
-    /// The service `id`'s launcher was spawned as `launcher`.
-    pub fn launched(&mut self, id: ServiceId, pending: PendingLaunch, launcher: Pid) {
-        let ticks = crate::procfs::start_ticks(launcher);
+    /// The service `id`'s launcher was spawned as `launcher`, which started
+    /// at `ticks`.
+    pub fn launched(
+        &mut self,
+        id: ServiceId,
+        pending: PendingLaunch,
+        launcher: Pid,
+        ticks: Option<u64>,
+    ) {
         self.launches.insert(
             id,
             Launch {
@@ -196,10 +202,9 @@ impl Tracker {
     /// The service `id` has the cgroup `name`, whose `cgroup.events` is
     /// `events`: watched, once, so that its emptying is seen at once.
     pub fn cgroup_made(&mut self, id: ServiceId, name: &str, events: &Path, poller: &Poller) {
-        self.cgroups.insert(id, name.to_string());
-        if !self.cgroup_watches.values().any(|&w| w == id)
-            && let Some(inotify) = self.inotify(poller)
-        {
+        // Watched once: a service launched again has its watch already.
+        let known = self.cgroups.insert(id, name.to_string()).is_some();
+        if !known && let Some(inotify) = self.inotify(poller) {
             match inotify.watch_file(events) {
                 Ok(watch) => {
                     self.cgroup_watches.insert(watch, id);

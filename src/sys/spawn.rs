@@ -94,6 +94,11 @@ impl std::fmt::Display for SpawnError {
 pub struct Spawned {
     pub pid: Pid,
     pub failure: Option<ChildFailure>,
+    /// When the child started, in clock ticks since boot, as field 22 of
+    /// `/proc/PID/stat` gives it, when that is known without reading
+    /// `/proc` (see [`spawn`]); `None` now and then, and the caller reads
+    /// `/proc` instead.
+    pub start_ticks: Option<u64>,
 }
 
 /// Exit status of a child whose `execve` failed with `errno`, as shells do:
@@ -121,14 +126,21 @@ impl ChildSpec {
         if argv.is_empty() {
             return Err(SpawnError::Nul);
         }
-        let own_pid = getpid().map(|pid| pid.to_string());
+        // Only a socket-activated foster has a LISTEN_PID to compare with
+        // its own PID: no getpid for every service otherwise.
+        let own_pid = env
+            .iter()
+            .any(|(key, _)| key == "LISTEN_PID")
+            .then(getpid)
+            .flatten()
+            .map(|pid| pid.to_string());
         let mut listen_pid_slot = None;
         let mut entries = Vec::with_capacity(env.len());
         for (key, value) in env {
             let mut entry = key.clone().into_vec();
             entry.push(b'=');
             if key == "LISTEN_PID"
-                && own_pid.as_deref().map(str::as_bytes) == Some(value.as_encoded_bytes())
+                && own_pid.as_ref().map(String::as_bytes) == Some(value.as_encoded_bytes())
             {
                 listen_pid_slot = Some(entries.len());
                 // Room for any PID; the child writes its own over the spaces
@@ -263,9 +275,11 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
         cgroup: spec.cgroup.unwrap_or(-1),
         failed: (0, 0),
     };
-    // The child's own stack; execvpe's PATH search needs a few KiB of it.
-    let mut stack = vec![0u8; 128 * 1024];
+    let mut stack = STACK
+        .take()
+        .unwrap_or_else(|| vec![0u8; STACK_SIZE].into_boxed_slice());
     let top = stack.as_mut_ptr_range().end;
+    let before = boot_time();
     // SAFETY: `child_main` runs on `stack` (which outlives the child's use
     // of it: CLONE_VFORK suspends us until it has exec'd or exited) with a
     // pointer to `args`, which also outlives it. It shares our memory but
@@ -280,10 +294,13 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
             (&raw mut args).cast(),
         )
     };
-    let Some(pid) = Pid::new(pid) else {
-        return Err(SpawnError::Os(io::Error::last_os_error()));
+    let cloned = match Pid::new(pid) {
+        Some(pid) => Ok(pid),
+        None => Err(SpawnError::Os(io::Error::last_os_error())),
     };
-    drop(stack);
+    let after = boot_time();
+    STACK.set(Some(stack));
+    let pid = cloned?;
     drop(listen_entry);
     let failure = (args.failed.0 != 0).then(|| {
         let stage = match args.failed.0 {
@@ -299,7 +316,50 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
             error: io::Error::from_raw_os_error(args.failed.1),
         }
     });
-    Ok(Spawned { pid, failure })
+    Ok(Spawned {
+        pid,
+        failure,
+        start_ticks: same_tick(before, after),
+    })
+}
+
+/// The size of a child's stack: execvpe's PATH search needs a few KiB.
+const STACK_SIZE: usize = 128 * 1024;
+
+thread_local! {
+    /// The child's stack, kept from one spawn to the next: a fresh one
+    /// would cost every spawn an `mmap`, a `munmap` and the page faults of
+    /// the child's first touches, for each of possibly thousands of
+    /// services. Only the few pages a child touches are ever resident.
+    static STACK: std::cell::Cell<Option<Box<[u8]>>> = const { std::cell::Cell::new(None) };
+}
+
+/// `CLOCK_BOOTTIME` in nanoseconds (`clock_gettime(2)`, from the vDSO: no
+/// system call).
+fn boot_time() -> Option<u64> {
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).ok()?;
+    let secs = u64::try_from(now.tv_sec()).ok()?;
+    let nanos = u64::try_from(now.tv_nsec()).ok()?;
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
+/// The clock tick both times fall in, if it is the same one.
+///
+/// The kernel stamps a new process with `CLOCK_BOOTTIME` inside `clone`
+/// (`start_boottime`), and `/proc/PID/stat` shows that stamp in ticks of
+/// `sysconf(_SC_CLK_TCK)`, rounded down. A stamp taken just before `clone`
+/// and one just after that fall in the same tick therefore name the tick
+/// the child started in: foster need not open, read and parse `/proc` for
+/// every process it starts (a time namespace shifts both alike).
+fn same_tick(before: Option<u64>, after: Option<u64>) -> Option<u64> {
+    // SAFETY: sysconf only returns a number.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
+    let per_tick = 1_000_000_000u64.checked_div(hz)?;
+    if per_tick == 0 || 1_000_000_000 % hz != 0 {
+        return None;
+    }
+    let (before, after) = (before? / per_tick, after? / per_tick);
+    (before == after).then_some(before)
 }
 
 /// The child side of [`spawn`]: set-up, then exec.
@@ -390,5 +450,47 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> c_int {
             126
         };
         libc::_exit(c_int::from(status))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_start_tick_known_at_spawn_is_the_one_proc_shows() {
+        let mask = super::super::block_all_signals().unwrap();
+        let argv = [OsString::from("/bin/sleep"), OsString::from("5")];
+        let mut seen = 0;
+        for _ in 0..20 {
+            let spec = ChildSpec::new(&argv, &[], false).unwrap();
+            let child = spawn(&spec, &mask).unwrap();
+            assert!(child.failure.is_none());
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.pid)).unwrap();
+            let (_, tail) = stat.rsplit_once(')').unwrap();
+            let proc_ticks: u64 = tail.split_whitespace().nth(19).unwrap().parse().unwrap();
+            super::super::signal_process(child.pid, libc::SIGKILL).unwrap();
+            while super::super::reap_pid(child.pid).unwrap().is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            if let Some(ticks) = child.start_ticks {
+                assert_eq!(ticks, proc_ticks);
+                seen += 1;
+            }
+        }
+        assert!(seen > 0, "no spawn fell within one clock tick");
+    }
+
+    #[test]
+    fn same_tick_only_within_one_tick() {
+        // SAFETY: sysconf only returns a number.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        let per_tick = 1_000_000_000 / hz;
+        assert_eq!(
+            same_tick(Some(5 * per_tick + 1), Some(6 * per_tick - 1)),
+            Some(5)
+        );
+        assert_eq!(same_tick(Some(6 * per_tick - 1), Some(6 * per_tick)), None);
+        assert_eq!(same_tick(None, Some(1)), None);
     }
 }
