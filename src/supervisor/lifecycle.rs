@@ -119,7 +119,16 @@ impl Supervisor {
                 actions.push(Action::KillCgroup(id));
                 self.service_ended(&name, status, now, actions);
             }
-            _ => self.service_ended(&name, status, now, actions),
+            Life::Starting { .. } | Life::Running { .. } => {
+                self.service_ended(&name, status, now, actions)
+            }
+            // No process is watched in these: `has` named none.
+            Life::Waiting
+            | Life::Spawning { .. }
+            | Life::AwaitingDaemon { .. }
+            | Life::Succession { .. }
+            | Life::Backoff { .. }
+            | Life::Done { .. } => {}
         }
     }
 
