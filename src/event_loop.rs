@@ -453,8 +453,8 @@ fn reload_units(
     let Some(dir) = services_dir else {
         return;
     };
-    let loaded = crate::unit::load_dir(dir, &crate::users::UserDb::load());
-    for problem in &loaded.problems {
+    let loaded = crate::unit::try_load_dir(dir, &crate::users::UserDb::load());
+    for problem in loaded.iter().flat_map(|l| &l.problems) {
         error!("{problem}");
     }
     supervisor.units_loaded(client, loaded, Instant::now(), actions);

@@ -154,8 +154,11 @@ fn check(dir: &Path) -> u8 {
 /// could send one, so that each arrives through the signalfd; the event
 /// sources before anything is spawned; the main command prepared before
 /// foster leaves its directory for /.
-fn supervise(options: Options, machine: Option<&system::Prepared>) -> (u8, Power) {
+fn supervise(mut options: Options, machine: Option<&system::Prepared>) -> (u8, Power) {
     start_logging(&options, machine);
+    // foster moves to / below: a relative services directory is read from
+    // where foster was started, now and on every reload.
+    options.services = options.services.map(resolve_services_dir);
     // With services, foster's outputs are opened now, so that the
     // descriptors it holds are the same from start-up on; a single command
     // leaves them to its first line (an idle tini-style init keeps fewer
@@ -219,6 +222,24 @@ fn supervise(options: Options, machine: Option<&system::Prepared>) -> (u8, Power
         cgroups.remove_all();
     }
     (code, power)
+}
+
+/// `dir` against the directory foster was started in, if it is relative
+/// (kept as given, with a warning, when that directory cannot be known).
+fn resolve_services_dir(dir: PathBuf) -> PathBuf {
+    if dir.is_absolute() {
+        return dir;
+    }
+    match std::env::current_dir() {
+        Ok(cwd) => cwd.join(dir),
+        Err(e) => {
+            warn!(
+                "cannot tell the current directory ({e}): the services directory {} is read from /",
+                dir.display()
+            );
+            dir
+        }
+    }
 }
 
 /// The log, at the verbosity asked for. A machine's console shows the boot

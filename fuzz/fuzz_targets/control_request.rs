@@ -106,7 +106,7 @@ impl World {
                             units: units().into_iter().map(|u| (u.name.clone(), u)).collect(),
                             ..Default::default()
                         };
-                        sup.units_loaded(client, loaded, self.now, &mut more);
+                        sup.units_loaded(client, Ok(loaded), self.now, &mut more);
                     }
                     Action::Deliver {
                         client,

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use log::{info, warn};
+use log::{error, info, warn};
 
 use super::status::{status_json, status_table};
 use super::{
@@ -14,7 +14,7 @@ use super::{
 use crate::control::{Outcome as ReplyOutcome, Reply, Request};
 use crate::service::{Ending, Life, Service, Want};
 use crate::signal;
-use crate::unit::Loaded;
+use crate::unit::{DirUnreadable, Loaded};
 
 impl Supervisor {
     /// Answers a control request at once (a reply action), or later: a
@@ -52,17 +52,26 @@ impl Supervisor {
     }
 
     /// The services directory was read for a reload: apply it, and reply
-    /// to the client who asked, or log the summary (SIGHUP).
+    /// to the client who asked, or log the summary (SIGHUP). A directory
+    /// that could not be read at all changes nothing: every service keeps
+    /// running as it is, and the reply is the error.
     pub fn units_loaded(
         &mut self,
         client: Option<Client>,
-        loaded: Loaded,
+        loaded: Result<Loaded, DirUnreadable>,
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
-        let reply = self.reload(loaded, now, actions);
+        let reply = match loaded {
+            Ok(loaded) => self.reload(loaded, now, actions),
+            Err(unreadable) => {
+                error!("reload: {unreadable}; nothing changed");
+                Reply::error(format!("{unreadable}; nothing changed"))
+            }
+        };
         match client {
             Some(client) => actions.push(Action::Reply { client, reply }),
+            None if reply.outcome == ReplyOutcome::Error => {}
             None => {
                 for line in reply.text.lines() {
                     info!("reload: {line}");

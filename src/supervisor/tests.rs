@@ -1441,7 +1441,7 @@ fn the_core_answers_kill_once_the_kernel_has_said_and_reload_once_the_directory_
         ..Default::default()
     };
     h.sup
-        .units_loaded(Some(client), loaded, h.now, &mut actions);
+        .units_loaded(Some(client), Ok(loaded), h.now, &mut actions);
     match actions.as_slice() {
         [Action::Reply { client: c, reply }] => {
             assert_eq!(*c, client);
@@ -1507,4 +1507,40 @@ fn a_cgroup_that_cannot_be_joined_is_given_up_once_and_the_service_started_again
         h.sup.services["a"].reason.as_deref(),
         Some("cannot join its cgroup: Permission denied")
     );
+}
+
+#[test]
+fn a_services_directory_that_cannot_be_read_on_reload_changes_nothing() {
+    let mut h = Harness::services(vec![unit("a", Kind::Simple, &[])], false);
+    h.boot();
+    h.spawned("a", 10);
+    let unreadable = || crate::unit::DirUnreadable {
+        dir: "/srv/services.d".into(),
+        error: std::io::Error::from_raw_os_error(libc::ENOENT),
+    };
+    let mut actions = Vec::new();
+    h.sup
+        .units_loaded(Some(Client(5)), Err(unreadable()), h.now, &mut actions);
+    match actions.as_slice() {
+        [Action::Reply { client, reply }] => {
+            assert_eq!(*client, Client(5));
+            assert_eq!(reply.outcome, ReplyOutcome::Error);
+            assert!(
+                reply
+                    .text
+                    .contains("cannot read the services directory /srv/services.d")
+                    && reply.text.contains("nothing changed"),
+                "{reply:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(h.state("a"), "running");
+    assert_eq!(h.sup.services["a"].main_pid(), Some(pid(10)));
+    // SIGHUP's reload: logged, nothing sent anywhere, nothing changed.
+    let mut actions = Vec::new();
+    h.sup
+        .units_loaded(None, Err(unreadable()), h.now, &mut actions);
+    assert_eq!(actions, vec![]);
+    assert_eq!(h.state("a"), "running");
 }

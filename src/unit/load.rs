@@ -123,20 +123,48 @@ pub fn is_unit_file_name(name: &std::ffi::OsStr) -> bool {
 /// socket, a device, a dangling symlink, a file over [`MAX_UNIT_FILE`], an
 /// unreadable one) is a problem, never skipped in silence.
 pub fn load_dir(dir: &Path, users: &UserDb) -> Loaded {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => {
-            return Loaded {
-                problems: vec![Problem {
-                    file: dir.to_path_buf(),
-                    line: 0,
-                    column: 0,
-                    message: format!("cannot read the services directory: {e}"),
-                }],
-                ..Loaded::default()
-            };
-        }
-    };
+    match try_load_dir(dir, users) {
+        Ok(loaded) => loaded,
+        Err(DirUnreadable { error, .. }) => Loaded {
+            problems: vec![Problem {
+                file: dir.to_path_buf(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read the services directory: {error}"),
+            }],
+            ..Loaded::default()
+        },
+    }
+}
+
+/// The services directory itself could not be read (missing, not a
+/// directory, no permission): a reload then changes nothing.
+#[derive(Debug)]
+pub struct DirUnreadable {
+    pub dir: PathBuf,
+    pub error: std::io::Error,
+}
+
+impl std::fmt::Display for DirUnreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot read the services directory {}: {}",
+            self.dir.display(),
+            self.error
+        )
+    }
+}
+
+impl std::error::Error for DirUnreadable {}
+
+/// [`load_dir`], telling a directory that cannot be read at all apart
+/// from one whose files have problems.
+pub fn try_load_dir(dir: &Path, users: &UserDb) -> Result<Loaded, DirUnreadable> {
+    let entries = std::fs::read_dir(dir).map_err(|error| DirUnreadable {
+        dir: dir.to_path_buf(),
+        error,
+    })?;
     let mut found: Vec<(PathBuf, Option<std::fs::FileType>)> = entries
         .filter_map(Result::ok)
         .filter(|e| is_unit_file_name(&e.file_name()))
@@ -156,7 +184,7 @@ pub fn load_dir(dir: &Path, users: &UserDb) -> Loaded {
             (path, bytes)
         })
         .collect();
-    check_files(files, users)
+    Ok(check_files(files, users))
 }
 
 /// A unit file's bytes, at most [`MAX_UNIT_FILE`] of them, from whatever

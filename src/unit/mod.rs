@@ -25,7 +25,9 @@ mod parse;
 mod tests;
 
 pub use check::{Loaded, check_files};
-pub use load::{FileKind, MAX_UNIT_FILE, Unreadable, is_unit_file_name, load_dir};
+pub use load::{
+    DirUnreadable, FileKind, MAX_UNIT_FILE, Unreadable, is_unit_file_name, load_dir, try_load_dir,
+};
 
 /// How a service tells foster it is ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -381,3 +381,66 @@ fn other_users_are_refused() {
     running.signal(libc::SIGTERM);
     assert_eq!(running.finish().code(), 0);
 }
+
+/// Regression: after the README's own command (`--services services.d`, a
+/// relative directory, with foster moved to / since), a reload read
+/// /services.d, failed, and removed every service. Now the directory is
+/// resolved at start, and one that cannot be read changes nothing.
+#[test]
+fn a_reload_after_a_relative_services_directory_keeps_every_service_and_an_unreadable_one_changes_nothing()
+ {
+    for (mode, how) in modes()
+        .into_iter()
+        .flat_map(|m| [(m, "fosterctl"), (m, "SIGHUP")])
+    {
+        let top = TempDir::new("relative");
+        let socket = top.0.join("control.sock").to_string_lossy().into_owned();
+        let units = top.0.join("services.d");
+        std::fs::create_dir(&units).unwrap();
+        std::fs::write(
+            units.join("a.yaml"),
+            "command: [\"/bin/sh\", \"-c\", \"echo a up; exec sleep 1000\"]\n",
+        )
+        .unwrap();
+        let mut cmd = foster(
+            mode,
+            &["-v", "--socket", &socket, "--services", "services.d"],
+        );
+        cmd.current_dir(&top.0);
+        let mut running = start(cmd);
+        running.expect_line("a up");
+        let before = pids(&socket)["a"];
+
+        // The same directory, read again: nothing added, nothing removed.
+        if how == "SIGHUP" {
+            running.signal(libc::SIGHUP);
+            running.expect_stderr("reload: removed: -");
+        } else {
+            let (code, out, err) = fosterctl(&socket, &["reload"]);
+            assert_eq!(code, 0, "{mode:?}: {err}");
+            assert!(out.contains("added: -\nchanged: -\nremoved: -\n"), "{out}");
+        }
+        assert_eq!(pids(&socket)["a"], before, "{mode:?} {how}");
+
+        // The directory gone: every service keeps running, and the reload
+        // says why it did nothing.
+        std::fs::rename(&units, top.0.join("elsewhere")).unwrap();
+        if how == "SIGHUP" {
+            running.signal(libc::SIGHUP);
+            running.expect_stderr("cannot read the services directory");
+        } else {
+            let (code, _, err) = fosterctl(&socket, &["reload"]);
+            assert_eq!(code, 1, "{mode:?}: {err}");
+            assert!(
+                err.contains("cannot read the services directory")
+                    && err.contains("nothing changed"),
+                "{err}"
+            );
+        }
+        let (code, table, _) = fosterctl(&socket, &["status", "a"]);
+        assert_eq!(code, 0, "{mode:?} {how}: a is still up: {table}");
+        assert_eq!(pids(&socket)["a"], before, "{mode:?} {how}");
+        assert_eq!(fosterctl(&socket, &["shutdown"]).0, 0);
+        assert_eq!(running.finish().code(), 0, "{mode:?} {how}");
+    }
+}
