@@ -217,15 +217,7 @@ impl std::fmt::Display for StartError {
                 errno,
                 detail,
             } => {
-                let what = match stage {
-                    Stage::Groups => "cannot set the supplementary groups",
-                    Stage::Group => "cannot switch group",
-                    Stage::User => "cannot switch user",
-                    Stage::Workdir => "cannot enter the working directory",
-                    Stage::Cgroup => "cannot join its cgroup",
-                    Stage::Exec => "cannot execute the command",
-                };
-                write!(f, "{what}: {}", errno.describe())?;
+                write!(f, "{}: {}", stage.what(), errno.describe())?;
                 match detail {
                     Some(detail) => write!(f, " ({detail})"),
                     None => Ok(()),

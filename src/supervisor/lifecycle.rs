@@ -9,7 +9,7 @@ use std::time::Instant;
 use log::{debug, error, info, warn};
 
 use super::{Action, Main, Phase, StartError, Supervisor, Target, kill_service};
-use crate::service::{Ending, Launched, Life, Outcome, Stop, Want};
+use crate::service::{Ending, Launched, Life, Outcome, PidSource, Stop, Want};
 use crate::status::WaitStatus;
 use crate::sys::Pid;
 use crate::unit::Kind;
@@ -80,33 +80,26 @@ impl Supervisor {
             Life::Stopping(_) => self.stopped(&name, status),
             _ if self.phase != Phase::Up => self.stopped(&name, status),
             &mut Life::Running { since, origin, .. }
-                if origin.source == crate::service::PidSource::Pidfile =>
+                if matches!(origin.source, PidSource::Pidfile | PidSource::Guessed) =>
             {
-                // Before the daemon counts as dead, read its pidfile again: a
-                // daemon that hands over to a new process (nginx's binary
-                // upgrade) names the successor there.
-                info!("{name}: main process {pid} {status}; reading its pidfile again");
+                // Before a followed daemon counts as dead, its successor is
+                // looked for: a daemon that hands over to a new process
+                // (nginx's binary upgrade) names it in its pidfile; the
+                // last of a guessed set (the middle of a double fork, say)
+                // leaves a child foster has adopted since.
+                if origin.source == PidSource::Pidfile {
+                    info!("{name}: main process {pid} {status}; reading its pidfile again");
+                    actions.push(Action::ReadPidfile(id));
+                } else {
+                    info!("{name}: process {pid} {status}; looking for what it left");
+                    actions.push(Action::FindAdopted(id));
+                }
                 service.life = Life::Succession {
                     since,
                     origin,
                     dead: pid,
                     status,
                 };
-                actions.push(Action::ReadPidfile(id));
-            }
-            &mut Life::Running { since, origin, .. }
-                if origin.source == crate::service::PidSource::Guessed =>
-            {
-                // The last of a guessed set: an intermediate process of a
-                // double fork, say, whose child foster has adopted since.
-                info!("{name}: process {pid} {status}; looking for what it left");
-                service.life = Life::Succession {
-                    since,
-                    origin,
-                    dead: pid,
-                    status,
-                };
-                actions.push(Action::FindAdopted(id));
             }
             Life::Starting { .. } if kind == Kind::Forking && status != WaitStatus::Exited(0) => {
                 // The launcher failed: whatever it started is stopped.

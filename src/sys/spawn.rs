@@ -46,6 +46,20 @@ pub enum Stage {
     Cgroup = 6,
 }
 
+impl Stage {
+    /// What failed, as messages say it.
+    pub fn what(self) -> &'static str {
+        match self {
+            Stage::Groups => "cannot set the supplementary groups",
+            Stage::Group => "cannot switch group",
+            Stage::User => "cannot switch user",
+            Stage::Workdir => "cannot enter the working directory",
+            Stage::Cgroup => "cannot join its cgroup",
+            Stage::Exec => "cannot execute the command",
+        }
+    }
+}
+
 /// Why a forked child could not become the program.
 #[derive(Debug)]
 pub struct ChildFailure {
@@ -55,15 +69,8 @@ pub struct ChildFailure {
 
 impl std::fmt::Display for ChildFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let what = match self.stage {
-            Stage::Groups => "cannot set the supplementary groups",
-            Stage::Group => "cannot switch group",
-            Stage::User => "cannot switch user",
-            Stage::Workdir => "cannot enter the working directory",
-            Stage::Cgroup => "cannot join its cgroup",
-            Stage::Exec => "cannot execute the command",
-        };
         let errno = self.error.raw_os_error().unwrap_or(0);
+        let what = self.stage.what();
         write!(f, "{what}: {}", nix::errno::Errno::from_raw(errno).desc())
     }
 }
