@@ -24,9 +24,20 @@ impl Supervisor {
     ) {
         if self.main == Main::Running(pid) {
             let code = self.settings.expected.map(status.shell_code());
-            info!("main process {pid} {status}");
             self.main = Main::Done;
-            self.exit_code = Some(code);
+            // What ended the run first decides its status: a critical
+            // service that ended it keeps its own.
+            match self.exit_code {
+                Some(first) => info!("main process {pid} {status} (foster exits {first})"),
+                None if self.phase == Phase::Up && self.services_mode => {
+                    info!("main process {pid} {status}: shutting down, foster exits {code}");
+                    self.exit_code = Some(code);
+                }
+                None => {
+                    info!("main process {pid} {status}");
+                    self.exit_code = Some(code);
+                }
+            }
             self.deadline = None;
             self.begin_shutdown(None, now, actions);
             return;

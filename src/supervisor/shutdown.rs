@@ -115,13 +115,18 @@ impl Supervisor {
     ) {
         let critical = self.services.get(name).is_some_and(|s| s.unit.critical);
         if critical && self.phase == Phase::Up {
+            // The run's status is the first ender's: this service's, even
+            // with a main command (started or not), whose own end after
+            // foster's SIGTERM does not change it.
+            let code = *self
+                .exit_code
+                .get_or_insert(self.settings.expected.map(status.shell_code()));
             if self.follow.is_some() {
                 info!("the daemon has ended ({status})");
             } else {
-                warn!("{name} is critical and has ended ({status}): shutting down");
-            }
-            if self.main == Main::Absent {
-                self.exit_code = Some(self.settings.expected.map(status.shell_code()));
+                warn!(
+                    "{name} is critical and has ended ({status}): shutting down, foster exits {code}"
+                );
             }
             self.begin_shutdown(None, now, actions);
         }

@@ -478,6 +478,36 @@ fn a_critical_service_ending_shuts_down_with_its_status() {
 }
 
 #[test]
+fn a_critical_service_ending_beside_a_main_command_decides_the_status() {
+    let mut critical = unit("core", Kind::Simple, &[]);
+    critical.critical = true;
+    critical.restart = Restart::Never;
+    let mut h = Harness::services(vec![critical], true);
+    h.boot();
+    h.spawned("core", 60);
+    h.feed(&[Event::MainSpawned(Ok(pid(MAIN)))]);
+    assert_eq!(
+        h.feed(&[exited(60, 4)]),
+        vec![
+            signal(Target::Process(pid(MAIN)), libc::SIGTERM),
+            signal(Target::Process(pid(MAIN)), libc::SIGCONT)
+        ]
+    );
+    // The main command's end by foster's SIGTERM does not count.
+    h.feed(&[killed(MAIN, 15)]);
+    assert_eq!(h.feed(&[done(false)]), vec![Action::Exit(4)]);
+
+    // A critical oneshot that fails before the main command starts.
+    let mut once = unit("once", Kind::Oneshot, &[]);
+    once.critical = true;
+    let mut h = Harness::services(vec![once], true);
+    h.boot();
+    h.spawned("once", 61);
+    assert_eq!(h.feed(&[exited(61, 3)]), vec![]);
+    assert_eq!(h.feed(&[done(false)]), vec![Action::Exit(3)]);
+}
+
+#[test]
 fn second_sigterm_during_shutdown_kills_everything() {
     let mut h = Harness::services(vec![unit("stubborn", Kind::Simple, &[])], false);
     h.boot();

@@ -169,6 +169,53 @@ fn a_critical_service_ending_stops_foster_with_its_status() {
     }
 }
 
+/// Issue 12: with a main command, a critical service that ends for good
+/// ends the run with its own status, whether the main command had started
+/// (it ends by foster's SIGTERM, 143, which does not count) or not (a
+/// critical oneshot that failed), and the log names what ended it.
+#[test]
+fn a_critical_service_ends_the_run_with_its_status_beside_a_main_command() {
+    for mode in modes() {
+        let dir = TempDir::new("critical-main");
+        dir.write(
+            "setup.yaml",
+            "type: oneshot\ncommand: exit 5\ncritical: true\n",
+        );
+        let done = run(mode, &["--services", &dir.path(), "--", "sleep", "1000"]);
+        assert_eq!(done.code(), 5, "{mode:?}: {:?}", done.stderr);
+        assert!(
+            done.stderr.iter().any(|l| l
+                .contains("setup is critical and has ended (exited with status 5): shutting down, foster exits 5")),
+            "{mode:?}: {:?}",
+            done.stderr
+        );
+
+        // The main command runs, then the critical service ends: the main
+        // command's 143 after foster's SIGTERM is not the run's status.
+        let dir = TempDir::new("critical-main");
+        let fifo = dir.0.join("go");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()));
+        dir.write(
+            "core.yaml",
+            &format!(
+                "command: read line < {}; exit 6\ncritical: true\nrestart: never\n",
+                fifo.display()
+            ),
+        );
+        let main = format!("echo go > {}; exec sleep 1000", fifo.display());
+        let done = run(mode, &["--services", &dir.path(), "--", "sh", "-c", &main]);
+        assert_eq!(done.code(), 6, "{mode:?}: {:?}", done.stderr);
+        assert!(
+            done.stderr.iter().any(|l| l.contains(
+                "core is critical and has ended (exited with status 6): shutting down, foster exits 6"
+            )),
+            "{mode:?}: {:?}",
+            done.stderr
+        );
+    }
+}
+
 #[test]
 fn a_failed_oneshot_fails_its_dependents_and_the_main_command_still_runs() {
     let dir = TempDir::new("failed");
