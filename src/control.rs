@@ -10,5 +10,5 @@ pub mod server;
 
 pub use protocol::{
     Client, DEFAULT_SOCKET, MAX_REQUEST, Outcome, Reply, Request, SOCKET_VARIABLE, STATUS_FIELDS,
-    Unexpected, Verb, parse, request_line,
+    Unexpected, Verb, WAIT_OPTION, Wait, parse, request_line,
 };

@@ -350,8 +350,16 @@ pub fn run(
                     world.relay.readable(&sources.poller, token)
                 }
                 token if token >= server::FIRST_TOKEN => {
-                    if let Some((client, request)) = connections.serve(token, &sources.poller) {
-                        queue.push_back(Event::Request { client, request });
+                    match connections.serve(token, &sources.poller) {
+                        server::Served::Request(client, request) => {
+                            queue.push_back(Event::Request {
+                                client,
+                                request,
+                                wall: std::time::SystemTime::now(),
+                            });
+                        }
+                        server::Served::Gone(client) => queue.push_back(Event::ClientGone(client)),
+                        server::Served::Nothing => {}
                     }
                 }
                 _ => {}

@@ -267,6 +267,13 @@ fn start_logging(options: &Options, machine: Option<&system::Prepared>) {
                 );
             }
         }
+        // With services, each one's life (started, ready, exited,
+        // restarting, stopped, gave up) is logged by default, as
+        // supervisord and s6-overlay users expect in `docker logs`; one
+        // command stays silent, as tini does (FOSTER_LOG=warn quiets both).
+        None if options.services.is_some() => {
+            logging::init(options.verbosity.saturating_add(1), logging::Target::Stderr)
+        }
         None => logging::init(options.verbosity, logging::Target::Stderr),
     }
 }

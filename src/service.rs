@@ -249,6 +249,8 @@ pub struct Service {
     pub reason: Option<String>,
     /// The last `STATUS=` the service sent.
     pub status_text: Option<String>,
+    /// The state it last showed, and since when (noted after each event).
+    pub shown: Option<(&'static str, Instant)>,
     /// How the latest run's main PID was learned (shown after it ended too).
     pub last_source: PidSource,
     /// The latest launch, kept until the next: what it left (its session,
@@ -269,6 +271,7 @@ impl Service {
             last_exit: None,
             reason: None,
             status_text: None,
+            shown: None,
             last_source: PidSource::Child,
             launch: None,
         }
@@ -294,6 +297,21 @@ impl Service {
                 Ending::Failed => "failed",
             },
         }
+    }
+
+    /// Notes its state: a state other than the one it showed began `now`.
+    pub fn note_state(&mut self, now: Instant) {
+        let state = self.state_name();
+        if self.shown.is_none_or(|(shown, _)| shown != state) {
+            self.shown = Some((state, now));
+        }
+    }
+
+    /// When the state it shows began, as last noted.
+    pub fn state_since(&self) -> Option<Instant> {
+        self.shown
+            .filter(|(shown, _)| *shown == self.state_name())
+            .map(|(_, since)| since)
     }
 
     /// Doing its job (for `status NAME` as a probe): running, or a oneshot
@@ -495,7 +513,6 @@ impl Service {
     pub fn ended(&mut self, status: WaitStatus, now: Instant) -> Outcome {
         let since = self.since().unwrap_or(now);
         let uptime = now.saturating_duration_since(since);
-        self.last_exit = Some(status);
         let success = status == WaitStatus::Exited(0);
         if let Life::Starting {
             deadline, emptied, ..
@@ -511,11 +528,17 @@ impl Service {
                 deadline: deadline.unwrap_or(now + self.unit.start_timeout),
                 emptied,
             };
+            // The launcher's 0 is not the service's exit: `last_exit` keeps
+            // the previous run's (its daemon's real status) until the
+            // daemon ends.
             return match self.unit.pidfile {
                 Some(_) => Outcome::AwaitPidfile,
                 None => Outcome::FindAdopted,
             };
         }
+        self.last_exit = Some(status);
+        // What the run said of itself (`STATUS=`) ended with it.
+        self.status_text = None;
         if self.unit.kind == Kind::Oneshot && success {
             self.life = Life::Done {
                 ending: Ending::Exited,
@@ -556,6 +579,7 @@ impl Service {
     /// Its stop is complete: down, the new unit version (if any) in place.
     pub fn stopped(&mut self, status: WaitStatus) {
         self.last_exit = Some(status);
+        self.status_text = None;
         self.life = Life::Done {
             ending: Ending::Stopped,
             ready: false,

@@ -172,18 +172,48 @@ fuzz_target!(|data: &[u8]| {
             }
         };
         let client = Client(n as u64);
+        let waits = matches!(
+            request,
+            control::Request::Start(_, control::Wait::Yes)
+                | control::Request::Stop(_, control::Wait::Yes)
+                | control::Request::Restart(_, control::Wait::Yes)
+        );
         let mut actions = Vec::new();
-        sup.handle(Event::Request { client, request }, world.now, &mut actions);
+        sup.handle(
+            Event::Request {
+                client,
+                request,
+                wall: std::time::SystemTime::now(),
+            },
+            world.now,
+            &mut actions,
+        );
         world.answer(&mut sup, actions);
-        // Every request is answered, once.
+        // Every request is answered, once; one that waits, perhaps later
+        // (or, when its client leaves, never).
         let answered: Vec<_> = world.replies.iter().filter(|(c, _)| *c == client).collect();
-        assert_eq!(answered.len(), 1, "{answered:?}");
-        let reply = &answered[0].1;
-        let rendered = reply.render();
-        if reply.outcome == Outcome::Error {
-            // One line: fosterctl prints it as the reason.
-            assert_eq!(rendered.iter().filter(|&&b| b == b'\n').count(), 1);
-            assert!(rendered.ends_with(b"\n"));
+        if waits {
+            assert!(answered.len() <= 1, "{answered:?}");
+        } else {
+            assert_eq!(answered.len(), 1, "{answered:?}");
+        }
+        // Every reply so far went to one client once.
+        for (c, _) in &world.replies {
+            assert_eq!(world.replies.iter().filter(|(d, _)| d == c).count(), 1);
+        }
+        for (_, reply) in &world.replies {
+            let rendered = reply.render();
+            if reply.outcome == Outcome::Error {
+                // One line: fosterctl prints it as the reason.
+                assert_eq!(rendered.iter().filter(|&&b| b == b'\n').count(), 1);
+                assert!(rendered.ends_with(b"\n"));
+            }
+        }
+        // Now and then a waiting client leaves.
+        if n % 3 == 2 {
+            let mut actions = Vec::new();
+            sup.handle(Event::ClientGone(Client(n as u64 - 1)), world.now, &mut actions);
+            world.answer(&mut sup, actions);
         }
         // A deadline due (a stop timeout, a restart delay) fires.
         if let Some(deadline) = sup.next_deadline() {

@@ -30,8 +30,10 @@ pub const MAX_REQUEST: usize = 4096;
 /// `state`, `pid` (null when none), `restarts`, `last_exit` (the
 /// shell-style status, null when none), `uptime_seconds`, `type`,
 /// `pid_source` (`child`, `pidfile`, `guessed`, `notify`), `pids` (every
-/// process watched: more than one for a guessed set), `status`.
-pub const STATUS_FIELDS: [&str; 10] = [
+/// process watched: more than one for a guessed set), `status`, `since`
+/// (when the current state began, RFC 3339 UTC), `command` (the argv
+/// list), `problems` (why a unit is `invalid`; empty otherwise).
+pub const STATUS_FIELDS: [&str; 13] = [
     "name",
     "state",
     "pid",
@@ -42,6 +44,9 @@ pub const STATUS_FIELDS: [&str; 10] = [
     "pid_source",
     "pids",
     "status",
+    "since",
+    "command",
+    "problems",
 ];
 
 /// The first word of a request.
@@ -101,9 +106,9 @@ pub enum Request {
         names: Vec<String>,
         json: bool,
     },
-    Start(Vec<String>),
-    Stop(Vec<String>),
-    Restart(Vec<String>),
+    Start(Vec<String>, Wait),
+    Stop(Vec<String>, Wait),
+    Restart(Vec<String>, Wait),
     /// No names: re-read the services directory.
     Reload(Vec<String>),
     Kill {
@@ -115,6 +120,19 @@ pub enum Request {
     /// end with that `reboot(2)` call.
     Power(crate::supervisor::Power),
 }
+
+/// Whether a `start`, `stop` or `restart` is answered at once (`No`: the
+/// request was taken) or once every named service has got where it was
+/// sent, or failed to (`Yes`: the line's first word after the verb is
+/// [`WAIT_OPTION`], as fosterctl sends by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    No,
+    Yes,
+}
+
+/// The word after `start`, `stop` or `restart` that asks for [`Wait::Yes`].
+pub const WAIT_OPTION: &str = "--wait";
 
 /// How a reply begins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,9 +283,18 @@ pub fn parse(bytes: &[u8]) -> Result<Request, String> {
             let names = rest.into_iter().filter(|w| w != "--json").collect();
             Ok(Request::Status { names, json })
         }
-        Verb::Start => Ok(Request::Start(names(rest)?)),
-        Verb::Stop => Ok(Request::Stop(names(rest)?)),
-        Verb::Restart => Ok(Request::Restart(names(rest)?)),
+        Verb::Start | Verb::Stop | Verb::Restart => {
+            let (wait, rest) = match rest.split_first() {
+                Some((first, others)) if first == WAIT_OPTION => (Wait::Yes, others.to_vec()),
+                _ => (Wait::No, rest),
+            };
+            let names = names(rest)?;
+            Ok(match verb {
+                Verb::Start => Request::Start(names, wait),
+                Verb::Stop => Request::Stop(names, wait),
+                _ => Request::Restart(names, wait),
+            })
+        }
         Verb::Reload => Ok(Request::Reload(rest)),
         Verb::Kill => match rest.as_slice() {
             [name, sig] => {
@@ -313,8 +340,16 @@ mod tests {
         );
         assert_eq!(
             parse(b"stop a b"),
-            Ok(Request::Stop(vec!["a".into(), "b".into()]))
+            Ok(Request::Stop(vec!["a".into(), "b".into()], Wait::No))
         );
+        assert_eq!(
+            parse(b"restart --wait a --wait"),
+            Ok(Request::Restart(
+                vec!["a".into(), "--wait".into()],
+                Wait::Yes
+            ))
+        );
+        assert!(parse(b"start --wait").is_err());
         assert_eq!(parse(b"reload"), Ok(Request::Reload(vec![])));
         assert_eq!(
             parse(b"kill web usr1"),

@@ -48,11 +48,35 @@ pub const ACCEPT_PER_TURN: usize = 8;
 
 struct Connection {
     stream: UnixStream,
-    request: Vec<u8>,
-    reply: Vec<u8>,
-    written: usize,
+    stage: Stage,
     /// The last time a byte was read from it or written to it.
     active: Instant,
+}
+
+/// Where a connection is in its one exchange.
+enum Stage {
+    /// Reading the request line, as far as it came.
+    Reading(Vec<u8>),
+    /// The request went to the core, whose reply is awaited (a reload
+    /// being read, a signal being sent, a `--wait` for services to get
+    /// where they were sent). Watched for its hangup only: such a client
+    /// is not idle, and one that leaves is [`Served::Gone`].
+    Handed,
+    /// Writing the reply; `written` bytes of it are out.
+    Replying { reply: Vec<u8>, written: usize },
+}
+
+/// What [`Connections::serve`] found on a connection.
+#[derive(Debug)]
+pub enum Served {
+    /// Nothing for the core (a part of a request, a reply written, a
+    /// request refused here).
+    Nothing,
+    /// A complete request, for the core to answer.
+    Request(Client, Request),
+    /// A client whose request the core holds has hung up: what it waited
+    /// for is not to be answered.
+    Gone(Client),
 }
 
 /// What a readable connection has for [`Connections::serve`].
@@ -92,6 +116,7 @@ impl Connections {
     pub fn next_deadline(&self) -> Option<Instant> {
         self.open
             .values()
+            .filter(|c| !c.handed())
             .map(|c| c.active)
             .min()
             .map(|t| t + IDLE_TIMEOUT)
@@ -142,9 +167,7 @@ impl Connections {
                         token,
                         Connection {
                             stream,
-                            request: Vec::new(),
-                            reply: Vec::new(),
-                            written: 0,
+                            stage: Stage::Reading(Vec::new()),
                             active: now,
                         },
                     );
@@ -186,11 +209,13 @@ impl Connections {
     }
 
     /// Makes room by closing the connection idle longest, if it has been
-    /// idle for [`EVICTABLE_AFTER`].
+    /// idle for [`EVICTABLE_AFTER`]. A connection whose request the core
+    /// holds is not idle: it is never evicted.
     fn evict_idlest(&mut self, poller: &Poller, now: Instant) -> bool {
         let Some((&token, _)) = self
             .open
             .iter()
+            .filter(|(_, c)| !c.handed())
             .filter(|(_, c)| now.saturating_duration_since(c.active) >= EVICTABLE_AFTER)
             .min_by_key(|(_, c)| c.active)
         else {
@@ -201,11 +226,13 @@ impl Connections {
         true
     }
 
-    /// Closes every connection idle for [`IDLE_TIMEOUT`].
+    /// Closes every connection idle for [`IDLE_TIMEOUT`] (one whose
+    /// request the core holds is not idle).
     pub fn expire(&mut self, poller: &Poller, now: Instant) {
         let stale: Vec<u64> = self
             .open
             .iter()
+            .filter(|(_, c)| !c.handed())
             .filter(|(_, c)| now.saturating_duration_since(c.active) >= IDLE_TIMEOUT)
             .map(|(&t, _)| t)
             .collect();
@@ -220,22 +247,51 @@ impl Connections {
     /// (the core answers it, through [`Connections::reply`]); a request
     /// that cannot be parsed is answered here. Then write the reply, and
     /// close.
-    pub fn serve(&mut self, token: u64, poller: &Poller) -> Option<(Client, Request)> {
+    pub fn serve(&mut self, token: u64, poller: &Poller) -> Served {
         let now = Instant::now();
-        if self.replying(token) {
-            self.write(token, poller, now);
-            return None;
+        match self.open.get(&token).map(|c| &c.stage) {
+            None => return Served::Nothing,
+            Some(Stage::Replying { .. }) => {
+                self.write(token, poller, now);
+                return Served::Nothing;
+            }
+            // Watched for nothing but its hangup (or an error): the client
+            // is gone before its answer.
+            Some(Stage::Handed) => {
+                debug!("a control client left before its reply");
+                self.close(token, poller);
+                return Served::Gone(Client(token));
+            }
+            Some(Stage::Reading(_)) => {}
         }
         let reply = match self.read(token, poller, now) {
-            Progress::Waiting => return None,
+            Progress::Waiting => return Served::Nothing,
             Progress::TooLong => Reply::error("request too long"),
             Progress::Request(line) => match super::parse(&line) {
-                Ok(request) => return Some((Client(token), request)),
+                Ok(request) => {
+                    self.hand_over(token, poller);
+                    return Served::Request(Client(token), request);
+                }
                 Err(reason) => Reply::error(reason),
             },
         };
         self.answer(token, reply.render(), poller, now);
-        None
+        Served::Nothing
+    }
+
+    /// The request went to the core: until its reply, the connection is
+    /// watched for its hangup alone (its end of file, which came with the
+    /// request, would make it readable for ever).
+    fn hand_over(&mut self, token: u64, poller: &Poller) {
+        let Some(conn) = self.open.get_mut(&token) else {
+            return;
+        };
+        conn.stage = Stage::Handed;
+        if poller.watch_hangup(conn.stream.as_fd(), token).is_err() {
+            // Left watched for input: its end of file shows as a hangup
+            // at once, which only ends the wait early.
+            debug!("cannot watch a control connection for its hangup alone");
+        }
     }
 
     /// Reads what a readable connection sent; `Request` once the line is
@@ -244,18 +300,17 @@ impl Connections {
         let Some(conn) = self.open.get_mut(&token) else {
             return Progress::Waiting;
         };
-        if !conn.reply.is_empty() {
+        let Stage::Reading(request) = &mut conn.stage else {
             return Progress::Waiting;
-        }
+        };
         let mut buf = [0u8; 1024];
         let complete = loop {
             match conn.stream.read(&mut buf) {
                 Ok(0) => break true,
                 Ok(n) => {
                     conn.active = now;
-                    conn.request
-                        .extend_from_slice(buf.get(..n).unwrap_or_default());
-                    if conn.request.contains(&b'\n') || conn.request.len() > MAX_REQUEST {
+                    request.extend_from_slice(buf.get(..n).unwrap_or_default());
+                    if request.contains(&b'\n') || request.len() > MAX_REQUEST {
                         break true;
                     }
                 }
@@ -270,11 +325,10 @@ impl Connections {
         if !complete {
             return Progress::Waiting;
         }
-        if conn.request.len() > MAX_REQUEST {
+        if request.len() > MAX_REQUEST {
             return Progress::TooLong;
         }
-        let line = conn
-            .request
+        let line = request
             .split(|&b| b == b'\n')
             .next()
             .unwrap_or_default()
@@ -294,8 +348,7 @@ impl Connections {
         let Some(conn) = self.open.get_mut(&token) else {
             return;
         };
-        conn.reply = reply;
-        conn.written = 0;
+        conn.stage = Stage::Replying { reply, written: 0 };
         if poller.rewatch(conn.stream.as_fd(), token, true).is_err() {
             self.close(token, poller);
             return;
@@ -308,19 +361,16 @@ impl Connections {
         let Some(conn) = self.open.get_mut(&token) else {
             return;
         };
-        if conn.reply.is_empty() {
+        let Stage::Replying { reply, written } = &mut conn.stage else {
             return;
-        }
+        };
         let done = loop {
-            match conn
-                .stream
-                .write(conn.reply.get(conn.written..).unwrap_or_default())
-            {
+            match conn.stream.write(reply.get(*written..).unwrap_or_default()) {
                 Ok(0) => break true,
                 Ok(n) => {
                     conn.active = now;
-                    conn.written = conn.written.saturating_add(n);
-                    if conn.written >= conn.reply.len() {
+                    *written = written.saturating_add(n);
+                    if *written >= reply.len() {
                         break true;
                     }
                 }
@@ -334,15 +384,17 @@ impl Connections {
         }
     }
 
-    /// Whether the connection waits for its reply to be written.
-    fn replying(&self, token: u64) -> bool {
-        self.open.get(&token).is_some_and(|c| !c.reply.is_empty())
-    }
-
     fn close(&mut self, token: u64, poller: &Poller) {
         if let Some(conn) = self.open.remove(&token) {
             poller.unwatch(conn.stream.as_fd());
         }
+    }
+}
+
+impl Connection {
+    /// Its request is with the core.
+    fn handed(&self) -> bool {
+        matches!(self.stage, Stage::Handed)
     }
 }
 

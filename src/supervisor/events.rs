@@ -44,8 +44,16 @@ pub enum Event {
     },
     /// The service's cgroup has no process left.
     CgroupEmpty(ServiceId),
-    /// A control request, from a client awaiting its reply.
-    Request { client: Client, request: Request },
+    /// A control request, from a client awaiting its reply; `wall`: the
+    /// wall clock when it came (`status --json` says since when each
+    /// service is in its state, in UTC).
+    Request {
+        client: Client,
+        request: Request,
+        wall: std::time::SystemTime,
+    },
+    /// A client left before the reply it waited for: it gets none.
+    ClientGone(Client),
     /// What became of a [`Action::Deliver`]: `refused` when no target
     /// took the signal (the first error the kernel gave).
     Delivered {

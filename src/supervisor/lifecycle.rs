@@ -177,7 +177,7 @@ impl Supervisor {
                 info!("{name}: launcher exited well; waiting for its pidfile");
                 actions.push(Action::ReadPidfile(service.id));
             }
-            Outcome::Done(Ending::Exited) => info!("{name}: finished"),
+            Outcome::Done(Ending::Exited) => info!("{name}: exited with status 0 (done)"),
             Outcome::FindAdopted => {
                 debug!("{name}: launcher exited well; looking for the processes it left");
                 actions.push(Action::FindAdopted(service.id));
@@ -238,6 +238,10 @@ impl Supervisor {
     }
 
     pub(super) fn on_tick(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        if self.progress_at.is_some_and(|due| due <= now) {
+            self.report_waits(now);
+            self.progress_at = Some(now + super::PROGRESS_EVERY);
+        }
         let mut to_start = Vec::new();
         let mut timed_out = Vec::new();
         let up = self.phase == Phase::Up;

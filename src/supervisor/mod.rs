@@ -48,6 +48,7 @@ mod lifecycle;
 mod requests;
 mod shutdown;
 pub mod status;
+mod waiters;
 
 pub use crate::control::Client;
 pub use events::{Action, Errno, Event, Named, PidfileReading, StartError, Target};
@@ -146,7 +147,15 @@ pub struct Supervisor {
     /// foster gave up on a cgroup per service (one could be made but not
     /// joined): it asks for that once.
     cgroups_dropped: bool,
+    /// Clients awaiting the outcome of a `start`, `stop` or `restart`.
+    waiters: Vec<waiters::Waiter>,
+    /// During a shutdown, when to say next what it still waits for (a
+    /// timer only then: an idle foster never wakes).
+    progress_at: Option<Instant>,
 }
+
+/// How often a shutdown that waits says what for.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 impl Supervisor {
     /// `units`: the services; `main`: whether there is a main command;
@@ -171,6 +180,8 @@ impl Supervisor {
             follow: None,
             power: Power::default(),
             cgroups_dropped: false,
+            waiters: Vec::new(),
+            progress_at: None,
         };
         for unit in units {
             supervisor.add(unit);
@@ -242,6 +253,10 @@ impl Supervisor {
             .values()
             .filter_map(Service::deadline)
             .chain(self.deadline)
+            .chain(
+                self.progress_at
+                    .filter(|_| matches!(self.phase, Phase::Stopping | Phase::Draining { .. })),
+            )
             .min()
     }
 
@@ -322,7 +337,12 @@ impl Supervisor {
                 ..
             } => self.on_adopted(&name, found, context, members, now, actions),
             Event::CgroupEmpty(_) => self.on_cgroup_empty(&name, actions),
-            Event::Request { client, request } => self.on_request(client, request, now, actions),
+            Event::Request {
+                client,
+                request,
+                wall,
+            } => self.on_request(client, request, now, wall, actions),
+            Event::ClientGone(client) => self.forget_client(client),
             Event::Delivered {
                 client,
                 sig,
@@ -331,6 +351,16 @@ impl Supervisor {
             } => self.on_delivered(client, &name, sig, refused, actions),
         }
         self.after(now, from_reaper, actions);
+        self.answer_waiters(now, actions);
+        self.note_states(now);
+    }
+
+    /// Notes when each service entered the state it shows (status's
+    /// `since`), after every event: a state is whatever the event left.
+    fn note_states(&mut self, now: Instant) {
+        for s in self.services.values_mut() {
+            s.note_state(now);
+        }
     }
 
     fn on_signal(&mut self, sig: i32, now: Instant, actions: &mut Vec<Action>) {

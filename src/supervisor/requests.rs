@@ -2,16 +2,17 @@
 //! stop, restart, reload of services or of the whole directory, kill,
 //! shutdown and power verbs.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use log::{error, info, warn};
 
 use super::status::{status_json, status_table};
+use super::waiters::Goal;
 use super::{
     Action, Client, Errno, Phase, Supervisor, Target, abandon_launch, send_stop_sequence,
     service_targets,
 };
-use crate::control::{Outcome as ReplyOutcome, Reply, Request};
+use crate::control::{Outcome as ReplyOutcome, Reply, Request, Wait};
 use crate::service::{Ending, Life, Service, Want};
 use crate::signal;
 use crate::unit::{DirUnreadable, Loaded};
@@ -25,9 +26,10 @@ impl Supervisor {
         client: Client,
         request: Request,
         now: Instant,
+        wall: SystemTime,
         actions: &mut Vec<Action>,
     ) {
-        if let Some(reply) = self.answer(client, request, now, actions) {
+        if let Some(reply) = self.answer(client, request, now, wall, actions) {
             actions.push(Action::Reply { client, reply });
         }
     }
@@ -79,6 +81,8 @@ impl Supervisor {
             }
         }
         self.after(now, false, actions);
+        self.answer_waiters(now, actions);
+        self.note_states(now);
     }
 
     fn answer(
@@ -86,13 +90,14 @@ impl Supervisor {
         client: Client,
         request: Request,
         now: Instant,
+        wall: SystemTime,
         actions: &mut Vec<Action>,
     ) -> Option<Reply> {
         let names = match &request {
             Request::Status { names, .. }
-            | Request::Start(names)
-            | Request::Stop(names)
-            | Request::Restart(names)
+            | Request::Start(names, _)
+            | Request::Stop(names, _)
+            | Request::Restart(names, _)
             | Request::Reload(names) => names.clone(),
             Request::Kill { name, .. } => vec![name.clone()],
             Request::Shutdown | Request::Power(_) => vec![],
@@ -115,7 +120,7 @@ impl Supervisor {
                     names.iter().filter_map(|n| self.services.get(n)).collect()
                 };
                 let text = if json {
-                    status_json(&list, now)
+                    status_json(&list, now, wall)
                 } else {
                     status_table(&list, now)
                 };
@@ -129,7 +134,7 @@ impl Supervisor {
                     text,
                 }
             }
-            Request::Start(names) => {
+            Request::Start(names, wait) => {
                 for name in &names {
                     if let Some(s) = self.services.get_mut(name) {
                         want_up(s);
@@ -142,15 +147,23 @@ impl Supervisor {
                     }
                 }
                 self.start_ready(now, actions);
-                Reply::ok("")
-            }
-            Request::Stop(names) => {
-                for name in &names {
-                    self.stop_service(name, now, actions);
+                if wait == Wait::Yes {
+                    self.await_services(client, Goal::Up, &names);
+                    return None;
                 }
                 Reply::ok("")
             }
-            Request::Restart(names) => {
+            Request::Stop(names, wait) => {
+                for name in &names {
+                    self.stop_service(name, now, actions);
+                }
+                if wait == Wait::Yes {
+                    self.await_services(client, Goal::Down, &names);
+                    return None;
+                }
+                Reply::ok("")
+            }
+            Request::Restart(names, wait) => {
                 for name in &names {
                     // Whatever runs is stopped first (a launch that awaits
                     // its daemon is dropped: nothing to wait for).
@@ -163,6 +176,10 @@ impl Supervisor {
                     }
                 }
                 self.start_ready(now, actions);
+                if wait == Wait::Yes {
+                    self.await_services(client, Goal::Up, &names);
+                    return None;
+                }
                 Reply::ok("")
             }
             Request::Reload(names) if names.is_empty() && self.services_mode => {

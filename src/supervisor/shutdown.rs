@@ -68,6 +68,11 @@ impl Supervisor {
             return;
         }
         self.phase = Phase::Stopping;
+        // With services, the log says what a long shutdown waits for; one
+        // command stays silent, as tini does.
+        if self.services_mode {
+            self.progress_at = Some(now + super::PROGRESS_EVERY);
+        }
         match self.main {
             Main::Running(pid) => {
                 let sig = sig.unwrap_or(libc::SIGTERM);
@@ -101,6 +106,38 @@ impl Supervisor {
                     ending: Ending::Stopped,
                     ready: false,
                 };
+            }
+        }
+    }
+
+    /// A shutdown that waits says what for: one line for the main command
+    /// and for each service still stopping, then for what is left behind.
+    pub(super) fn report_waits(&self, now: Instant) {
+        let until = |deadline: Option<Instant>| match deadline {
+            Some(due) => format!(
+                "SIGKILL in {}s",
+                due.saturating_duration_since(now).as_secs_f64().ceil()
+            ),
+            None => "SIGKILL sent".to_string(),
+        };
+        match (self.phase, self.main) {
+            (Phase::Stopping, Main::Running(pid)) => {
+                info!(
+                    "waiting for the main command ({pid}): {}",
+                    until(self.deadline)
+                );
+            }
+            (Phase::Draining { .. }, _) => {
+                info!(
+                    "waiting for the processes left behind: {}",
+                    until(self.deadline)
+                );
+            }
+            _ => {}
+        }
+        for s in self.services.values() {
+            if let Life::Stopping(stop) = &s.life {
+                info!("waiting for {}: {}", s.name(), until(stop.deadline));
             }
         }
     }

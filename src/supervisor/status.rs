@@ -2,7 +2,7 @@
 //! of objects (the fields of [`STATUS_FIELDS`]).
 
 use std::fmt::Write as _;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::control::STATUS_FIELDS;
 use crate::service::Service;
@@ -68,7 +68,7 @@ pub fn status_table(services: &[&Service], now: Instant) -> String {
 /// `notify`),
 /// `pids` (every process watched: more than one for a guessed set),
 /// `status`.
-pub fn status_json(services: &[&Service], now: Instant) -> String {
+pub fn status_json(services: &[&Service], now: Instant, wall: SystemTime) -> String {
     let mut out = String::from("[");
     for (i, s) in services.iter().enumerate() {
         if i > 0 {
@@ -93,6 +93,12 @@ pub fn status_json(services: &[&Service], now: Instant) -> String {
             .map(|t| json_string(t))
             .unwrap_or_else(|| "null".into());
         let pids: Vec<String> = s.pids().iter().map(|p| p.to_string()).collect();
+        let since = s
+            .state_since()
+            .and_then(|t| wall.checked_sub(now.saturating_duration_since(t)))
+            .map(|t| json_string(&rfc3339(t)))
+            .unwrap_or_else(|| "null".into());
+        let command: Vec<String> = s.unit.command.iter().map(|w| json_string(w)).collect();
         // In the order of STATUS_FIELDS, which names them.
         let values = [
             json_string(s.name()),
@@ -105,6 +111,9 @@ pub fn status_json(services: &[&Service], now: Instant) -> String {
             json_string(s.last_source.as_str()),
             format!("[{}]", pids.join(",")),
             status,
+            since,
+            format!("[{}]", command.join(",")),
+            "[]".to_string(),
         ];
         out.push('{');
         for (n, (field, value)) in STATUS_FIELDS.iter().zip(values).enumerate() {
@@ -158,6 +167,38 @@ fn json_string(s: &str) -> String {
     out
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ`, in UTC (a time before 1970 shows as 1970).
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    let days = secs / 86_400;
+    let rest = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01 (the well-known
+/// era algorithm: 400-year eras of 146 097 days).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,7 +211,11 @@ mod tests {
             crate::unit::Restart::Always,
         );
         let service = crate::service::Service::new(crate::service::ServiceId(1), unit);
-        let text = status_json(&[&service], std::time::Instant::now());
+        let text = status_json(
+            &[&service],
+            std::time::Instant::now(),
+            std::time::SystemTime::now(),
+        );
         // The keys: each quoted string that follows `{` or `,` and is
         // followed by `:` (the values here hold neither).
         let keys: Vec<&str> = text
@@ -185,5 +230,15 @@ mod tests {
     #[test]
     fn json_strings_are_escaped() {
         assert_eq!(json_string("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
+    }
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let at = |secs| super::rfc3339(UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(1_796_213_045), "2026-12-02T12:04:05Z");
+        assert_eq!(at(4_107_542_399), "2100-02-28T23:59:59Z");
     }
 }

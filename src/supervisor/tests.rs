@@ -782,7 +782,11 @@ fn a_mainpid_that_is_not_fosters_child_ends_the_service_when_its_pidfd_says_so()
 fn control(h: &mut Harness, line: &str) -> (crate::control::Reply, Vec<Action>) {
     let request = crate::control::parse(line.as_bytes()).expect("request parses");
     let client = Client(7);
-    let mut actions = h.feed(&[Event::Request { client, request }]);
+    let mut actions = h.feed(&[Event::Request {
+        client,
+        request,
+        wall: std::time::SystemTime::now(),
+    }]);
     // A kill is sent by the loop, which reports it: here, taken by every
     // target, each shown as the signal it is.
     if let Some(at) = actions
@@ -1429,7 +1433,11 @@ fn the_core_answers_kill_once_the_kernel_has_said_and_reload_once_the_directory_
     let client = Client(3);
     let request = crate::control::parse(b"kill a TERM").expect("parses");
     assert_eq!(
-        h.feed(&[Event::Request { client, request }]),
+        h.feed(&[Event::Request {
+            client,
+            request,
+            wall: std::time::SystemTime::now(),
+        }]),
         vec![Action::Deliver {
             client,
             service: h.id("a"),
@@ -1460,7 +1468,11 @@ fn the_core_answers_kill_once_the_kernel_has_said_and_reload_once_the_directory_
     let client = Client(4);
     let request = crate::control::parse(b"reload").expect("parses");
     assert_eq!(
-        h.feed(&[Event::Request { client, request }]),
+        h.feed(&[Event::Request {
+            client,
+            request,
+            wall: std::time::SystemTime::now(),
+        }]),
         vec![Action::LoadUnits {
             client: Some(client)
         }]
@@ -1573,4 +1585,86 @@ fn a_services_directory_that_cannot_be_read_on_reload_changes_nothing() {
         .units_loaded(None, Err(unreadable()), h.now, &mut actions);
     assert_eq!(actions, vec![]);
     assert_eq!(h.state("a"), "running");
+}
+
+/// The replies to `client` among `actions`.
+fn replies_to(client: Client, actions: &[Action]) -> Vec<crate::control::Reply> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Reply { client: c, reply } if *c == client => Some(reply.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn request(h: &mut Harness, client: u64, line: &str) -> Vec<Action> {
+    let request = crate::control::parse(line.as_bytes()).expect("request parses");
+    h.feed(&[Event::Request {
+        client: Client(client),
+        request,
+        wall: std::time::SystemTime::now(),
+    }])
+}
+
+#[test]
+fn a_waiting_start_is_answered_once_the_service_is_ready_or_has_failed() {
+    let mut h = Harness::services(
+        vec![unit("n", Kind::Notify, &[]), unit("bad", Kind::Simple, &[])],
+        false,
+    );
+    h.boot();
+    h.spawned("n", 10);
+    h.spawned("bad", 11);
+    request(&mut h, 1, "stop --wait n");
+    // Stopping: not answered until its process is gone.
+    assert!(replies_to(Client(1), &h.feed(&[done(true)])).is_empty());
+    let answered = replies_to(Client(1), &h.feed(&[killed(10, 15)]));
+    assert_eq!(answered.len(), 1);
+    assert_eq!(answered[0].outcome, crate::control::Outcome::Ok);
+    assert_eq!(answered[0].text, "n stopped (was killed by SIGTERM)\n");
+
+    // Started, it is answered only once READY=1 comes.
+    assert!(replies_to(Client(2), &request(&mut h, 2, "start --wait n")).is_empty());
+    h.spawned("n", 12);
+    assert!(replies_to(Client(2), &h.feed(&[done(true)])).is_empty());
+    let ready = Message {
+        ready: true,
+        status: None,
+        main_pid: None,
+    };
+    let answered = replies_to(Client(2), &h.feed(&[note(12, Some(12), ready, None)]));
+    assert_eq!(answered.len(), 1);
+    assert_eq!(answered[0].text, "n is running (PID 12)\n");
+
+    // A restart of a simple service: answered once it runs again.
+    assert!(replies_to(Client(3), &request(&mut h, 3, "restart --wait bad")).is_empty());
+    h.feed(&[killed(11, 15)]);
+    let answered = replies_to(Client(3), &h.spawned("bad", 13));
+    assert_eq!(answered.len(), 1);
+    assert_eq!(answered[0].text, "bad is running (PID 13)\n");
+
+    // A oneshot that fails is a failure, with its status.
+    let mut h2 = Harness::services(vec![unit("once", Kind::Oneshot, &[])], false);
+    h2.boot();
+    h2.spawned("once", 20);
+    h2.feed(&[exited(20, 0)]);
+    assert!(replies_to(Client(5), &request(&mut h2, 5, "start --wait once")).is_empty());
+    h2.spawned("once", 21);
+    let answered = replies_to(Client(5), &h2.feed(&[exited(21, 2)]));
+    assert_eq!(answered.len(), 1);
+    assert_eq!(answered[0].outcome, crate::control::Outcome::Error);
+    assert!(
+        answered[0].text.starts_with("once failed")
+            && answered[0].text.contains("exited with status 2"),
+        "{:?}",
+        answered[0]
+    );
+
+    // A client that leaves is never answered; the start goes on.
+    request(&mut h, 4, "stop --wait n");
+    h.feed(&[Event::ClientGone(Client(4))]);
+    assert!(replies_to(Client(4), &h.feed(&[killed(12, 15)])).is_empty());
+    assert_eq!(h.state("n"), "stopped");
+    assert!(h.sup.waiters.is_empty());
 }

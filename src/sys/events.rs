@@ -42,6 +42,14 @@ impl Poller {
             .map_err(io::Error::from)
     }
 
+    /// Watches `fd` for its hangup and errors alone (`EPOLLHUP` and
+    /// `EPOLLERR`, which epoll always reports), reporting them with `token`.
+    pub fn watch_hangup(&self, fd: BorrowedFd<'_>, token: u64) -> io::Result<()> {
+        self.0
+            .modify(fd, &mut EpollEvent::new(EpollFlags::empty(), token))
+            .map_err(io::Error::from)
+    }
+
     /// Watches `fd` for `out` (writable) instead of input, or back.
     pub fn rewatch(&self, fd: BorrowedFd<'_>, token: u64, out: bool) -> io::Result<()> {
         let flags = if out {

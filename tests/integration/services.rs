@@ -293,3 +293,28 @@ fn unsafe_is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// Issue 12, item 9: with services, each service's life is in the log at
+/// the default level (no -v), and a shutdown that waits says what for,
+/// every few seconds, until it is over.
+#[test]
+fn with_services_the_default_log_tells_each_life_and_what_a_shutdown_waits_for() {
+    for mode in modes() {
+        let dir = TempDir::new("lifelog");
+        dir.write(
+            "stubborn.yaml",
+            "command: trap '' TERM; echo up; exec sleep 1000\nstop_timeout: 7s\n",
+        );
+        dir.write("once.yaml", "type: oneshot\ncommand: exit 0\n");
+        let mut running = start(foster(mode, &["--services", &dir.path()]));
+        running.expect_stderr("stubborn: started as ");
+        running.expect_stderr("once: exited with status 0");
+        running.expect_line("up");
+        running.signal(libc::SIGTERM);
+        running.expect_stderr("stubborn: stopping with SIGTERM");
+        running.expect_stderr("waiting for stubborn: SIGKILL in ");
+        running.expect_stderr("stubborn: still running 7s after its stop signal; killing it");
+        running.expect_stderr("stubborn: stopped (was killed by SIGKILL)");
+        assert_eq!(running.finish().code(), 0, "{mode:?}");
+    }
+}
