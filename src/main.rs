@@ -92,7 +92,12 @@ fn run(args: Vec<OsString>) -> i32 {
             (0, Power::default())
         }
         Ok(Request::Version) => {
-            println!("foster {}", env!("CARGO_PKG_VERSION"));
+            // The commit comes from build.rs.
+            println!(
+                "foster {} ({})",
+                env!("CARGO_PKG_VERSION"),
+                env!("FOSTER_COMMIT")
+            );
             (0, Power::default())
         }
         Err(UsageError::NoCommand) => {

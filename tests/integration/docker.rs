@@ -15,12 +15,73 @@ use std::time::Instant;
 use crate::tty::{under_pty, wait_code};
 use crate::util::{DEADLINE, KillOnDrop, TempDir, assert_in_order, eventually};
 
-const IMAGE: &str = "foster-example:latest";
+/// The two images of this run, under tags of its own, so that a run never
+/// uses nor removes another's (or the user's `foster:latest`).
+struct Images {
+    /// `foster:latest`'s stand-in: foster alone, FROM scratch.
+    base: String,
+    /// `foster-example:latest`'s, built FROM `base`.
+    example: String,
+}
 
-/// Whether the engine answers and the images are built (once per run).
-fn engine() -> bool {
+/// The tags of this run's images: `foster-test-PID-SECONDS` and
+/// `foster-example-test-PID-SECONDS`.
+fn images() -> &'static Images {
+    static IMAGES: OnceLock<Images> = OnceLock::new();
+    IMAGES.get_or_init(|| {
+        let stamp = format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default()
+        );
+        Images {
+            base: format!("foster-test-{stamp}"),
+            example: format!("foster-example-test-{stamp}"),
+        }
+    })
+}
+
+/// Removes this run's containers and images; registered with `atexit`
+/// before they are built, so it runs when the test binary ends, passed or
+/// failed: libtest's `main` returns, or calls `process::exit` on a failure,
+/// and both end in `exit(3)`, which runs `atexit` handlers. (A run killed
+/// by a signal leaves them; their tags say which run made them.) The
+/// containers go first: an image a container uses is not removed.
+extern "C" fn remove_images() {
+    let images = images();
+    let quiet = |args: &[&str]| {
+        Command::new("docker")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+    };
+    // Every container made from either image (the example is built on
+    // the base): those a panicking test left, and `docker run -it`s.
+    let listed = Command::new("docker")
+        .args(["ps", "-aq", "--filter"])
+        .arg(format!("ancestor={}", images.base))
+        .output();
+    if let Ok(listed) = listed {
+        let ids = String::from_utf8_lossy(&listed.stdout).into_owned();
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids);
+            let _ = quiet(&args);
+        }
+    }
+    let _ = quiet(&["rmi", "-f", &images.example, &images.base]);
+}
+
+/// The example image when the engine answers and the images are built
+/// (once per run).
+fn engine() -> Option<&'static str> {
     static READY: OnceLock<bool> = OnceLock::new();
-    *READY.get_or_init(|| {
+    let ready = *READY.get_or_init(|| {
         let answers = Command::new("docker")
             .arg("info")
             .stdout(Stdio::null())
@@ -31,16 +92,25 @@ fn engine() -> bool {
             eprintln!("note: skipping the Docker tests: `docker info` does not answer here");
             return false;
         }
+        let images = images();
+        // SAFETY: atexit takes a function that takes nothing and returns
+        // nothing; registered once (this runs once per run).
+        let registered = unsafe { libc::atexit(remove_images) };
+        assert_eq!(registered, 0, "atexit");
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         // The VM tests' target directory: the same static build, and not
         // the one `cargo test` itself holds.
         let status = Command::new(root.join("container/build"))
             .env("CARGO_TARGET_DIR", root.join("target/vm/build"))
+            .env("FOSTER_IMAGE", &images.base)
+            .env("FOSTER_EXAMPLE_IMAGE", &images.example)
+            .env("FOSTER_NO_INSTALL", "1")
             .status()
             .expect("run container/build");
         assert!(status.success(), "container/build failed");
         true
-    })
+    });
+    ready.then(|| images().example.as_str())
 }
 
 fn docker(args: &[&str]) -> Output {
@@ -162,11 +232,11 @@ impl Drop for Container {
 
 /// `docker run` arguments for foster as the entrypoint of the example
 /// image, running `sh -c SCRIPT` as its one command.
-fn one_command(script: &str) -> [&str; 7] {
+fn one_command<'a>(image: &'a str, script: &'a str) -> [&'a str; 7] {
     [
         "--entrypoint",
         "/sbin/foster",
-        IMAGE,
+        image,
         "--",
         "sh",
         "-c",
@@ -199,9 +269,9 @@ fn services_dir(units: &[(&str, &str)]) -> TempDir {
 
 #[test]
 fn docker_run_exits_with_the_main_commands_status() {
-    if !engine() {
+    let Some(image) = engine() else {
         return;
-    }
+    };
     for (script, code) in [
         ("exit 0", 0),
         ("exit 3", 3),
@@ -209,7 +279,7 @@ fn docker_run_exits_with_the_main_commands_status() {
         ("kill -TERM $$", 143),
     ] {
         let mut args = vec!["run", "--rm"];
-        args.extend(one_command(script));
+        args.extend(one_command(image, script));
         let out = docker(&args);
         assert_eq!(out.status.code(), Some(code), "{script}: {out:?}");
     }
@@ -222,9 +292,9 @@ fn docker_run_exits_with_the_main_commands_status() {
 /// what Docker's SIGKILL at its own 10 s timeout would give.
 #[test]
 fn docker_stop_stops_services_in_order_inside_the_timeout() {
-    if !engine() {
+    let Some(image) = engine() else {
         return;
-    }
+    };
     let units = services_dir(&[
         (
             "db",
@@ -243,7 +313,7 @@ fn docker_stop_stops_services_in_order_inside_the_timeout() {
             &mount,
             "-e",
             "FOSTER_VERBOSITY=1",
-            IMAGE,
+            image,
             "sh",
             "-c",
             "echo MAIN-READY; exec sleep 1000",
@@ -268,12 +338,15 @@ fn docker_stop_stops_services_in_order_inside_the_timeout() {
 
 #[test]
 fn docker_kill_usr1_reaches_the_main_command() {
-    if !engine() {
+    let Some(image) = engine() else {
         return;
-    }
+    };
     let mut c = Container::run(
         "usr1",
-        &one_command("trap 'echo GOT-USR1' USR1; echo READY; while :; do sleep 1; done"),
+        &one_command(
+            image,
+            "trap 'echo GOT-USR1' USR1; echo READY; while :; do sleep 1; done",
+        ),
     );
     c.expect("READY");
     assert!(docker(&["kill", "-s", "USR1", &c.name]).status.success());
@@ -284,13 +357,13 @@ fn docker_kill_usr1_reaches_the_main_command() {
 /// command in the foreground (130), and `exit 0` ends the container with 0.
 #[test]
 fn docker_run_tty_shell_ctrl_c_is_130_and_exit_0_is_0() {
-    if !engine() {
+    let Some(image) = engine() else {
         return;
-    }
-    let loop_forever = one_command("echo LOOP''ING; while :; do sleep 1; done");
+    };
+    let loop_forever = one_command(image, "echo LOOP''ING; while :; do sleep 1; done");
     assert_eq!(under_docker_tty(&loop_forever, "LOOPING", "\x03"), 130);
     let mut shell = vec!["-e", "PS1=PROMPT> "];
-    shell.extend(["--entrypoint", "/sbin/foster", IMAGE, "--", "sh", "-i"]);
+    shell.extend(["--entrypoint", "/sbin/foster", image, "--", "sh", "-i"]);
     assert_eq!(under_docker_tty(&shell, "PROMPT> ", "exit 0\r"), 0);
 }
 
@@ -298,12 +371,13 @@ fn docker_run_tty_shell_ctrl_c_is_130_and_exit_0_is_0() {
 /// PID 1: none stays a zombie.
 #[test]
 fn an_orphan_storm_in_a_container_leaves_no_zombie() {
-    if !engine() {
+    let Some(image) = engine() else {
         return;
-    }
+    };
     let mut c = Container::run(
         "storm",
         &one_command(
+            image,
             "i=0; while [ $i -lt 200 ]; do sh -c 'true &' ; i=$((i+1)); done; echo STORMED; exec sleep 1000",
         ),
     );
@@ -324,10 +398,10 @@ fn an_orphan_storm_in_a_container_leaves_no_zombie() {
 /// HEALTHCHECK says healthy.
 #[test]
 fn docker_exec_fosterctl_status_probes_the_services() {
-    if !engine() {
+    let Some(image) = engine() else {
         return;
-    }
-    let mut c = Container::run("example", &[IMAGE]);
+    };
+    let mut c = Container::run("example", &[image]);
     // main.sh fetches the page (web is up) and prints the status table.
     c.expect("hello from");
     c.expect("web");
@@ -358,15 +432,15 @@ fn docker_exec_fosterctl_status_probes_the_services() {
 /// long as the daemon, and ends with the daemon's status.
 #[test]
 fn a_daemon_followed_through_its_pidfile_is_the_containers_life() {
-    if !engine() {
+    let Some(image) = engine() else {
         return;
-    }
+    };
     let c = Container::run(
         "daemon",
         &[
             "--entrypoint",
             "/sbin/foster",
-            IMAGE,
+            image,
             "--pidfile",
             "/run/sleeper.pid",
             "--",

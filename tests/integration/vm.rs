@@ -7,7 +7,8 @@
 //!
 //! Needs qemu-system-x86, busybox-static and a kernel (`tests/vm/fetch-kernel`
 //! extracts Debian's cloud kernel into target/vm/vmlinuz; `FOSTER_VM_KERNEL`
-//! names another). `.ci/run` installs them; elsewhere a missing piece skips
+//! names another). `.ci/run` installs them and runs fetch-kernel before the
+//! tests, which install nothing themselves; elsewhere a missing piece skips
 //! these tests with a message, and in CI it fails them.
 
 use std::io::{BufRead, BufReader, Write};
@@ -63,19 +64,15 @@ fn assemble() -> Result<Kit, String> {
     if !is_static {
         return Err("no static /bin/busybox: install busybox-static".into());
     }
+    // The tests install nothing (fetch-kernel runs apt-get): a missing
+    // kernel is reported like any missing tool.
     let kernel = match std::env::var_os("FOSTER_VM_KERNEL") {
         Some(k) => PathBuf::from(k),
-        None => {
-            let k = root.join("target/vm/vmlinuz");
-            if !k.exists() {
-                let _ = Command::new(root.join("tests/vm/fetch-kernel")).status();
-            }
-            k
-        }
+        None => root.join("target/vm/vmlinuz"),
     };
     if !kernel.exists() {
         return Err(format!(
-            "no kernel at {} (tests/vm/fetch-kernel makes one)",
+            "no kernel at {}: run tests/vm/fetch-kernel (.ci/run does), or name one with FOSTER_VM_KERNEL",
             kernel.display()
         ));
     }
