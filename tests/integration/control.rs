@@ -336,10 +336,17 @@ fn prefixed_output_keeps_every_line_and_a_slow_reader_never_stalls_foster() {
         expected += 1;
     }
     assert_eq!(expected, 20000);
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    stderr.read_line(&mut first).unwrap();
-    assert_eq!(first, "pump | oops\n");
+    // Among foster's own log lines (a service's life is logged by default).
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        if line == "pump | oops" {
+            break;
+        }
+        assert!(line.starts_with("foster: "), "{line:?} after {seen:?}");
+        seen.push(line);
+    }
     // SAFETY: kill takes two integers.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert_eq!(child.wait().unwrap().code(), Some(0));
@@ -596,4 +603,103 @@ fn no_block_returns_before_the_stop_is_done() {
     });
     running.signal(libc::SIGTERM);
     assert_eq!(running.finish().code(), 0);
+}
+
+/// Issue 12, item 5: `fosterctl start`, `stop`, `restart` wait for the
+/// outcome (systemctl semantics): up and ready, stopped, or failed with
+/// the reason; `--timeout` bounds the wait and leaves the service as it
+/// is; a client that goes away while waiting changes nothing.
+#[test]
+fn start_stop_and_restart_wait_for_the_outcome() {
+    for mode in modes() {
+        let dir = TempDir::new("wait");
+        let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
+        let fifo = dir.0.join("go");
+        assert!(
+            Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .is_ok_and(|s| s.success())
+        );
+        let units = TempDir::new("wait-units");
+        // Ready only once the test writes a line to the FIFO.
+        units.write(
+            "slow.yaml",
+            &format!(
+                "type: notify\nstart_timeout: 60s\nenv:\n  PATH: {}\ncommand: read line < {}; fosterctl notify READY=1; exec sleep 1000\n",
+                path_with_fosterctl(),
+                fifo.display()
+            ),
+        );
+        units.write(
+            "once.yaml",
+            "type: oneshot\nrestart: never\ncommand: exit 3\n",
+        );
+        let running = start(foster(
+            mode,
+            &["--socket", &socket, "--services", &units.path()],
+        ));
+        crate::util::eventually("foster answers", || {
+            fosterctl(&socket, &["status", "once"]).1.contains("failed")
+        });
+        let go = || {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+            f.write_all(b"go\n").unwrap();
+        };
+
+        // Bounded: the service is left starting.
+        let (code, _, err) = fosterctl(&socket, &["start", "--timeout", "300ms", "slow"]);
+        assert_eq!(code, 1, "{mode:?}: {err}");
+        assert_eq!(err, "fosterctl: timed out after 300ms waiting for slow\n");
+        assert!(
+            fosterctl(&socket, &["status", "slow"])
+                .1
+                .contains("starting")
+        );
+
+        // A client that leaves while waiting changes nothing.
+        let mut gone = Command::new(env!("CARGO_BIN_EXE_fosterctl"))
+            .args(["--socket", &socket, "restart", "slow"])
+            .spawn()
+            .unwrap();
+        gone.kill().unwrap();
+        gone.wait().unwrap();
+
+        // Answered once ready, with its PID.
+        let waiting = std::thread::spawn({
+            let socket = socket.clone();
+            move || fosterctl(&socket, &["start", "slow"])
+        });
+        go();
+        let (code, out, err) = waiting.join().unwrap();
+        assert_eq!(code, 0, "{mode:?}: {err}");
+        let pid = pids(&socket)["slow"];
+        assert_eq!(out, format!("slow is running (PID {pid})\n"));
+
+        // A stop returns once the service is down.
+        let (code, out, err) = fosterctl(&socket, &["stop", "slow"]);
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "slow stopped (was killed by SIGTERM)\n"),
+            "{err}"
+        );
+        let (_, status, _) = fosterctl(&socket, &["status", "slow"]);
+        assert!(status.contains("stopped"), "{status}");
+
+        // A restart that fails says why, and exits 1.
+        let (code, out, err) = fosterctl(&socket, &["restart", "once"]);
+        assert_eq!(code, 1, "{mode:?}: {out}");
+        assert_eq!(err, "fosterctl: once failed: exited with status 3\n");
+
+        // --no-block: today's fire-and-forget; a waiting start then
+        // returns once it is ready.
+        let (code, out, _) = fosterctl(&socket, &["start", "--no-block", "slow"]);
+        assert_eq!((code, out.as_str()), (0, ""));
+        go();
+        let (code, out, err) = fosterctl(&socket, &["start", "slow"]);
+        assert_eq!(code, 0, "{mode:?}: {err}");
+        assert!(out.starts_with("slow is running (PID "), "{out}");
+        drop(running);
+    }
 }
