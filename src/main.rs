@@ -455,6 +455,8 @@ fn daemon_unit(options: &Options, pidfile: &Path, workdir: Option<PathBuf>) -> u
         env: Vec::new(),
         critical: true,
         log: unit::LogMode::Inherit,
+        kill_mode: unit::KillMode::All,
+        restart_limit: None,
     }
 }
 

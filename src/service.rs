@@ -101,6 +101,21 @@ pub struct Stop {
     pub killed: bool,
     /// It was ready when the stop began (dependents may still start).
     pub ready: bool,
+    /// Why it stops, and so what its end is.
+    pub cause: StopCause,
+}
+
+/// Why a run is stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopCause {
+    /// Asked to (a request, a reload, the shutdown): once its processes
+    /// are gone it is stopped.
+    Asked,
+    /// Its main process ended by itself (`kill_mode: all`): what it left
+    /// behind gets the stop sequence, and once that is gone too the end
+    /// counts as its exit (the restart policy decides), so that a restart
+    /// never meets the old run's processes.
+    Ended,
 }
 
 /// The processes foster watches for a run: the main process, and for a
@@ -178,6 +193,9 @@ pub enum Outcome {
     RestartAfter(Duration),
     /// It is done.
     Done(Ending),
+    /// It would restart, but it has been restarted `restarts` times
+    /// within `interval` (`restart_limit`): it failed.
+    GaveUp(crate::unit::RestartLimit),
     /// A forking service's launcher exited well: read the pidfile.
     AwaitPidfile,
     /// A forking service without a pidfile: its launcher exited well; look
@@ -244,6 +262,9 @@ pub struct Service {
     pub restarts: u32,
     /// Failures in a row, for the backoff.
     pub failures: u32,
+    /// When it was last restarted by its policy, within its
+    /// `restart_limit_interval` (at most `restart_limit` of them).
+    pub recent_restarts: std::collections::VecDeque<Instant>,
     pub last_exit: Option<WaitStatus>,
     /// Why the last start failed, for messages.
     pub reason: Option<String>,
@@ -272,6 +293,7 @@ impl Service {
             reason: None,
             status_text: None,
             shown: None,
+            recent_restarts: std::collections::VecDeque::new(),
             last_source: PidSource::Child,
             launch: None,
         }
@@ -563,6 +585,29 @@ impl Service {
             };
             return Outcome::Done(ending);
         }
+        if let Some(limit) = self.unit.restart_limit {
+            while self
+                .recent_restarts
+                .front()
+                .is_some_and(|&t| now.saturating_duration_since(t) >= limit.interval)
+            {
+                self.recent_restarts.pop_front();
+            }
+            if self.recent_restarts.len() >= limit.restarts as usize {
+                self.recent_restarts.clear();
+                self.reason = Some(format!(
+                    "gave up after {} restarts in {}",
+                    limit.restarts,
+                    crate::duration::format(limit.interval)
+                ));
+                self.life = Life::Done {
+                    ending: Ending::Failed,
+                    ready: self.ready(),
+                };
+                return Outcome::GaveUp(limit);
+            }
+            self.recent_restarts.push_back(now);
+        }
         if uptime >= STABLE_AFTER {
             self.failures = 0;
         }
@@ -623,7 +668,54 @@ impl Service {
             deadline,
             killed,
             ready,
+            cause: StopCause::Asked,
         });
+    }
+
+    /// Its main process `pid` ended with `status` while starting or
+    /// running: what it left is to be stopped by `deadline` (SIGKILL then)
+    /// before its end counts. The session looked in is the one foster gave
+    /// it (its first process is the leader), or a followed daemon's.
+    pub fn begin_clearing(&mut self, pid: Pid, status: WaitStatus, deadline: Instant) {
+        let ready = self.ready();
+        let (since, mut origin, first) = match &self.life {
+            Life::Starting {
+                since,
+                main,
+                origin,
+                ..
+            } => (*since, *origin, *main),
+            Life::Running {
+                since,
+                watched,
+                origin,
+            } => (*since, *origin, watched.main),
+            _ => return,
+        };
+        if !origin.is_followed() {
+            origin.session = Some(self.launch.map(|l| l.pid).unwrap_or(first));
+        }
+        self.life = Life::Stopping(Stop {
+            since,
+            origin,
+            left: None,
+            gone: Some((pid, status)),
+            deadline: Some(deadline),
+            killed: false,
+            ready,
+            cause: StopCause::Ended,
+        });
+    }
+
+    /// Its main process has ended and what it left is being stopped.
+    pub fn is_clearing(&self) -> bool {
+        matches!(
+            &self.life,
+            Life::Stopping(Stop {
+                cause: StopCause::Ended,
+                ..
+            })
+        )
     }
 }
 
@@ -658,6 +750,8 @@ pub(crate) mod tests {
             env: vec![],
             critical: false,
             log: LogMode::Inherit,
+            kill_mode: crate::unit::KillMode::All,
+            restart_limit: None,
         }
     }
 

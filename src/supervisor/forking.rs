@@ -186,7 +186,7 @@ impl Supervisor {
                 ..
             }) = s.life
             {
-                self.stopped(name, status);
+                self.stop_finished(name, status, now, actions);
             }
             return;
         };
@@ -240,7 +240,7 @@ impl Supervisor {
                         stop.deadline = Some(now + stop_timeout);
                     }
                 }
-                (None, Some(status)) => self.stopped(name, status),
+                (None, Some(status)) => self.stop_finished(name, status, now, actions),
                 (None, None) => {}
             }
             return;

@@ -9,10 +9,10 @@ use std::time::Instant;
 use log::{debug, error, info, warn};
 
 use super::{Action, Main, Phase, StartError, Supervisor, Target, kill_service};
-use crate::service::{Ending, Launched, Life, Outcome, PidSource, Stop, Want};
+use crate::service::{Ending, Launched, Life, Outcome, PidSource, Stop, StopCause, Want};
 use crate::status::WaitStatus;
 use crate::sys::Pid;
-use crate::unit::Kind;
+use crate::unit::{KillMode, Kind};
 
 impl Supervisor {
     pub(super) fn on_exit(
@@ -79,8 +79,18 @@ impl Supervisor {
                 return;
             }
         }
+        // A forking launcher that exited well has started the run; any
+        // other end of the main process ends it.
+        let launched = kind == Kind::Forking
+            && status == WaitStatus::Exited(0)
+            && matches!(service.life, Life::Starting { .. });
+        let clears =
+            service.unit.kill_mode == KillMode::All && self.phase == Phase::Up && !launched;
         match &mut service.life {
-            Life::Stopping(stop) if stop.origin.is_followed() && stop.origin.session.is_some() => {
+            Life::Stopping(stop)
+                if (stop.origin.is_followed() || stop.cause == StopCause::Ended)
+                    && stop.origin.session.is_some() =>
+            {
                 // The daemon is gone; its workers may not be. The stop ends
                 // when the processes left in its session (adopted by foster
                 // now) are, with the daemon's own status.
@@ -112,6 +122,30 @@ impl Supervisor {
                     status,
                 };
             }
+            // The main process ended by itself (a forking launcher that
+            // failed included): what it left is stopped first, and its
+            // end counts once that is gone (`stop_finished`).
+            Life::Starting { .. } | Life::Running { .. } if clears => {
+                info!("{name}: {status}; stopping what it left");
+                for sig in [service.unit.stop_signal, libc::SIGCONT] {
+                    actions.push(Action::SignalCgroup { service: id, sig });
+                }
+                service.begin_clearing(pid, status, now + service.unit.stop_timeout);
+                if let Some(origin) = service.origin()
+                    && let Some(sid) = origin.session
+                {
+                    for sig in [service.unit.stop_signal, libc::SIGCONT] {
+                        actions.push(Action::Signal {
+                            target: Target::Session {
+                                sid,
+                                since: origin.ticks,
+                            },
+                            sig,
+                        });
+                    }
+                }
+                actions.push(Action::FindAdopted(id));
+            }
             Life::Starting { .. } if kind == Kind::Forking && status != WaitStatus::Exited(0) => {
                 // The launcher failed: whatever it started is stopped.
                 for sig in [service.unit.stop_signal, libc::SIGCONT] {
@@ -133,6 +167,28 @@ impl Supervisor {
             | Life::Succession { .. }
             | Life::Backoff { .. }
             | Life::Done { .. } => {}
+        }
+    }
+
+    /// A stop is complete: one asked for is [`Self::stopped`]; one that
+    /// cleared what an ended main process left makes that end count now
+    /// (the restart policy decides), unless the service is no longer
+    /// wanted up.
+    pub(super) fn stop_finished(
+        &mut self,
+        name: &str,
+        status: WaitStatus,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(service) = self.services.get(name) else {
+            return;
+        };
+        if service.is_clearing() && service.want == Want::Up && self.phase == Phase::Up {
+            debug!("{name}: nothing of its run is left");
+            self.service_ended(name, status, now, actions);
+        } else {
+            self.stopped(name, status);
         }
     }
 
@@ -182,11 +238,15 @@ impl Supervisor {
                 debug!("{name}: launcher exited well; looking for the processes it left");
                 actions.push(Action::FindAdopted(service.id));
             }
-            Outcome::Done(ending) => {
-                if ending == Ending::Failed {
-                    warn!("{name}: {status}; not restarting");
-                } else {
-                    info!("{name}: {status}");
+            outcome @ (Outcome::Done(_) | Outcome::GaveUp(_)) => {
+                match outcome {
+                    Outcome::GaveUp(limit) => warn!(
+                        "{name}: {status}; gave up after {} restarts in {}",
+                        limit.restarts,
+                        crate::duration::format(limit.interval)
+                    ),
+                    Outcome::Done(Ending::Failed) => warn!("{name}: {status}; not restarting"),
+                    _ => info!("{name}: {status}"),
                 }
                 if !was_ready {
                     self.fail_dependents(name);

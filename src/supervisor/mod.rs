@@ -537,7 +537,7 @@ fn service_targets(s: &Service) -> Vec<Target> {
 fn kill_targets(s: &Service) -> Vec<Target> {
     let mut targets = service_targets(s);
     if let Some(origin) = s.origin()
-        && origin.is_followed()
+        && (origin.is_followed() || s.is_clearing())
         && let Some(sid) = origin.session
     {
         targets.push(Target::Session {

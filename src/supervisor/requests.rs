@@ -143,6 +143,7 @@ impl Supervisor {
                             info!("{name}: start requested");
                             s.life = Life::Waiting;
                             s.failures = 0;
+                            s.recent_restarts.clear();
                         }
                     }
                 }

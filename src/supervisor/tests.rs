@@ -44,6 +44,11 @@ fn unit(name: &str, kind: Kind, deps: &[&str]) -> Unit {
 struct Harness {
     sup: Supervisor,
     now: Instant,
+    /// Show the clearing of what an ended main process left (kill_mode:
+    /// all) as it is; otherwise it is answered here as finding nothing
+    /// left, and its actions are not returned (most tests are about
+    /// something else).
+    raw: bool,
 }
 
 impl Harness {
@@ -51,6 +56,7 @@ impl Harness {
         let mut h = Harness {
             sup: Supervisor::new(settings, vec![], true, false),
             now: Instant::now(),
+            raw: false,
         };
         assert_eq!(h.boot(), vec![Action::StartMain]);
         assert_eq!(h.feed(&[Event::MainSpawned(Ok(pid(MAIN)))]), vec![]);
@@ -61,6 +67,7 @@ impl Harness {
         Harness {
             sup: Supervisor::new(settings(), units, main, true),
             now: Instant::now(),
+            raw: false,
         }
     }
 
@@ -74,8 +81,48 @@ impl Harness {
         let mut actions = Vec::new();
         for e in events {
             self.sup.handle(e.clone(), self.now, &mut actions);
+            if !self.raw {
+                self.clear_nothing_left(&mut actions);
+            }
         }
         actions
+    }
+
+    /// Answers the search for what an ended main process left with
+    /// nothing found, and drops the clearing's signals.
+    fn clear_nothing_left(&mut self, actions: &mut Vec<Action>) {
+        loop {
+            let clearing = actions.iter().position(|a| {
+                matches!(a, Action::FindAdopted(id)
+                    if self.sup.name_of(*id).is_some_and(|n| self.sup.services[&n].is_clearing()))
+            });
+            let Some(at) = clearing else { return };
+            let Action::FindAdopted(id) = actions.remove(at) else {
+                return;
+            };
+            actions.retain(|a| {
+                !matches!(a, Action::SignalCgroup { service, .. } if *service == id)
+                    && !matches!(
+                        a,
+                        Action::Signal {
+                            target: Target::Session { .. },
+                            ..
+                        }
+                    )
+            });
+            let mut more = Vec::new();
+            self.sup.handle(
+                Event::Adopted {
+                    service: id,
+                    found: vec![],
+                    context: Some(context()),
+                    members: None,
+                },
+                self.now,
+                &mut more,
+            );
+            actions.extend(more);
+        }
     }
 
     /// Moves the clock to the next deadline and fires the timer.
@@ -265,6 +312,7 @@ fn main_that_cannot_be_spawned_exits_1() {
     let mut h = Harness {
         sup: Supervisor::new(settings(), vec![], true, false),
         now: Instant::now(),
+        raw: false,
     };
     h.boot();
     assert_eq!(
@@ -503,7 +551,9 @@ fn a_critical_service_ending_beside_a_main_command_decides_the_status() {
     let mut h = Harness::services(vec![once], true);
     h.boot();
     h.spawned("once", 61);
-    assert_eq!(h.feed(&[exited(61, 3)]), vec![]);
+    // (Its end counts once nothing of it is left: a pass, not the
+    // reaper's, so a reaping pass is asked for.)
+    assert_eq!(h.feed(&[exited(61, 3)]), vec![Action::Reap]);
     assert_eq!(h.feed(&[done(false)]), vec![Action::Exit(3)]);
 }
 
@@ -1297,6 +1347,7 @@ fn as_a_machines_init_sigpwr_and_sigterm_power_off_with_services() {
         let mut h = Harness {
             sup: Supervisor::new(system(), vec![unit("a", Kind::Simple, &[])], false, true),
             now: Instant::now(),
+            raw: false,
         };
         h.boot();
         h.spawned("a", 10);
@@ -1349,6 +1400,7 @@ fn fosterctl_reboot_and_halt_choose_the_end_only_for_a_machines_init() {
         let mut h = Harness {
             sup: Supervisor::new(settings, vec![unit("a", Kind::Simple, &[])], false, true),
             now: Instant::now(),
+            raw: false,
         };
         h.boot();
         h.spawned("a", 10);
@@ -1667,4 +1719,88 @@ fn a_waiting_start_is_answered_once_the_service_is_ready_or_has_failed() {
     assert!(replies_to(Client(4), &h.feed(&[killed(12, 15)])).is_empty());
     assert_eq!(h.state("n"), "stopped");
     assert!(h.sup.waiters.is_empty());
+}
+
+/// Issue 12, item 3: what an ended main process left is stopped (its
+/// cgroup, its session since the launch), SIGKILL at stop_timeout, and the
+/// restart waits until it is gone; `kill_mode: main` leaves it.
+#[test]
+fn what_an_ended_main_process_left_is_stopped_before_the_restart() {
+    let mut web = unit("web", Kind::Simple, &[]);
+    web.stop_timeout = Duration::from_secs(3);
+    let mut h = Harness::services(vec![web], false);
+    h.raw = true;
+    h.boot();
+    h.spawned("web", 20);
+    let web = h.id("web");
+    assert_eq!(
+        h.feed(&[killed(20, libc::SIGKILL)]),
+        vec![
+            Action::SignalCgroup {
+                service: web,
+                sig: libc::SIGTERM
+            },
+            Action::SignalCgroup {
+                service: web,
+                sig: libc::SIGCONT
+            },
+            signal(
+                Target::Session {
+                    sid: pid(20),
+                    since: Some(100)
+                },
+                libc::SIGTERM
+            ),
+            signal(
+                Target::Session {
+                    sid: pid(20),
+                    since: Some(100)
+                },
+                libc::SIGCONT
+            ),
+            Action::FindAdopted(web),
+        ]
+    );
+    assert_eq!(h.state("web"), "stopping");
+    // A worker it left (adopted by foster, in its session, newer than the
+    // launch) is awaited; a stranger in another session is not.
+    h.feed(&[adopted(web, &[(21, 20, 150, None), (30, 30, 150, None)])]);
+    assert_eq!(h.sup.services["web"].pids(), vec![pid(21)]);
+    // It ignores the stop signal: SIGKILL at stop_timeout.
+    let actions = h.tick();
+    assert!(actions.contains(&Action::KillCgroup(web)), "{actions:?}");
+    assert!(
+        actions.contains(&signal(
+            Target::Session {
+                sid: pid(20),
+                since: Some(100)
+            },
+            libc::SIGKILL
+        )),
+        "{actions:?}"
+    );
+    // Once it is gone (and nothing else is found), the end counts: backoff.
+    assert_eq!(
+        h.feed(&[killed(21, libc::SIGKILL)]),
+        vec![Action::FindAdopted(web)]
+    );
+    h.feed(&[adopted(web, &[])]);
+    assert_eq!(h.state("web"), "backoff");
+    assert_eq!(
+        h.sup.services["web"].last_exit,
+        Some(WaitStatus::Signaled {
+            sig: libc::SIGKILL,
+            core: false
+        })
+    );
+
+    // kill_mode: main: straight to the restart policy.
+    let mut lone = unit("lone", Kind::Simple, &[]);
+    lone.kill_mode = crate::unit::KillMode::Main;
+    let mut h = Harness::services(vec![lone], false);
+    h.raw = true;
+    h.boot();
+    h.spawned("lone", 40);
+    assert_eq!(h.feed(&[killed(40, libc::SIGKILL)]), vec![]);
+    assert_eq!(h.state("lone"), "backoff");
 }

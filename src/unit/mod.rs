@@ -55,6 +55,25 @@ pub enum LogMode {
     Prefix,
 }
 
+/// What is stopped when a service's main process ends, or it is stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillMode {
+    /// Everything of the service: its cgroup where foster made one, else
+    /// its session, started since its launch (the default). A restart
+    /// waits until it is all gone.
+    All,
+    /// The main process only; what it left keeps running.
+    Main,
+}
+
+/// `restart_limit`: at most `restarts` restarts within `interval`; a
+/// service that ends again goes to `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartLimit {
+    pub restarts: u32,
+    pub interval: Duration,
+}
+
 /// A valid unit, with every default filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unit {
@@ -77,6 +96,9 @@ pub struct Unit {
     pub env: Vec<(String, String)>,
     pub critical: bool,
     pub log: LogMode,
+    pub kill_mode: KillMode,
+    /// `None`: no limit.
+    pub restart_limit: Option<RestartLimit>,
 }
 
 /// One thing wrong with a unit, where it is.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
-use super::{Kind, LogMode, Problem, Restart, Unit};
+use super::{KillMode, Kind, LogMode, Problem, Restart, RestartLimit, Unit};
 use crate::users::UserDb;
 
 const KEYS: &[&str] = &[
@@ -31,6 +31,9 @@ const KEYS: &[&str] = &[
     "env",
     "critical",
     "log",
+    "kill_mode",
+    "restart_limit",
+    "restart_limit_interval",
 ];
 
 /// A YAML value with the position of every node.
@@ -351,6 +354,9 @@ pub(super) fn parse_unit(
     let mut env = Vec::new();
     let mut critical = false;
     let mut log = LogMode::Inherit;
+    let mut kill_mode = KillMode::All;
+    let mut restart_limit: Option<(u32, &Spanned<Node>)> = None;
+    let mut limit_interval: Option<(Duration, &Spanned<Node>)> = None;
 
     for (key, value) in &entries {
         match key.value.as_str() {
@@ -527,6 +533,41 @@ pub(super) fn parse_unit(
                     log = l;
                 }
             }
+            "kill_mode" => {
+                if let Some(m) = c.choice(
+                    "kill_mode",
+                    value,
+                    &[("all", KillMode::All), ("main", KillMode::Main)],
+                ) {
+                    kill_mode = m;
+                }
+            }
+            "restart_limit" => match value.value {
+                Node::Int(n) if n >= 1 => match u32::try_from(n) {
+                    Ok(n) => restart_limit = Some((n, value)),
+                    Err(_) => c.at(value, "restart_limit: too large"),
+                },
+                Node::Int(_) => c.at(
+                    value,
+                    "restart_limit: must be 1 or more (to never restart, use `restart: never`)",
+                ),
+                ref other => {
+                    let found = other.describe();
+                    c.at(
+                        value,
+                        format!(
+                            "restart_limit: expected a whole number of restarts, found {found}"
+                        ),
+                    );
+                }
+            },
+            "restart_limit_interval" => match c.duration("restart_limit_interval", value) {
+                Some(d) if d.is_zero() => {
+                    c.at(value, "restart_limit_interval: must be longer than 0")
+                }
+                Some(d) => limit_interval = Some((d, value)),
+                None => {}
+            },
             other => {
                 let hint = closest(other)
                     .map(|k| format!(" (did you mean `{k}`?)"))
@@ -560,6 +601,16 @@ pub(super) fn parse_unit(
             ),
         );
     }
+    if let (None, Some((_, node))) = (restart_limit, limit_interval) {
+        c.at(
+            node,
+            "restart_limit_interval: needs restart_limit (the number of restarts allowed within it)",
+        );
+    }
+    let restart_limit = restart_limit.map(|(restarts, _)| RestartLimit {
+        restarts,
+        interval: limit_interval.map_or(Duration::from_secs(10), |(d, _)| d),
+    });
     let credentials = if user.is_some() || group.is_some() {
         let u = user.as_ref().map(|(t, _)| t.as_str());
         let g = group.as_ref().map(|(t, _)| t.as_str());
@@ -614,6 +665,8 @@ pub(super) fn parse_unit(
         env,
         critical,
         log,
+        kill_mode,
+        restart_limit,
     };
     Ok(Parsed { unit, deps })
 }

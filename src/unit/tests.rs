@@ -354,3 +354,50 @@ fn bad_names_and_signals_that_cannot_be_caught() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn kill_mode_and_restart_limit() {
+    let (units, problems) = check(&[
+        ("a", "command: x\n"),
+        (
+            "b",
+            "command: x\nkill_mode: main\nrestart_limit: 3\nrestart_limit_interval: 1m\n",
+        ),
+        ("c", "command: x\nrestart_limit: 5\n"),
+    ]);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(units["a"].kill_mode, KillMode::All);
+    assert_eq!(units["a"].restart_limit, None);
+    assert_eq!(units["b"].kill_mode, KillMode::Main);
+    assert_eq!(
+        units["b"].restart_limit,
+        Some(RestartLimit {
+            restarts: 3,
+            interval: std::time::Duration::from_secs(60)
+        })
+    );
+    assert_eq!(
+        units["c"].restart_limit.map(|l| l.interval),
+        Some(std::time::Duration::from_secs(10))
+    );
+    let (_, problems) = check(&[
+        ("d", "command: x\nkill_mode: some\n"),
+        ("e", "command: x\nrestart_limit: 0\n"),
+        ("f", "command: x\nrestart_limit: many\n"),
+        ("g", "command: x\nrestart_limit_interval: 5s\n"),
+        (
+            "h",
+            "command: x\nrestart_limit: 1\nrestart_limit_interval: 0s\n",
+        ),
+    ]);
+    assert_eq!(
+        problems,
+        [
+            "d.yaml:2:12: kill_mode: unknown value \"some\" (expected all, main)",
+            "e.yaml:2:16: restart_limit: must be 1 or more (to never restart, use `restart: never`)",
+            "f.yaml:2:16: restart_limit: expected a whole number of restarts, found a string",
+            "g.yaml:2:25: restart_limit_interval: needs restart_limit (the number of restarts allowed within it)",
+            "h.yaml:3:25: restart_limit_interval: must be longer than 0",
+        ]
+    );
+}

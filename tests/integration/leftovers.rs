@@ -89,3 +89,51 @@ fn a_stopped_leftover_is_continued_so_it_can_act_on_sigterm() {
         done.stdout
     );
 }
+
+/// Issue 12, item 3: when a service's main process is killed, what it left
+/// (here a background `sleep` its shell started before exec) is stopped
+/// before the restart, so three kills leave one of each, not four
+/// leftovers; `kill_mode: main` leaves them, as before.
+#[test]
+fn what_a_killed_service_left_is_stopped_before_it_restarts() {
+    for (n, mode) in modes().into_iter().enumerate() {
+        for kill_mode in ["all", "main"] {
+            let dir = crate::util::TempDir::new("left");
+            let (bg, main) = (
+                format!("sleep {}", 7101 + 10 * n),
+                format!("sleep {}", 7102 + 10 * n),
+            );
+            dir.write(
+                "left.yaml",
+                &format!(
+                    "command: {bg} & exec {main}\nrestart: always\nrestart_delay: 50ms\nkill_mode: {kill_mode}\n"
+                ),
+            );
+            let running = start(foster(mode, &["--services", &dir.path()]));
+            let kills = if kill_mode == "all" { 3 } else { 1 };
+            for _ in 0..kills {
+                let mut mains = Vec::new();
+                crate::util::eventually("the service runs", || {
+                    mains = crate::util::running(&main);
+                    mains.len() == 1
+                });
+                // SAFETY: kill takes two integers.
+                unsafe { libc::kill(mains[0], libc::SIGKILL) };
+                crate::util::eventually("it runs again", || {
+                    let now = crate::util::running(&main);
+                    now.len() == 1 && now != mains
+                });
+            }
+            let expected = if kill_mode == "all" { 1 } else { 2 };
+            crate::util::eventually("the leftovers are as expected", || {
+                crate::util::running(&bg).len() == expected
+            });
+            let left = crate::util::running(&bg);
+            assert_eq!(left.len(), expected, "{mode:?} {kill_mode}: {left:?}");
+            running.signal(libc::SIGTERM);
+            let done = running.finish();
+            assert_eq!(done.code(), 0, "{mode:?}: {:?}", done.stderr);
+            assert!(crate::util::running(&bg).is_empty(), "{mode:?} {kill_mode}");
+        }
+    }
+}

@@ -318,3 +318,33 @@ fn with_services_the_default_log_tells_each_life_and_what_a_shutdown_waits_for()
         assert_eq!(running.finish().code(), 0, "{mode:?}");
     }
 }
+
+/// Issue 12, item 4: `restart_limit` restarts within
+/// `restart_limit_interval`, then the service fails ("gave up"); for a
+/// critical service that ends the run with its status.
+#[test]
+fn a_service_that_keeps_failing_is_given_up_on_after_its_restart_limit() {
+    for mode in modes() {
+        let dir = TempDir::new("limit");
+        let count = dir.0.join("count");
+        dir.write(
+            "flaky.yaml",
+            &format!(
+                "command: echo run >> {}; exit 3\nrestart: always\nrestart_delay: 10ms\nrestart_limit: 2\nrestart_limit_interval: 1m\ncritical: true\n",
+                count.display()
+            ),
+        );
+        let done = run(mode, &["--services", &dir.path()]);
+        assert_eq!(done.code(), 3, "{mode:?}: {:?}", done.stderr);
+        assert!(
+            done.stderr
+                .iter()
+                .any(|l| l.contains("flaky: exited with status 3; gave up after 2 restarts in 1m")),
+            "{mode:?}: {:?}",
+            done.stderr
+        );
+        // The first run and two restarts.
+        let runs = std::fs::read_to_string(&count).unwrap_or_default();
+        assert_eq!(runs.lines().count(), 3, "{mode:?}");
+    }
+}
