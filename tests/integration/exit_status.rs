@@ -131,9 +131,13 @@ fn help_and_version_go_to_stdout_and_exit_0() {
     assert!(done.stdout.iter().any(|l| l.contains("--grace")));
     let done = run(Mode::Subreaper, &["--version"]);
     assert_eq!(done.code(), 0);
-    assert_eq!(
-        done.stdout,
-        vec![format!("foster {}", env!("CARGO_PKG_VERSION"))]
+    // `foster VERSION (COMMIT)`: the commit it was built from.
+    assert_eq!(done.stdout.len(), 1, "{:?}", done.stdout);
+    assert!(
+        done.stdout[0].starts_with(&format!("foster {} (", env!("CARGO_PKG_VERSION")))
+            && done.stdout[0].ends_with(')'),
+        "{:?}",
+        done.stdout
     );
 }
 

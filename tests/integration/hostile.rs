@@ -481,7 +481,7 @@ fn foster_lines_never_land_inside_relayed_lines_and_a_killed_service_comes_back(
                     !l.contains("xxxx"),
                     "{mode:?}: a relayed line inside foster's: {l:.200}"
                 );
-                if l.contains("victim: was killed by SIGKILL") {
+                if l.contains("victim: was killed by SIGKILL; restarting") {
                     kills += 1;
                 }
                 continue;
