@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use log::{debug, error, info, warn};
 
-use super::{Action, Main, Phase, StartError, Supervisor, Target, kill_service};
+use super::{Action, Main, Phase, StartError, Supervisor, Target, kill_service, stop_what_is_left};
 use crate::service::{Ending, Launched, Life, Outcome, PidSource, Stop, StopCause, Want};
 use crate::status::WaitStatus;
 use crate::sys::Pid;
@@ -127,23 +127,9 @@ impl Supervisor {
             // end counts once that is gone (`stop_finished`).
             Life::Starting { .. } | Life::Running { .. } if clears => {
                 info!("{name}: {status}; stopping what it left");
-                for sig in [service.unit.stop_signal, libc::SIGCONT] {
-                    actions.push(Action::SignalCgroup { service: id, sig });
-                }
                 service.begin_clearing(pid, status, now + service.unit.stop_timeout);
-                if let Some(origin) = service.origin()
-                    && let Some(sid) = origin.session
-                {
-                    for sig in [service.unit.stop_signal, libc::SIGCONT] {
-                        actions.push(Action::Signal {
-                            target: Target::Session {
-                                sid,
-                                since: origin.ticks,
-                            },
-                            sig,
-                        });
-                    }
-                }
+                // Its cgroup, and the session clearing now names.
+                stop_what_is_left(service, actions);
                 actions.push(Action::FindAdopted(id));
             }
             Life::Starting { .. } if kind == Kind::Forking && status != WaitStatus::Exited(0) => {

@@ -573,9 +573,9 @@ fn kill_service(s: &Service, actions: &mut Vec<Action>) {
     actions.push(Action::KillCgroup(s.id));
 }
 
-/// A followed daemon is gone for good: what it left in its cgroup and its
-/// session gets the stop signal (and SIGCONT); the shutdown's drain sees
-/// to the rest.
+/// A run's main process is gone (a followed daemon for good, or an ended
+/// main process being cleared): what it left in its cgroup and its session
+/// gets the stop signal (and SIGCONT).
 fn stop_what_is_left(s: &Service, actions: &mut Vec<Action>) {
     // Its cgroup, where it has one, holds exactly what it left, whatever
     // sessions that made (or had not made yet when the pidfile was read).
