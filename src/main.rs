@@ -457,6 +457,8 @@ fn daemon_unit(options: &Options, pidfile: &Path, workdir: Option<PathBuf>) -> u
         log: unit::LogMode::Inherit,
         kill_mode: unit::KillMode::All,
         restart_limit: None,
+        env_files: Vec::new(),
+        autostart: true,
     }
 }
 

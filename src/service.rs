@@ -752,6 +752,8 @@ pub(crate) mod tests {
             log: LogMode::Inherit,
             kill_mode: crate::unit::KillMode::All,
             restart_limit: None,
+            env_files: Vec::new(),
+            autostart: true,
         }
     }
 

@@ -8,7 +8,8 @@
 
 //!
 //! `parse` checks one file's text, `check` a set of them together (names,
-//! dependencies, cycles), `load` reads them from a directory; this module
+//! dependencies, cycles), `load` reads them from a directory, `env_file`
+//! reads the text of an `env_file:`; this module
 //! holds the types they share and re-exports what foster uses, so callers
 //! write `unit::load_dir` whichever file it lives in.
 
@@ -19,12 +20,14 @@ use std::time::Duration;
 use crate::users::Credentials;
 
 mod check;
+mod env_file;
 mod load;
 mod parse;
 #[cfg(test)]
 mod tests;
 
 pub use check::{Loaded, check_files};
+pub use env_file::{EnvFileError, MAX_ENV_FILE, parse_env_file};
 pub use load::{
     DirUnreadable, FileKind, MAX_UNIT_FILE, Unreadable, is_unit_file_name, load_dir, try_load_dir,
 };
@@ -99,6 +102,20 @@ pub struct Unit {
     pub kill_mode: KillMode,
     /// `None`: no limit.
     pub restart_limit: Option<RestartLimit>,
+    /// Read at each start, in order, before `env`.
+    pub env_files: Vec<EnvFile>,
+    /// `false`: loaded and shown stopped, started only when asked.
+    pub autostart: bool,
+}
+
+/// One `env_file:` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvFile {
+    /// Absolute.
+    pub path: PathBuf,
+    /// Written `-/path` (as systemd's `EnvironmentFile=-/path`): a file
+    /// that does not exist is no error.
+    pub optional: bool,
 }
 
 /// One thing wrong with a unit, where it is.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
-use super::{KillMode, Kind, LogMode, Problem, Restart, RestartLimit, Unit};
+use super::{EnvFile, KillMode, Kind, LogMode, Problem, Restart, RestartLimit, Unit};
 use crate::users::UserDb;
 
 const KEYS: &[&str] = &[
@@ -34,6 +34,8 @@ const KEYS: &[&str] = &[
     "kill_mode",
     "restart_limit",
     "restart_limit_interval",
+    "env_file",
+    "autostart",
 ];
 
 /// A YAML value with the position of every node.
@@ -357,6 +359,8 @@ pub(super) fn parse_unit(
     let mut kill_mode = KillMode::All;
     let mut restart_limit: Option<(u32, &Spanned<Node>)> = None;
     let mut limit_interval: Option<(Duration, &Spanned<Node>)> = None;
+    let mut env_files = Vec::new();
+    let mut autostart = true;
 
     for (key, value) in &entries {
         match key.value.as_str() {
@@ -524,6 +528,27 @@ pub(super) fn parse_unit(
                 }
             },
             "critical" => critical = c.boolean("critical", value).unwrap_or(critical),
+            "autostart" => autostart = c.boolean("autostart", value).unwrap_or(autostart),
+            "env_file" => {
+                for entry in c.strings("env_file", value).unwrap_or_default() {
+                    // `-/path`: systemd's EnvironmentFile= for "if it exists".
+                    let (optional, path) = match entry.value.strip_prefix('-') {
+                        Some(path) => (true, path),
+                        None => (false, entry.value.as_str()),
+                    };
+                    if path.starts_with('/') {
+                        env_files.push(EnvFile {
+                            path: PathBuf::from(path),
+                            optional,
+                        });
+                    } else {
+                        c.at(
+                            &entry,
+                            format!("env_file: \"{path}\" must be an absolute path"),
+                        );
+                    }
+                }
+            }
             "log" => {
                 if let Some(l) = c.choice(
                     "log",
@@ -667,6 +692,8 @@ pub(super) fn parse_unit(
         log,
         kill_mode,
         restart_limit,
+        env_files,
+        autostart,
     };
     Ok(Parsed { unit, deps })
 }

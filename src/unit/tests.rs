@@ -401,3 +401,66 @@ fn kill_mode_and_restart_limit() {
         ]
     );
 }
+
+#[test]
+fn env_file_and_autostart() {
+    let (units, problems) = check(&[
+        ("a", "command: x\n"),
+        (
+            "b",
+            "command: x\nenv_file: [/etc/web.env, -/etc/web.local.env]\nautostart: false\n",
+        ),
+        ("c", "command: x\nenv_file: /etc/one.env\nautostart: true\n"),
+        ("d", "command: x\nenv_file: []\n"),
+    ]);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(units["a"].env_files, []);
+    assert!(units["a"].autostart);
+    assert_eq!(
+        units["b"].env_files,
+        [
+            EnvFile {
+                path: PathBuf::from("/etc/web.env"),
+                optional: false
+            },
+            EnvFile {
+                path: PathBuf::from("/etc/web.local.env"),
+                optional: true
+            },
+        ]
+    );
+    assert!(!units["b"].autostart);
+    assert_eq!(
+        units["c"].env_files,
+        [EnvFile {
+            path: PathBuf::from("/etc/one.env"),
+            optional: false
+        }]
+    );
+    assert!(units["c"].autostart);
+    assert_eq!(units["d"].env_files, []);
+
+    let (units, problems) = check(&[
+        (
+            "e",
+            "command: x\nenv_file: [etc/web.env, -web.env, \"-\"]\n",
+        ),
+        ("f", "command: x\nenv_file: {a: b}\n"),
+        ("g", "command: x\nenv_file: [\"\"]\n"),
+        ("h", "command: x\nautostart: no\n"),
+        ("i", "command: x\nautostart: 1\n"),
+    ]);
+    assert!(units.is_empty(), "{units:?}");
+    assert_eq!(
+        problems,
+        [
+            "e.yaml:2:12: env_file: \"etc/web.env\" must be an absolute path",
+            "e.yaml:2:25: env_file: \"web.env\" must be an absolute path",
+            "e.yaml:2:35: env_file: \"\" must be an absolute path",
+            "f.yaml:2:11: env_file: expected a list of strings, found a mapping",
+            "g.yaml:2:12: env_file: must not be empty",
+            "h.yaml:2:12: autostart: expected true or false, found a string",
+            "i.yaml:2:12: autostart: expected true or false, found a number",
+        ]
+    );
+}
