@@ -297,28 +297,28 @@ pub(super) fn parse_unit(
         file: path,
         problems: Vec::new(),
     };
-    // YAML 1.2 booleans only: a service named `n` or `y` stays a name.
-    let options = serde_saphyr::options! { strict_booleans: true };
+    let options = serde_saphyr::options! {
+        // YAML 1.2 booleans only: a service named `n` or `y` stays a name.
+        strict_booleans: true,
+        // Every entry reaches the tree, so that a repeated key is reported
+        // here with where it was first given (see `unique`).
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
+        // Only the message and its position are shown.
+        with_snippet: false,
+    };
     let root: Spanned<Node> = match serde_saphyr::from_str_with_options(text, options) {
         Ok(root) => root,
         Err(e) => {
+            // No position: a problem with the file as a whole (line 0).
             let (line, column) = e
                 .location()
                 .map(|l| (l.line(), l.column()))
-                .unwrap_or((1, 1));
-            let message = e.to_string();
-            let message = message
-                .lines()
-                .next()
-                .unwrap_or("invalid YAML")
-                .trim_start_matches("error: ");
-            // serde-saphyr puts the position in the text too; keep it once.
-            let message = strip_position(message);
+                .unwrap_or((0, 0));
             return Err(vec![Problem {
                 file: path.to_path_buf(),
                 line,
                 column,
-                message: format!("invalid YAML: {message}"),
+                message: format!("invalid YAML: {}", yaml_message(&e)),
             }]);
         }
     };
@@ -362,7 +362,7 @@ pub(super) fn parse_unit(
     let mut env_files = Vec::new();
     let mut autostart = true;
 
-    for (key, value) in &entries {
+    for (key, value) in unique(&mut c, "", &entries) {
         match key.value.as_str() {
             "command" => {
                 command = match &value.value {
@@ -468,19 +468,47 @@ pub(super) fn parse_unit(
                 start_timeout = c.duration("start_timeout", value).unwrap_or(start_timeout)
             }
             "user" | "group" => {
+                let what = key.value.as_str();
                 let text = match &value.value {
                     Node::Str(s) if !s.is_empty() => Some(s.clone()),
-                    Node::Int(n) if *n >= 0 => Some(n.to_string()),
+                    Node::Str(_) => {
+                        c.at(value, format!("{what}: must not be empty"));
+                        None
+                    }
+                    // An ID is a u32, and -1 (4294967295) means "no
+                    // change" to setuid(2): never a service's.
+                    Node::Int(n) if (0..i64::from(u32::MAX)).contains(n) => Some(n.to_string()),
+                    Node::Int(n) if *n > 0 => {
+                        c.at(
+                            value,
+                            format!("{what}: {n} is too large for an ID (at most 4294967294)"),
+                        );
+                        None
+                    }
+                    Node::Int(n) => {
+                        c.at(
+                            value,
+                            format!("{what}: a {what} is a name or a whole number, found {n}"),
+                        );
+                        None
+                    }
+                    Node::Float(x) => {
+                        c.at(
+                            value,
+                            format!("{what}: a {what} is a name or a whole number, found {x}"),
+                        );
+                        None
+                    }
                     other => {
                         let found = other.describe();
                         c.at(
                             value,
-                            format!("{}: expected a name or a number, found {found}", key.value),
+                            format!("{what}: a {what} is a name or a whole number, found {found}"),
                         );
                         None
                     }
                 };
-                let slot = if key.value == "user" {
+                let slot = if what == "user" {
                     &mut user
                 } else {
                     &mut group
@@ -501,7 +529,7 @@ pub(super) fn parse_unit(
             }
             "env" => match &value.value {
                 Node::Map(vars) => {
-                    for (k, v) in vars {
+                    for (k, v) in unique(&mut c, "env: ", vars) {
                         if k.value.is_empty() || k.value.contains('=') || k.value.contains('\0') {
                             c.at(k, format!("env: invalid variable name \"{}\"", k.value));
                             continue;
@@ -594,8 +622,8 @@ pub(super) fn parse_unit(
                 None => {}
             },
             other => {
-                let hint = closest(other)
-                    .map(|k| format!(" (did you mean `{k}`?)"))
+                let hint = key_hint(other)
+                    .map(|h| format!(" ({h})"))
                     .unwrap_or_default();
                 c.at(key, format!("unknown key `{other}`{hint}"));
             }
@@ -636,24 +664,37 @@ pub(super) fn parse_unit(
         restarts,
         interval: limit_interval.map_or(Duration::from_secs(10), |(d, _)| d),
     });
-    let credentials = if user.is_some() || group.is_some() {
-        let u = user.as_ref().map(|(t, _)| t.as_str());
-        let g = group.as_ref().map(|(t, _)| t.as_str());
-        match users.resolve(u, g) {
-            Ok(creds) => Some(creds),
-            Err(e) => {
-                let node = match (&e, &user, &group) {
-                    (crate::users::LookupError::UnknownUser(_), Some((_, n)), _) => *n,
-                    (_, _, Some((_, n))) => *n,
-                    (_, Some((_, n)), None) => *n,
-                    (_, None, None) => &root,
-                };
-                c.at(node, e.to_string());
-                None
+    // The user and the group each on their own first, so that an unknown
+    // user and an unknown group are both reported.
+    let mut unknown = false;
+    if let Some((u, node)) = &user
+        && let Err(e) = users.resolve(Some(u), None)
+    {
+        c.at(*node, e.to_string());
+        unknown = true;
+    }
+    if let Some((g, node)) = &group
+        && let Err(e) = users.resolve(None, Some(g))
+    {
+        c.at(*node, e.to_string());
+        unknown = true;
+    }
+    let credentials = match (&user, &group) {
+        (None, None) => None,
+        _ if unknown => None,
+        _ => {
+            let u = user.as_ref().map(|(t, _)| t.as_str());
+            let g = group.as_ref().map(|(t, _)| t.as_str());
+            match users.resolve(u, g) {
+                Ok(creds) => Some(creds),
+                // Each resolved alone: not expected, but reported.
+                Err(e) => {
+                    let node = user.as_ref().or(group.as_ref()).map_or(&root, |(_, n)| *n);
+                    c.at(node, e.to_string());
+                    None
+                }
             }
         }
-    } else {
-        None
     };
     for dep in &deps {
         if dep.value == name {
@@ -698,14 +739,126 @@ pub(super) fn parse_unit(
     Ok(Parsed { unit, deps })
 }
 
-/// "line 3 column 13: illegal …" → "illegal …".
-fn strip_position(message: &str) -> &str {
-    if let Some(rest) = message.strip_prefix("line ")
-        && let Some((_, after)) = rest.split_once(": ")
-    {
-        return after;
+/// What serde-saphyr found wrong, in words for whoever wrote the file:
+/// its own texts name its API ("set DuplicateKeyPolicy in Options", "use
+/// from_str_multiple", "use Option<String>", Rust type names, a `Debug`
+/// dump of its limits), which a user can do nothing with. The scanner's
+/// messages about the text itself ("unclosed quote", "mapping values are
+/// not allowed in this context") are YAML's own words and kept.
+fn yaml_message(e: &serde_saphyr::Error) -> String {
+    use serde_saphyr::{Error as E, MessageFormatter as _};
+    let text: &str = match e.without_snippet() {
+        E::AliasError { error, .. } => return yaml_message(error),
+        E::WithSnippet { error, .. } => return yaml_message(error),
+        E::MultipleDocuments { .. } => "a unit file holds one YAML document",
+        // Not reached (duplicates are passed through and reported by
+        // `unique`), but never with serde-saphyr's advice.
+        E::DuplicateMappingKey { key: Some(k), .. } => return format!("duplicate key `{k}`"),
+        E::DuplicateMappingKey { key: None, .. } => "duplicate key",
+        E::NullIntoString { .. } | E::InvalidCharNull { .. } => {
+            "a key is a name such as `command`, found nothing (`~` or `null`)"
+        }
+        // The tree asks for a string only for a mapping's key.
+        E::Unexpected { .. } => "a key is a name such as `command`, not a list or a mapping",
+        E::Budget { .. }
+        | E::AliasReplayCounterOverflow { .. }
+        | E::AliasReplayLimitExceeded { .. }
+        | E::AliasExpansionLimitExceeded { .. }
+        | E::AliasReplayStackDepthExceeded { .. } => {
+            "too large or too complex for a unit file (too many values, aliases or levels of nesting)"
+        }
+        E::RecursiveReferencesRequireWeakTypes { .. } => {
+            "an alias (*name) inside the value its anchor (&name) names"
+        }
+        E::UnknownAnchor { .. } => "an alias (*name) with no anchor (&name) before it",
+        E::NonFiniteFloat { value, .. } => {
+            return format!("`{value}` is not a finite number (quote it to use it as text)");
+        }
+        E::InvalidScalar { .. } => "a value that its tag (such as `!!int`) does not fit",
+        E::BinaryNotUtf8 { .. } => "a `!!binary` value that is not UTF-8 text",
+        E::InvalidBinaryBase64 { .. } => "a `!!binary` value that is not base64",
+        E::MergeValueNotMapOrSeqOfMaps { .. } => {
+            "a merge (`<<:`) takes a mapping or a list of mappings"
+        }
+        E::Eof { .. } => "the file ends in the middle of a value",
+        E::IndentationError { .. } => "wrong indentation",
+        E::InvalidUtf8Input => "not UTF-8 text",
+        E::ExternalMessage { msg, .. } if msg == "recursion limit exceeded" => {
+            "nested too deeply for a unit file"
+        }
+        other => {
+            let message = serde_saphyr::UserMessageFormatter.format_message(other);
+            return message.lines().next().unwrap_or("invalid YAML").to_string();
+        }
+    };
+    text.to_string()
+}
+
+/// The entries of a mapping, each key once. A key given again is a problem
+/// at the repeat, naming where it was first given; the repeat is then not
+/// looked at (YAML requires unique keys: which one would win is a guess).
+fn unique<'n>(
+    c: &mut Checker<'_>,
+    context: &str,
+    entries: &'n [(Spanned<String>, Spanned<Node>)],
+) -> Vec<&'n (Spanned<String>, Spanned<Node>)> {
+    let mut first: std::collections::HashMap<&str, &Spanned<String>> =
+        std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for entry in entries {
+        let key = &entry.0;
+        match first.get(key.value.as_str()) {
+            Some(earlier) => {
+                let (line, column) = (earlier.referenced.line(), earlier.referenced.column());
+                c.at(
+                    key,
+                    format!(
+                        "{context}duplicate key `{}` (first at {line}:{column})",
+                        key.value
+                    ),
+                );
+            }
+            None => {
+                first.insert(key.value.as_str(), key);
+                out.push(entry);
+            }
+        }
     }
-    message
+    out
+}
+
+/// Keys users bring from systemd, supervisord, Docker Compose and the
+/// like, exactly as written there, with what foster calls them. Looked at
+/// before the "did you mean" of [`closest`]: `Restart` is one edit from
+/// `restart`, but `Environment` is no edit away from `env`.
+const PEER_KEYS: &[(&str, &str)] = &[
+    ("environment", "env"),
+    ("Environment", "env"),
+    ("EnvironmentFile", "env_file"),
+    ("working_directory", "workdir"),
+    ("WorkingDirectory", "workdir"),
+    ("directory", "workdir"),
+    ("after", "depends_on"),
+    ("requires", "depends_on"),
+    ("Requires", "depends_on"),
+    ("autorestart", "restart"),
+    ("Restart", "restart"),
+    ("ExecStart", "command"),
+    ("exec", "command"),
+    ("PIDFile", "pidfile"),
+    ("User", "user"),
+    ("Group", "group"),
+];
+
+/// What an unknown key's message adds in parentheses, if anything.
+pub(super) fn key_hint(key: &str) -> Option<String> {
+    if key == "healthcheck" {
+        return Some("health checks are not a foster key yet".into());
+    }
+    if let Some((_, ours)) = PEER_KEYS.iter().find(|(theirs, _)| *theirs == key) {
+        return Some(format!("foster's key is `{ours}`"));
+    }
+    closest(key).map(|k| format!("did you mean `{k}`?"))
 }
 
 /// The known key nearest to a misspelt one, if it is close (at most 2
