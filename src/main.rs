@@ -133,22 +133,34 @@ fn log_target(prepared: &system::Prepared) -> logging::Target {
     }
 }
 
-/// `foster --check`: every problem on stdout, one a line; 1 if any.
+/// `foster --check`: every problem on stdout, one a line, then every
+/// warning (`warning: ` before it); 1 if any problem. Warnings alone
+/// leave it 0: the machine a unit runs on may not be the one checked.
 fn check(dir: &Path) -> u8 {
-    let loaded = unit::load_dir(dir, &users::UserDb::load());
+    let loaded = unit::load_dir_with(dir, &users::UserDb::load(), &unit::HostProbe);
     for problem in &loaded.problems {
         println!("{problem}");
     }
-    if loaded.problems.is_empty() {
-        println!(
-            "{}: {} units, no problems",
-            dir.display(),
-            loaded.units.len()
-        );
-        0
-    } else {
-        1
+    for warning in &loaded.warnings {
+        println!("warning: {warning}");
     }
+    if !loaded.problems.is_empty() {
+        return 1;
+    }
+    let counted = |n: usize, one: &str, many: &str| match n {
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    };
+    let warnings = match loaded.warnings.len() {
+        0 => String::new(),
+        n => format!(", {}", counted(n, "warning", "warnings")),
+    };
+    println!(
+        "{}: {}, no problems{warnings}",
+        dir.display(),
+        counted(loaded.units.len(), "unit", "units")
+    );
+    0
 }
 
 /// Runs the command and the services. Returns the exit status (the main

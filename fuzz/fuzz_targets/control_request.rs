@@ -52,7 +52,8 @@ fn units() -> Vec<Unit> {
                     )
                 })
                 .collect();
-            let loaded = unit::check_files(files, &foster::users::UserDb::parse("", ""));
+            let loaded =
+                unit::check_files(files, &foster::users::UserDb::parse("", ""), &unit::NoProbe);
             assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
             loaded.units.into_values().collect()
         })
@@ -212,7 +213,11 @@ fuzz_target!(|data: &[u8]| {
         // Now and then a waiting client leaves.
         if n % 3 == 2 {
             let mut actions = Vec::new();
-            sup.handle(Event::ClientGone(Client(n as u64 - 1)), world.now, &mut actions);
+            sup.handle(
+                Event::ClientGone(Client(n as u64 - 1)),
+                world.now,
+                &mut actions,
+            );
             world.answer(&mut sup, actions);
         }
         // A deadline due (a stop timeout, a restart delay) fires.

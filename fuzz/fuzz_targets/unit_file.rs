@@ -72,12 +72,14 @@ fuzz_target!(|data: &[u8]| {
     files.sort_by(|a, b| a.0.cmp(&b.0));
     files.dedup_by(|a, b| a.0 == b.0);
     let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
-    let loaded = unit::check_files(files, &users());
+    let loaded = unit::check_files(files, &users(), &unit::NoProbe);
 
-    for problem in &loaded.problems {
+    for problem in loaded.problems.iter().chain(&loaded.warnings) {
         assert!(paths.contains(&problem.file), "{problem}");
         let _ = problem.to_string();
     }
+    // NoProbe finds nothing wrong with the machine.
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     // A file that does not give a unit is a problem, and the name it
     // stands for is kept running as it was on a reload.
     assert!(loaded.invalid.is_empty() || !loaded.problems.is_empty());

@@ -1,10 +1,13 @@
 //! Checking a set of units together: each file on its own (`parse`), then
 //! what only the whole set shows — invalid and duplicate names, unknown
 //! dependencies, dependency cycles. Pure: no file system, so `foster
-//! --check`, the fuzz target and the tests all run it on text.
+//! --check`, the fuzz target and the tests all run it on text. What the
+//! machine says about a unit (is its command there, its working
+//! directory?) is asked of a [`Probe`]: `foster --check` asks the host,
+//! the fuzz target, the tests and a reload a stand-in.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::load::Unreadable;
 use super::parse::{Parsed, parse_unit};
@@ -20,13 +23,79 @@ pub struct Loaded {
     /// Names whose file exists but has a problem: on a reload, their
     /// running version is kept rather than stopped as removed.
     pub invalid: BTreeSet<String>,
+    /// What may be wrong but does not make a unit invalid (the machine it
+    /// runs on may differ from the one checked): a command not found, a
+    /// missing working directory, an entry of the directory that is not a
+    /// unit file. In file order, each file's in line order.
+    pub warnings: Vec<Problem>,
+}
+
+impl Loaded {
+    /// The first problem of the unit named `name` (in a file `NAME.yaml`
+    /// or `NAME.yml`), to show with an invalid unit.
+    pub fn first_problem(&self, name: &str) -> Option<&Problem> {
+        self.problems.iter().find(|p| {
+            p.file.file_name().is_some_and(super::is_unit_file_name)
+                && p.file.file_stem().and_then(|s| s.to_str()) == Some(name)
+        })
+    }
+}
+
+/// The PATH searched when neither the unit nor the environment gives one,
+/// as `execvp(3)` would.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What a file-system path is, as far as running a program goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probed {
+    /// A file with execute permission.
+    Executable,
+    /// There, but not an executable file (no execute bit, a directory, or
+    /// not reachable).
+    NotExecutable,
+    /// Nothing there.
+    Missing,
+}
+
+/// What the checks ask of the machine. [`HostProbe`](super::HostProbe)
+/// asks the file system; [`NoProbe`] finds nothing wrong.
+pub trait Probe {
+    /// What `path` (absolute) is, following symbolic links.
+    fn executable(&self, path: &Path) -> Probed;
+    /// Whether `path` is a directory, following symbolic links.
+    fn directory_exists(&self, path: &Path) -> bool;
+    /// The PATH a command is looked up in when its unit's `env:` has none.
+    fn search_path(&self) -> String {
+        DEFAULT_PATH.to_string()
+    }
+}
+
+/// A probe that finds every program and every directory: for the fuzz
+/// target, the tests, and a reload, where PID 1 does not walk the PATH or
+/// touch a remote mount that might hang (the start itself reports what is
+/// missing).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProbe;
+
+impl Probe for NoProbe {
+    fn executable(&self, _: &Path) -> Probed {
+        Probed::Executable
+    }
+    fn directory_exists(&self, _: &Path) -> bool {
+        true
+    }
 }
 
 /// Checks the unit files of a services directory, as read: each `(path,
 /// its bytes or why they could not be had)`, in the directory's order.
 /// The service name is the file name without its extension. Pure: this is
-/// all of `foster --check` but the reading, and what the fuzz target runs.
-pub fn check_files(files: Vec<(PathBuf, Result<Vec<u8>, Unreadable>)>, users: &UserDb) -> Loaded {
+/// all of `foster --check` but the reading, and what the fuzz target runs;
+/// `probe` answers what the machine has (see [`Probe`]).
+pub fn check_files(
+    files: Vec<(PathBuf, Result<Vec<u8>, Unreadable>)>,
+    users: &UserDb,
+    probe: &dyn Probe,
+) -> Loaded {
     let texts: Vec<(String, PathBuf, Result<String, Unreadable>)> = files
         .into_iter()
         .map(|(path, bytes)| {
@@ -41,7 +110,11 @@ pub fn check_files(files: Vec<(PathBuf, Result<Vec<u8>, Unreadable>)>, users: &U
             (name, path, text)
         })
         .collect();
-    let (units, problems) = check_units(&texts, users);
+    let Checked {
+        units,
+        problems,
+        warnings,
+    } = check_units(&texts, users, probe);
     // Every name with a file that gave no unit: on a reload, the running
     // version of its service is kept.
     let invalid = texts
@@ -53,7 +126,16 @@ pub fn check_files(files: Vec<(PathBuf, Result<Vec<u8>, Unreadable>)>, users: &U
         units,
         problems,
         invalid,
+        warnings,
     }
+}
+
+/// What [`check_units`] found.
+#[derive(Debug, Default)]
+pub(super) struct Checked {
+    pub(super) units: BTreeMap<String, Unit>,
+    pub(super) problems: Vec<Problem>,
+    pub(super) warnings: Vec<Problem>,
 }
 
 /// Checks a set of unit texts `(name, path, text)` together: each one on
@@ -64,10 +146,13 @@ pub fn check_files(files: Vec<(PathBuf, Result<Vec<u8>, Unreadable>)>, users: &U
 pub(super) fn check_units(
     texts: &[(String, PathBuf, Result<String, Unreadable>)],
     users: &UserDb,
-) -> (BTreeMap<String, Unit>, Vec<Problem>) {
+    probe: &dyn Probe,
+) -> Checked {
     let mut problems = Vec::new();
+    let mut warnings = Vec::new();
     let mut parsed: BTreeMap<String, Parsed> = BTreeMap::new();
-    let mut names: BTreeSet<String> = BTreeSet::new();
+    // Each name claimed, with the file that claimed it first.
+    let mut names: BTreeMap<String, &Path> = BTreeMap::new();
     for (name, path, text) in texts {
         let text = match text {
             Ok(text) => text,
@@ -79,7 +164,7 @@ pub(super) fn check_units(
                     message: why.to_string(),
                 });
                 if valid_name(name) {
-                    names.insert(name.clone());
+                    names.entry(name.clone()).or_insert(path);
                 }
                 continue;
             }
@@ -87,24 +172,28 @@ pub(super) fn check_units(
         if !valid_name(name) {
             problems.push(Problem {
                 file: path.clone(),
-                line: 1,
-                column: 1,
+                line: 0,
+                column: 0,
                 message: format!(
                     "invalid service name \"{name}\" (use letters, digits, '-', '_', '.' and '@')"
                 ),
             });
             continue;
         }
-        if !names.insert(name.clone()) {
+        if let Some(first) = names.get(name) {
             problems.push(Problem {
                 file: path.clone(),
-                line: 1,
-                column: 1,
-                message: format!("a unit named \"{name}\" is already defined by another file"),
+                line: 0,
+                column: 0,
+                message: format!(
+                    "a unit named \"{name}\" is also defined by {}",
+                    first.display()
+                ),
             });
             continue;
         }
-        match parse_unit(name, path, text, users) {
+        names.insert(name.clone(), path);
+        match parse_unit(name, path, text, users, probe, &mut warnings) {
             Ok(p) => {
                 parsed.insert(name.clone(), p);
             }
@@ -116,7 +205,7 @@ pub(super) fn check_units(
     // ready, and the services that need it fail.)
     for p in parsed.values() {
         for dep in &p.deps {
-            if !names.contains(&dep.value) {
+            if !names.contains_key(&dep.value) {
                 problems.push(Problem {
                     file: p.unit.path.clone(),
                     line: dep.referenced.line(),
@@ -164,7 +253,11 @@ pub(super) fn check_units(
         .filter(|(n, _)| !in_cycle.contains(n))
         .map(|(n, p)| (n, p.unit))
         .collect();
-    (units, problems)
+    Checked {
+        units,
+        problems,
+        warnings,
+    }
 }
 
 /// A path `start -> … -> start` through the graph, if `start` is on a cycle.

@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::Problem;
-use super::check::{Loaded, check_files};
+use super::check::{DEFAULT_PATH, Loaded, NoProbe, Probe, Probed, check_files};
 use crate::users::UserDb;
 
 /// The largest unit file foster reads. A unit is a few lines; a stray
@@ -118,12 +118,43 @@ pub fn is_unit_file_name(name: &std::ffi::OsStr) -> bool {
     yaml && !hidden
 }
 
+/// Why a services directory's entry is not read as a unit, if it is not:
+/// a warning, since a `web.yaml.bak`, a `web.YAML` or a `README` in the
+/// directory may be a unit its author thinks is running. Hidden entries
+/// (`.git`, an editor's `.web.yaml.swp`) are nobody's units: `None`, as for
+/// a unit file.
+pub fn ignored_entry(name: &std::ffi::OsStr, is_dir: bool) -> Option<&'static str> {
+    if name.as_encoded_bytes().starts_with(b".") || is_unit_file_name(name) {
+        return None;
+    }
+    if is_dir {
+        return Some("ignored: a directory");
+    }
+    let case = Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+    Some(if case {
+        "ignored: not a .yaml/.yml file (the extension is lower case)"
+    } else {
+        "ignored: not a .yaml/.yml file"
+    })
+}
+
 /// Reads every unit file in `dir` (see [`is_unit_file_name`]). An entry
 /// named like one that cannot be read as a unit (a directory, a FIFO, a
 /// socket, a device, a dangling symlink, a file over [`MAX_UNIT_FILE`], an
-/// unreadable one) is a problem, never skipped in silence.
+/// unreadable one) is a problem, never skipped in silence; another entry
+/// is a warning (see [`ignored_entry`]). Nothing else on the machine is
+/// looked at ([`NoProbe`]): PID 1 does not walk the PATH on a reload.
 pub fn load_dir(dir: &Path, users: &UserDb) -> Loaded {
-    match try_load_dir(dir, users) {
+    load_dir_with(dir, users, &NoProbe)
+}
+
+/// [`load_dir`], asking `probe` about each unit's command, working
+/// directory and user's home (`foster --check` passes [`HostProbe`]).
+pub fn load_dir_with(dir: &Path, users: &UserDb, probe: &dyn Probe) -> Loaded {
+    match try_load_dir_with(dir, users, probe) {
         Ok(loaded) => loaded,
         Err(DirUnreadable { error, .. }) => Loaded {
             problems: vec![Problem {
@@ -161,15 +192,37 @@ impl std::error::Error for DirUnreadable {}
 /// [`load_dir`], telling a directory that cannot be read at all apart
 /// from one whose files have problems.
 pub fn try_load_dir(dir: &Path, users: &UserDb) -> Result<Loaded, DirUnreadable> {
+    try_load_dir_with(dir, users, &NoProbe)
+}
+
+/// [`try_load_dir`], asking `probe` (see [`load_dir_with`]).
+pub fn try_load_dir_with(
+    dir: &Path,
+    users: &UserDb,
+    probe: &dyn Probe,
+) -> Result<Loaded, DirUnreadable> {
     let entries = std::fs::read_dir(dir).map_err(|error| DirUnreadable {
         dir: dir.to_path_buf(),
         error,
     })?;
-    let mut found: Vec<(PathBuf, Option<std::fs::FileType>)> = entries
-        .filter_map(Result::ok)
-        .filter(|e| is_unit_file_name(&e.file_name()))
-        .map(|e| (e.path(), e.file_type().ok()))
-        .collect();
+    let mut found: Vec<(PathBuf, Option<std::fs::FileType>)> = Vec::new();
+    let mut ignored = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        // What the entry itself is (a symlink is not followed): a link to
+        // a directory is "not a .yaml file", which it is not either.
+        let file_type = entry.file_type().ok();
+        if is_unit_file_name(&name) {
+            found.push((entry.path(), file_type));
+        } else if let Some(why) = ignored_entry(&name, file_type.is_some_and(|t| t.is_dir())) {
+            ignored.push(Problem {
+                file: entry.path(),
+                line: 0,
+                column: 0,
+                message: why.to_string(),
+            });
+        }
+    }
     found.sort_by(|a, b| a.0.cmp(&b.0));
     let files = found
         .into_iter()
@@ -184,7 +237,48 @@ pub fn try_load_dir(dir: &Path, users: &UserDb) -> Result<Loaded, DirUnreadable>
             (path, bytes)
         })
         .collect();
-    Ok(check_files(files, users))
+    let mut loaded = check_files(files, users, probe);
+    loaded.warnings.append(&mut ignored);
+    // In file order; each file's own in line order (the sort is stable).
+    loaded.warnings.sort_by(|a, b| a.file.cmp(&b.file));
+    Ok(loaded)
+}
+
+/// The machine `foster --check` runs on, as [`Probe`] asks about it:
+/// `stat(2)` of each path (following symbolic links), and the PATH of
+/// foster's own environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostProbe;
+
+impl Probe for HostProbe {
+    /// A regular file with an execute bit (whose execute bit applies
+    /// depends on the user the service runs as: any is taken).
+    fn executable(&self, path: &Path) -> Probed {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o111 != 0 => {
+                Probed::Executable
+            }
+            Ok(_) => Probed::NotExecutable,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
+                Probed::Missing
+            }
+            // EACCES on a directory on the way: execvp cannot run it either.
+            Err(_) => Probed::NotExecutable,
+        }
+    }
+
+    fn directory_exists(&self, path: &Path) -> bool {
+        std::fs::metadata(path).is_ok_and(|m| m.is_dir())
+    }
+
+    /// `$PATH`, or [`DEFAULT_PATH`] when it is unset or not UTF-8.
+    fn search_path(&self) -> String {
+        std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_string())
+    }
 }
 
 /// A unit file's bytes, at most [`MAX_UNIT_FILE`] of them, from whatever

@@ -26,10 +26,11 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-pub use check::{Loaded, check_files};
+pub use check::{DEFAULT_PATH, Loaded, NoProbe, Probe, Probed, check_files};
 pub use env_file::{EnvFileError, MAX_ENV_FILE, parse_env_file};
 pub use load::{
-    DirUnreadable, FileKind, MAX_UNIT_FILE, Unreadable, is_unit_file_name, load_dir, try_load_dir,
+    DirUnreadable, FileKind, HostProbe, MAX_UNIT_FILE, Unreadable, ignored_entry,
+    is_unit_file_name, load_dir, load_dir_with, try_load_dir, try_load_dir_with,
 };
 
 /// How a service tells foster it is ready.
@@ -129,10 +130,14 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     /// `FILE:LINE:COLUMN: message`, or `FILE: message` for a problem with
-    /// the file as a whole (line 0).
+    /// the file as a whole (line 0), `FILE:LINE: message` with no column:
+    /// never a made-up `:0`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line == 0 {
             return write!(f, "{}: {}", self.file.display(), self.message);
+        }
+        if self.column == 0 {
+            return write!(f, "{}:{}: {}", self.file.display(), self.line, self.message);
         }
         write!(
             f,

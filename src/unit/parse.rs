@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
+use super::check::{Probe, Probed};
 use super::{EnvFile, KillMode, Kind, LogMode, Problem, Restart, RestartLimit, Unit};
 use crate::users::UserDb;
 
@@ -292,6 +293,8 @@ pub(super) fn parse_unit(
     path: &Path,
     text: &str,
     users: &UserDb,
+    probe: &dyn Probe,
+    warnings: &mut Vec<Problem>,
 ) -> Result<Parsed, Vec<Problem>> {
     let mut c = Checker {
         file: path,
@@ -353,6 +356,8 @@ pub(super) fn parse_unit(
     let mut user = None;
     let mut group = None;
     let mut workdir = None;
+    let mut command_node = None;
+    let mut workdir_node = None;
     let mut env = Vec::new();
     let mut critical = false;
     let mut log = LogMode::Inherit;
@@ -365,6 +370,7 @@ pub(super) fn parse_unit(
     for (key, value) in unique(&mut c, "", &entries) {
         match key.value.as_str() {
             "command" => {
+                command_node = Some(value);
                 command = match &value.value {
                     Node::Str(s) if !s.trim().is_empty() => {
                         Some(vec!["/bin/sh".to_string(), "-c".to_string(), s.clone()])
@@ -519,6 +525,7 @@ pub(super) fn parse_unit(
                 if let Some(w) = c.string("workdir", value) {
                     if w.starts_with('/') {
                         workdir = Some(PathBuf::from(w));
+                        workdir_node = Some(value);
                     } else {
                         c.at(
                             value,
@@ -704,6 +711,46 @@ pub(super) fn parse_unit(
             );
         }
     }
+    let mut machine = Machine {
+        file: path,
+        probe,
+        warnings,
+    };
+    if let (Some(argv), Some(node)) = (&command, command_node) {
+        let search_path = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map_or_else(|| probe.search_path(), |(_, v)| v.clone());
+        let workdir = workdir.as_deref().unwrap_or(Path::new("/"));
+        let script = match &node.value {
+            Node::Str(script) => shell_program(script),
+            _ => None,
+        };
+        for program in argv.first().map(String::as_str).into_iter().chain(script) {
+            machine.program(node, program, &search_path, workdir);
+        }
+    }
+    if let (Some(dir), Some(node)) = (&workdir, workdir_node)
+        && !probe.directory_exists(dir)
+    {
+        machine.at(
+            node,
+            format!("workdir: directory \"{}\" does not exist", dir.display()),
+        );
+    }
+    // Debian's users without a home have /nonexistent on purpose.
+    if let (Some(creds), Some((_, node))) = (&credentials, &user)
+        && creds.home != "/nonexistent"
+        && !probe.directory_exists(Path::new(&creds.home))
+    {
+        machine.at(
+            node,
+            format!(
+                "user: home directory \"{}\" of \"{}\" does not exist",
+                creds.home, creds.name
+            ),
+        );
+    }
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
@@ -737,6 +784,99 @@ pub(super) fn parse_unit(
         autostart,
     };
     Ok(Parsed { unit, deps })
+}
+
+/// Collects the warnings of one file: what the machine checked says about
+/// a unit (see [`Probe`]).
+struct Machine<'a> {
+    file: &'a Path,
+    probe: &'a dyn Probe,
+    warnings: &'a mut Vec<Problem>,
+}
+
+impl Machine<'_> {
+    fn at<T>(&mut self, node: &Spanned<T>, message: String) {
+        self.warnings.push(Problem {
+            file: self.file.to_path_buf(),
+            line: node.referenced.line(),
+            column: node.referenced.column(),
+            message,
+        });
+    }
+
+    /// Warns when `program` is not what `execvp(3)` would run: a name with
+    /// a `/` is that file (relative to the working directory); another is
+    /// looked up in each directory of `search_path` (an empty or relative
+    /// one is in the working directory). A file without execute
+    /// permission is passed over, as execvp passes it over.
+    fn program(&mut self, node: &Spanned<Node>, program: &str, search_path: &str, workdir: &Path) {
+        if program.contains('/') {
+            // `components` drops the `.` of `./run.sh`: `/srv/run.sh`.
+            let file: PathBuf = workdir.join(program).components().collect();
+            let shown = if Path::new(program).is_absolute() {
+                String::new()
+            } else {
+                format!(" ({})", file.display())
+            };
+            match self.probe.executable(&file) {
+                Probed::Executable => {}
+                Probed::NotExecutable => self.at(
+                    node,
+                    format!("command \"{program}\" is not executable{shown}"),
+                ),
+                Probed::Missing => {
+                    self.at(node, format!("command \"{program}\" does not exist{shown}"))
+                }
+            }
+            return;
+        }
+        let mut not_executable = None;
+        for dir in search_path.split(':') {
+            let file: PathBuf = workdir.join(dir).join(program).components().collect();
+            match self.probe.executable(&file) {
+                Probed::Executable => return,
+                Probed::NotExecutable => {
+                    not_executable.get_or_insert(file);
+                }
+                Probed::Missing => {}
+            }
+        }
+        let message = match not_executable {
+            Some(file) => format!(
+                "command \"{program}\" is not executable ({})",
+                file.display()
+            ),
+            None => format!("command \"{program}\" not found on PATH"),
+        };
+        self.at(node, message);
+    }
+}
+
+/// Words `/bin/sh` runs itself rather than as a program.
+const SHELL_WORDS: &[&str] = &[
+    "!", "{", "}", "[", "[[", ".", ":", "alias", "bg", "break", "case", "cd", "command",
+    "continue", "do", "done", "echo", "elif", "else", "esac", "eval", "exec", "exit", "export",
+    "false", "fc", "fg", "fi", "for", "getopts", "hash", "if", "in", "jobs", "kill", "local",
+    "newgrp", "printf", "pwd", "read", "readonly", "return", "set", "shift", "test", "then",
+    "times", "trap", "true", "type", "ulimit", "umask", "unalias", "unset", "until", "wait",
+    "while",
+];
+
+/// The program a shell command string starts, when that is plain to see:
+/// its first word (after an `exec`), if it is a word made only of
+/// characters that a shell takes literally and not one the shell runs
+/// itself. `nginx -g 'daemon off;'` gives `nginx`; `FOO=1 app`, `$APP`,
+/// `cd /srv && ./run` give nothing (not checked).
+pub(super) fn shell_program(script: &str) -> Option<&str> {
+    let mut words = script.split_whitespace();
+    let mut first = words.next()?;
+    if first == "exec" {
+        first = words.next()?;
+    }
+    let literal = first
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._/+-@%,:".contains(c));
+    (literal && !first.starts_with('-') && !SHELL_WORDS.contains(&first)).then_some(first)
 }
 
 /// What serde-saphyr found wrong, in words for whoever wrote the file:

@@ -24,8 +24,11 @@ fn check(files: &[(&str, &str)]) -> (BTreeMap<String, Unit>, Vec<String>) {
         "root:x:0:0::/root:/bin/sh\nwww:x:33:33::/var/www:/bin/sh\n",
         "www:x:33:\n",
     );
-    let (units, problems) = check_units(&texts, &users);
-    (units, problems.iter().map(|p| p.to_string()).collect())
+    let checked = check_units(&texts, &users, &NoProbe);
+    (
+        checked.units,
+        checked.problems.iter().map(|p| p.to_string()).collect(),
+    )
 }
 
 fn users() -> UserDb {
@@ -61,7 +64,7 @@ fn what_is_not_a_readable_unit_file_is_a_problem_with_its_path_not_skipped() {
             Err(Unreadable::NotRegular(FileKind::Fifo)),
         ),
     ];
-    let loaded = check_files(files, &users());
+    let loaded = check_files(files, &users(), &NoProbe);
     let problems: Vec<String> = loaded.problems.iter().map(|p| p.to_string()).collect();
     assert_eq!(
         problems,
@@ -101,15 +104,15 @@ fn an_unreadable_file_still_claims_its_name_so_another_of_that_name_is_a_duplica
             Ok(b"command: x\ndepends_on: [d]\n".to_vec()),
         ),
     ];
-    let loaded = check_files(files, &users());
+    let loaded = check_files(files, &users(), &NoProbe);
     let problems: Vec<String> = loaded.problems.iter().map(|p| p.to_string()).collect();
     assert_eq!(
         problems,
         [
             "s/c.yaml: not UTF-8 text (an invalid byte at offset 9)",
-            "s/c.yml:1:1: a unit named \"c\" is already defined by another file",
+            "s/c.yml: a unit named \"c\" is also defined by s/c.yaml",
             "s/d.yaml: not a regular file (a FIFO)",
-            "s/d.yml:1:1: a unit named \"d\" is already defined by another file",
+            "s/d.yml: a unit named \"d\" is also defined by s/d.yaml",
         ]
     );
     // e depends on d, which has a file: not an unknown service.
