@@ -711,6 +711,7 @@ pub(super) fn parse_unit(
             );
         }
     }
+    let first_warning = warnings.len();
     let mut machine = Machine {
         file: path,
         probe,
@@ -751,7 +752,12 @@ pub(super) fn parse_unit(
             ),
         );
     }
+    // In the order of the file, whichever check found them.
+    if let Some(own) = warnings.get_mut(first_warning..) {
+        own.sort_by_key(|p| (p.line, p.column));
+    }
     if !c.problems.is_empty() {
+        c.problems.sort_by_key(|p| (p.line, p.column));
         return Err(c.problems);
     }
     let restart = restart.unwrap_or(if kind == Kind::Oneshot {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::check::check_units;
-use super::parse::{closest, edit_distance};
+use super::parse::{closest, edit_distance, key_hint, shell_program};
 use super::*;
 use crate::users::UserDb;
 
@@ -240,8 +240,8 @@ fn every_problem_is_reported_with_its_position() {
             "bad.yaml:3:7: type: unknown value \"daemon\" (expected simple, oneshot, notify, forking)",
             "bad.yaml:4:14: stop_signal: unknown signal \"SIGNOPE\" (expected a name such as TERM or SIGTERM, RTMIN+N, or a number)",
             "bad.yaml:5:15: stop_timeout: invalid duration \"soon\" (expected e.g. 500ms, 3s, 1.5s, 2m, 1m30s)",
-            "bad.yaml:7:11: critical: expected true or false, found a string",
             "bad.yaml:6:10: pidfile: only a `type: forking` service has a pidfile",
+            "bad.yaml:7:11: critical: expected true or false, found a string",
             "bad.yaml:8:7: unknown user \"nobody-here\" (not in /etc/passwd)",
         ]
     );
@@ -466,4 +466,441 @@ fn env_file_and_autostart() {
             "i.yaml:2:12: autostart: expected true or false, found a number",
         ]
     );
+}
+
+/// A machine with exactly these executables, other files and directories.
+struct FakeProbe {
+    executables: Vec<&'static str>,
+    files: Vec<&'static str>,
+    dirs: Vec<&'static str>,
+}
+
+impl Probe for FakeProbe {
+    fn executable(&self, path: &std::path::Path) -> Probed {
+        let path = path.to_str().unwrap();
+        if self.executables.contains(&path) {
+            Probed::Executable
+        } else if self.files.contains(&path) || self.dirs.contains(&path) {
+            Probed::NotExecutable
+        } else {
+            Probed::Missing
+        }
+    }
+    fn directory_exists(&self, path: &std::path::Path) -> bool {
+        self.dirs.contains(&path.to_str().unwrap())
+    }
+    fn search_path(&self) -> String {
+        "/usr/bin:/bin".into()
+    }
+}
+
+fn machine() -> FakeProbe {
+    FakeProbe {
+        executables: vec![
+            "/bin/sh",
+            "/usr/bin/nginx",
+            "/opt/app/bin/app",
+            "/srv/run.sh",
+        ],
+        files: vec!["/etc/passwd", "/usr/bin/notes"],
+        dirs: vec!["/", "/srv", "/root", "/usr/bin/subdir"],
+    }
+}
+
+/// Units, problems and warnings, each as shown.
+fn check_on(
+    files: &[(&str, &str)],
+    probe: &dyn Probe,
+) -> (BTreeMap<String, Unit>, Vec<String>, Vec<String>) {
+    let texts: Vec<(String, PathBuf, Result<String, Unreadable>)> = files
+        .iter()
+        .map(|(n, t)| {
+            (
+                n.to_string(),
+                PathBuf::from(format!("{n}.yaml")),
+                Ok(t.to_string()),
+            )
+        })
+        .collect();
+    let users = UserDb::parse(
+        "root:x:0:0::/root:/bin/sh\nwww:x:33:33::/var/www:/bin/sh\nnobody:x:65534:65534::/nonexistent:/bin/false\n",
+        "www:x:33:\n",
+    );
+    let checked = check_units(&texts, &users, probe);
+    let shown = |ps: &[Problem]| ps.iter().map(|p| p.to_string()).collect();
+    (
+        checked.units,
+        shown(&checked.problems),
+        shown(&checked.warnings),
+    )
+}
+
+#[test]
+fn keys_from_peers_are_named_with_fosters_key() {
+    for (theirs, ours) in [
+        ("environment", "env"),
+        ("Environment", "env"),
+        ("EnvironmentFile", "env_file"),
+        ("working_directory", "workdir"),
+        ("WorkingDirectory", "workdir"),
+        ("directory", "workdir"),
+        ("after", "depends_on"),
+        ("requires", "depends_on"),
+        ("Requires", "depends_on"),
+        ("autorestart", "restart"),
+        ("Restart", "restart"),
+        ("ExecStart", "command"),
+        ("exec", "command"),
+        ("PIDFile", "pidfile"),
+        ("User", "user"),
+    ] {
+        let (_, problems) = check(&[("p", &format!("command: x\n{theirs}: y\n"))]);
+        assert_eq!(
+            problems,
+            [format!(
+                "p.yaml:2:1: unknown key `{theirs}` (foster's key is `{ours}`)"
+            )]
+        );
+    }
+    let (_, problems) = check(&[("h", "command: x\nhealthcheck: {test: curl}\n")]);
+    assert_eq!(
+        problems,
+        ["h.yaml:2:1: unknown key `healthcheck` (health checks are not a foster key yet)"]
+    );
+    // A peer's key before the nearest by spelling: `Restart` is one edit
+    // from `restart` as well, `exec` two from `env`.
+    assert_eq!(
+        key_hint("Restart").as_deref(),
+        Some("foster's key is `restart`")
+    );
+    assert_eq!(
+        key_hint("exec").as_deref(),
+        Some("foster's key is `command`")
+    );
+    assert_eq!(
+        key_hint("comand").as_deref(),
+        Some("did you mean `command`?")
+    );
+    assert_eq!(key_hint("xyzzy"), None);
+}
+
+#[test]
+fn a_repeated_key_is_reported_at_the_repeat_with_where_it_was_first() {
+    let (units, problems) = check(&[(
+        "d",
+        "command: x\nrestart: always\nrestart: never\nenv:\n  A: 1\n  B: 2\n  A: 3\nrestart: bogus\n",
+    )]);
+    assert!(units.is_empty());
+    assert_eq!(
+        problems,
+        [
+            "d.yaml:3:1: duplicate key `restart` (first at 2:1)",
+            "d.yaml:7:3: env: duplicate key `A` (first at 5:3)",
+            // The repeat is not looked at: no problem for "bogus".
+            "d.yaml:8:1: duplicate key `restart` (first at 2:1)",
+        ]
+    );
+}
+
+#[test]
+fn yaml_errors_are_in_plain_words_never_serde_saphyrs_api() {
+    let bomb = "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\nh: [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n";
+    let deep = format!("command: {}x{}\n", "[".repeat(3000), "]".repeat(3000));
+    let cases: &[(&str, &str)] = &[
+        (
+            "command: x\n---\ncommand: y\n",
+            "m.yaml:3:1: invalid YAML: a unit file holds one YAML document",
+        ),
+        (
+            "~: x\n",
+            "m.yaml:1:1: invalid YAML: a key is a name such as `command`, found nothing (`~` or `null`)",
+        ),
+        (
+            "[a]: x\n",
+            "m.yaml:1:1: invalid YAML: a key is a name such as `command`, not a list or a mapping",
+        ),
+        (
+            "command: .nan\n",
+            "m.yaml:1:10: invalid YAML: `.nan` is not a finite number (quote it to use it as text)",
+        ),
+        (
+            "&a [*a]\n",
+            "m.yaml:1:5: invalid YAML: an alias (*name) inside the value its anchor (&name) names",
+        ),
+        (
+            "command: *nope\n",
+            "m.yaml:1:10: invalid YAML: an alias (*name) with no anchor (&name) before it",
+        ),
+        (
+            "command: !!int x\n",
+            "m.yaml:1:16: invalid YAML: a value that its tag (such as `!!int`) does not fit",
+        ),
+        (
+            "command: \"open\n",
+            "m.yaml:1:10: invalid YAML: unclosed quote",
+        ),
+        (
+            bomb,
+            "m.yaml:6:14: invalid YAML: too large or too complex for a unit file (too many values, aliases or levels of nesting)",
+        ),
+        (
+            &deep,
+            "m.yaml:1:265: invalid YAML: nested too deeply for a unit file",
+        ),
+    ];
+    for (text, expected) in cases {
+        let (_, problems) = check(&[("m", text)]);
+        assert_eq!(problems, [expected.to_string()], "{text:?}");
+    }
+    // Whatever else: no API, type or option names.
+    for text in [
+        "command: !!binary zz\n",
+        "<<: 5\n",
+        "command: x\n%YAML 1.2\n",
+        "command: @x\n",
+        "a: b: c\n",
+        "- a\nb: c\n",
+        "{a: 1}: 2\n",
+        "k: 1e999\n",
+        "command: x\n\tfoo: y\n",
+    ] {
+        let (_, problems) = check(&[("m", text)]);
+        assert_eq!(problems.len(), 1, "{text:?}: {problems:?}");
+        for leak in [
+            "Options", "Policy", "policy", "from_str", "Option<", "u64", "budget", "{ ", "error:",
+            ":0",
+        ] {
+            assert!(!problems[0].contains(leak), "{text:?}: {problems:?}");
+        }
+    }
+}
+
+#[test]
+fn an_unknown_user_and_an_unknown_group_are_both_reported() {
+    let (_, problems) = check(&[("u", "command: x\nuser: nobody-here\ngroup: no-group\n")]);
+    assert_eq!(
+        problems,
+        [
+            "u.yaml:2:7: unknown user \"nobody-here\" (not in /etc/passwd)",
+            "u.yaml:3:8: unknown group \"no-group\" (not in /etc/group)",
+        ]
+    );
+}
+
+#[test]
+fn a_user_or_group_is_a_name_or_a_whole_number() {
+    let (units, problems) = check(&[
+        ("a", "command: x\nuser: 1.5\n"),
+        ("b", "command: x\ngroup: 2.5\n"),
+        ("c", "command: x\nuser: -1\n"),
+        ("d", "command: x\nuser: 4294967295\n"),
+        ("e", "command: x\nuser: [www]\n"),
+        ("f", "command: x\nuser: \"\"\n"),
+        ("g", "command: x\nuser: 4294967294\ngroup: 33\n"),
+    ]);
+    assert_eq!(
+        problems,
+        [
+            "a.yaml:2:7: user: a user is a name or a whole number, found 1.5",
+            "b.yaml:2:8: group: a group is a name or a whole number, found 2.5",
+            "c.yaml:2:7: user: a user is a name or a whole number, found -1",
+            "d.yaml:2:7: user: 4294967295 is too large for an ID (at most 4294967294)",
+            "e.yaml:2:7: user: a user is a name or a whole number, found a list",
+            "f.yaml:2:7: user: must not be empty",
+        ]
+    );
+    let g = units["g"].credentials.as_ref().map(|c| (c.uid, c.gid));
+    assert_eq!(g, Some((4_294_967_294, 33)));
+}
+
+#[test]
+fn file_level_problems_have_no_position_and_a_duplicate_name_names_both_files() {
+    let files = vec![
+        (
+            PathBuf::from("s/bad name.yaml"),
+            Ok(b"command: x\n".to_vec()),
+        ),
+        (PathBuf::from("s/web.yaml"), Ok(b"command: x\n".to_vec())),
+        (PathBuf::from("s/web.yml"), Ok(b"command: y\n".to_vec())),
+    ];
+    let loaded = check_files(files, &users(), &NoProbe);
+    let problems: Vec<String> = loaded.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(
+        problems,
+        [
+            "s/bad name.yaml: invalid service name \"bad name\" (use letters, digits, '-', '_', '.' and '@')",
+            "s/web.yml: a unit named \"web\" is also defined by s/web.yaml",
+        ]
+    );
+    assert!(loaded.problems.iter().all(|p| p.line == 0 && p.column == 0));
+    let no_column = Problem {
+        file: PathBuf::from("x.yaml"),
+        line: 3,
+        column: 0,
+        message: "m".into(),
+    };
+    assert_eq!(no_column.to_string(), "x.yaml:3: m");
+}
+
+#[test]
+fn first_problem_of_an_invalid_unit() {
+    let files = vec![
+        (PathBuf::from("s/a.yaml"), Ok(b"command: x\n".to_vec())),
+        (
+            PathBuf::from("s/b.yaml"),
+            Ok(b"command: []\ntype: nope\n".to_vec()),
+        ),
+        (
+            PathBuf::from("s/c.yml"),
+            Err(Unreadable::NotRegular(FileKind::Fifo)),
+        ),
+    ];
+    let loaded = check_files(files, &users(), &NoProbe);
+    assert_eq!(
+        loaded.first_problem("b").map(|p| p.to_string()).as_deref(),
+        Some("s/b.yaml:1:10: command: must not be empty")
+    );
+    assert_eq!(
+        loaded.first_problem("c").map(|p| p.to_string()).as_deref(),
+        Some("s/c.yml: not a regular file (a FIFO)")
+    );
+    assert!(loaded.first_problem("a").is_none());
+    assert!(loaded.first_problem("ghost").is_none());
+    // The directory's own problem belongs to no unit.
+    let dir = Loaded {
+        problems: vec![Problem {
+            file: PathBuf::from("services.d"),
+            line: 0,
+            column: 0,
+            message: "cannot read the services directory: gone".into(),
+        }],
+        ..Loaded::default()
+    };
+    assert!(dir.first_problem("services").is_none());
+}
+
+#[test]
+fn entries_that_are_not_unit_files_are_warned_about_hidden_ones_skipped() {
+    let os = std::ffi::OsStr::new;
+    for (name, is_dir, expected) in [
+        ("web.yaml", false, None),
+        ("web.yml", false, None),
+        (".git", true, None),
+        (".web.yaml.swp", false, None),
+        ("README", false, Some("ignored: not a .yaml/.yml file")),
+        ("web.conf", false, Some("ignored: not a .yaml/.yml file")),
+        (
+            "web.yaml.bak",
+            false,
+            Some("ignored: not a .yaml/.yml file"),
+        ),
+        ("web.yaml~", false, Some("ignored: not a .yaml/.yml file")),
+        (
+            "web.YAML",
+            false,
+            Some("ignored: not a .yaml/.yml file (the extension is lower case)"),
+        ),
+        (
+            "web.Yml",
+            false,
+            Some("ignored: not a .yaml/.yml file (the extension is lower case)"),
+        ),
+        ("conf.d", true, Some("ignored: a directory")),
+        // Named like a unit: read, and a problem if it is a directory.
+        ("d.yaml", true, None),
+    ] {
+        assert_eq!(ignored_entry(os(name), is_dir), expected, "{name}");
+    }
+}
+
+#[test]
+fn a_command_not_found_on_path_is_a_warning_and_the_unit_still_valid() {
+    let (units, problems, warnings) = check_on(
+        &[
+            ("ok", "command: [nginx, -g, daemon off;]\n"),
+            ("typo", "command: [nginxx]\n"),
+            ("shell", "command: nginxx -g 'daemon off;'\n"),
+            ("exec", "command: exec nginxx\n"),
+            ("notes", "command: [notes]\n"),
+            ("abs", "command: [/usr/sbin/gone]\n"),
+            ("passwd", "command: [/etc/passwd]\n"),
+            ("rel", "command: [./run.sh]\nworkdir: /srv\n"),
+            ("relmissing", "command: [bin/app]\n"),
+            (
+                "path",
+                "command: [app]\nenv: {PATH: \"/opt/app/bin:/usr/bin\"}\n",
+            ),
+            ("nopath", "command: [app]\n"),
+        ],
+        &machine(),
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(units.len(), 11);
+    assert_eq!(
+        warnings,
+        [
+            "typo.yaml:1:10: command \"nginxx\" not found on PATH",
+            "shell.yaml:1:10: command \"nginxx\" not found on PATH",
+            "exec.yaml:1:10: command \"nginxx\" not found on PATH",
+            // A file there but not executable; a directory too.
+            "notes.yaml:1:10: command \"notes\" is not executable (/usr/bin/notes)",
+            "abs.yaml:1:10: command \"/usr/sbin/gone\" does not exist",
+            "passwd.yaml:1:10: command \"/etc/passwd\" is not executable",
+            "relmissing.yaml:1:10: command \"bin/app\" does not exist (/bin/app)",
+            "nopath.yaml:1:10: command \"app\" not found on PATH",
+        ]
+    );
+}
+
+#[test]
+fn what_a_shell_command_string_plainly_runs() {
+    for (script, program) in [
+        ("nginx -g 'daemon off;'", Some("nginx")),
+        ("  exec /usr/bin/app --x", Some("/usr/bin/app")),
+        ("./run.sh", Some("./run.sh")),
+        ("FOO=1 app", None),
+        ("$APP", None),
+        ("cd /srv && ./run", None),
+        ("echo hi", None),
+        ("exec -a name app", None),
+        ("exec", None),
+        ("'quoted' x", None),
+        ("while true; do x; done", None),
+    ] {
+        assert_eq!(shell_program(script), program, "{script}");
+    }
+}
+
+#[test]
+fn a_missing_workdir_or_home_is_a_warning() {
+    let (units, problems, warnings) = check_on(
+        &[
+            ("w", "command: [/bin/sh]\nworkdir: /nope\n"),
+            ("h", "command: [/bin/sh]\nuser: www\n"),
+            ("root", "command: [/bin/sh]\nuser: root\nworkdir: /srv\n"),
+            // Debian's "no home" on purpose.
+            ("nobody", "command: [/bin/sh]\nuser: nobody\n"),
+            // A group alone: foster's own user's home is not in question.
+            ("g", "command: [/bin/sh]\ngroup: www\n"),
+        ],
+        &machine(),
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(units.len(), 5);
+    assert_eq!(
+        warnings,
+        [
+            "w.yaml:2:10: workdir: directory \"/nope\" does not exist",
+            "h.yaml:2:7: user: home directory \"/var/www\" of \"www\" does not exist",
+        ]
+    );
+}
+
+#[test]
+fn no_probe_finds_nothing_wrong() {
+    let (_, problems, warnings) = check_on(
+        &[("w", "command: [nginxx]\nworkdir: /nope\nuser: www\n")],
+        &NoProbe,
+    );
+    assert!(problems.is_empty() && warnings.is_empty(), "{warnings:?}");
 }
