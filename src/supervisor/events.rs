@@ -207,6 +207,22 @@ pub enum StartError {
     },
 }
 
+impl StartError {
+    /// The status a start that failed this way counts as, as a shell
+    /// reports a command it could not run: 127 when the program was not
+    /// found, 126 when it was but could not be run (permission, set-up).
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            StartError::Child {
+                stage: Stage::Exec,
+                errno,
+                ..
+            } => crate::sys::exec_failure_status(errno.0),
+            _ => 126,
+        }
+    }
+}
+
 impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -277,8 +277,10 @@ impl Supervisor {
                 if !matches!(service.life, Life::Spawning { .. }) {
                     service.life = Life::Spawning { since: now };
                 }
-                // As if it had exited 127: the restart policy decides.
-                self.service_ended(name, WaitStatus::Exited(127), now, actions);
+                // As if it had exited as a shell says (127 not found, 126
+                // cannot run): the restart policy decides.
+                let status = WaitStatus::Exited(failure.exit_status());
+                self.service_ended(name, status, now, actions);
             }
         }
     }

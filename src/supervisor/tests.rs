@@ -617,7 +617,28 @@ fn a_start_failure_follows_the_restart_policy() {
     }]);
     assert_eq!(h.state("once"), "failed");
     assert_eq!(actions, vec![Action::Reap]);
-    assert_eq!(h.feed(&[done(false)]), vec![Action::Exit(127)]);
+    // A set-up step failed: the program could not be run, 126.
+    assert_eq!(h.feed(&[done(false)]), vec![Action::Exit(126)]);
+}
+
+#[test]
+fn a_program_that_is_not_there_counts_as_127_and_one_that_cannot_run_as_126() {
+    for (errno, code) in [(libc::ENOENT, 127), (libc::EACCES, 126)] {
+        let mut once = unit("once", Kind::Oneshot, &[]);
+        once.critical = true;
+        let mut h = Harness::services(vec![once], false);
+        h.boot();
+        h.feed(&[Event::ServiceSpawned {
+            service: h.id("once"),
+            result: Err(StartError::Child {
+                stage: crate::sys::Stage::Exec,
+                errno: Errno(errno),
+                detail: None,
+            }),
+        }]);
+        assert_eq!(h.state("once"), "failed");
+        assert_eq!(h.feed(&[done(false)]), vec![Action::Exit(code)]);
+    }
 }
 
 #[test]

@@ -33,6 +33,12 @@ pub struct ChildSpec {
     /// A cgroup's `cgroup.procs`, open for writing: the child moves itself
     /// there (writes "0") before anything else can fork from it.
     cgroup: Option<RawFd>,
+    /// `DIR/argv[0]` for each entry of the child's own `PATH`, in order,
+    /// when that differs from foster's (a unit's `env: {PATH: …}`): the
+    /// C library's `execvpe` searches the caller's PATH, and a service's
+    /// command is looked up in the PATH it is given, as Docker does.
+    /// Empty: `execvpe` searches foster's.
+    search: Vec<CString>,
 }
 
 /// The step of a child's set-up that failed, before or at exec.
@@ -108,6 +114,38 @@ pub struct Spawned {
     pub start_ticks: Option<u64>,
 }
 
+/// `DIR/NAME` for each entry of the `PATH` in `env`, when `name` has no
+/// `/` and that PATH is not foster's own; an empty entry is the working
+/// directory, as execvp(3) reads it.
+fn path_candidates(
+    name: &CString,
+    env: &[(OsString, OsString)],
+) -> Result<Vec<CString>, SpawnError> {
+    let name = name.as_bytes();
+    if name.is_empty() || name.contains(&b'/') {
+        return Ok(Vec::new());
+    }
+    let Some((_, path)) = env.iter().rev().find(|(key, _)| key == "PATH") else {
+        return Ok(Vec::new());
+    };
+    if std::env::var_os("PATH").as_ref() == Some(path) {
+        return Ok(Vec::new());
+    }
+    path.as_encoded_bytes()
+        .split(|&b| b == b':')
+        .map(|dir| {
+            let mut file = if dir.is_empty() {
+                b".".to_vec()
+            } else {
+                dir.to_vec()
+            };
+            file.push(b'/');
+            file.extend_from_slice(name);
+            CString::new(file).map_err(|_| SpawnError::Nul)
+        })
+        .collect()
+}
+
 /// Exit status of a child whose `execve` failed with `errno`, as shells do:
 /// 127 when the command does not exist, 126 when it exists but cannot run.
 pub fn exec_failure_status(errno: i32) -> u8 {
@@ -158,9 +196,11 @@ impl ChildSpec {
             }
             entries.push(CString::new(entry).map_err(|_| SpawnError::Nul)?);
         }
+        let search = path_candidates(&argv[0], env)?;
         Ok(ChildSpec {
             argv,
             env: entries,
+            search,
             listen_pid_slot,
             foreground,
             dir: None,
@@ -227,6 +267,9 @@ struct ChildArgs {
     dir: RawFd,
     output: Option<(RawFd, RawFd)>,
     cgroup: RawFd,
+    /// Null-terminated `DIR/NAME` candidates to `execve` in turn instead of
+    /// `execvpe`'s search; null when there are none.
+    search: *const *const c_char,
     /// Written by the child when a step fails: `Stage` as a number, errno.
     failed: (i32, i32),
 }
@@ -257,6 +300,8 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
     argv_ptrs.push(std::ptr::null());
     let mut env_ptrs: Vec<*const c_char> = spec.env.iter().map(|e| e.as_ptr()).collect();
     env_ptrs.push(std::ptr::null());
+    let mut search_ptrs: Vec<*const c_char> = spec.search.iter().map(|c| c.as_ptr()).collect();
+    search_ptrs.push(std::ptr::null());
     if let Some(slot) = spec.listen_pid_slot
         && let Some(p) = env_ptrs.get_mut(slot)
     {
@@ -280,6 +325,11 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
         dir: spec.dir.unwrap_or(-1),
         output: spec.output,
         cgroup: spec.cgroup.unwrap_or(-1),
+        search: if spec.search.is_empty() {
+            std::ptr::null()
+        } else {
+            search_ptrs.as_ptr()
+        },
         failed: (0, 0),
     };
     let mut stack = STACK
@@ -447,7 +497,11 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> c_int {
         }
         if ok {
             libc::sigprocmask(libc::SIG_SETMASK, a.mask, std::ptr::null_mut());
-            libc::execvpe(a.file, a.argv, a.envp);
+            if a.search.is_null() {
+                libc::execvpe(a.file, a.argv, a.envp);
+            } else {
+                exec_each(a.search, a.argv, a.envp);
+            }
         }
         let errno = *libc::__errno_location();
         a.failed = (stage as i32, errno);
@@ -457,6 +511,39 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> c_int {
             126
         };
         libc::_exit(c_int::from(status))
+    }
+}
+
+/// `execve` of each candidate in turn, as execvp(3) walks its PATH: on
+/// to the next while a file is missing or cannot be run; a file found but
+/// not executable (EACCES) leaves that errno at the end, as the shells
+/// report 126 for it. Returns only if every one failed, with errno set.
+///
+/// # Safety
+/// `search` is a null-terminated array of C strings, `argv` and `envp` as
+/// `execve` takes them; async-signal-safe (it runs in a vforked child).
+unsafe fn exec_each(
+    search: *const *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) {
+    // SAFETY: as the function's contract says.
+    unsafe {
+        let mut denied = false;
+        let mut at = search;
+        while !(*at).is_null() {
+            libc::execve(*at, argv, envp);
+            let errno = *libc::__errno_location();
+            match errno {
+                libc::EACCES => denied = true,
+                libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
+                _ => return,
+            }
+            at = at.add(1);
+        }
+        if denied {
+            *libc::__errno_location() = libc::EACCES;
+        }
     }
 }
 
@@ -486,6 +573,50 @@ mod tests {
             }
         }
         assert!(seen > 0, "no spawn fell within one clock tick");
+    }
+
+    /// Runs `name` with `PATH=path` as its whole environment; its status.
+    fn run_with_path(name: &str, path: &str) -> crate::status::WaitStatus {
+        let mask = super::super::block_all_signals().unwrap();
+        let env = [(OsString::from("PATH"), OsString::from(path))];
+        let spec = ChildSpec::new(&[OsString::from(name)], &env, false).unwrap();
+        let child = spawn(&spec, &mask).unwrap();
+        loop {
+            if let Some(status) = super::super::reap_pid(child.pid).unwrap() {
+                return status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_command_is_found_in_the_path_it_is_given_not_fosters() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("foster-path-{}", std::process::id()));
+        let (found, denied) = (dir.join("found"), dir.join("denied"));
+        std::fs::create_dir_all(&found).unwrap();
+        std::fs::create_dir_all(&denied).unwrap();
+        let script = found.join("foster-test-cmd");
+        std::fs::write(&script, "#!/bin/sh\nexit 7\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let plain = denied.join("foster-test-cmd");
+        std::fs::write(&plain, "not a program\n").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (found, denied) = (found.display(), denied.display());
+        use crate::status::WaitStatus::Exited;
+        // Past a missing directory and a file that cannot run, to the one that can.
+        assert_eq!(
+            run_with_path("foster-test-cmd", &format!("/nonexistent:{denied}:{found}")),
+            Exited(7)
+        );
+        // Only a file that cannot run: 126, as the shells say.
+        assert_eq!(
+            run_with_path("foster-test-cmd", &format!("{denied}")),
+            Exited(126)
+        );
+        // Nowhere on the given PATH, though foster's has `true`: 127.
+        assert_eq!(run_with_path("true", "/nonexistent"), Exited(127));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

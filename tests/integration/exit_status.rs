@@ -152,3 +152,38 @@ fn stdin_reaches_the_child() {
 fn double_dash_twice_runs_a_command_named_double_dash() {
     assert_eq!(run(Mode::Subreaper, &["--", "--", "true"]).code(), 127);
 }
+
+/// A critical service that cannot be executed ends the run as the
+/// one-command mode does: 127 for a program that is not there, 126 for one
+/// that is there but cannot run, beside a main command that would wait.
+#[test]
+fn a_critical_service_that_cannot_be_executed_ends_the_run_with_126_or_127() {
+    use std::os::unix::fs::PermissionsExt;
+    for mode in modes() {
+        for (program, code) in [("missing", 127), ("plain", 126)] {
+            let dir = crate::util::TempDir::new("noexec");
+            let plain = dir.write("plain", "not a program\n");
+            std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let path = format!("{}/{program}", dir.path());
+            let units = dir.0.join("units");
+            std::fs::create_dir(&units).unwrap();
+            std::fs::write(
+                units.join("app.yaml"),
+                format!("command: [\"{path}\"]\ncritical: true\nrestart: never\n"),
+            )
+            .unwrap();
+            let done = run(
+                mode,
+                &["--services", units.to_str().unwrap(), "--", "sleep", "1000"],
+            );
+            assert_eq!(done.code(), code, "{mode:?} {program}: {:?}", done.stderr);
+            assert!(
+                done.stderr
+                    .iter()
+                    .any(|l| l.contains(&format!("foster exits {code}"))),
+                "{mode:?} {program}: {:?}",
+                done.stderr
+            );
+        }
+    }
+}

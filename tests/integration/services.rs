@@ -22,6 +22,10 @@ fn check_prints_every_problem_with_file_line_and_column() {
             format!(
                 "{bad}:3:14: stop_signal: unknown signal \"SIGNOPE\" (expected a name such as TERM or SIGTERM, RTMIN+N, or a number)"
             ),
+            format!(
+                "warning: {}/ignored.txt: ignored: not a .yaml/.yml file",
+                dir.path()
+            ),
         ]
     );
     std::fs::remove_file(&bad).unwrap();
