@@ -465,6 +465,9 @@ fn reload_units(
     for problem in loaded.iter().flat_map(|l| &l.problems) {
         error!("{problem}");
     }
+    for warning in loaded.iter().flat_map(|l| &l.warnings) {
+        warn!("{warning}");
+    }
     supervisor.units_loaded(client, loaded, Instant::now(), actions);
 }
 

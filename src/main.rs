@@ -209,7 +209,7 @@ fn supervise(mut options: Options, machine: Option<&system::Prepared>) -> (u8, P
             return (1, Power::default());
         }
     };
-    let units = load_units(&options);
+    let (units, invalid) = load_units(&options);
     open_notify(&mut sources, &units, own_pid);
     open_control(&mut sources, &options, machine.is_some());
     let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
@@ -224,7 +224,8 @@ fn supervise(mut options: Options, machine: Option<&system::Prepared>) -> (u8, P
         pid: own_pid,
         session: procfs::session_of(own_pid),
     };
-    let (supervisor, main) = decide(&options, machine, identity, units, main, start_path);
+    let (mut supervisor, main) = decide(&options, machine, identity, units, main, start_path);
+    supervisor.note_invalid(invalid, std::time::Instant::now());
     let main = event_loop::MainCommand {
         spec: main,
         name: main_name,
@@ -295,19 +296,27 @@ fn start_logging(options: &Options, machine: Option<&system::Prepared>) {
     }
 }
 
-/// The units of `--services`; one with a problem is skipped, and says so.
-fn load_units(options: &Options) -> Vec<unit::Unit> {
+/// The units of `--services`, and the invalid ones with their problems:
+/// one with a problem is skipped, says so, and is listed as `invalid`.
+fn load_units(options: &Options) -> (Vec<unit::Unit>, Invalid) {
     match &options.services {
         Some(dir) => {
             let loaded = unit::load_dir(dir, &users::UserDb::load());
             for problem in &loaded.problems {
                 error!("{problem} (unit skipped)");
             }
-            loaded.units.into_values().collect()
+            for warning in &loaded.warnings {
+                warn!("{warning}");
+            }
+            let invalid = supervisor::status::invalid_units(&loaded);
+            (loaded.units.into_values().collect(), invalid)
         }
-        None => Vec::new(),
+        None => (Vec::new(), Invalid::new()),
     }
 }
+
+/// Invalid units by name, each with its problems.
+type Invalid = std::collections::BTreeMap<String, Vec<String>>;
 
 /// The sd_notify socket, if a unit is a notify service.
 fn open_notify(sources: &mut event_loop::Sources, units: &[unit::Unit], own_pid: sys::Pid) {

@@ -280,12 +280,23 @@ pub struct Service {
 }
 
 impl Service {
+    /// A service foster has just learned of: waiting to start, or, with
+    /// `autostart: false`, stopped until a start request.
     pub fn new(id: ServiceId, unit: Unit) -> Service {
+        let (life, want) = if unit.autostart {
+            (Life::Waiting, Want::Up)
+        } else {
+            let stopped = Life::Done {
+                ending: Ending::Stopped,
+                ready: false,
+            };
+            (stopped, Want::Down)
+        };
         Service {
             id,
             unit,
-            life: Life::Waiting,
-            want: Want::Up,
+            life,
+            want,
             pending: None,
             restarts: 0,
             failures: 0,

@@ -49,37 +49,22 @@ pub fn start_service(
     world: &mut World,
     sources: &Sources,
 ) -> Result<Launched, StartError> {
-    let notify = sources.notify_address();
     let argv: Vec<OsString> = unit.command.iter().map(OsString::from).collect();
-    let mut env: Vec<(OsString, OsString)> = world
-        .env
-        .iter()
-        .filter(|(k, _)| !unit.env.iter().any(|(uk, _)| k == uk.as_str()))
-        .cloned()
-        .collect();
-    if let Some(creds) = &unit.credentials {
-        env.retain(|(k, _)| k != "HOME" && k != "USER" && k != "LOGNAME");
-        env.push(("HOME".into(), creds.home.clone().into()));
-        env.push(("USER".into(), creds.name.clone().into()));
-        env.push(("LOGNAME".into(), creds.name.clone().into()));
+    // Read at each start, so that an edited file applies at the next one.
+    let mut from_files = Vec::new();
+    for file in &unit.env_files {
+        match crate::unit::read_env_file(&file.path) {
+            Ok(vars) => from_files.extend(vars),
+            Err(_) if file.optional && !file.path.exists() => {}
+            Err(why) => return Err(StartError::EnvFile(why)),
+        }
     }
-    env.extend(
-        unit.env
-            .iter()
-            .map(|(k, v)| (OsString::from(k), OsString::from(v))),
-    );
-    // Which service a process was started for: a trace that survives its
-    // forks, reparenting and new sessions (see `pidfile::Ties::marked`),
-    // and the service's name for scripts (as supervisord's
-    // SUPERVISOR_PROCESS_NAME).
-    env.retain(|(k, _)| k != "NOTIFY_SOCKET" && k != "FOSTER_SERVICE_NAME");
-    env.push(("FOSTER_SERVICE_NAME".into(), unit.name.clone().into()));
-    if unit.kind == Kind::Notify {
-        let Some(address) = notify else {
-            return Err(StartError::NoNotifySocket);
-        };
-        env.push(("NOTIFY_SOCKET".into(), address.into()));
-    }
+    let notify = match (unit.kind, sources.notify_address()) {
+        (Kind::Notify, Some(address)) => Some(address.to_string()),
+        (Kind::Notify, None) => return Err(StartError::NoNotifySocket),
+        _ => None,
+    };
+    let env = service_env(&world.env, unit, from_files, notify);
     let mut spec = ChildSpec::new(&argv, &env, false).map_err(spawn_error)?;
     spec.in_new_session();
     if let Some(creds) = &unit.credentials {
@@ -173,6 +158,45 @@ pub fn start_service(
             ticks,
         }),
     }
+}
+
+/// A service's whole environment, each key once, later sources overriding
+/// earlier ones in place: foster's own, then `HOME`, `USER` and `LOGNAME`
+/// of its `user`, then its `env_file`s in order, then its `env:`, then
+/// `FOSTER_SERVICE_NAME` and, for a notify service, `NOTIFY_SOCKET`
+/// (foster's own `NOTIFY_SOCKET` is never passed on).
+fn service_env(
+    own: &[(OsString, OsString)],
+    unit: &Unit,
+    from_files: Vec<(String, String)>,
+    notify: Option<String>,
+) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = own.to_vec();
+    let mut set = |key: OsString, value: OsString| match env.iter_mut().find(|(k, _)| *k == key) {
+        Some(slot) => slot.1 = value,
+        None => env.push((key, value)),
+    };
+    if let Some(creds) = &unit.credentials {
+        set("HOME".into(), creds.home.clone().into());
+        set("USER".into(), creds.name.clone().into());
+        set("LOGNAME".into(), creds.name.clone().into());
+    }
+    for (k, v) in from_files {
+        set(k.into(), v.into());
+    }
+    for (k, v) in &unit.env {
+        set(k.into(), v.into());
+    }
+    // Which service a process was started for: a trace that survives its
+    // forks, reparenting and new sessions (see `pidfile::Ties::marked`),
+    // and the service's name for scripts (as supervisord's
+    // SUPERVISOR_PROCESS_NAME).
+    set("FOSTER_SERVICE_NAME".into(), unit.name.clone().into());
+    env.retain(|(k, _)| k != "NOTIFY_SOCKET");
+    if let Some(address) = notify {
+        env.push(("NOTIFY_SOCKET".into(), address.into()));
+    }
+    env
 }
 
 /// A spawn that failed before any child existed, for the core.

@@ -198,6 +198,9 @@ pub enum StartError {
     OutputPipe(Errno),
     /// `clone(2)` failed: there is no child.
     Fork(Errno),
+    /// An `env_file` that is not optional could not be read or parsed:
+    /// what is wrong, naming the file (and the line).
+    EnvFile(String),
     /// The child failed in its set-up or at exec, and exits by itself;
     /// `detail` names the path or the command concerned.
     Child {
@@ -236,6 +239,7 @@ impl std::fmt::Display for StartError {
             }
             StartError::OutputPipe(e) => write!(f, "cannot create its output pipe: {e}"),
             StartError::Fork(e) => write!(f, "fork failed: {e}"),
+            StartError::EnvFile(why) => f.write_str(why),
             StartError::Child {
                 stage,
                 errno,

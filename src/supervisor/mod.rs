@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
 
-use crate::service::{Ending, Life, Service, ServiceId};
+use crate::service::{Ending, Life, Service, ServiceId, Want};
 use crate::signal;
 use crate::status::ExpectedStatuses;
 use crate::sys::Pid;
@@ -152,6 +152,9 @@ pub struct Supervisor {
     /// During a shutdown, when to say next what it still waits for (a
     /// timer only then: an idle foster never wakes).
     progress_at: Option<Instant>,
+    /// Unit files of the services directory that could not be taken, by
+    /// name: listed by `status` as `invalid`, with their problems.
+    invalid: BTreeMap<String, status::Invalid>,
 }
 
 /// How often a shutdown that waits says what for.
@@ -182,11 +185,30 @@ impl Supervisor {
             cgroups_dropped: false,
             waiters: Vec::new(),
             progress_at: None,
+            invalid: BTreeMap::new(),
         };
         for unit in units {
             supervisor.add(unit);
         }
         supervisor
+    }
+
+    /// Notes the unit files that are invalid, each with its problems (as
+    /// `FILE:LINE:COL: message`), from the services directory just read:
+    /// at start, and on each reload. One whose problems are the same as
+    /// before keeps its `since`.
+    pub fn note_invalid(&mut self, invalid: BTreeMap<String, Vec<String>>, now: Instant) {
+        let before = std::mem::take(&mut self.invalid);
+        self.invalid = invalid
+            .into_iter()
+            .map(|(name, problems)| {
+                let since = match before.get(&name) {
+                    Some(old) if old.problems == problems => old.since,
+                    _ => now,
+                };
+                (name, status::Invalid { problems, since })
+            })
+            .collect();
     }
 
     /// A service foster learns of (at start, or by a reload), with an id
@@ -195,6 +217,12 @@ impl Supervisor {
         let id = ServiceId(self.next_id);
         self.next_id = self.next_id.saturating_add(1);
         self.ids.insert(id, unit.name.clone());
+        if !unit.autostart {
+            info!(
+                "{}: not started (autostart: false); `fosterctl start {}` starts it",
+                unit.name, unit.name
+            );
+        }
         self.services
             .insert(unit.name.clone(), Service::new(id, unit));
     }
@@ -479,10 +507,45 @@ impl Supervisor {
         if self.services.values().any(Service::is_waiting) {
             self.start_waiting(now, actions);
         }
-        if self.main == Main::Waiting && self.services.values().all(Service::is_settled) {
+        if self.main == Main::Waiting && self.all_settled() {
             self.main = Main::Done; // until MainSpawned says otherwise
             actions.push(Action::StartMain);
         }
+    }
+
+    /// Whether nothing holds back the main command: every service started
+    /// or given up on, but for those not wanted up that were never asked
+    /// to start (`autostart: false`, or stopped on request) and the
+    /// services that wait for them: they wait as long as those are down,
+    /// and the main command does not wait with them.
+    fn all_settled(&self) -> bool {
+        if self.services.values().all(Service::is_settled) {
+            return true;
+        }
+        let mut held: std::collections::BTreeSet<&str> = self
+            .services
+            .values()
+            .filter(|s| s.want == Want::Down && s.is_idle())
+            .map(Service::name)
+            .collect();
+        // Each pass adds the waiting services a held one holds back; at
+        // most one pass per service.
+        loop {
+            let more: Vec<&str> = self
+                .services
+                .values()
+                .filter(|s| s.is_waiting() && !held.contains(s.name()))
+                .filter(|s| s.unit.depends_on.iter().any(|d| held.contains(d.as_str())))
+                .map(Service::name)
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            held.extend(more);
+        }
+        self.services
+            .values()
+            .all(|s| s.is_settled() || held.contains(s.name()))
     }
 
     fn start_waiting(&mut self, now: Instant, actions: &mut Vec<Action>) {

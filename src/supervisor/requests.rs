@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime};
 
 use log::{error, info, warn};
 
-use super::status::{status_json, status_table};
+use super::status::{Row, status_json, status_table};
 use super::waiters::Goal;
 use super::{
     Action, Client, Errno, Phase, Supervisor, Target, abandon_launch, send_stop_sequence,
@@ -102,11 +102,24 @@ impl Supervisor {
             Request::Kill { name, .. } => vec![name.clone()],
             Request::Shutdown | Request::Power(_) => vec![],
         };
+        let status = matches!(request, Request::Status { .. });
         if let Some(unknown) = names.iter().find(|n| !self.services.contains_key(*n)) {
-            return Some(Reply::error(format!(
-                "unknown service \"{}\"",
-                unknown.chars().take(64).collect::<String>()
-            )));
+            match self.invalid.get(unknown) {
+                // Shown by status; anything else cannot act on it.
+                Some(_) if status => {}
+                Some(invalid) => {
+                    let first = invalid.problems.first().map(String::as_str).unwrap_or("");
+                    return Some(Reply::error(format!(
+                        "{unknown}: its unit file is invalid: {first}"
+                    )));
+                }
+                None => {
+                    return Some(Reply::error(format!(
+                        "unknown service \"{}\"",
+                        unknown.chars().take(64).collect::<String>()
+                    )));
+                }
+            }
         }
         let changing = !matches!(request, Request::Status { .. });
         if changing && self.phase != Phase::Up {
@@ -114,10 +127,23 @@ impl Supervisor {
         }
         let reply = match request {
             Request::Status { names, json } => {
-                let list: Vec<&Service> = if names.is_empty() {
-                    self.services.values().collect()
+                let row = |name: &str| match self.services.get(name) {
+                    Some(s) => Some(Row::Service(s, self.invalid.get(name))),
+                    None => self
+                        .invalid
+                        .get_key_value(name)
+                        .map(|(name, i)| Row::Invalid(name, i)),
+                };
+                let list: Vec<Row<'_>> = if names.is_empty() {
+                    let all: std::collections::BTreeSet<&str> = self
+                        .services
+                        .keys()
+                        .chain(self.invalid.keys())
+                        .map(String::as_str)
+                        .collect();
+                    all.into_iter().filter_map(row).collect()
                 } else {
-                    names.iter().filter_map(|n| self.services.get(n)).collect()
+                    names.iter().filter_map(|n| row(n)).collect()
                 };
                 let text = if json {
                     status_json(&list, now, wall)
@@ -260,6 +286,7 @@ impl Supervisor {
         let mut removed = Vec::new();
         let mut kept = Vec::new();
         let listed: std::collections::BTreeSet<String> = loaded.units.keys().cloned().collect();
+        self.note_invalid(super::status::invalid_units(&loaded), now);
         for (name, unit) in loaded.units {
             match self.services.get_mut(&name) {
                 None => {

@@ -6,14 +6,63 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::control::STATUS_FIELDS;
 use crate::service::Service;
+use crate::unit::Loaded;
+
+/// A unit file that could not be taken: shown as `invalid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// Each as `FILE:LINE:COL: message`, the first first; never empty.
+    pub problems: Vec<String>,
+    /// Since when it has had these problems.
+    pub since: Instant,
+}
+
+/// One line of a status: a service (with the problems of its unit file
+/// when a reload found it invalid and kept the running version), or a
+/// unit file that is invalid and runs nothing.
+#[derive(Debug, Clone, Copy)]
+pub enum Row<'a> {
+    Service(&'a Service, Option<&'a Invalid>),
+    Invalid(&'a str, &'a Invalid),
+}
+
+impl Row<'_> {
+    pub fn name(&self) -> &str {
+        match self {
+            Row::Service(s, _) => s.name(),
+            Row::Invalid(name, _) => name,
+        }
+    }
+
+    /// Up: running, or a oneshot that finished well.
+    pub fn is_up(&self) -> bool {
+        matches!(self, Row::Service(s, _) if s.is_up())
+    }
+}
+
+/// The invalid units of a directory just read, each with its problems.
+pub fn invalid_units(loaded: &Loaded) -> std::collections::BTreeMap<String, Vec<String>> {
+    loaded
+        .invalid
+        .iter()
+        .map(|name| {
+            let mut problems: Vec<String> =
+                loaded.problems_of(name).map(|p| p.to_string()).collect();
+            if problems.is_empty() {
+                problems.push(format!("{name}: its unit file is invalid"));
+            }
+            (name.clone(), problems)
+        })
+        .collect()
+}
 
 /// `NAME STATE PID UPTIME RESTARTS LAST-EXIT` (and the service's own
 /// `STATUS=` text when it sent one).
-pub fn status_table(services: &[&Service], now: Instant) -> String {
+pub fn status_table(rows: &[Row<'_>], now: Instant) -> String {
     let mut out = String::new();
-    let width = services
+    let width = rows
         .iter()
-        .map(|s| s.name().len())
+        .map(|r| r.name().len())
         .max()
         .unwrap_or(4)
         .max(4);
@@ -22,7 +71,19 @@ pub fn status_table(services: &[&Service], now: Instant) -> String {
         "{:width$}  {:8}  {:>7}  {:>8}  {:>8}  LAST-EXIT",
         "NAME", "STATE", "PID", "UPTIME", "RESTARTS"
     );
-    for s in services {
+    for row in rows {
+        let (s, invalid) = match *row {
+            Row::Service(s, invalid) => (s, invalid),
+            Row::Invalid(name, invalid) => {
+                let first = invalid.problems.first().map(String::as_str).unwrap_or("");
+                let _ = writeln!(
+                    out,
+                    "{name:width$}  {:8}  {:>7}  {:>8}  {:>8}  -  ({first})",
+                    "invalid", "-", "-", "-"
+                );
+                continue;
+            }
+        };
         let pid = s
             .main_pid()
             .map(|p| p.to_string())
@@ -57,6 +118,9 @@ pub fn status_table(services: &[&Service], now: Instant) -> String {
         if let Some(text) = s.status_text.as_ref().or(s.reason.as_ref()) {
             let _ = write!(out, "  ({text})");
         }
+        if let Some(first) = invalid.and_then(|i| i.problems.first()) {
+            let _ = write!(out, "  (its unit file is invalid now: {first})");
+        }
         out.push('\n');
     }
     out
@@ -68,53 +132,78 @@ pub fn status_table(services: &[&Service], now: Instant) -> String {
 /// `notify`),
 /// `pids` (every process watched: more than one for a guessed set),
 /// `status`.
-pub fn status_json(services: &[&Service], now: Instant, wall: SystemTime) -> String {
+pub fn status_json(rows: &[Row<'_>], now: Instant, wall: SystemTime) -> String {
+    let at = |t: Instant| {
+        wall.checked_sub(now.saturating_duration_since(t))
+            .map(|t| json_string(&rfc3339(t)))
+            .unwrap_or_else(|| "null".into())
+    };
+    let list = |items: &[String]| {
+        let quoted: Vec<String> = items.iter().map(|w| json_string(w)).collect();
+        format!("[{}]", quoted.join(","))
+    };
     let mut out = String::from("[");
-    for (i, s) in services.iter().enumerate() {
+    for (i, row) in rows.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        let pid = s
-            .main_pid()
-            .map(|p| p.to_string())
-            .unwrap_or_else(|| "null".into());
-        let last = s
-            .last_exit
-            .map(|e| e.shell_code().to_string())
-            .unwrap_or_else(|| "null".into());
-        let up = s
-            .uptime(now)
-            .map(|d| format!("{:.3}", d.as_secs_f64()))
-            .unwrap_or_else(|| "null".into());
-        let status = s
-            .status_text
-            .as_ref()
-            .or(s.reason.as_ref())
-            .map(|t| json_string(t))
-            .unwrap_or_else(|| "null".into());
-        let pids: Vec<String> = s.pids().iter().map(|p| p.to_string()).collect();
-        let since = s
-            .state_since()
-            .and_then(|t| wall.checked_sub(now.saturating_duration_since(t)))
-            .map(|t| json_string(&rfc3339(t)))
-            .unwrap_or_else(|| "null".into());
-        let command: Vec<String> = s.unit.command.iter().map(|w| json_string(w)).collect();
         // In the order of STATUS_FIELDS, which names them.
-        let values = [
-            json_string(s.name()),
-            json_string(s.state_name()),
-            pid,
-            s.restarts.to_string(),
-            last,
-            up,
-            json_string(kind_name(s)),
-            json_string(s.last_source.as_str()),
-            format!("[{}]", pids.join(",")),
-            status,
-            since,
-            format!("[{}]", command.join(",")),
-            "[]".to_string(),
-        ];
+        let values = match *row {
+            Row::Invalid(name, invalid) => {
+                let null = || "null".to_string();
+                [
+                    json_string(name),
+                    json_string("invalid"),
+                    null(),
+                    "0".to_string(),
+                    null(),
+                    null(),
+                    null(),
+                    null(),
+                    "[]".to_string(),
+                    null(),
+                    at(invalid.since),
+                    "[]".to_string(),
+                    list(&invalid.problems),
+                ]
+            }
+            Row::Service(s, invalid) => {
+                let pid = s
+                    .main_pid()
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "null".into());
+                let last = s
+                    .last_exit
+                    .map(|e| e.shell_code().to_string())
+                    .unwrap_or_else(|| "null".into());
+                let up = s
+                    .uptime(now)
+                    .map(|d| format!("{:.3}", d.as_secs_f64()))
+                    .unwrap_or_else(|| "null".into());
+                let status = s
+                    .status_text
+                    .as_ref()
+                    .or(s.reason.as_ref())
+                    .map(|t| json_string(t))
+                    .unwrap_or_else(|| "null".into());
+                let pids: Vec<String> = s.pids().iter().map(|p| p.to_string()).collect();
+                [
+                    json_string(s.name()),
+                    json_string(s.state_name()),
+                    pid,
+                    s.restarts.to_string(),
+                    last,
+                    up,
+                    json_string(kind_name(s)),
+                    json_string(s.last_source.as_str()),
+                    format!("[{}]", pids.join(",")),
+                    status,
+                    s.state_since().map(at).unwrap_or_else(|| "null".into()),
+                    list(&s.unit.command),
+                    list(invalid.map(|i| i.problems.as_slice()).unwrap_or_default()),
+                ]
+            }
+        };
         out.push('{');
         for (n, (field, value)) in STATUS_FIELDS.iter().zip(values).enumerate() {
             if n > 0 {
@@ -212,7 +301,7 @@ mod tests {
         );
         let service = crate::service::Service::new(crate::service::ServiceId(1), unit);
         let text = status_json(
-            &[&service],
+            &[Row::Service(&service, None)],
             std::time::Instant::now(),
             std::time::SystemTime::now(),
         );

@@ -1825,3 +1825,32 @@ fn what_an_ended_main_process_left_is_stopped_before_the_restart() {
     assert_eq!(h.feed(&[killed(40, libc::SIGKILL)]), vec![]);
     assert_eq!(h.state("lone"), "backoff");
 }
+
+#[test]
+fn an_autostart_false_service_waits_for_a_start_and_so_do_its_dependents_but_not_the_main_command()
+{
+    let mut manual = unit("manual", Kind::Simple, &[]);
+    manual.autostart = false;
+    let mut h = Harness::services(
+        vec![
+            manual,
+            unit("web", Kind::Simple, &["manual"]),
+            unit("other", Kind::Simple, &[]),
+        ],
+        true,
+    );
+    // Only `other` starts; `manual` is stopped, `web` waits for it.
+    assert_eq!(h.boot(), vec![Action::Start(h.id("other"))]);
+    assert_eq!(h.state("manual"), "stopped");
+    // `other` is up: the main command does not wait for the two held back.
+    assert_eq!(h.spawned("other", 10), vec![Action::StartMain]);
+    assert_eq!(h.state("web"), "starting");
+    // A start request starts it, and then what waits for it.
+    let actions = request(&mut h, 1, "start manual");
+    assert!(
+        actions.contains(&Action::Start(h.id("manual"))),
+        "{actions:?}"
+    );
+    assert_eq!(h.spawned("manual", 11), vec![Action::Start(h.id("web"))]);
+    assert_eq!(h.state("manual"), "running");
+}

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::Problem;
 use super::check::{DEFAULT_PATH, Loaded, NoProbe, Probe, Probed, check_files};
+use super::env_file::{MAX_ENV_FILE, parse_env_file};
 use crate::users::UserDb;
 
 /// The largest unit file foster reads. A unit is a few lines; a stray
@@ -293,6 +294,32 @@ impl Probe for HostProbe {
 /// most one byte over the limit, so that a file growing meanwhile is still
 /// refused. (std adds `O_CLOEXEC`.)
 fn read_unit_file(path: &Path) -> Result<Vec<u8>, Unreadable> {
+    read_limited(path, MAX_UNIT_FILE)
+}
+
+/// An `env_file:`'s variables, read as a unit file is (never blocking on
+/// what is not a regular file, at most [`MAX_ENV_FILE`] bytes), for a
+/// service about to start. The error says what is wrong, with the line
+/// for a line at fault.
+pub fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, String> {
+    let at = path.display();
+    let bytes = read_limited(path, MAX_ENV_FILE).map_err(|why| match why {
+        Unreadable::TooLarge(_) => {
+            format!("env_file {at}: too large (an env file is at most 1 MiB)")
+        }
+        why => format!("env_file {at}: {why}"),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "env_file {at}: {}",
+            Unreadable::NotUtf8(e.utf8_error().valid_up_to())
+        )
+    })?;
+    parse_env_file(&text).map_err(|e| format!("env_file {at}: {e}"))
+}
+
+/// At most `max` bytes of what `path` names: see [`read_unit_file`].
+fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, Unreadable> {
     use std::io::Read as _;
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
@@ -304,14 +331,14 @@ fn read_unit_file(path: &Path) -> Result<Vec<u8>, Unreadable> {
     if let Some(kind) = FileKind::of(meta.file_type()) {
         return Err(Unreadable::NotRegular(kind));
     }
-    if meta.len() > MAX_UNIT_FILE {
+    if meta.len() > max {
         return Err(Unreadable::TooLarge(Some(meta.len())));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(MAX_UNIT_FILE + 1)
+    file.take(max + 1)
         .read_to_end(&mut bytes)
         .map_err(Unreadable::Read)?;
-    if u64::try_from(bytes.len()).map_or(true, |n| n > MAX_UNIT_FILE) {
+    if u64::try_from(bytes.len()).map_or(true, |n| n > max) {
         return Err(Unreadable::TooLarge(None));
     }
     Ok(bytes)

@@ -30,7 +30,7 @@ pub use check::{DEFAULT_PATH, Loaded, NoProbe, Probe, Probed, check_files};
 pub use env_file::{EnvFileError, MAX_ENV_FILE, parse_env_file};
 pub use load::{
     DirUnreadable, FileKind, HostProbe, MAX_UNIT_FILE, Unreadable, ignored_entry,
-    is_unit_file_name, load_dir, load_dir_with, try_load_dir, try_load_dir_with,
+    is_unit_file_name, load_dir, load_dir_with, read_env_file, try_load_dir, try_load_dir_with,
 };
 
 /// How a service tells foster it is ready.

@@ -703,3 +703,77 @@ fn start_stop_and_restart_wait_for_the_outcome() {
         drop(running);
     }
 }
+
+/// A unit file that is invalid never disappears silently: `status` lists
+/// it as `invalid` with its problem (`--json`: its `problems`), a start of
+/// it says why it cannot, and a reload that mends it runs it; a running
+/// service whose file a reload finds broken runs on, showing the problem.
+#[test]
+fn invalid_units_are_listed_with_their_problems() {
+    for mode in modes() {
+        let dir = TempDir::new("invalid");
+        let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
+        let units = TempDir::new("invalid-units");
+        units.write(
+            "web.yaml",
+            "command: [\"/bin/sh\", \"-c\", \"echo web up; exec sleep 1000\"]\n",
+        );
+        let bad = units.write("bad.yaml", "command: [\"/bin/true\"]\nrestrat: always\n");
+        let mut running = start(foster(
+            mode,
+            &["--socket", &socket, "--services", &units.path()],
+        ));
+        running.expect_line("web up");
+        let problem = format!("{bad}:2:1: unknown key `restrat` (did you mean `restart`?)");
+
+        let (code, out, _) = fosterctl(&socket, &["status"]);
+        assert_eq!(code, 0, "{mode:?} {out}");
+        let row = out
+            .lines()
+            .find(|l| l.starts_with("bad "))
+            .unwrap_or_default();
+        assert!(row.contains("invalid"), "{mode:?} {out}");
+        assert!(row.contains(&problem), "{mode:?} {out}");
+        let (code, json, _) = fosterctl(&socket, &["status", "--json", "bad"]);
+        assert_eq!(code, 3, "{mode:?} {json}");
+        assert!(
+            json.starts_with("[{\"name\":\"bad\",\"state\":\"invalid\",\"pid\":null,"),
+            "{mode:?} {json}"
+        );
+        assert!(
+            json.contains(&format!("\"problems\":[\"{}\"]", problem)),
+            "{mode:?} {json}"
+        );
+        let (code, _, err) = fosterctl(&socket, &["start", "bad"]);
+        assert_eq!(code, 1, "{mode:?} {err}");
+        assert!(
+            err.contains("bad: its unit file is invalid: "),
+            "{mode:?} {err}"
+        );
+
+        // Mended: the reload runs it; broken instead: web runs on.
+        std::fs::write(
+            &bad,
+            "command: [\"/bin/sh\", \"-c\", \"echo bad up; exec sleep 1000\"]\n",
+        )
+        .unwrap();
+        let web = units.write("web.yaml", "command: 12\n");
+        let (code, out, err) = fosterctl(&socket, &["reload"]);
+        assert_eq!(code, 0, "{mode:?} {out} {err}");
+        running.expect_line("bad up");
+        let (_, json, _) = fosterctl(&socket, &["status", "--json", "web"]);
+        assert!(
+            json.starts_with("[{\"name\":\"web\",\"state\":\"running\","),
+            "{mode:?} {json}"
+        );
+        assert!(
+            json.contains(&format!("\"problems\":[\"{web}:1:10: ")),
+            "{mode:?} {json}"
+        );
+        let (_, json, _) = fosterctl(&socket, &["status", "--json", "bad"]);
+        assert!(json.contains("\"state\":\"running\""), "{mode:?} {json}");
+        assert!(json.contains("\"problems\":[]"), "{mode:?} {json}");
+        fosterctl(&socket, &["shutdown"]);
+        running.finish();
+    }
+}

@@ -7,6 +7,7 @@ mod docker;
 mod exit_status;
 mod hostile;
 mod hygiene;
+mod keys;
 mod leftovers;
 mod legacy;
 mod real_daemons;
