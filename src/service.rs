@@ -701,6 +701,12 @@ impl Service {
                 watched,
                 origin,
             } => (*since, *origin, watched.main),
+            Life::Succession {
+                since,
+                origin,
+                dead,
+                ..
+            } => (*since, *origin, *dead),
             _ => return,
         };
         if !origin.is_followed() {

@@ -6,9 +6,7 @@ use std::time::Instant;
 
 use log::{debug, info, warn};
 
-use super::{
-    Action, Main, PidfileReading, Supervisor, kill_service, signal_service, stop_what_is_left,
-};
+use super::{Action, Main, PidfileReading, Supervisor, kill_service, signal_service};
 use crate::pidfile::{Candidate, Claim, Context};
 use crate::service::{Life, Origin, PidSource, Stop, Watched};
 use crate::status::WaitStatus;
@@ -132,12 +130,8 @@ impl Supervisor {
             }
             Err(why) => match dead {
                 None => debug!("{name}: pidfile {path}: {why}; waiting"),
-                Some((_, status)) => {
-                    // No successor: whatever the daemon left gets the stop
-                    // sequence.
-                    stop_what_is_left(s, actions);
-                    self.service_ended(name, status, now, actions);
-                }
+                // No successor: the daemon has ended for good.
+                Some((_, status)) => self.daemon_ended(name, status, now, actions),
             },
         }
     }
@@ -306,10 +300,7 @@ impl Supervisor {
             return;
         }
         let status = match (dead, ours.as_slice()) {
-            (Some((_, status)), _) => {
-                stop_what_is_left(s, actions);
-                status
-            }
+            (Some((_, status)), _) => return self.daemon_ended(name, status, now, actions),
             (None, [(c, Some(status))]) => {
                 warn!("{name}: daemon {} started, then {status}", c.pid);
                 actions.push(Action::Release(c.pid));

@@ -156,6 +156,32 @@ impl Supervisor {
         }
     }
 
+    /// A followed daemon has died and left no successor: with `kill_mode:
+    /// all`, what it left (its cgroup, its session since the launch) is
+    /// stopped first and its end counts once that is gone, as for a main
+    /// process foster started; with `main`, it counts at once.
+    pub(super) fn daemon_ended(
+        &mut self,
+        name: &str,
+        status: WaitStatus,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let up = self.phase == Phase::Up;
+        let Some(s) = self.services.get_mut(name) else {
+            return;
+        };
+        match s.life {
+            Life::Succession { dead, .. } if up && s.unit.kill_mode == KillMode::All => {
+                info!("{name}: its daemon is gone for good; stopping what it left");
+                s.begin_clearing(dead, status, now + s.unit.stop_timeout);
+                stop_what_is_left(s, actions);
+                actions.push(Action::FindAdopted(s.id));
+            }
+            _ => self.service_ended(name, status, now, actions),
+        }
+    }
+
     /// A stop is complete: one asked for is [`Self::stopped`]; one that
     /// cleared what an ended main process left makes that end count now
     /// (the restart policy decides), unless the service is no longer

@@ -1179,7 +1179,8 @@ fn without_a_pidfile_several_adopted_processes_are_supervised_as_a_set() {
     );
     h.feed(&[exited(41, 3)]);
     // Nothing adopted since: it ended; its cgroup and its session get the
-    // stop sequence.
+    // stop sequence, and the end counts once nothing of it is left.
+    h.raw = true;
     let cgroup = [libc::SIGTERM, libc::SIGCONT].map(|sig| Action::SignalCgroup {
         service: h.id("d"),
         sig,
@@ -1195,8 +1196,19 @@ fn without_a_pidfile_several_adopted_processes_are_supervised_as_a_set() {
     });
     assert_eq!(
         h.feed(&[adopted(h.id("d"), &[])]),
-        cgroup.into_iter().chain(session).collect::<Vec<_>>()
+        cgroup
+            .into_iter()
+            .chain(session)
+            .chain([Action::FindAdopted(h.id("d"))])
+            .collect::<Vec<_>>()
     );
+    assert_eq!(h.state("d"), "stopping");
+    // A worker it left, in its session since the launch, is waited for.
+    h.feed(&[adopted(h.id("d"), &[(45, 40, 300, None)])]);
+    assert_eq!(h.state("d"), "stopping");
+    let actions = h.feed(&[exited(45, 0)]);
+    assert_eq!(actions, vec![Action::FindAdopted(h.id("d"))]);
+    h.feed(&[adopted(h.id("d"), &[])]);
     assert_eq!(h.state("d"), "failed");
     assert_eq!(h.sup.services["d"].last_exit, Some(WaitStatus::Exited(3)));
 }
@@ -1242,8 +1254,10 @@ fn a_daemon_that_hands_over_keeps_the_service_running_without_a_restart() {
         h.feed(&[killed(34, 9)]),
         vec![Action::ReadPidfile(h.id("d"))]
     );
+    h.raw = true;
     let actions = h.feed(&[reading(h.id("d"), Some(34), false, 1, 300)]);
-    // What it left in its session gets the stop signal.
+    // What it left in its session gets the stop signal; the restart waits
+    // until nothing of it is left.
     assert!(
         actions.contains(&signal(
             Target::Session {
@@ -1254,6 +1268,8 @@ fn a_daemon_that_hands_over_keeps_the_service_running_without_a_restart() {
         )),
         "{actions:?}"
     );
+    assert_eq!(h.state("d"), "stopping");
+    h.feed(&[adopted(h.id("d"), &[])]);
     assert_eq!(h.state("d"), "backoff");
     assert_eq!(
         h.sup.services["d"].last_exit,

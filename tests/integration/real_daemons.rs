@@ -90,6 +90,30 @@ fn daemon_processes(comm: &str, dir: &str) -> Vec<i32> {
         .collect()
 }
 
+/// The host's PID of what foster (running as `running`) calls `pid`: the
+/// same as a subreaper; as PID 1, found through `NSpid` among the
+/// processes of foster's namespace.
+fn host_pid(running: &Running, pid: i32) -> i32 {
+    if running.mode == Mode::Subreaper {
+        return pid;
+    }
+    let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+    let foster_ns = ns(running.foster_pid()).expect("foster's PID namespace");
+    processes()
+        .into_iter()
+        .find(|p| {
+            ns(p.pid).as_ref() == Some(&foster_ns)
+                && proc_text(p.pid, "status")
+                    .lines()
+                    .find_map(|l| l.strip_prefix("NSpid:"))
+                    .and_then(|l| l.split_whitespace().last())
+                    .and_then(|n| n.parse::<i32>().ok())
+                    == Some(pid)
+        })
+        .map(|p| p.pid)
+        .unwrap_or_else(|| panic!("no process {pid} in foster's PID namespace"))
+}
+
 /// Kills what is left of one of our daemons when a test fails half-way
 /// (after foster itself, killed by its own guard), so no daemon outlives it.
 struct Cleanup {
@@ -212,24 +236,7 @@ impl Session {
     /// mode, found through `NSpid` among the processes of foster's
     /// namespace.
     fn host_pid(&self, pid: i32) -> i32 {
-        if self.running.mode == Mode::Subreaper {
-            return pid;
-        }
-        let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
-        let foster_ns = ns(self.running.foster_pid()).expect("foster's PID namespace");
-        processes()
-            .into_iter()
-            .find(|p| {
-                ns(p.pid).as_ref() == Some(&foster_ns)
-                    && proc_text(p.pid, "status")
-                        .lines()
-                        .find_map(|l| l.strip_prefix("NSpid:"))
-                        .and_then(|l| l.split_whitespace().last())
-                        .and_then(|n| n.parse::<i32>().ok())
-                        == Some(pid)
-            })
-            .map(|p| p.pid)
-            .unwrap_or_else(|| panic!("no process {pid} in foster's PID namespace"))
+        host_pid(&self.running, pid)
     }
 
     fn leftovers(&self) -> Vec<i32> {
@@ -370,10 +377,16 @@ fn nginx_is_followed_restarted_reloaded_and_stopped() {
         });
         nginx_serves(&mut s, port, "v1");
 
-        // The true PID killed: foster starts a new nginx (the old workers
-        // get the stop signal through the old master's process group, so
-        // the port is free again).
+        // The true PID killed: foster starts a new nginx once the old
+        // workers, left in the old master's session, are gone (so the port
+        // is free again).
+        let workers = nginx_workers(master);
         let pid = s.kill_and_expect_restart(pid);
+        let left: Vec<i32> = workers
+            .into_iter()
+            .filter(|w| std::path::Path::new(&format!("/proc/{w}")).exists())
+            .collect();
+        assert!(left.is_empty(), "{mode:?}: old workers left: {left:?}");
         let master = s.host_pid(pid);
         assert!(proc_text(master, "cmdline").starts_with("nginx: master process"));
         nginx_serves(&mut s, port, "v1");
@@ -662,5 +675,86 @@ fn memcached_is_followed_restarted_signalled_and_stopped() {
         assert_eq!(field(&json, "restarts"), "1", "{json}");
         s.stop();
         s.finish();
+    }
+}
+
+/// nginx in the foreground (`daemon off;`, a simple service, as in most
+/// images), its master killed with SIGKILL: its workers, left in its
+/// session and holding its port, are stopped before the restart, so the
+/// new master binds the port at its first try and serves (without that it
+/// would loop on "Address already in use").
+#[test]
+fn nginx_in_the_foreground_killed_leaves_no_worker_holding_its_port() {
+    if !installed(NGINX, "nginx") {
+        return;
+    }
+    for mode in modes() {
+        let dir = TempDir::new("nginx-fg");
+        let port = free_port();
+        let conf = dir.write("nginx.conf", &nginx_conf(&dir.path(), port, "fg"));
+        let error_log = format!("{}/error.log", dir.path());
+        let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
+        let units = TempDir::new("nginx-fg-units");
+        units.write(
+            "web.yaml",
+            &format!(
+                "command: [{NGINX:?}, \"-p\", {:?}, \"-e\", {error_log:?}, \"-c\", {conf:?}, \"-g\", \"daemon off;\"]\nrestart: always\nrestart_delay: 0s\nstop_timeout: 10s\n",
+                dir.path()
+            ),
+        );
+        let _cleanup = Cleanup {
+            comm: "nginx",
+            dir: dir.path(),
+        };
+        let mut running = start(foster(
+            mode,
+            &["--socket", &socket, "--services", &units.path()],
+        ));
+        let status = || crate::control::fosterctl(&socket, &["status", "--json", "web"]).1;
+        let serving =
+            || http_get(port).is_ok_and(|r| r.starts_with("HTTP/1.1 200") && r.ends_with("fg\n"));
+        let until = |running: &mut Running, what: &str, check: &dyn Fn(&Running) -> bool| {
+            let deadline = Instant::now() + DEADLINE;
+            while !check(running) {
+                assert!(
+                    Instant::now() < deadline,
+                    "{mode:?}: never happened: {what}\nstatus: {}\nlog: {:#?}",
+                    status(),
+                    running.drain_stderr()
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        let master_pid = || field(&status(), "pid").parse::<i32>().ok();
+        until(&mut running, "nginx serves with its 2 workers", &|r| {
+            serving() && master_pid().is_some_and(|p| nginx_workers(host_pid(r, p)).len() == 2)
+        });
+        let first = master_pid().expect("a pid");
+        let master = host_pid(&running, first);
+        let workers = nginx_workers(master);
+        // SAFETY: kill takes two integers.
+        assert_eq!(unsafe { libc::kill(master, libc::SIGKILL) }, 0);
+        until(&mut running, "a new nginx serves", &|_| {
+            field(&status(), "state") == "running"
+                && master_pid().is_some_and(|p| p != first)
+                && serving()
+        });
+        let json = status();
+        assert_eq!(field(&json, "restarts"), "1", "{mode:?} {json}");
+        // The old workers are gone (not even zombies: foster reaped them).
+        let left: Vec<i32> = workers
+            .iter()
+            .copied()
+            .filter(|w| std::path::Path::new(&format!("/proc/{w}")).exists())
+            .collect();
+        assert!(left.is_empty(), "{mode:?}: old workers left: {left:?}");
+        let log = std::fs::read_to_string(&error_log).unwrap_or_default();
+        assert!(
+            !log.contains("Address already in use"),
+            "{mode:?}: the new master met the old workers: {log}"
+        );
+        running.signal(libc::SIGTERM);
+        let done = running.finish();
+        assert_eq!(done.code(), 0, "{mode:?}: {:#?}", done.stderr);
     }
 }
