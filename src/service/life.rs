@@ -1,0 +1,239 @@
+//! The states a service goes through and what they carry: its [`Life`],
+//! what is [`Want`]ed of it, a [`Stop`] in progress, the processes it is
+//! [`Watched`] by, where its main PID came from ([`Origin`],
+//! [`PidSource`]), and what follows an end ([`Outcome`]).
+
+use std::time::{Duration, Instant};
+
+use crate::status::WaitStatus;
+use crate::sys::Pid;
+
+/// Where a service is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Life {
+    /// Not started: waiting for its dependencies to be ready.
+    Waiting,
+    /// Its start was asked of the event loop; the spawn's result is not in.
+    Spawning { since: Instant },
+    /// Its process runs and it is not ready yet: a notify service until
+    /// `READY=1`, a oneshot until it exits, a forking service's launcher
+    /// until it exits. `deadline`: `start_timeout` (none for a oneshot).
+    /// `emptied`: its cgroup emptied before the launcher's exit was seen.
+    Starting {
+        since: Instant,
+        main: Pid,
+        origin: Origin,
+        deadline: Option<Instant>,
+        emptied: bool,
+    },
+    /// A forking service's launcher exited well: its daemon is looked for
+    /// (named by its pidfile, or among the processes foster adopted).
+    /// `emptied`: no process of its cgroup is left, so one last reading of
+    /// the pidfile decides.
+    AwaitingDaemon {
+        since: Instant,
+        deadline: Instant,
+        emptied: bool,
+    },
+    /// Up, and ready.
+    Running {
+        since: Instant,
+        watched: Watched,
+        origin: Origin,
+    },
+    /// The daemon foster followed exited: before the service counts as
+    /// ended, its pidfile (or what foster adopted since) is looked at once
+    /// more for a successor, as a daemon that hands over names it there.
+    Succession {
+        since: Instant,
+        origin: Origin,
+        dead: Pid,
+        status: WaitStatus,
+    },
+    /// Its stop signal was sent; its processes are awaited.
+    Stopping(Stop),
+    /// Waiting out the restart delay.
+    Backoff { until: Instant },
+    /// Not running, and not about to. `ready`: it was ready in its last
+    /// run (dependents may start on a service that finished or stopped on
+    /// its own after being up).
+    Done { ending: Ending, ready: bool },
+}
+
+/// How a service that is done ended (the state `fosterctl status` shows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Stopped, by request or because it ended cleanly for good.
+    Stopped,
+    /// A oneshot that finished well.
+    Exited,
+    /// Ended for good with a failure, or could not start.
+    Failed,
+}
+
+/// A stop in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stop {
+    pub since: Instant,
+    pub origin: Origin,
+    /// The processes still awaited; `None` while what a followed daemon
+    /// left behind in its session is being looked for.
+    pub left: Option<Watched>,
+    /// A followed daemon's own exit, once it is gone: the stop reports it.
+    pub gone: Option<(Pid, WaitStatus)>,
+    /// SIGKILL at `stop_timeout` (none once it has been sent, or during
+    /// the kill of everything).
+    pub deadline: Option<Instant>,
+    /// SIGKILL was sent to this run.
+    pub killed: bool,
+    /// It was ready when the stop began (dependents may still start).
+    pub ready: bool,
+    /// Why it stops, and so what its end is.
+    pub cause: StopCause,
+}
+
+/// Why a run is stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopCause {
+    /// Asked to (a request, a reload, the shutdown): once its processes
+    /// are gone it is stopped.
+    Asked,
+    /// Its main process ended by itself (`kill_mode: all`): what it left
+    /// behind gets the stop sequence, and once that is gone too the end
+    /// counts as its exit (the restart policy decides), so that a restart
+    /// never meets the old run's processes.
+    Ended,
+}
+
+/// The processes foster watches for a run: the main process, and for a
+/// guessed set the others (the run lasts while any of them lives).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    pub main: Pid,
+    pub others: Vec<Pid>,
+}
+
+impl Watched {
+    pub fn one(main: Pid) -> Watched {
+        Watched {
+            main,
+            others: Vec::new(),
+        }
+    }
+
+    pub fn has(&self, pid: Pid) -> bool {
+        self.main == pid || self.others.contains(&pid)
+    }
+
+    pub fn pids(&self) -> impl Iterator<Item = Pid> + '_ {
+        std::iter::once(self.main).chain(self.others.iter().copied())
+    }
+}
+
+/// How a run's processes are known to be its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    pub source: PidSource,
+    /// A followed daemon's session: its workers are the processes of that
+    /// session started since the launch. `None` for foster's own child,
+    /// whose process group is the service, and for a daemon whose session
+    /// leader is outside foster's PID namespace (no session to follow).
+    pub session: Option<Pid>,
+    /// The launch's start time in `/proc` clock ticks (`None` when
+    /// unknown): no process of this run can be older.
+    pub ticks: Option<u64>,
+}
+
+impl Origin {
+    /// foster started it.
+    pub fn child(ticks: Option<u64>) -> Origin {
+        Origin {
+            source: PidSource::Child,
+            session: None,
+            ticks,
+        }
+    }
+
+    /// Followed, not started by foster: signals go to each process by
+    /// pidfd, never to a process group.
+    pub fn is_followed(&self) -> bool {
+        self.source != PidSource::Child
+    }
+}
+
+/// What is wanted of a service, whatever its life is at the moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Running: started when it can be, restarted by its policy, started
+    /// again once a stop in progress completes.
+    Up,
+    /// Stopped on request (`fosterctl stop`): not restarted when it ends.
+    Down,
+    /// Its unit was removed by a reload: forgotten once it is down.
+    Remove,
+}
+
+/// What follows the end of a service's process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Start it again after this delay.
+    RestartAfter(Duration),
+    /// It is done.
+    Done(Ending),
+    /// It would restart, but it has been restarted `restarts` times
+    /// within `interval` (`restart_limit`): it failed.
+    GaveUp(crate::unit::RestartLimit),
+    /// A forking service's launcher exited well: read the pidfile.
+    AwaitPidfile,
+    /// A forking service without a pidfile: its launcher exited well; look
+    /// for the processes foster adopted since the launch.
+    FindAdopted,
+}
+
+/// How the main PID was learned (`pid_source` in `fosterctl status --json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PidSource {
+    /// foster started it.
+    Child,
+    /// Read from the unit's pidfile, and validated.
+    Pidfile,
+    /// No pidfile: the process (or set of processes) adopted by foster
+    /// since the launch, once the launcher exited.
+    Guessed,
+    /// Named by the service's `MAINPID=`, and validated.
+    Notify,
+}
+
+impl PidSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PidSource::Child => "child",
+            PidSource::Pidfile => "pidfile",
+            PidSource::Guessed => "guessed",
+            PidSource::Notify => "notify",
+        }
+    }
+}
+
+/// A service's launch: the process foster spawned, which leads the
+/// service's first session, and when it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Launched {
+    pub pid: Pid,
+    /// Its start time in `/proc` clock ticks (`None` when unknown): no
+    /// process of this run can be older.
+    pub ticks: Option<u64>,
+}
+
+/// A service as events and actions name it: given when foster learns of
+/// the service (at start or by a reload), never given to another during
+/// foster's run, so that a late event about a service removed and added
+/// again under its name is not taken for the new one's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceId(pub u64);
+
+impl std::fmt::Display for ServiceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "service #{}", self.0)
+    }
+}
