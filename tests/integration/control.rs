@@ -777,3 +777,84 @@ fn invalid_units_are_listed_with_their_problems() {
         running.finish();
     }
 }
+
+/// `date -u` in RFC 3339, as `since` is written.
+fn utc_now() -> String {
+    let out = Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .expect("date");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Issue 12, item 6: `status --json` says since when a state holds (RFC
+/// 3339 UTC) and the command, and a run's `STATUS=` text goes with it.
+#[test]
+fn status_tells_since_when_the_command_and_forgets_an_ended_runs_status_text() {
+    for mode in modes() {
+        let dir = TempDir::new("truth");
+        let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
+        let fifo = dir.0.join("go");
+        assert!(
+            Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let units = TempDir::new("truth-units");
+        let script = format!(
+            "fosterctl notify READY=1 STATUS=serving; echo up; read x < {}; exit 4",
+            fifo.display()
+        );
+        units.write(
+            "app.yaml",
+            &format!("type: notify\nrestart: never\ncommand: [\"/bin/sh\", \"-c\", {script:?}]\n"),
+        );
+        let before = utc_now();
+        let mut cmd = foster(mode, &["--socket", &socket, "--services", &units.path()]);
+        cmd.env("PATH", path_with_fosterctl());
+        let mut running = start(cmd);
+        running.expect_line("up");
+        crate::util::eventually("app running", || {
+            fosterctl(&socket, &["status", "app"]).0 == 0
+        });
+        let (_, json, _) = fosterctl(&socket, &["status", "--json", "app"]);
+        assert!(json.contains("\"status\":\"serving\""), "{mode:?} {json}");
+        let command = format!("\"command\":[\"/bin/sh\",\"-c\",{script:?}]");
+        assert!(json.contains(&command), "{mode:?} {json}\n{command}");
+        let since = crate::tracking::field(&json, "since");
+        let since = since.trim_matches('"');
+        let after = utc_now();
+        assert!(
+            before.as_str() <= since && since <= after.as_str(),
+            "{mode:?}: {before} <= {since} <= {after}"
+        );
+
+        // Its run ends: failed with its status, the STATUS= text gone.
+        std::fs::write(&fifo, "go\n").unwrap();
+        crate::util::eventually("app failed", || {
+            fosterctl(&socket, &["status", "--json", "app"])
+                .1
+                .contains("\"state\":\"failed\"")
+        });
+        let (_, json, _) = fosterctl(&socket, &["status", "--json", "app"]);
+        assert_eq!(
+            crate::tracking::field(&json, "last_exit"),
+            "4",
+            "{mode:?} {json}"
+        );
+        assert_eq!(
+            crate::tracking::field(&json, "status"),
+            "null",
+            "{mode:?} {json}"
+        );
+        let ended = crate::tracking::field(&json, "since");
+        assert!(
+            ended.trim_matches('"') >= since,
+            "{mode:?}: {ended} before {since}"
+        );
+        fosterctl(&socket, &["shutdown"]);
+        running.finish();
+    }
+}
