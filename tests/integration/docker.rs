@@ -476,3 +476,29 @@ fn a_daemon_followed_through_its_pidfile_is_the_containers_life() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(c.wait(), 143, "{}", c.all_logs());
 }
+
+/// A new user's hour: a critical oneshot (a migration, say) that fails
+/// ends the container with its status, although the main command would
+/// have waited, and the log says which ended the run.
+#[test]
+fn a_failing_critical_oneshot_ends_the_container_with_its_status() {
+    let Some(image) = engine() else {
+        return;
+    };
+    let units = services_dir(&[(
+        "migrate",
+        "type: oneshot\ncritical: true\ncommand: [\"/bin/sh\", \"-c\", \"echo migrating; exit 5\"]\n",
+    )]);
+    let mount = format!("{}:/etc/foster/services.d:ro", units.path());
+    let c = Container::run(
+        "critical",
+        &["-v", &mount, image, "sh", "-c", "echo MAIN-RAN; exec sleep 1000"],
+    );
+    assert_eq!(c.wait(), 5, "{}", c.all_logs());
+    let logs = c.all_logs();
+    assert!(
+        logs.contains("migrate is critical and has ended (exited with status 5): shutting down, foster exits 5"),
+        "{logs}"
+    );
+    assert!(!logs.contains("MAIN-RAN"), "the main command started: {logs}");
+}
