@@ -492,7 +492,14 @@ fn a_failing_critical_oneshot_ends_the_container_with_its_status() {
     let mount = format!("{}:/etc/foster/services.d:ro", units.path());
     let c = Container::run(
         "critical",
-        &["-v", &mount, image, "sh", "-c", "echo MAIN-RAN; exec sleep 1000"],
+        &[
+            "-v",
+            &mount,
+            image,
+            "sh",
+            "-c",
+            "echo MAIN-RAN; exec sleep 1000",
+        ],
     );
     assert_eq!(c.wait(), 5, "{}", c.all_logs());
     let logs = c.all_logs();
@@ -500,5 +507,8 @@ fn a_failing_critical_oneshot_ends_the_container_with_its_status() {
         logs.contains("migrate is critical and has ended (exited with status 5): shutting down, foster exits 5"),
         "{logs}"
     );
-    assert!(!logs.contains("MAIN-RAN"), "the main command started: {logs}");
+    assert!(
+        !logs.contains("MAIN-RAN"),
+        "the main command started: {logs}"
+    );
 }

@@ -603,3 +603,55 @@ fn a_containers_pid1_that_sees_the_hosts_proc_or_none_stays_a_container_init() {
         assert!(!stderr.contains("mounted"), "{case}: {stderr}");
     }
 }
+
+/// Issue 12, item 3, with cgroups (a VM's pure cgroup v2): a service whose
+/// main process is killed three times leaves nothing of its earlier runs,
+/// not even a worker that made a session of its own (which only its cgroup
+/// knows), and each restart comes once the old run's cgroup is empty.
+#[test]
+fn vm_a_killed_service_leaves_nothing_behind_its_cgroup_included() {
+    let Some(kit) = kit() else { return };
+    let mut fs = Initramfs::new(kit);
+    fs.services(&[(
+        "left",
+        "command: [\"/bin/sh\", \"-c\", \"setsid sleep 1001 & exec sleep 2002\"]\nrestart: always\nrestart_delay: 0s\n",
+    )]);
+    fs.script(
+        "check",
+        r#"say() { echo "CHECK $*"; }
+pid_of() { fosterctl status --json left | sed -n 's/.*"pid":\([0-9]*\),.*/\1/p'; }
+count() {
+    n=0
+    for p in /proc/[0-9]*; do
+        [ "$(tr '\0' ' ' < $p/cmdline 2>/dev/null)" = "sleep 1001 " ] && n=$((n+1))
+    done
+    echo $n
+}
+wait_new() {
+    i=0
+    while [ $i -lt 300 ]; do
+        new=$(pid_of)
+        [ -n "$new" ] && [ "$new" != "$1" ] && [ "$(count)" = 1 ] && return 0
+        sleep 0.1; i=$((i+1))
+    done
+    return 1
+}
+wait_new none || say never-up
+[ -d /sys/fs/cgroup/foster-1/left ] && say has-cgroup
+for round in 1 2 3; do
+    old=$(pid_of)
+    kill -9 "$old"
+    wait_new "$old" || say "round-$round-never-restarted"
+done
+say "left-$(count)"
+say done
+"#,
+    );
+    let initrd = fs.finish("poweroff");
+    let mut vm = Vm::boot(kit, initrd, "-- /bin/check");
+    let console = vm.wait_end();
+    for mark in ["CHECK has-cgroup", "CHECK left-1", "CHECK done"] {
+        assert!(console.contains(mark), "{mark:?} missing:\n{console}");
+    }
+    assert!(!console.contains("never"), "{console}");
+}
