@@ -21,10 +21,13 @@ use crate::users::Credentials;
 
 mod check;
 mod env_file;
+mod keys;
 mod load;
 mod parse;
 #[cfg(test)]
 mod tests;
+mod warnings;
+mod yaml;
 
 pub use check::{DEFAULT_PATH, Loaded, NoProbe, Probe, Probed, check_files};
 pub use env_file::{EnvFileError, MAX_ENV_FILE, parse_env_file};

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::check::check_units;
-use super::parse::{closest, edit_distance, key_hint, shell_program};
+use super::keys::{closest, edit_distance, key_hint};
+use super::warnings::shell_program;
 use super::*;
 use crate::users::UserDb;
 
