@@ -63,6 +63,10 @@ pub struct Ties {
     /// a session whose number was a service's launcher's is that launch's
     /// only if its leader is that launcher (the same start time), or gone.
     pub leader_ticks: Option<u64>,
+    /// The furthest of [`Self::ancestors`] when its parent is foster (a
+    /// process foster started or adopted: a daemon's monitor, say), with
+    /// its start time.
+    pub adopted_root: Option<(Pid, u64)>,
 }
 
 /// How many ancestors [`Ties::ancestors`] holds at most.
@@ -169,7 +173,9 @@ impl fmt::Display for Refusal {
 /// exited by then); belongs to the service — in its cgroup where it has
 /// one (exact), else reparented to foster as a daemon whose launcher
 /// exited is, or still in the session the launcher led, or started by the
-/// launcher or one of `processes` (the service's processes foster knows);
+/// launcher, by one of `processes` (the service's processes foster knows),
+/// or by a process foster adopted since the launch (a daemon's monitor
+/// that made a session of its own: [`Ties::adopted_root`]);
 /// was not started for another service; started after the launch (so a
 /// recycled PID, or a stranger named by a stale or hostile file or
 /// message, is refused); and is not in foster's own session. Whether it is
@@ -205,7 +211,10 @@ pub fn validate(
             let descends = ties
                 .ancestors
                 .iter()
-                .any(|a| *a == ctx.launcher || processes.contains(a));
+                .any(|a| *a == ctx.launcher || processes.contains(a))
+                || ties.adopted_root.is_some_and(|(root, ticks)| {
+                    root != ctx.launcher && ctx.launched_ticks.is_none_or(|t| ticks >= t)
+                });
             let ours = c.pid == ctx.launcher
                 || c.ppid == Some(ctx.foster)
                 || c.session == Some(ctx.launcher)
@@ -309,6 +318,34 @@ mod tests {
             ..ctx()
         };
         assert_eq!(check(&candidate(41, 10, 41, 999), &unknown), Ok(()));
+    }
+
+    #[test]
+    fn a_daemon_started_by_a_monitor_foster_adopted_since_the_launch_is_the_services() {
+        // launcher 20 -> monitor 25 (its own session, adopted once 20
+        // exited) -> daemon 30 in the monitor's session.
+        let daemon = candidate(30, 25, 25, 1002);
+        let by = |root: Option<(i32, u64)>| Ties {
+            ancestors: vec![pid(25)],
+            adopted_root: root.map(|(p, t)| (pid(p), t)),
+            ..Ties::default()
+        };
+        let judge = |ties: &Ties| validate(&daemon, ties, &ctx(), "web", &[], Claim::Pidfile);
+        assert_eq!(judge(&by(Some((25, 1001)))), Ok(()));
+        // A monitor older than the launch is someone else's.
+        assert_eq!(
+            judge(&by(Some((25, 999)))),
+            Err(Refusal::NotOurs {
+                ppid: Some(pid(25))
+            })
+        );
+        // A chain that does not end at foster ties it to nothing.
+        assert_eq!(
+            judge(&by(None)),
+            Err(Refusal::NotOurs {
+                ppid: Some(pid(25))
+            })
+        );
     }
 
     #[test]

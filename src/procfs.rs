@@ -70,8 +70,15 @@ pub fn stat_of(pid: Pid) -> Option<(crate::pidfile::Candidate, bool)> {
 /// PID 1, at most [`crate::pidfile::MAX_ANCESTRY`] of them. A process that
 /// exits meanwhile ends the walk early.
 pub fn ancestors(pid: Pid, stop: Pid) -> Vec<Pid> {
+    lineage(pid, stop).0
+}
+
+/// [`ancestors`], and the furthest of them with its start time when the
+/// walk ended at `stop` (that ancestor is `stop`'s child).
+pub fn lineage(pid: Pid, stop: Pid) -> (Vec<Pid>, Option<(Pid, u64)>) {
     let mut found = Vec::new();
     let mut current = pid;
+    let mut root = None;
     while found.len() < crate::pidfile::MAX_ANCESTRY {
         let Some((c, _)) = stat_of(current) else {
             break;
@@ -79,13 +86,17 @@ pub fn ancestors(pid: Pid, stop: Pid) -> Vec<Pid> {
         let Some(parent) = c.ppid else {
             break;
         };
-        if parent == Pid::INIT || parent == stop || found.contains(&parent) {
+        if parent == stop {
+            root = (current != pid).then_some((current, c.start_ticks));
+            break;
+        }
+        if parent == Pid::INIT || found.contains(&parent) {
             break;
         }
         found.push(parent);
         current = parent;
     }
-    found
+    (found, root)
 }
 
 /// The value of `FOSTER_SERVICE_NAME` in the environment `pid` was started with

@@ -350,8 +350,10 @@ impl Tracker {
     /// of its session started. `exited`: it is a held zombie, which has left
     /// its cgroup already.
     fn ties(&self, cgroups: Option<&Cgroups>, c: &Candidate, exited: bool) -> Ties {
+        let (ancestors, adopted_root) = crate::procfs::lineage(c.pid, self.own_pid);
         Ties {
-            ancestors: crate::procfs::ancestors(c.pid, self.own_pid),
+            ancestors,
+            adopted_root,
             cgroup: if exited {
                 CgroupMembership::Unknown
             } else {

@@ -44,11 +44,29 @@ pub enum Life {
     /// The daemon foster followed exited: before the service counts as
     /// ended, its pidfile (or what foster adopted since) is looked at once
     /// more for a successor, as a daemon that hands over names it there.
+    /// `others`: the processes watched beside it (a daemon's monitor)
+    /// go on being watched.
     Succession {
         since: Instant,
         origin: Origin,
         dead: Pid,
         status: WaitStatus,
+        others: Vec<Pid>,
+    },
+    /// A followed daemon `dead` exited and its pidfile names no successor
+    /// yet, but processes of the service live on (`left`: a monitor that
+    /// starts daemons, or the child a re-daemonizing daemon forked): the
+    /// pidfile is watched until it names a valid successor, which is
+    /// followed with no restart. At `deadline` (`start_timeout`), or once
+    /// no process of the service is left, the service has ended with
+    /// `status`, the dead daemon's.
+    AwaitingSuccessor {
+        since: Instant,
+        origin: Origin,
+        dead: Pid,
+        status: WaitStatus,
+        deadline: Instant,
+        left: Vec<Pid>,
     },
     /// Its stop signal was sent; its processes are awaited.
     Stopping(Stop),

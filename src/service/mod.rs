@@ -99,7 +99,9 @@ impl Service {
             | Life::Spawning { .. }
             | Life::Starting { .. }
             | Life::AwaitingDaemon { .. } => "starting",
-            Life::Running { .. } | Life::Succession { .. } => "running",
+            Life::Running { .. } | Life::Succession { .. } | Life::AwaitingSuccessor { .. } => {
+                "running"
+            }
             Life::Stopping(_) => "stopping",
             Life::Backoff { .. } => "backoff",
             Life::Done { ending, .. } => match ending {
@@ -108,6 +110,23 @@ impl Service {
                 Ending::Failed => "failed",
             },
         }
+    }
+
+    /// The text `status` shows beside its state: while a successor is
+    /// awaited, that; else the service's own `STATUS=`, or why it failed.
+    pub fn status_line(&self) -> Option<String> {
+        if let Life::AwaitingSuccessor { dead, .. } = &self.life {
+            let file = self
+                .unit
+                .pidfile
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            return Some(format!(
+                "PID {dead} exited; waiting for its successor in {file}"
+            ));
+        }
+        self.status_text.clone().or_else(|| self.reason.clone())
     }
 
     /// Notes its state: a state other than the one it showed began `now`.
@@ -132,6 +151,7 @@ impl Service {
             self.life,
             Life::Running { .. }
                 | Life::Succession { .. }
+                | Life::AwaitingSuccessor { .. }
                 | Life::Done {
                     ending: Ending::Exited,
                     ..
@@ -149,8 +169,9 @@ impl Service {
         }
     }
 
-    /// The processes watched besides the main one (a guessed set, or what
-    /// a stop waits for).
+    /// The processes watched besides the main one (a guessed set, a
+    /// daemon's monitor, what a stop waits for, what lives on while a
+    /// successor is awaited).
     pub fn others(&self) -> &[Pid] {
         match &self.life {
             Life::Running { watched, .. }
@@ -158,6 +179,8 @@ impl Service {
                 left: Some(watched),
                 ..
             }) => &watched.others,
+            Life::Succession { others, .. } => others,
+            Life::AwaitingSuccessor { left, .. } => left,
             _ => &[],
         }
     }
@@ -181,7 +204,9 @@ impl Service {
     pub fn names(&self, pid: Pid) -> bool {
         self.has(pid)
             || match &self.life {
-                Life::Succession { dead, .. } => *dead == pid,
+                Life::Succession { dead, .. } | Life::AwaitingSuccessor { dead, .. } => {
+                    *dead == pid
+                }
                 Life::Stopping(stop) => stop.gone.is_some_and(|(p, _)| p == pid),
                 _ => false,
             }
@@ -192,7 +217,8 @@ impl Service {
         match &self.life {
             Life::Starting { origin, .. }
             | Life::Running { origin, .. }
-            | Life::Succession { origin, .. } => Some(*origin),
+            | Life::Succession { origin, .. }
+            | Life::AwaitingSuccessor { origin, .. } => Some(*origin),
             Life::Stopping(stop) => Some(stop.origin),
             _ => None,
         }
@@ -214,7 +240,9 @@ impl Service {
     pub fn deadline(&self) -> Option<Instant> {
         match &self.life {
             Life::Starting { deadline, .. } => *deadline,
-            Life::AwaitingDaemon { deadline, .. } => Some(*deadline),
+            Life::AwaitingDaemon { deadline, .. } | Life::AwaitingSuccessor { deadline, .. } => {
+                Some(*deadline)
+            }
             Life::Stopping(stop) => stop.deadline,
             Life::Backoff { until } => Some(*until),
             _ => None,
@@ -228,7 +256,8 @@ impl Service {
             | Life::Starting { since, .. }
             | Life::AwaitingDaemon { since, .. }
             | Life::Running { since, .. }
-            | Life::Succession { since, .. } => Some(*since),
+            | Life::Succession { since, .. }
+            | Life::AwaitingSuccessor { since, .. } => Some(*since),
             Life::Stopping(stop) => Some(stop.since),
             _ => None,
         }
@@ -243,7 +272,7 @@ impl Service {
     /// Readiness reached in this run (dependents may start).
     pub fn ready(&self) -> bool {
         match &self.life {
-            Life::Running { .. } | Life::Succession { .. } => true,
+            Life::Running { .. } | Life::Succession { .. } | Life::AwaitingSuccessor { .. } => true,
             Life::Stopping(stop) => stop.ready,
             Life::Done { ready, .. } => *ready,
             _ => false,
@@ -254,7 +283,10 @@ impl Service {
     pub fn is_down(&self) -> bool {
         !matches!(
             self.life,
-            Life::Starting { .. } | Life::Running { .. } | Life::Stopping(_)
+            Life::Starting { .. }
+                | Life::Running { .. }
+                | Life::AwaitingSuccessor { .. }
+                | Life::Stopping(_)
         )
     }
 
@@ -447,6 +479,22 @@ impl Service {
                 watched,
                 origin,
             } => (*since, *origin, watched.clone()),
+            Life::AwaitingSuccessor {
+                since,
+                origin,
+                left,
+                ..
+            } => match left.split_first() {
+                Some((&main, others)) => (
+                    *since,
+                    *origin,
+                    Watched {
+                        main,
+                        others: others.to_vec(),
+                    },
+                ),
+                None => return,
+            },
             _ => return,
         };
         self.life = Life::Stopping(Stop {
@@ -480,6 +528,12 @@ impl Service {
                 origin,
             } => (*since, *origin, watched.main),
             Life::Succession {
+                since,
+                origin,
+                dead,
+                ..
+            }
+            | Life::AwaitingSuccessor {
                 since,
                 origin,
                 dead,

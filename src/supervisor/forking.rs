@@ -30,6 +30,7 @@ impl Supervisor {
             .candidate
             .as_ref()
             .and_then(|c| self.owner_elsewhere(name, c, &reading.ties));
+        let root = reading.ties.adopted_root;
         let Some(s) = self.services.get_mut(name) else {
             return;
         };
@@ -41,9 +42,16 @@ impl Supervisor {
                 dead,
                 status,
                 ..
+            }
+            | Life::AwaitingSuccessor {
+                since,
+                dead,
+                status,
+                ..
             } => (*since, false, Some((*dead, *status))),
             _ => return,
         };
+        let awaiting = matches!(s.life, Life::AwaitingSuccessor { .. });
         let path = s
             .unit
             .pidfile
@@ -113,10 +121,27 @@ impl Supervisor {
                     }
                     None => info!("{name}: main process {pid} (from {path})"),
                 }
+                // What lived on beside the old daemon (its monitor) is
+                // watched beside the new one; so is the process foster
+                // adopted that started it (a monitor in a session of its
+                // own), when it is the service's.
+                let mut others: Vec<Pid> =
+                    s.others().iter().copied().filter(|&p| p != pid).collect();
+                let launcher = s.launch.map(|l| l.pid);
+                if let Some((monitor, ticks)) = root
+                    && monitor != pid
+                    && Some(monitor) != launcher
+                    && origin.ticks.is_none_or(|t| ticks >= t)
+                    && !others.contains(&monitor)
+                {
+                    info!("{name}: {pid} was started by {monitor}, watched beside it");
+                    others.push(monitor);
+                    actions.push(Action::Follow(monitor));
+                }
                 s.last_source = PidSource::Pidfile;
                 s.life = Life::Running {
                     since,
-                    watched: Watched::one(pid),
+                    watched: Watched { main: pid, others },
                     origin,
                 };
                 actions.push(Action::Follow(pid));
@@ -130,7 +155,20 @@ impl Supervisor {
             }
             Err(why) => match dead {
                 None => debug!("{name}: pidfile {path}: {why}; waiting"),
-                // No successor: the daemon has ended for good.
+                Some(_) if awaiting => {
+                    debug!("{name}: pidfile {path}: {why}; still waiting for a successor")
+                }
+                // A daemon that exited well while processes of it may live
+                // on (one re-daemonizing), or one with a monitor beside it:
+                // a successor may be on its way. foster looks at what lives.
+                Some((old, status))
+                    if status == WaitStatus::Exited(0) || !s.others().is_empty() =>
+                {
+                    debug!("{name}: pidfile {path}: {why}; looking for what {old} left");
+                    actions.push(Action::FindAdopted(s.id));
+                }
+                // No successor, and nothing that would start one: the
+                // daemon has ended for good.
                 Some((_, status)) => self.daemon_ended(name, status, now, actions),
             },
         }
@@ -169,7 +207,9 @@ impl Supervisor {
             return;
         };
         let stopping = match &s.life {
-            Life::AwaitingDaemon { .. } | Life::Succession { .. } => false,
+            Life::AwaitingDaemon { .. }
+            | Life::Succession { .. }
+            | Life::AwaitingSuccessor { .. } => false,
             Life::Stopping(Stop { gone: Some(_), .. }) => true,
             _ => return,
         };
@@ -259,6 +299,73 @@ impl Supervisor {
             })
             .collect();
         ours.sort_by_key(|(c, _)| (c.start_ticks, c.pid));
+        if s.unit.pidfile.is_some() {
+            // A daemon named by its pidfile died and the file names no
+            // successor yet: while processes of the service live on, one
+            // may still write it.
+            let (since, origin, dead, status, deadline, awaiting) = match &s.life {
+                Life::Succession {
+                    since,
+                    origin,
+                    dead,
+                    status,
+                    ..
+                } => (
+                    *since,
+                    *origin,
+                    *dead,
+                    *status,
+                    now + s.unit.start_timeout,
+                    false,
+                ),
+                Life::AwaitingSuccessor {
+                    since,
+                    origin,
+                    dead,
+                    status,
+                    deadline,
+                    ..
+                } => (*since, *origin, *dead, *status, *deadline, true),
+                _ => return,
+            };
+            let mut left: Vec<Pid> = s.others().to_vec();
+            for (c, held) in &ours {
+                match held {
+                    // Ended already, its exit held: nothing to wait for.
+                    Some(_) => actions.push(Action::Release(c.pid)),
+                    None if !left.contains(&c.pid) && c.pid != dead => {
+                        left.push(c.pid);
+                        actions.push(Action::Follow(c.pid));
+                    }
+                    None => {}
+                }
+            }
+            if left.is_empty() {
+                self.daemon_ended(name, status, now, actions);
+                return;
+            }
+            if !awaiting {
+                let file = s
+                    .unit
+                    .pidfile
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                info!(
+                    "{name}: main process {dead} {status}; waiting for its successor in {file} ({} of its processes live on: {left:?})",
+                    left.len()
+                );
+            }
+            s.life = Life::AwaitingSuccessor {
+                since,
+                origin,
+                dead,
+                status,
+                deadline,
+                left,
+            };
+            return;
+        }
         let (since, dead) = match &s.life {
             Life::AwaitingDaemon { since, .. } => (*since, None),
             Life::Succession {
@@ -318,7 +425,7 @@ impl Supervisor {
 
     /// No process of the service is left. A forking service still waiting
     /// for its pidfile gets one last reading, which then decides.
-    pub(super) fn on_cgroup_empty(&mut self, name: &str, actions: &mut Vec<Action>) {
+    pub(super) fn on_cgroup_empty(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
         let Some(s) = self.services.get_mut(name) else {
             return;
         };
@@ -336,6 +443,12 @@ impl Supervisor {
                     debug!("{name}: no process of it is left; reading its pidfile one last time");
                     actions.push(Action::ReadPidfile(s.id));
                 }
+            }
+            // Nothing is left that could write a successor's PID.
+            Life::AwaitingSuccessor { status, .. } => {
+                let status = *status;
+                info!("{name}: no process of it is left; no successor will come");
+                self.daemon_ended(name, status, now, actions);
             }
             _ => {}
         }

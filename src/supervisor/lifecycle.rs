@@ -54,7 +54,10 @@ impl Supervisor {
         let id = service.id;
         let kind = service.unit.kind;
         // A guessed set, or what a stop waits for, lasts while any of its
-        // processes lives.
+        // processes lives; a daemon named by its pidfile is the one that
+        // counts (its monitor, watched beside it, is not its successor).
+        let named = matches!(&service.life, Life::Running { origin, .. }
+            if origin.source == PidSource::Pidfile);
         if let Life::Running { watched, .. }
         | Life::Stopping(Stop {
             left: Some(watched),
@@ -69,7 +72,7 @@ impl Supervisor {
                 );
                 return;
             }
-            if !watched.others.is_empty() {
+            if !watched.others.is_empty() && !named {
                 let next = watched.others.remove(0);
                 info!(
                     "{name}: process {pid} {status}; following {next} ({} left)",
@@ -100,9 +103,13 @@ impl Supervisor {
             }
             Life::Stopping(_) => self.stopped(&name, status),
             _ if self.phase != Phase::Up => self.stopped(&name, status),
-            &mut Life::Running { since, origin, .. }
-                if matches!(origin.source, PidSource::Pidfile | PidSource::Guessed) =>
-            {
+            Life::Running {
+                since,
+                origin,
+                watched,
+            } if matches!(origin.source, PidSource::Pidfile | PidSource::Guessed) => {
+                let (since, origin) = (*since, *origin);
+                let others = std::mem::take(&mut watched.others);
                 // Before a followed daemon counts as dead, its successor is
                 // looked for: a daemon that hands over to a new process
                 // (nginx's binary upgrade) names it in its pidfile; the
@@ -120,7 +127,20 @@ impl Supervisor {
                     origin,
                     dead: pid,
                     status,
+                    others,
                 };
+            }
+            // One of what lives on while a successor is awaited: when the
+            // last is gone, foster looks once more at what it adopted (the
+            // one that exited may have forked the successor).
+            Life::AwaitingSuccessor { left, .. } => {
+                left.retain(|&p| p != pid);
+                if left.is_empty() {
+                    info!("{name}: process {pid} {status}; looking for what is left");
+                    actions.push(Action::FindAdopted(id));
+                } else {
+                    debug!("{name}: process {pid} {status}; {} left", left.len());
+                }
             }
             // The main process ended by itself (a forking launcher that
             // failed included): what it left is stopped first, and its
@@ -172,7 +192,9 @@ impl Supervisor {
             return;
         };
         match s.life {
-            Life::Succession { dead, .. } if up && s.unit.kill_mode == KillMode::All => {
+            Life::Succession { dead, .. } | Life::AwaitingSuccessor { dead, .. }
+                if up && s.unit.kill_mode == KillMode::All =>
+            {
                 info!("{name}: its daemon is gone for good; stopping what it left");
                 s.begin_clearing(dead, status, now + s.unit.stop_timeout);
                 stop_what_is_left(s, actions);
@@ -318,6 +340,7 @@ impl Supervisor {
         }
         let mut to_start = Vec::new();
         let mut timed_out = Vec::new();
+        let mut no_successor = Vec::new();
         let up = self.phase == Phase::Up;
         for s in self.services.values_mut() {
             if s.deadline().is_none_or(|due| due > now) {
@@ -342,6 +365,13 @@ impl Supervisor {
                         s.unit.start_timeout
                     );
                     timed_out.push(s.name().to_string());
+                }
+                Life::AwaitingSuccessor { dead, status, .. } => {
+                    warn!(
+                        "{}: no successor of {dead} within {:?}",
+                        s.unit.name, s.unit.start_timeout
+                    );
+                    no_successor.push((s.unit.name.clone(), *status));
                 }
                 Life::Starting { main, deadline, .. } => {
                     *deadline = None;
@@ -369,6 +399,9 @@ impl Supervisor {
         }
         for id in to_start {
             actions.push(Action::Start(id));
+        }
+        for (name, status) in no_successor {
+            self.daemon_ended(&name, status, now, actions);
         }
         for name in timed_out {
             if let Some(s) = self.services.get_mut(&name) {

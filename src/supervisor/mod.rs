@@ -364,7 +364,7 @@ impl Supervisor {
                 members,
                 ..
             } => self.on_adopted(&name, found, context, members, now, actions),
-            Event::CgroupEmpty(_) => self.on_cgroup_empty(&name, actions),
+            Event::CgroupEmpty(_) => self.on_cgroup_empty(&name, now, actions),
             Event::Request {
                 client,
                 request,

@@ -313,7 +313,12 @@ impl Supervisor {
                         abandon_launch(s, actions);
                         s.unit = unit;
                         s.pending = None;
-                        if s.want == Want::Up && !matches!(s.life, Life::Succession { .. }) {
+                        if s.want == Want::Up
+                            && !matches!(
+                                s.life,
+                                Life::Succession { .. } | Life::AwaitingSuccessor { .. }
+                            )
+                        {
                             s.life = Life::Waiting;
                             s.failures = 0;
                         }
@@ -379,7 +384,7 @@ impl Supervisor {
             s.want = Want::Down;
         }
         match &s.life {
-            Life::Starting { .. } | Life::Running { .. } => {
+            Life::Starting { .. } | Life::Running { .. } | Life::AwaitingSuccessor { .. } => {
                 info!(
                     "{name}: stopping with {} on request",
                     signal::name(s.unit.stop_signal)

@@ -210,7 +210,10 @@ impl Supervisor {
             .collect();
         let mut stop = Vec::new();
         for s in self.services.values() {
-            if !matches!(s.life, Life::Starting { .. } | Life::Running { .. }) {
+            if !matches!(
+                s.life,
+                Life::Starting { .. } | Life::Running { .. } | Life::AwaitingSuccessor { .. }
+            ) {
                 continue;
             }
             let dependents_down = self

@@ -115,7 +115,7 @@ pub fn status_table(rows: &[Row<'_>], now: Instant) -> String {
             crate::service::PidSource::Notify => out.push_str("  (pid from MAINPID)"),
             crate::service::PidSource::Child => {}
         }
-        if let Some(text) = s.status_text.as_ref().or(s.reason.as_ref()) {
+        if let Some(text) = s.status_line() {
             let _ = write!(out, "  ({text})");
         }
         if let Some(first) = invalid.and_then(|i| i.problems.first()) {
@@ -181,10 +181,8 @@ pub fn status_json(rows: &[Row<'_>], now: Instant, wall: SystemTime) -> String {
                     .map(|d| format!("{:.3}", d.as_secs_f64()))
                     .unwrap_or_else(|| "null".into());
                 let status = s
-                    .status_text
-                    .as_ref()
-                    .or(s.reason.as_ref())
-                    .map(|t| json_string(t))
+                    .status_line()
+                    .map(|t| json_string(&t))
                     .unwrap_or_else(|| "null".into());
                 let pids: Vec<String> = s.pids().iter().map(|p| p.to_string()).collect();
                 [

@@ -129,7 +129,7 @@ fn verdict(
     };
     match goal {
         Goal::Up => match &s.life {
-            Life::Running { .. } | Life::Succession { .. } => {
+            Life::Running { .. } | Life::Succession { .. } | Life::AwaitingSuccessor { .. } => {
                 Verdict::Reached(match s.main_pid() {
                     Some(pid) => format!("{name} is running (PID {pid})"),
                     None => format!("{name} is running"),
