@@ -8,8 +8,11 @@ use std::time::Instant;
 
 use log::{debug, error, info, warn};
 
-use super::{Action, Main, Phase, StartError, Supervisor, Target, kill_service, stop_what_is_left};
-use crate::service::{Ending, Launched, Life, Outcome, PidSource, Stop, StopCause, Want};
+use super::{
+    Action, Main, Phase, StartError, Supervisor, Target, kill_service, signal_service,
+    stop_what_is_left,
+};
+use crate::service::{Ending, Launched, Life, Outcome, PidSource, Stop, StopCause, Want, Watched};
 use crate::status::WaitStatus;
 use crate::sys::Pid;
 use crate::unit::{KillMode, Kind};
@@ -191,14 +194,30 @@ impl Supervisor {
         let Some(s) = self.services.get_mut(name) else {
             return;
         };
-        match s.life {
+        match &s.life {
             Life::Succession { dead, .. } | Life::AwaitingSuccessor { dead, .. }
                 if up && s.unit.kill_mode == KillMode::All =>
             {
                 info!("{name}: its daemon is gone for good; stopping what it left");
-                s.begin_clearing(dead, status, now + s.unit.stop_timeout);
+                // What lived on while a successor was awaited is stopped
+                // too, and awaited, wherever its session is.
+                let left = s.others().to_vec();
+                s.begin_clearing(*dead, status, now + s.unit.stop_timeout);
+                if let (Some((&first, rest)), Life::Stopping(stop)) =
+                    (left.split_first(), &mut s.life)
+                {
+                    stop.left = Some(Watched {
+                        main: first,
+                        others: rest.to_vec(),
+                    });
+                }
                 stop_what_is_left(s, actions);
-                actions.push(Action::FindAdopted(s.id));
+                if left.is_empty() {
+                    actions.push(Action::FindAdopted(s.id));
+                } else {
+                    signal_service(s, s.unit.stop_signal, actions);
+                    signal_service(s, libc::SIGCONT, actions);
+                }
             }
             _ => self.service_ended(name, status, now, actions),
         }

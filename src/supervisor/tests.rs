@@ -1870,3 +1870,157 @@ fn an_autostart_false_service_waits_for_a_start_and_so_do_its_dependents_but_not
     assert_eq!(h.spawned("manual", 11), vec![Action::Start(h.id("web"))]);
     assert_eq!(h.state("manual"), "running");
 }
+
+// ---- successors (issue 13) -------------------------------------------------
+
+/// `reading` of `n`, started by `parent` in `parent`'s session, which
+/// foster adopted (started at `parent_ticks`).
+fn reading_by(service: ServiceId, n: i32, parent: i32, parent_ticks: u64, ticks: u64) -> Event {
+    let mut event = reading(service, Some(n), false, parent, ticks);
+    if let Event::Pidfile { reading, .. } = &mut event {
+        if let Some(c) = &mut reading.candidate {
+            c.session = Some(pid(parent));
+        }
+        reading.ties = Ties {
+            ancestors: vec![pid(parent)],
+            adopted_root: Some((pid(parent), parent_ticks)),
+            ..Ties::default()
+        };
+    }
+    event
+}
+
+#[test]
+fn a_daemon_that_exits_well_and_whose_successor_writes_the_pidfile_late_is_followed_without_a_restart()
+ {
+    let mut h = Harness::services(vec![forking("d")], false);
+    h.boot();
+    h.spawned("d", 20);
+    h.feed(&[exited(20, 0), reading(h.id("d"), Some(33), false, 1, 200)]);
+    assert_eq!(h.state("d"), "running");
+    // It re-daemonizes: the old PID exits 0 before its child rewrote the file.
+    assert_eq!(
+        h.feed(&[exited(33, 0)]),
+        vec![Action::ReadPidfile(h.id("d"))]
+    );
+    assert_eq!(
+        h.feed(&[reading(h.id("d"), Some(33), false, 1, 200)]),
+        vec![Action::FindAdopted(h.id("d"))]
+    );
+    // Its child lives on: foster waits for the pidfile to name it.
+    assert_eq!(
+        h.feed(&[adopted(h.id("d"), &[(40, 40, 300, None)])]),
+        vec![Action::Follow(pid(40))]
+    );
+    let d = &h.sup.services["d"];
+    assert_eq!((h.state("d"), d.main_pid()), ("running", None));
+    assert_eq!(
+        d.status_line().as_deref(),
+        Some("PID 33 exited; waiting for its successor in /run/d.pid")
+    );
+    // The file still names the old one: still waiting.
+    assert_eq!(
+        h.feed(&[reading(h.id("d"), Some(33), false, 1, 200)]),
+        vec![]
+    );
+    assert_eq!(
+        h.feed(&[reading(h.id("d"), Some(40), false, 1, 300)]),
+        vec![Action::Follow(pid(40))]
+    );
+    let d = &h.sup.services["d"];
+    assert_eq!(
+        (h.state("d"), d.main_pid(), d.restarts),
+        ("running", Some(pid(40)), 0)
+    );
+    assert_eq!(d.status_line(), None);
+}
+
+#[test]
+fn without_a_successor_the_service_ends_when_nothing_of_it_is_left_or_at_start_timeout() {
+    // Nothing left: the restart policy decides, with the daemon's status.
+    let mut h = Harness::services(vec![forking("d")], false);
+    h.boot();
+    h.spawned("d", 20);
+    h.feed(&[exited(20, 0), reading(h.id("d"), Some(33), false, 1, 200)]);
+    h.feed(&[exited(33, 0), reading(h.id("d"), Some(33), false, 1, 200)]);
+    h.feed(&[adopted(h.id("d"), &[(40, 40, 300, None)])]);
+    assert_eq!(
+        h.feed(&[exited(40, 0)]),
+        vec![Action::FindAdopted(h.id("d"))]
+    );
+    h.feed(&[adopted(h.id("d"), &[])]);
+    assert_eq!(h.state("d"), "backoff");
+    assert_eq!(h.sup.services["d"].last_exit, Some(WaitStatus::Exited(0)));
+    // What lives on never writes it: at start_timeout, the same.
+    let mut h = Harness::services(vec![forking("d")], false);
+    h.boot();
+    h.spawned("d", 20);
+    h.feed(&[exited(20, 0), reading(h.id("d"), Some(33), false, 1, 200)]);
+    h.feed(&[exited(33, 0), reading(h.id("d"), Some(33), false, 1, 200)]);
+    h.feed(&[adopted(h.id("d"), &[(40, 40, 300, None)])]);
+    assert_eq!(h.state("d"), "running");
+    h.raw = true;
+    let actions = h.tick();
+    assert_eq!(h.state("d"), "stopping", "{actions:?}");
+    assert!(
+        actions.contains(&signal(Target::Process(pid(40)), libc::SIGTERM)),
+        "{actions:?}"
+    );
+    // Once it is gone (and nothing else of the daemon's session), the
+    // restart policy decides with the daemon's own status.
+    assert_eq!(
+        h.feed(&[killed(40, 15)]),
+        vec![Action::FindAdopted(h.id("d"))]
+    );
+    h.feed(&[adopted(h.id("d"), &[])]);
+    assert_eq!(h.state("d"), "backoff");
+    assert_eq!(h.sup.services["d"].last_exit, Some(WaitStatus::Exited(0)));
+    // A daemon killed by a signal, with nothing beside it, is not waited for.
+    let mut h = Harness::services(vec![forking("d")], false);
+    h.boot();
+    h.spawned("d", 20);
+    h.feed(&[exited(20, 0), reading(h.id("d"), Some(33), false, 1, 200)]);
+    h.feed(&[killed(33, 9), reading(h.id("d"), Some(33), false, 1, 200)]);
+    assert_eq!(h.state("d"), "backoff");
+}
+
+#[test]
+fn a_daemon_with_its_own_monitor_is_followed_through_its_crashes_without_a_restart() {
+    let mut h = Harness::services(vec![forking("d")], false);
+    h.boot();
+    h.spawned("d", 20);
+    // launcher 20 -> monitor 25 (own session, adopted) -> daemon 33.
+    assert_eq!(
+        h.feed(&[exited(20, 0), reading_by(h.id("d"), 33, 25, 150, 200)]),
+        vec![
+            Action::ReadPidfile(h.id("d")),
+            Action::Follow(pid(25)),
+            Action::Follow(pid(33))
+        ]
+    );
+    assert_eq!(h.sup.services["d"].pids(), vec![pid(33), pid(25)]);
+    for (round, (old, new)) in [(33, 34), (34, 35), (35, 36)].into_iter().enumerate() {
+        // The daemon crashes; its monitor starts a new one.
+        assert_eq!(
+            h.feed(&[killed(old, libc::SIGSEGV)]),
+            vec![Action::ReadPidfile(h.id("d"))],
+            "round {round}"
+        );
+        assert_eq!(h.state("d"), "running");
+        h.feed(&[reading(h.id("d"), Some(old), false, 25, 200)]);
+        h.feed(&[adopted(h.id("d"), &[(25, 25, 150, None)])]);
+        assert_eq!(h.sup.services["d"].main_pid(), None, "round {round}");
+        h.feed(&[reading_by(h.id("d"), new, 25, 150, 300)]);
+        let d = &h.sup.services["d"];
+        assert_eq!(d.pids(), vec![pid(new), pid(25)], "round {round}");
+        assert_eq!(d.restarts, 0);
+    }
+    // A stop reaches both.
+    let (_, actions) = control(&mut h, "stop d");
+    for p in [36, 25] {
+        assert!(
+            actions.contains(&signal(Target::Process(pid(p)), libc::SIGTERM)),
+            "{actions:?}"
+        );
+    }
+}
