@@ -8,8 +8,15 @@
  * STAMPS, so the benchmark knows when the pidfile appeared. Then it sleeps
  * until killed.
  *
- * usage: daemon PIDFILE STAMPS [DELAY_MS] */
+ * With a fourth argument "redaemonize", each SIGHUP makes the daemon
+ * daemonize again, as a daemon that re-executes itself on reload does: it
+ * forks, appends "-PID NANOSECONDS\n" (its own exit) to STAMPS and exits
+ * 0; the child calls setsid, waits DELAY_MS, and writes the pidfile and its
+ * stamp as above, so its predecessor is gone before the pidfile names it.
+ *
+ * usage: daemon PIDFILE STAMPS [DELAY_MS [redaemonize]] */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +39,47 @@ static void write_all(int fd, const char *buf, size_t len, const char *what) {
     }
 }
 
+static long long monotonic_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+}
+
+static void stamp(const char *stamps, long pid, long long ns) {
+    char line[64];
+    int len = snprintf(line, sizeof line, "%ld %lld\n", pid, ns);
+    int fd = open(stamps, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        die("open stamps");
+    write_all(fd, line, (size_t)len, "write stamps");
+    close(fd);
+}
+
+static void nap(long ms) {
+    if (ms > 0) {
+        struct timespec d = {ms / 1000, (ms % 1000) * 1000000L};
+        while (nanosleep(&d, &d) < 0)
+            ;
+    }
+}
+
+/* Writes the pidfile (a temporary file renamed into place), then stamps
+ * the time taken right before the rename. */
+static void write_pidfile(const char *pidfile, const char *stamps) {
+    char tmp[4096], line[64];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", pidfile, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        die("open pidfile");
+    int len = snprintf(line, sizeof line, "%d\n", (int)getpid());
+    write_all(fd, line, (size_t)len, "write pidfile");
+    close(fd);
+    long long ns = monotonic_ns();
+    if (rename(tmp, pidfile) < 0)
+        die("rename");
+    stamp(stamps, (long)getpid(), ns);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s PIDFILE STAMPS [DELAY_MS]\n", argv[0]);
@@ -39,6 +87,7 @@ int main(int argc, char **argv) {
     }
     const char *pidfile = argv[1], *stamps = argv[2];
     long delay_ms = argc > 3 ? atol(argv[3]) : 0;
+    int redaemonize = argc > 4 && strcmp(argv[4], "redaemonize") == 0;
     int gate[2];
     if (pipe(gate) < 0)
         die("pipe");
@@ -67,11 +116,7 @@ int main(int argc, char **argv) {
     while (read(gate[0], &c, 1) > 0)
         ;
     close(gate[0]);
-    if (delay_ms > 0) {
-        struct timespec d = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
-        while (nanosleep(&d, &d) < 0)
-            ;
-    }
+    nap(delay_ms);
     int null = open("/dev/null", O_RDWR);
     if (null >= 0) {
         dup2(null, 0);
@@ -81,25 +126,28 @@ int main(int argc, char **argv) {
             close(null);
     }
 
-    char tmp[4096], line[64];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", pidfile, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        die("open pidfile");
-    int len = snprintf(line, sizeof line, "%d\n", (int)getpid());
-    write_all(fd, line, (size_t)len, "write pidfile");
-    close(fd);
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (rename(tmp, pidfile) < 0)
-        die("rename");
-    len = snprintf(line, sizeof line, "%d %lld\n", (int)getpid(),
-                   (long long)now.tv_sec * 1000000000LL + now.tv_nsec);
-    fd = open(stamps, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0)
-        die("open stamps");
-    write_all(fd, line, (size_t)len, "write stamps");
-    close(fd);
-    for (;;)
-        pause();
+    write_pidfile(pidfile, stamps);
+    if (!redaemonize)
+        for (;;)
+            pause();
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    sigprocmask(SIG_BLOCK, &hup, NULL);
+    for (;;) {
+        int sig;
+        if (sigwait(&hup, &sig) != 0)
+            continue;
+        pid_t child = fork();
+        if (child < 0)
+            die("fork");
+        if (child > 0) {
+            stamp(stamps, -(long)getpid(), monotonic_ns());
+            _exit(0);
+        }
+        if (setsid() < 0)
+            die("setsid");
+        nap(delay_ms);
+        write_pidfile(pidfile, stamps);
+    }
 }

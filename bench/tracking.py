@@ -196,6 +196,73 @@ def run_unit(foster, fosterctl, daemon, name, delay_ms, rounds):
     return written, replaced
 
 
+def run_successors(foster, fosterctl, daemon, rounds):
+    """A daemon that daemonizes again on each SIGHUP: the old PID exits 0,
+    its child writes the pidfile LATE_MS later. Samples per round: the old
+    PID's exit to foster following the successor, and the successor's
+    pidfile to that."""
+    name = "successor"
+    work = os.path.join(WORK, name)
+    shutil.rmtree(work, ignore_errors=True)
+    units = os.path.join(work, "units")
+    rundir = os.path.join(work, "run")
+    os.makedirs(units)
+    os.makedirs(rundir)
+    pidfile = os.path.join(rundir, f"{name}.pid")
+    stamps_path = os.path.join(work, "stamps")
+    with open(os.path.join(units, f"{name}.yaml"), "w") as f:
+        f.write(
+            f'command: ["{daemon}", "{pidfile}", "{stamps_path}", "{LATE_MS}", "redaemonize"]\n'
+            f"type: forking\npidfile: {pidfile}\n"
+            "restart: always\nrestart_delay: 0s\nstart_timeout: 10s\nstop_timeout: 1s\n"
+        )
+    sock = os.path.join(work, "ctl.sock")
+    proc = subprocess.Popen(
+        [foster, "-v", "--services", units, "--socket", sock],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    log = Log(proc.stderr.fileno())
+    stamps = Stamps(stamps_path)
+    adopted = re.compile(rf"^foster: {name}: main process (\d+) \(from ")
+    handed = re.compile(rf"^foster: {name}: handed over from (\d+) to (\d+) \(pidfile ")
+    exited, written = [], []
+    try:
+        _, m, _ = log.wait_for(adopted)
+        pid = int(m.group(1))
+        for _ in range(rounds):
+            time.sleep(0.01)  # let foster and the daemon settle
+            os.kill(pid, signal.SIGHUP)
+            t, m, _ = log.wait_for(handed)
+            old, new = int(m.group(1)), int(m.group(2))
+            if old != pid or new == pid:
+                raise RuntimeError(f"{name}: foster handed over from {old} to {new}, expected from {pid}")
+            exited.append(t - stamps.of(-old))
+            written.append(t - stamps.of(new))
+            pid = new
+        out = subprocess.run(
+            [fosterctl, "--socket", sock, "status", "--json", name],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        status = json.loads(out)
+        status = status[0] if isinstance(status, list) else status
+        if (status.get("pid"), status.get("state"), status.get("restarts")) != (pid, "running", 0):
+            raise RuntimeError(f"{name}: fosterctl status disagrees: {out.strip()} (expected PID {pid}, no restart)")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=STOP_WAIT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+        kill_leftovers(work)
+    shutil.rmtree(work, ignore_errors=True)
+    return exited, written
+
+
 def summary(samples_ns):
     ms = sorted(s / 1e6 for s in samples_ns)
     q = statistics.quantiles(ms, n=100, method="inclusive")
@@ -226,6 +293,8 @@ def main():
     written, replaced = run_unit(foster, fosterctl, daemon, "track", 0, ROUNDS)
     print(f"measuring daemon tracking with a {LATE_MS} ms late pidfile, {ROUNDS} rounds", file=sys.stderr)
     late, _ = run_unit(foster, fosterctl, daemon, "late", LATE_MS, ROUNDS)
+    print(f"measuring a successor that writes the pidfile {LATE_MS} ms late, {ROUNDS} rounds", file=sys.stderr)
+    succ_exited, succ_written = run_successors(foster, fosterctl, daemon, ROUNDS)
     print(f"daemon tracking took {time.monotonic() - t0:.0f} s", file=sys.stderr)
     shutil.rmtree(WORK, ignore_errors=True)
 
@@ -233,8 +302,10 @@ def main():
         ("pidfile written → running", written),
         ("daemon killed → replacement running", replaced),
         (f"pidfile written {LATE_MS} ms after the launcher exited → running", late),
+        (f"predecessor exited → successor followed (its pidfile {LATE_MS} ms later)", succ_exited),
+        ("successor's pidfile written → followed", succ_written),
     ]
-    out = ["", "## Daemon tracking: pidfile to running, kill to replacement", ""]
+    out = ["", "## Daemon tracking: pidfile to running, kill to replacement, predecessor to successor", ""]
     out.append(
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine()}; "
         f"{ROUNDS} rounds per unit.\n"
@@ -257,6 +328,13 @@ def main():
         "restart, the new launcher's fork and exit and the new pidfile; *pidfile written* samples come "
         "from the start and every replacement (rounds + 1). In the last row the daemon waits "
         f"{LATE_MS} ms after its launcher exited, so foster learns of the pidfile from inotify alone. "
+        "In the successor rows the daemon daemonizes again on each SIGHUP (sent 10 ms after the previous "
+        "handover): it forks, stamps its own exit and exits 0; the child calls setsid, waits "
+        f"{LATE_MS} ms and renames the pidfile into place; the end is foster's line "
+        "`NAME: handed over from OLD to NEW (pidfile …)`. *predecessor exited → successor followed* "
+        f"includes those {LATE_MS} ms (foster reaps the old PID, finds the file still naming it, looks "
+        "at what lives on and waits on inotify); `fosterctl status` then shows the last PID and no "
+        "restart. "
         "The *running* end includes foster writing its log line and the benchmark waking up to read it. "
         "At the end `fosterctl status --json` confirms the last PID, `pid_source: pidfile` and one "
         "restart per round. No peer is measured: systemd is not available here; runit and s6 supervise "

@@ -1094,3 +1094,127 @@ fn restart_and_a_changed_unit_while_awaiting_the_pidfile_launch_again() {
         case.finish(running, &["d"]);
     }
 }
+
+// ---------------------------------------------------------------------
+// Daemons that manage themselves (issue 13)
+
+/// With cgroups where the machine lets foster make them, and without.
+fn cgroup_choices() -> [&'static [&'static str]; 2] {
+    [&[], &["--no-cgroups"]]
+}
+
+/// The `pids` list of a status object.
+fn pids_of(json: &str) -> Vec<String> {
+    json.split("\"pids\":[")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .map(|list| {
+            list.split(',')
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A daemon that re-executes itself on SIGHUP and daemonizes again (the old
+/// PID exits 0, its fresh child writes the pidfile 20 ms later) is followed
+/// to each successor: `restarts` stays 0 across ten reloads, and the
+/// process table agrees with `fosterctl status`.
+#[test]
+fn a_daemon_that_redaemonizes_on_sighup_keeps_restarts_at_0_across_ten_reloads() {
+    for mode in modes() {
+        for cgroups in cgroup_choices() {
+            let case = Case::new(mode, "redaemonize");
+            case.daemon(
+                "d",
+                "restart: always\n",
+                &["--redaemonize-on-hup", "--successor-delay", "20"],
+            );
+            let running = case.start_with(cgroups);
+            let mut master = case.assert_followed("d");
+            for round in 0..10 {
+                let (code, out, err) = fosterctl(&case.socket, &["reload", "d"]);
+                assert_eq!(code, 0, "{mode:?} {cgroups:?} round {round}: {out}{err}");
+                let old = master.clone();
+                eventually(&format!("round {round}: a new master"), || {
+                    master = case.wait_log("d", "master ");
+                    master != old
+                });
+                case.wait_field("d", "pid", &master);
+                let json = case.status("d");
+                assert_eq!(
+                    field(&json, "state"),
+                    "running",
+                    "{mode:?} {cgroups:?}: {json}"
+                );
+                assert_eq!(
+                    field(&json, "restarts"),
+                    "0",
+                    "{mode:?} {cgroups:?}: {json}"
+                );
+                // ps agrees: one process of the daemon, the one foster follows.
+                eventually("the old master is gone", || case.procs("d").len() == 1);
+                if mode == Mode::Subreaper {
+                    assert_eq!(case.procs("d")[0].pid.to_string(), master, "{json}");
+                }
+            }
+            let launches = case
+                .log("d")
+                .iter()
+                .filter(|l| l.starts_with("launcher "))
+                .count();
+            assert_eq!(launches, 1, "{mode:?}: launched again: {:?}", case.log("d"));
+            case.assert_stop_leaves_nothing("d");
+            case.finish(running, &["d"]);
+        }
+    }
+}
+
+/// A daemon with its own monitor (launcher → monitor in a session of its
+/// own → daemon; the monitor restarts the daemon when it crashes and
+/// rewrites the pidfile): the daemon is accepted, the monitor is in `pids`,
+/// five crashes are followed with `restarts` 0, and a stop leaves nothing.
+#[test]
+fn a_daemon_with_its_own_monitor_is_followed_through_five_crashes_with_restarts_at_0() {
+    for mode in modes() {
+        for cgroups in cgroup_choices() {
+            let case = Case::new(mode, "monitor");
+            case.daemon("d", "restart: always\n", &["--monitor"]);
+            let running = case.start_with(cgroups);
+            let mut master = case.assert_followed("d");
+            let monitor = case.wait_log("d", "monitor ");
+            let json = case.status("d");
+            assert_eq!(
+                pids_of(&json),
+                [master.clone(), monitor.clone()],
+                "{mode:?}: {json}"
+            );
+            for round in 0..5 {
+                // A crash, as the kernel would deliver it.
+                assert_eq!(fosterctl(&case.socket, &["kill", "d", "SEGV"]).0, 0);
+                let old = master.clone();
+                eventually(&format!("round {round}: the monitor's new daemon"), || {
+                    master = case.wait_log("d", "master ");
+                    master != old
+                });
+                case.wait_field("d", "pid", &master);
+                let json = case.status("d");
+                assert_eq!(
+                    field(&json, "state"),
+                    "running",
+                    "{mode:?} {cgroups:?}: {json}"
+                );
+                assert_eq!(
+                    field(&json, "restarts"),
+                    "0",
+                    "{mode:?} {cgroups:?}: {json}"
+                );
+                assert_eq!(pids_of(&json), [master.clone(), monitor.clone()], "{json}");
+            }
+            case.assert_stop_leaves_nothing("d");
+            assert!(has_line(&case.log("d"), "exit "), "{:?}", case.log("d"));
+            case.finish(running, &["d"]);
+        }
+    }
+}
