@@ -461,3 +461,48 @@ fn with_cgroups_a_worker_that_left_the_daemons_session_is_killed_too() {
         assert_eq!(running.finish().code(), 0);
     }
 }
+
+/// Issue 13 item 1 in one-command mode: `foster --pidfile` follows a
+/// daemon that re-daemonizes on SIGHUP (forwarded to it) to its successor,
+/// and exits with the successor's status, not when the old PID exits 0.
+#[test]
+fn one_command_mode_follows_a_daemon_that_redaemonizes_to_its_successor() {
+    for mode in modes() {
+        let dir = TempDir::new("pidproxy-successor");
+        let pidfile = dir.0.join("d.pid").to_string_lossy().into_owned();
+        let log = dir.0.join("d.log").to_string_lossy().into_owned();
+        let fixture = crate::util::legacy_daemon();
+        let mut running = start(foster(
+            mode,
+            &[
+                "-v",
+                "--pidfile",
+                &pidfile,
+                "--",
+                &fixture,
+                "--pidfile",
+                &pidfile,
+                "--log",
+                &log,
+                "--redaemonize-on-hup",
+                "--successor-delay",
+                "50",
+                "--term-exit",
+                "7",
+            ],
+        ));
+        running.expect_stderr(&format!("(from {pidfile})"));
+        running.signal(libc::SIGHUP);
+        running.expect_stderr("handed over from ");
+        let masters = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("master "))
+            .count();
+        assert_eq!(masters, 2, "{mode:?}");
+        // SIGTERM reaches the successor, whose status foster exits with.
+        running.signal(libc::SIGTERM);
+        let done = running.finish();
+        assert_eq!(done.code(), 7, "{mode:?}: {:?}", done.stderr);
+    }
+}
