@@ -566,6 +566,96 @@ fn prune_records<L, W>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    /// The holder `read_pidfile` finds for the pidfile at `path`, its text
+    /// read as `read_pidfile` reads it.
+    fn holder_of(path: &Path, text: Option<Pid>) -> (Option<Pid>, Option<Pid>) {
+        let (file, state) = open_pidfile(path).unwrap();
+        let read = crate::pidfile::parse(&state.content);
+        (
+            read,
+            lock_holder(&file, state.dev, state.ino, text.or(read)),
+        )
+    }
+
+    fn pidfile(name: &str) -> std::path::PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("foster-tracker-{}-{name}", std::process::id()));
+        std::fs::write(&path, "1\n").unwrap();
+        path
+    }
+
+    use sys::{TestLock, end_daemon as end, lock_taking_daemon as daemon};
+
+    const FLOCK: TestLock = TestLock::Flock;
+    const OFD: TestLock = TestLock::Ofd;
+    const POSIX: TestLock = TestLock::Posix {
+        write: true,
+        start: 0,
+        len: 0,
+    };
+
+    #[test]
+    fn a_daemon_that_locked_its_pidfile_before_forking_is_its_holder() {
+        // /proc/locks names the parent that took the flock, exited since;
+        // the daemon that inherited the descriptor holds the lock now.
+        for (name, lock) in [("flock", FLOCK), ("ofd", OFD)] {
+            let path = pidfile(&format!("before-{name}"));
+            let (daemon, parent) = daemon(&path, lock, true);
+            let (text, holder) = holder_of(&path, None);
+            // A text naming some other process: neither it nor the dead
+            // parent holds the lock; no holder foster can name.
+            let me = Pid::new(i32::try_from(std::process::id()).unwrap()).unwrap();
+            let (_, other) = holder_of(&path, Some(me));
+            let listed = {
+                use std::os::unix::fs::MetadataExt;
+                let meta = std::fs::metadata(&path).unwrap();
+                crate::procfs::lock_holders(meta.dev(), meta.ino())
+            };
+            end(daemon);
+            std::fs::remove_file(&path).unwrap();
+            assert_eq!(text, Some(daemon), "{name}");
+            assert_eq!(holder, Some(daemon), "{name}");
+            assert_eq!(other, None, "{name}");
+            if lock == FLOCK {
+                assert_eq!(listed, [(crate::procfs::LockKind::Flock, parent)]);
+            }
+        }
+    }
+
+    #[test]
+    fn the_holder_of_a_lock_the_text_does_not_name_is_found() {
+        for (name, lock) in [("flock", FLOCK), ("ofd", OFD), ("posix", POSIX)] {
+            let path = pidfile(&format!("after-{name}"));
+            let (daemon, _) = daemon(&path, lock, false);
+            let (_, named) = holder_of(&path, None);
+            let me = Pid::new(i32::try_from(std::process::id()).unwrap()).unwrap();
+            let (_, other) = holder_of(&path, Some(me));
+            end(daemon);
+            std::fs::remove_file(&path).unwrap();
+            assert_eq!(named, Some(daemon), "{name}");
+            // An OFD lock names nobody in /proc/locks: only the text's PID
+            // can be found holding it.
+            let expected = if lock == OFD { None } else { Some(daemon) };
+            assert_eq!(other, expected, "{name}");
+        }
+        let path = pidfile("unlocked");
+        let (text, holder) = holder_of(&path, None);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!((text, holder), (Some(Pid::INIT), None));
+    }
+
+    #[test]
+    fn the_lock_decides_which_pid_is_judged() {
+        let (a, b) = (Pid::new(40), Pid::new(41));
+        assert_eq!(judged_pid(a, None), (a, PidfileLock::Unlocked));
+        assert_eq!(judged_pid(None, None), (None, PidfileLock::Unlocked));
+        assert_eq!(judged_pid(a, a), (a, PidfileLock::HeldByNamed));
+        assert_eq!(judged_pid(a, b), (b, PidfileLock::HeldByOther { text: a }));
+        assert_eq!(
+            judged_pid(None, b),
+            (b, PidfileLock::HeldByOther { text: None })
+        );
+    }
 
     #[test]
     fn records_of_processes_and_services_that_are_gone_are_dropped() {

@@ -50,41 +50,151 @@ pub fn posix_lock_holder(file: &std::fs::File) -> io::Result<Option<Pid>> {
     Ok(Pid::new(probe.l_pid))
 }
 
+/// A lock for [`lock_taking_daemon`] to take.
+#[cfg(test)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestLock {
+    /// A POSIX record lock (`F_SETLK`) of this type (`F_RDLCK`,
+    /// `F_WRLCK`) on `len` bytes from `start` (0: to the end).
+    Posix {
+        write: bool,
+        start: libc::off_t,
+        len: libc::off_t,
+    },
+    /// `flock(LOCK_EX)`.
+    Flock,
+    /// An OFD write lock on the whole file (`F_OFD_SETLK`).
+    Ofd,
+}
+
+/// For tests: a daemon as legacy ones start, taking `lock` on the file
+/// at `path`. A child of the caller opens the file, takes the lock when
+/// `before_fork` (as libbsd's `pidfile_open(3)` then `daemon(3)` do),
+/// forks the daemon, which takes it otherwise, writes its own PID into
+/// the file and waits for SIGKILL (SIGALRM ends it after a minute
+/// anyway); the child exits once the file is written and is reaped
+/// here. Returns the daemon's PID and the child's.
+///
+/// Between `fork` and the end both processes make async-signal-safe
+/// calls only: the test binary has other threads, whose locks a forked
+/// child inherits held.
+#[cfg(test)]
+pub fn lock_taking_daemon(path: &std::path::Path, lock: TestLock, before_fork: bool) -> (Pid, Pid) {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("a path without NUL");
+    let (kind, start, len) = match lock {
+        TestLock::Posix { write, start, len } => {
+            let kind = if write { libc::F_WRLCK } else { libc::F_RDLCK };
+            (kind, start, len)
+        }
+        TestLock::Flock | TestLock::Ofd => (libc::F_WRLCK, 0, 0),
+    };
+    let region = libc::flock {
+        l_type: kind as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: start,
+        l_len: len,
+        l_pid: 0,
+    };
+    let take = |fd: libc::c_int| -> bool {
+        // SAFETY: fcntl and flock on a descriptor of ours, with a
+        // `struct flock` that lives on this stack for the call.
+        unsafe {
+            match lock {
+                TestLock::Posix { .. } => libc::fcntl(fd, libc::F_SETLK, &region) == 0,
+                TestLock::Flock => libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) == 0,
+                TestLock::Ofd => libc::fcntl(fd, libc::F_OFD_SETLK, &region) == 0,
+            }
+        }
+    };
+    // SAFETY: fork; the child below makes async-signal-safe calls only
+    // (open, fcntl, flock, pipe, fork, read, write, close, getpid,
+    // ftruncate, pwrite, alarm, pause, _exit) on memory prepared before
+    // the fork.
+    let child = unsafe { libc::fork() };
+    assert!(child >= 0, "fork: {}", io::Error::last_os_error());
+    if child == 0 {
+        // SAFETY: see above; every path ends in _exit.
+        unsafe {
+            let fd = libc::open(path.as_ptr(), libc::O_RDWR);
+            if fd < 0 || (before_fork && !take(fd)) {
+                libc::_exit(1);
+            }
+            // The daemon says on this pipe when the file is written; its end
+            // (EOF, nothing read) says it failed.
+            let mut ready = [0 as libc::c_int; 2];
+            if libc::pipe(ready.as_mut_ptr()) != 0 {
+                libc::_exit(2);
+            }
+            let daemon = libc::fork();
+            if daemon < 0 {
+                libc::_exit(2);
+            }
+            if daemon > 0 {
+                libc::close(ready[1]);
+                let mut byte = 0u8;
+                let ok = libc::read(ready[0], (&raw mut byte).cast(), 1) == 1;
+                libc::_exit(if ok { 0 } else { 3 });
+            }
+            libc::close(ready[0]);
+            if !before_fork && !take(fd) {
+                libc::_exit(4);
+            }
+            // Its PID in decimal, then a newline, written at once.
+            let mut digits = [0u8; 12];
+            let mut at = digits.len() - 1;
+            digits[at] = b'\n';
+            let mut n = libc::getpid();
+            while n > 0 {
+                at -= 1;
+                digits[at] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+            let text = &digits[at..];
+            if libc::ftruncate(fd, 0) != 0
+                || libc::pwrite(fd, text.as_ptr().cast(), text.len(), 0) < 0
+            {
+                libc::_exit(5);
+            }
+            if libc::write(ready[1], c"x".as_ptr().cast(), 1) != 1 {
+                libc::_exit(6);
+            }
+            libc::alarm(60);
+            loop {
+                libc::pause();
+            }
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waits for our own child, writing its status to `status`.
+    let reaped = unsafe { libc::waitpid(child, &mut status, 0) };
+    assert_eq!(reaped, child);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the daemon's parent failed: {status:#x}"
+    );
+    let text = std::fs::read_to_string(std::ffi::OsStr::from_bytes(path.as_bytes()))
+        .expect("the daemon wrote its pidfile");
+    let daemon = text.trim().parse().expect("a PID");
+    (daemon, Pid::new(child).expect("a child's PID"))
+}
+
+/// For tests: ends a process [`lock_taking_daemon`] started (SIGKILL).
+#[cfg(test)]
+pub fn end_daemon(pid: Pid) {
+    // SAFETY: kill takes two integers and touches no memory of ours.
+    unsafe { libc::kill(pid.get(), libc::SIGKILL) };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{BufRead, BufReader, Write};
-    use std::os::unix::fs::OpenOptionsExt;
-
-    /// A `python3` child that takes `lock` (Python code using `f`, the
-    /// file opened read-write) on `path`, says so on its stdout, and
-    /// holds it until killed.
-    fn lock_holder(path: &std::path::Path, lock: &str) -> std::process::Child {
-        let script = format!(
-            "import fcntl, struct, sys, time\n\
-             f = open(sys.argv[1], 'r+')\n\
-             {lock}\n\
-             print('locked', flush=True)\n\
-             time.sleep(60)\n"
-        );
-        let mut child = std::process::Command::new("python3")
-            .args(["-c", &script])
-            .arg(path)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line, "locked\n");
-        child
-    }
+    use crate::procfs::{LockKind, holds_lock, lock_holders, locks_on};
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 
     fn pidfile(name: &str) -> std::path::PathBuf {
         let path = std::env::temp_dir().join(format!("foster-lock-{}-{name}", std::process::id()));
-        let mut file = std::fs::File::create(&path).unwrap();
-        writeln!(file, "4242").unwrap();
+        std::fs::write(&path, "4242\n").unwrap();
         path
     }
 
@@ -98,105 +208,92 @@ mod tests {
     }
 
     fn dev_ino(file: &std::fs::File) -> (u64, u64) {
-        use std::os::unix::fs::MetadataExt;
         let meta = file.metadata().unwrap();
         (meta.dev(), meta.ino())
     }
 
-    fn pid_of(child: &std::process::Child) -> Option<Pid> {
-        Pid::new(i32::try_from(child.id()).unwrap())
+    fn me() -> Pid {
+        Pid::new(i32::try_from(std::process::id()).unwrap()).unwrap()
     }
 
     #[test]
     fn names_the_holder_of_a_posix_lock_through_a_read_only_descriptor() {
-        for (name, lock) in [
-            ("write", "fcntl.lockf(f, fcntl.LOCK_EX)"),
+        for (name, write, start, len) in [
+            ("write", true, 0, 0),
             // A read lock conflicts with the write-lock probe as well.
-            (
-                "read",
-                "fcntl.fcntl(f, fcntl.F_SETLK, struct.pack('hhqqi', fcntl.F_RDLCK, 0, 0, 0, 0))",
-            ),
-            // Part of the file only.
-            (
-                "range",
-                "fcntl.fcntl(f, fcntl.F_SETLK, struct.pack('hhqqi', fcntl.F_WRLCK, 0, 2, 1, 0))",
-            ),
+            ("read", false, 0, 0),
+            // So does a lock on part of the file only.
+            ("range", true, 2, 1),
         ] {
             let path = pidfile(name);
             let file = open_read_only(&path);
-            assert_eq!(posix_lock_holder(&file).unwrap(), None, "{name}");
-            let mut child = lock_holder(&path, lock);
-            let seen = posix_lock_holder(&file).unwrap();
             let (dev, ino) = dev_ino(&file);
-            let listed = crate::procfs::lock_holders(dev, ino);
-            let through_fd = pid_of(&child).map(|p| crate::procfs::holds_lock(p, dev, ino));
-            // Asking twice through a fresh descriptor, closed between:
-            // foster's close must leave the holder's lock alone.
+            assert_eq!(posix_lock_holder(&file).unwrap(), None, "{name}");
+            let lock = TestLock::Posix { write, start, len };
+            let (holder, _) = lock_taking_daemon(&path, lock, false);
+            let seen = posix_lock_holder(&file).unwrap();
+            // Asking again through a fresh descriptor, after closing one:
+            // foster's close leaves the holder's lock alone.
             drop(open_read_only(&path));
             let again = posix_lock_holder(&open_read_only(&path)).unwrap();
-            child.kill().unwrap();
-            child.wait().unwrap();
-            assert_eq!(seen, pid_of(&child), "{name}");
-            assert_eq!(again, pid_of(&child), "{name}");
-            let holder = pid_of(&child).unwrap();
-            assert_eq!(listed, [(crate::procfs::LockKind::Posix, holder)], "{name}");
-            assert_eq!(through_fd, Some(true), "{name}");
+            let listed = lock_holders(dev, ino);
+            let through_fd = holds_lock(holder, dev, ino);
+            end_daemon(holder);
+            assert_eq!(seen, Some(holder), "{name}");
+            assert_eq!(again, Some(holder), "{name}");
+            assert_eq!(listed, [(LockKind::Posix, holder)], "{name}");
+            assert!(through_fd, "{name}");
             // Its end released it.
-            assert_eq!(posix_lock_holder(&file).unwrap(), None, "{name}");
+            let mut released = false;
+            for _ in 0..500 {
+                released = posix_lock_holder(&file).unwrap().is_none();
+                if released {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            assert!(released, "{name}");
             std::fs::remove_file(&path).unwrap();
         }
     }
 
     #[test]
-    fn flock_and_ofd_locks_name_no_posix_holder() {
-        for (name, kind, lock) in [
-            (
-                "flock",
-                crate::procfs::LockKind::Flock,
-                "fcntl.flock(f, fcntl.LOCK_EX)",
-            ),
-            // F_OFD_SETLK is 37; the kernel reports its holder as -1.
-            (
-                "ofd",
-                crate::procfs::LockKind::Ofd,
-                "fcntl.fcntl(f, 37, struct.pack('hhqqi', fcntl.F_WRLCK, 0, 0, 0, 0))",
-            ),
+    fn flock_and_ofd_locks_name_no_posix_holder_but_are_listed() {
+        for (name, lock, kind) in [
+            ("flock", TestLock::Flock, LockKind::Flock),
+            ("ofd", TestLock::Ofd, LockKind::Ofd),
         ] {
             let path = pidfile(name);
             let file = open_read_only(&path);
             let (dev, ino) = dev_ino(&file);
-            assert_eq!(crate::procfs::locks_on(dev, ino), [], "{name}");
-            let mut child = lock_holder(&path, lock);
+            assert_eq!(locks_on(dev, ino), [], "{name}");
+            let (holder, _) = lock_taking_daemon(&path, lock, false);
             let seen = posix_lock_holder(&file).unwrap();
-            let locks = crate::procfs::locks_on(dev, ino);
-            let listed = crate::procfs::lock_holders(dev, ino);
-            let holder = pid_of(&child).unwrap();
-            let through_fd = crate::procfs::holds_lock(holder, dev, ino);
-            let me = Pid::new(i32::try_from(std::process::id()).unwrap()).unwrap();
-            let mine = crate::procfs::holds_lock(me, dev, ino);
-            child.kill().unwrap();
-            child.wait().unwrap();
+            let locks = locks_on(dev, ino);
+            let listed = lock_holders(dev, ino);
+            let through_fd = holds_lock(holder, dev, ino);
+            // foster's own descriptor, on the same file, holds nothing.
+            let mine = holds_lock(me(), dev, ino);
+            end_daemon(holder);
+            // An OFD lock conflicts with the probe, but the kernel reports
+            // -1 for its holder: no PID.
             assert_eq!(seen, None, "{name}");
             assert_eq!(locks.len(), 1, "{name}: {locks:?}");
+            assert_eq!(locks[0].kind, kind, "{name}");
             assert!(locks[0].write, "{name}");
             assert_eq!(
                 (locks[0].major, locks[0].minor),
                 (libc::major(dev), libc::minor(dev)),
                 "{name}"
             );
-            if kind == crate::procfs::LockKind::Flock {
+            if kind == LockKind::Flock {
                 assert_eq!(listed, [(kind, holder)], "{name}");
             } else {
-                // -1: no process named.
                 assert_eq!(locks[0].pid, None, "{name}");
                 assert_eq!(listed, [], "{name}");
             }
-            assert_eq!(locks[0].kind, kind, "{name}");
-            // The holder's descriptor shows the lock; foster's own, on the
-            // same file, does not.
             assert!(through_fd, "{name}");
             assert!(!mine, "{name}");
-            assert_eq!(crate::procfs::locks_on(dev, ino), [], "{name}");
             std::fs::remove_file(&path).unwrap();
         }
     }

@@ -53,6 +53,8 @@ use std::os::unix::ffi::OsStringExt;
 pub use events::{Inotify, PidFd, Poller, Timer, Watch};
 pub use fds::{close_fds_except, closed_standard_fds, ensure_standard_fds, open_onto};
 pub use locks::posix_lock_holder;
+#[cfg(test)]
+pub use locks::{TestLock, end_daemon, lock_taking_daemon};
 pub use machine::{
     MountFlags, RebootCommand, ctrl_alt_del_to_sigint, mount, reboot, remount_read_only,
     set_hostname, sleep_forever, sync, unmount,
