@@ -1,4 +1,5 @@
-//! Finding foster's descendants in `/proc`.
+//! What foster reads in `/proc`: its descendants, what ties a process to
+//! a service, and who holds a lock on a file.
 //!
 //! A subreaper that is not PID 1 cannot use `kill(-1, …)` (that would reach
 //! every process of the user, far beyond foster's tree), so it walks
@@ -181,6 +182,231 @@ pub fn session_members(sid: Pid, since: Option<u64>, root: Option<Pid>) -> io::R
     Ok(found)
 }
 
+// ---------------------------------------------------------------------------
+// File locks: `/proc/locks` and `/proc/PID/fdinfo`
+
+/// What kind of lock a line of `/proc/locks` describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockKind {
+    /// A POSIX record lock (`fcntl(F_SETLK)`, `lockf(3)`): owned by the
+    /// process that took it, gone when it exits; never inherited.
+    Posix,
+    /// A `flock(2)` lock: owned by the open file, so shared by every
+    /// process that inherited the descriptor.
+    Flock,
+    /// An open file description lock (`fcntl(F_OFD_SETLK)`): owned by the
+    /// open file too.
+    Ofd,
+}
+
+/// One lock, as a line of `/proc/locks` (or a `lock:` line of
+/// `/proc/PID/fdinfo/FD`) describes it:
+///
+/// ```text
+/// 7: POSIX  ADVISORY  WRITE 19676 fe:00:10010805 0 EOF
+/// 6: FLOCK  ADVISORY  WRITE 19676 fe:00:10010807 0 EOF
+/// 5: OFDLCK ADVISORY  WRITE -1 fe:00:10010808 0 EOF
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockEntry {
+    pub kind: LockKind,
+    /// A write (exclusive) lock; else a read (shared) one.
+    pub write: bool,
+    /// Who the kernel says took it. Never for an OFD lock (the kernel
+    /// writes -1: it belongs to no process). For a `flock` lock, the
+    /// process that *took* it, which may have exited since while a child
+    /// that inherited the descriptor keeps the lock, and whose number
+    /// may then be another process's: see [`holds_lock`].
+    pub pid: Option<Pid>,
+    /// The file's device, as the kernel numbers it (`MAJOR:MINOR`).
+    pub major: u32,
+    pub minor: u32,
+    pub inode: u64,
+}
+
+/// The locks `/proc/locks` lists, line by line. What is skipped:
+/// processes *waiting* for a lock (their lines read `N: -> …`, nested
+/// deeper with more spaces before the arrow: they hold nothing), leases
+/// and delegations, `ACCESS` entries, locks on no inode (`<none>:0`), and
+/// any line that does not read as the kernel writes one
+/// (`fs/locks.c` `lock_get_status`: `"%d %02x:%02x:%lu "` for PID, major,
+/// minor and inode, the device numbers in hex).
+pub fn parse_locks(text: &str) -> Vec<LockEntry> {
+    text.lines().filter_map(parse_lock_line).collect()
+}
+
+fn parse_lock_line(line: &str) -> Option<LockEntry> {
+    let mut fields = line.split_ascii_whitespace();
+    let id = fields.next()?;
+    id.strip_suffix(':')?.parse::<u64>().ok()?;
+    let kind = match fields.next()? {
+        "POSIX" => LockKind::Posix,
+        "FLOCK" => LockKind::Flock,
+        "OFDLCK" => LockKind::Ofd,
+        // "->" (a blocked waiter), LEASE, DELEG, ACCESS, UNKNOWN.
+        _ => return None,
+    };
+    match fields.next()? {
+        // MANDATORY: kernels before 5.15 had mandatory locks.
+        "ADVISORY" | "MANDATORY" => {}
+        _ => return None,
+    }
+    let write = match fields.next()? {
+        "WRITE" => true,
+        "READ" => false,
+        _ => return None,
+    };
+    let pid = fields.next()?.parse().ok().and_then(Pid::new);
+    let mut device = fields.next()?.split(':');
+    let major = u32::from_str_radix(device.next()?, 16).ok()?;
+    let minor = u32::from_str_radix(device.next()?, 16).ok()?;
+    let inode = device.next()?.parse().ok()?;
+    if device.next().is_some() {
+        return None;
+    }
+    // The range: "START END" or "START EOF".
+    fields.next()?;
+    fields.next()?;
+    Some(LockEntry {
+        kind,
+        write,
+        pid,
+        major,
+        minor,
+        inode,
+    })
+}
+
+/// The locks a `/proc/PID/fdinfo/FD` text lists (its `lock:` lines): the
+/// locks held through that descriptor's open file, by the open file
+/// (`flock`, OFD) or by that process (POSIX).
+pub fn parse_fdinfo_locks(text: &str) -> Vec<LockEntry> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("lock:"))
+        .filter_map(parse_lock_line)
+        .collect()
+}
+
+/// The inode a `/proc/PID/fdinfo/FD` text names (its `ino:` line).
+fn fdinfo_inode(text: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix("ino:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The major and minor numbers of a `st_dev`, split as glibc's `major(3)`
+/// and `minor(3)` do: 12 bits of major and 20 of minor in the kernel, the
+/// minor's low byte kept at the bottom for old programs. These are the
+/// numbers `/proc/locks` prints.
+pub fn device_numbers(dev: u64) -> (u32, u32) {
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    // Each fits in 32 bits by construction (masks of a 64-bit number
+    // shifted by at least 8 and 12); saturate rather than trust that.
+    (
+        u32::try_from(major).unwrap_or(u32::MAX),
+        u32::try_from(minor).unwrap_or(u32::MAX),
+    )
+}
+
+/// At most this much of `/proc/locks` is read (some 15000 locks): a
+/// machine with more is not one whose pidfiles foster can afford to
+/// look for one by one.
+const MAX_LOCKS_TEXT: u64 = 1024 * 1024;
+
+/// At most this much of one `/proc/PID/fdinfo/FD` is read: the header
+/// and `lock:` lines come first, before what an epoll or inotify
+/// descriptor adds.
+const MAX_FDINFO_TEXT: u64 = 4096;
+
+/// At most this many descriptors of one process are looked at.
+const MAX_FDS_LOOKED_AT: usize = 4096;
+
+/// Reads `path`, at most `limit` bytes, as text; what follows the last
+/// newline is dropped when the limit was reached (a line cut in two could
+/// otherwise read as another inode). `None` when it cannot be read.
+fn read_lines_bounded(path: &str, limit: u64) -> Option<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).ok()?;
+    let mut bytes = Vec::new();
+    file.take(limit).read_to_end(&mut bytes).ok()?;
+    if u64::try_from(bytes.len()).ok()? >= limit {
+        let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |n| n + 1);
+        bytes.truncate(end);
+    }
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The locks on the file `dev`/`ino` (a `stat`'s `st_dev` and `st_ino`)
+/// that `/proc/locks` lists, as [`parse_locks`] reads them. Empty when
+/// `/proc` is missing.
+///
+/// The PIDs are those of the PID namespace `/proc` was mounted for, and
+/// the kernel leaves out the locks of processes that namespace does not
+/// see (`fs/locks.c` `locks_show`): a holder outside foster's container
+/// is not listed at all.
+pub fn locks_on(dev: u64, ino: u64) -> Vec<LockEntry> {
+    let (major, minor) = device_numbers(dev);
+    let Some(text) = read_lines_bounded("/proc/locks", MAX_LOCKS_TEXT) else {
+        return Vec::new();
+    };
+    parse_locks(&text)
+        .into_iter()
+        .filter(|l| l.major == major && l.minor == minor && l.inode == ino)
+        .collect()
+}
+
+/// The processes `/proc/locks` names as holding a lock on the file
+/// `dev`/`ino`, write locks first, else in the kernel's order; OFD locks,
+/// which name no process, left out. See [`LockEntry::pid`] for what a
+/// `flock` lock's PID is worth.
+pub fn lock_holders(dev: u64, ino: u64) -> Vec<(LockKind, Pid)> {
+    named_holders(locks_on(dev, ino))
+}
+
+/// The processes `locks` name, write locks first, else in the kernel's
+/// order; locks that name no process (OFD locks) left out.
+pub fn named_holders(mut locks: Vec<LockEntry>) -> Vec<(LockKind, Pid)> {
+    // A stable sort: the kernel's order kept among writers and readers.
+    locks.sort_by_key(|l| !l.write);
+    locks
+        .into_iter()
+        .filter_map(|l| Some((l.kind, l.pid?)))
+        .collect()
+}
+
+/// Whether `pid` holds a lock on the file `dev`/`ino` through one of its
+/// descriptors, as `/proc/PID/fdinfo` says: the kernel lists there the
+/// locks of each descriptor's open file — a `flock` or OFD lock in every
+/// process sharing that open file (a daemon that inherited its pidfile's
+/// descriptor from the parent that locked it), a POSIX lock in its owner.
+/// Unlike the PID `/proc/locks` shows for a `flock` lock, this is about
+/// the process now, not the one that took the lock. Reads no file the
+/// descriptors name (a hung network mount must not stall foster), and at
+/// most [`MAX_FDS_LOOKED_AT`] descriptors. `false` when it cannot be read.
+pub fn holds_lock(pid: Pid, dev: u64, ino: u64) -> bool {
+    let (major, minor) = device_numbers(dev);
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return false;
+    };
+    entries
+        .take(MAX_FDS_LOOKED_AT)
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let fd: u32 = name.to_str()?.parse().ok()?;
+            read_lines_bounded(&format!("/proc/{pid}/fdinfo/{fd}"), MAX_FDINFO_TEXT)
+        })
+        .filter(|text| fdinfo_inode(text) == Some(ino))
+        .any(|text| {
+            parse_fdinfo_locks(&text)
+                .iter()
+                .any(|l| l.major == major && l.minor == minor && l.inode == ino)
+        })
+}
+
 fn walk(root: Pid, children: &HashMap<Pid, Vec<Pid>>) -> Vec<Pid> {
     let mut found = Vec::new();
     let mut queue = vec![root];
@@ -212,6 +438,152 @@ mod tests {
     /// Our own PID, or a child's (`std::process::id`, `Child::id`).
     fn process(id: u32) -> Pid {
         pid(i32::try_from(id).expect("a PID fits in an i32"))
+    }
+
+    fn lock(kind: LockKind, write: bool, n: i32, dev: (u32, u32), inode: u64) -> LockEntry {
+        LockEntry {
+            kind,
+            write,
+            pid: Pid::new(n),
+            major: dev.0,
+            minor: dev.1,
+            inode,
+        }
+    }
+
+    #[test]
+    fn parses_proc_locks_as_this_kernel_writes_it() {
+        // Taken from a 6.18 kernel, a process holding each kind (and one
+        // waiting behind a POSIX and a flock lock).
+        let text = "\
+1: POSIX  ADVISORY  WRITE 20482 fe:00:10010806 0 EOF
+1: -> POSIX  ADVISORY  WRITE 20524 fe:00:10010806 0 EOF
+2: FLOCK  ADVISORY  WRITE 20148 fe:00:10010787 0 EOF
+2: -> FLOCK  ADVISORY  WRITE 20409 fe:00:10010787 0 EOF
+3: OFDLCK ADVISORY  READ -1 00:06:3 0 EOF
+4: POSIX  ADVISORY  READ 19676 fe:00:10010818 0 EOF
+5: FLOCK  ADVISORY  READ 19676 fe:00:10010833 0 EOF
+6: POSIX  ADVISORY  WRITE 764 00:16:21448 0 0
+7: POSIX  ADVISORY  READ  3548 08:01:7865567 1826 2335
+";
+        use LockKind::*;
+        assert_eq!(
+            parse_locks(text),
+            [
+                lock(Posix, true, 20482, (0xfe, 0), 10010806),
+                lock(Flock, true, 20148, (0xfe, 0), 10010787),
+                lock(Ofd, false, -1, (0, 6), 3),
+                lock(Posix, false, 19676, (0xfe, 0), 10010818),
+                lock(Flock, false, 19676, (0xfe, 0), 10010833),
+                lock(Posix, true, 764, (0, 0x16), 21448),
+                lock(Posix, false, 3548, (8, 1), 7865567),
+            ]
+        );
+        // An OFD lock, and a PID outside the reader's namespace, name no
+        // process.
+        assert_eq!(
+            parse_locks("9: OFDLCK ADVISORY  WRITE -1 fe:00:5 0 EOF")[0].pid,
+            None
+        );
+        assert_eq!(
+            parse_locks("9: FLOCK  ADVISORY  WRITE 0 fe:00:5 0 EOF")[0].pid,
+            None
+        );
+        // Older kernels: mandatory locks, and minor numbers past a byte.
+        assert_eq!(
+            parse_locks("1: POSIX  MANDATORY WRITE 12 103:1a2:77 0 EOF"),
+            [lock(Posix, true, 12, (0x103, 0x1a2), 77)]
+        );
+    }
+
+    #[test]
+    fn skips_waiters_leases_and_hostile_lines() {
+        let text = "\
+1:  -> FLOCK  ADVISORY  WRITE 20409 fe:00:10010787 0 EOF
+1:   -> POSIX  ADVISORY  WRITE 1 fe:00:10010787 0 EOF
+2: LEASE  ACTIVE    READ 1427 fe:00:753934 0 EOF
+3: DELEG  ACTIVE    READ 1427 fe:00:753934 0 EOF
+4: LEASE  BREAKER   UNLCK 1427 fe:00:753934 0 EOF
+5: ACCESS  ADVISORY  READ 10 fe:00:1 0 EOF
+6: POSIX *NOINODE* WRITE 10 <none>:0 0 EOF
+7: POSIX  ADVISORY  WRITE 10 fe:00:99999999999999999999999 0 EOF
+8: POSIX  ADVISORY  WRITE 10 fffffffff:00:1 0 EOF
+9: POSIX  ADVISORY  WRITE 10 fe:00:1:2 0 EOF
+10: POSIX  ADVISORY  WRITE 10 fe:00 0 EOF
+11: POSIX  ADVISORY  WRITE 10 fe:00:1
+12: POSIX  ADVISORY  UNLCK 10 fe:00:1 0 EOF
+13: POSIX  SUGGESTED WRITE 10 fe:00:1 0 EOF
+POSIX  ADVISORY  WRITE 10 fe:00:1 0 EOF
+x: POSIX  ADVISORY  WRITE 10 fe:00:1 0 EOF
+14 POSIX  ADVISORY  WRITE 10 fe:00:1 0 EOF
+garbage
+
+
+15: POSIX
+\u{0}\u{ff}: ß
+";
+        assert_eq!(parse_locks(text), []);
+        // A PID that is no number, or too big for one, names nobody; the
+        // lock is still there.
+        for pid in ["abc", "99999999999", "-2147483649", "+", "-0"] {
+            let line = format!("1: FLOCK  ADVISORY  WRITE {pid} fe:00:5 0 EOF");
+            assert_eq!(
+                parse_locks(&line),
+                [lock(LockKind::Flock, true, 0, (0xfe, 0), 5)],
+                "{pid}"
+            );
+        }
+    }
+
+    #[test]
+    fn reads_the_locks_of_a_descriptor() {
+        let fdinfo = "pos:\t6\nflags:\t02100002\nmnt_id:\t27\nino:\t10010690\n\
+                      lock:\t1: FLOCK  ADVISORY  WRITE 21787 fe:00:10010690 0 EOF\n\
+                      lock:\t2: -> FLOCK  ADVISORY  WRITE 2 fe:00:10010690 0 EOF\n\
+                      tfd:        5 events:       19 data:                5\n";
+        assert_eq!(fdinfo_inode(fdinfo), Some(10010690));
+        assert_eq!(
+            parse_fdinfo_locks(fdinfo),
+            [lock(LockKind::Flock, true, 21787, (0xfe, 0), 10010690)]
+        );
+        assert_eq!(fdinfo_inode("pos:\t0\nflags:\t01\n"), None);
+        assert_eq!(parse_fdinfo_locks("ino:\t5\n"), []);
+    }
+
+    #[test]
+    fn splits_a_device_number_as_glibc_does() {
+        for (major, minor) in [
+            (0, 0),
+            (8, 1),
+            (254, 0),
+            (0, 0x1a2),
+            (259, 65537),
+            (4095, 1 << 19),
+        ] {
+            let dev = libc::makedev(major, minor);
+            assert_eq!(device_numbers(dev), (major, minor));
+            assert_eq!((libc::major(dev), libc::minor(dev)), (major, minor));
+        }
+        assert_eq!(device_numbers(0xfe00), (0xfe, 0));
+        assert_eq!(device_numbers(u64::MAX), (u32::MAX, u32::MAX));
+    }
+
+    #[test]
+    fn a_cut_line_is_not_read() {
+        let path = std::env::temp_dir().join(format!("foster-locks-cut-{}", std::process::id()));
+        std::fs::write(
+            &path,
+            "1: POSIX  ADVISORY  WRITE 10 fe:00:12345 0 EOF\n2: POSIX",
+        )
+        .unwrap();
+        let text = read_lines_bounded(path.to_str().unwrap(), 52).unwrap();
+        assert_eq!(text, "1: POSIX  ADVISORY  WRITE 10 fe:00:12345 0 EOF\n");
+        let text = read_lines_bounded(path.to_str().unwrap(), 40).unwrap();
+        assert_eq!(text, "");
+        let text = read_lines_bounded(path.to_str().unwrap(), 1000).unwrap();
+        assert!(text.ends_with("2: POSIX"));
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(read_lines_bounded("/nonexistent/locks", 10), None);
     }
 
     #[test]

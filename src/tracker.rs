@@ -33,7 +33,7 @@ use crate::pidfile::{Candidate, CgroupMembership, Context, Ties};
 use crate::reaper::Reaper;
 use crate::service::ServiceId;
 use crate::status::WaitStatus;
-use crate::supervisor::{Event, Named, PidfileReading, Supervisor};
+use crate::supervisor::{Event, Named, PidfileLock, PidfileReading, Supervisor};
 use crate::sys::{self, Inotify, Pid, PidFd, Poller, Reaped, Watch};
 use crate::unit::{Kind, Unit};
 
@@ -93,6 +93,14 @@ struct PidfileState {
 /// non-blocking (a FIFO put in its place must not stall PID 1), and at
 /// most 64 bytes of it (a PID needs 11).
 fn pidfile_state(path: &Path) -> Option<PidfileState> {
+    open_pidfile(path).map(|(_, state)| state)
+}
+
+/// [`pidfile_state`], and the file still open, to ask the kernel who
+/// locks it. Opening and closing it is safe for the daemon's own locks:
+/// closing a descriptor drops the POSIX locks of the process that closes
+/// it, and foster holds none.
+fn open_pidfile(path: &Path) -> Option<(std::fs::File, PidfileState)> {
     use std::io::Read;
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let file = std::fs::OpenOptions::new()
@@ -105,13 +113,63 @@ fn pidfile_state(path: &Path) -> Option<PidfileState> {
         return None;
     }
     let mut content = Vec::with_capacity(16);
-    file.take(64).read_to_end(&mut content).ok()?;
-    Some(PidfileState {
+    (&file).take(64).read_to_end(&mut content).ok()?;
+    let state = PidfileState {
         dev: meta.dev(),
         ino: meta.ino(),
         modified: meta.modified().ok(),
         content,
-    })
+    };
+    Some((file, state))
+}
+
+/// The process the kernel says holds a lock on the open pidfile `file`
+/// (`dev`/`ino`), if foster can name one; `text`: the PID its text names.
+///
+/// A POSIX lock's holder is exact (`F_GETLK`): such a lock belongs to
+/// the process that took it and dies with it. A `flock` or OFD lock
+/// belongs to an open file, shared by every process that inherited the
+/// descriptor, and `/proc/locks` names only the process that took it (for
+/// `flock`; none for OFD): a daemon that locked its pidfile before
+/// forking, as libbsd's `pidfile_open(3)` then `daemon(3)` do, holds it
+/// in the child whose PID the text names, while `/proc/locks` names the
+/// parent, gone, its number perhaps reused. So a process counts as a
+/// holder of such a lock only when `/proc/PID/fdinfo` shows the lock
+/// through one of its descriptors — the text's PID first, then those
+/// `/proc/locks` names, writers first.
+fn lock_holder(file: &std::fs::File, dev: u64, ino: u64, text: Option<Pid>) -> Option<Pid> {
+    match sys::posix_lock_holder(file) {
+        Ok(Some(holder)) => return Some(holder),
+        Ok(None) => {}
+        Err(e) => debug!("cannot ask who holds a POSIX lock on a pidfile: {e}"),
+    }
+    let shared: Vec<_> = crate::procfs::locks_on(dev, ino)
+        .into_iter()
+        .filter(|l| l.kind != crate::procfs::LockKind::Posix)
+        .collect();
+    if shared.is_empty() {
+        return None;
+    }
+    if let Some(text) = text
+        && crate::procfs::holds_lock(text, dev, ino)
+    {
+        return Some(text);
+    }
+    crate::procfs::named_holders(shared)
+        .into_iter()
+        .map(|(_, pid)| pid)
+        .filter(|&pid| Some(pid) != text)
+        .find(|&pid| crate::procfs::holds_lock(pid, dev, ino))
+}
+
+/// What the pidfile's text and lock say together: the PID to judge, and
+/// how the lock stands against the text (see [`PidfileLock`]).
+fn judged_pid(text: Option<Pid>, holder: Option<Pid>) -> (Option<Pid>, PidfileLock) {
+    match holder {
+        None => (text, PidfileLock::Unlocked),
+        Some(holder) if Some(holder) == text => (text, PidfileLock::HeldByNamed),
+        Some(holder) => (Some(holder), PidfileLock::HeldByOther { text }),
+    }
 }
 
 /// Whose cgroup `pid` is in, where foster makes cgroups.
@@ -256,12 +314,20 @@ impl Tracker {
     ) -> Option<Event> {
         let path = supervisor.unit(id)?.pidfile.clone()?;
         let launch = self.launches.get(&id);
-        let now = pidfile_state(&path);
-        let stale = match (&now, launch.and_then(|l| l.before.as_ref())) {
+        let opened = open_pidfile(&path);
+        let now = opened.as_ref().map(|(_, state)| state);
+        let stale = match (now, launch.and_then(|l| l.before.as_ref())) {
             (Some(now), Some(before)) => now == before,
             _ => false,
         };
-        let pid = now.as_ref().and_then(|s| crate::pidfile::parse(&s.content));
+        let text = now.and_then(|s| crate::pidfile::parse(&s.content));
+        // The kernel's word on who holds the file, asked while it is open:
+        // a holder other than the text names is the one judged below.
+        let holder = opened
+            .as_ref()
+            .and_then(|(file, s)| lock_holder(file, s.dev, s.ino, text));
+        drop(opened);
+        let (pid, lock) = judged_pid(text, holder);
         // A held zombie is still described by /proc, and its PID is still its own.
         let exited = pid.and_then(|p| reaper.held(p));
         let candidate = match exited {
@@ -281,6 +347,7 @@ impl Tracker {
             exited,
             candidate,
             context: launch.map(|l| self.context(l)),
+            lock,
         };
         Some(Event::Pidfile {
             service: id,
@@ -499,6 +566,96 @@ fn prune_records<L, W>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    /// The holder `read_pidfile` finds for the pidfile at `path`, its text
+    /// read as `read_pidfile` reads it.
+    fn holder_of(path: &Path, text: Option<Pid>) -> (Option<Pid>, Option<Pid>) {
+        let (file, state) = open_pidfile(path).unwrap();
+        let read = crate::pidfile::parse(&state.content);
+        (
+            read,
+            lock_holder(&file, state.dev, state.ino, text.or(read)),
+        )
+    }
+
+    fn pidfile(name: &str) -> std::path::PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("foster-tracker-{}-{name}", std::process::id()));
+        std::fs::write(&path, "1\n").unwrap();
+        path
+    }
+
+    use sys::{TestLock, end_daemon as end, lock_taking_daemon as daemon};
+
+    const FLOCK: TestLock = TestLock::Flock;
+    const OFD: TestLock = TestLock::Ofd;
+    const POSIX: TestLock = TestLock::Posix {
+        write: true,
+        start: 0,
+        len: 0,
+    };
+
+    #[test]
+    fn a_daemon_that_locked_its_pidfile_before_forking_is_its_holder() {
+        // /proc/locks names the parent that took the flock, exited since;
+        // the daemon that inherited the descriptor holds the lock now.
+        for (name, lock) in [("flock", FLOCK), ("ofd", OFD)] {
+            let path = pidfile(&format!("before-{name}"));
+            let (daemon, parent) = daemon(&path, lock, true);
+            let (text, holder) = holder_of(&path, None);
+            // A text naming some other process: neither it nor the dead
+            // parent holds the lock; no holder foster can name.
+            let me = Pid::new(i32::try_from(std::process::id()).unwrap()).unwrap();
+            let (_, other) = holder_of(&path, Some(me));
+            let listed = {
+                use std::os::unix::fs::MetadataExt;
+                let meta = std::fs::metadata(&path).unwrap();
+                crate::procfs::lock_holders(meta.dev(), meta.ino())
+            };
+            end(daemon);
+            std::fs::remove_file(&path).unwrap();
+            assert_eq!(text, Some(daemon), "{name}");
+            assert_eq!(holder, Some(daemon), "{name}");
+            assert_eq!(other, None, "{name}");
+            if lock == FLOCK {
+                assert_eq!(listed, [(crate::procfs::LockKind::Flock, parent)]);
+            }
+        }
+    }
+
+    #[test]
+    fn the_holder_of_a_lock_the_text_does_not_name_is_found() {
+        for (name, lock) in [("flock", FLOCK), ("ofd", OFD), ("posix", POSIX)] {
+            let path = pidfile(&format!("after-{name}"));
+            let (daemon, _) = daemon(&path, lock, false);
+            let (_, named) = holder_of(&path, None);
+            let me = Pid::new(i32::try_from(std::process::id()).unwrap()).unwrap();
+            let (_, other) = holder_of(&path, Some(me));
+            end(daemon);
+            std::fs::remove_file(&path).unwrap();
+            assert_eq!(named, Some(daemon), "{name}");
+            // An OFD lock names nobody in /proc/locks: only the text's PID
+            // can be found holding it.
+            let expected = if lock == OFD { None } else { Some(daemon) };
+            assert_eq!(other, expected, "{name}");
+        }
+        let path = pidfile("unlocked");
+        let (text, holder) = holder_of(&path, None);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!((text, holder), (Some(Pid::INIT), None));
+    }
+
+    #[test]
+    fn the_lock_decides_which_pid_is_judged() {
+        let (a, b) = (Pid::new(40), Pid::new(41));
+        assert_eq!(judged_pid(a, None), (a, PidfileLock::Unlocked));
+        assert_eq!(judged_pid(None, None), (None, PidfileLock::Unlocked));
+        assert_eq!(judged_pid(a, a), (a, PidfileLock::HeldByNamed));
+        assert_eq!(judged_pid(a, b), (b, PidfileLock::HeldByOther { text: a }));
+        assert_eq!(
+            judged_pid(None, b),
+            (b, PidfileLock::HeldByOther { text: None })
+        );
+    }
 
     #[test]
     fn records_of_processes_and_services_that_are_gone_are_dropped() {

@@ -99,6 +99,30 @@ pub struct PidfileReading {
     pub exited: Option<WaitStatus>,
     /// What ties the process named to a service.
     pub ties: Ties,
+    /// Whether the kernel says a process holds a lock on the file, and
+    /// whether it is the one the text names. With
+    /// [`PidfileLock::HeldByOther`], `pid` and everything after it
+    /// describe the holder, not the text's PID.
+    pub lock: PidfileLock,
+}
+
+/// What the kernel says of a pidfile's lock, against its text. A daemon
+/// that keeps its pidfile locked for life (`fcntl` or `lockf`, `flock`, an
+/// OFD lock) gives a second witness, and a better one: the text may be
+/// left over, half written, or rewritten by another, the lock dies with
+/// its holder (P21 in `daemon-tracking.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PidfileLock {
+    /// No lock, or none whose holder foster could name: a holder outside
+    /// foster's PID namespace, an OFD or `flock` lock held by no process
+    /// foster can find still holding it.
+    #[default]
+    Unlocked,
+    /// Locked by the process the text names.
+    HeldByNamed,
+    /// Locked by another process than the text names (`text`: the text's
+    /// PID, if it is a clean one): the reading describes the holder.
+    HeldByOther { text: Option<Pid> },
 }
 
 /// Who a signal is for.

@@ -51,7 +51,7 @@ pub mod status;
 mod waiters;
 
 pub use crate::control::Client;
-pub use events::{Action, Errno, Event, Named, PidfileReading, StartError, Target};
+pub use events::{Action, Errno, Event, Named, PidfileLock, PidfileReading, StartError, Target};
 
 /// Settings the supervisor decides with.
 #[derive(Debug, Clone)]

@@ -977,6 +977,7 @@ fn reading(service: ServiceId, n: Option<i32>, stale: bool, ppid: i32, ticks: u6
             context: Some(context()),
             exited: None,
             ties: Ties::default(),
+            lock: PidfileLock::Unlocked,
         },
     }
 }

@@ -28,7 +28,8 @@
 //! `reap` (`waitpid`/`waitid`), `events` (epoll, the timer, pidfds,
 //! inotify), `sockets` (the notify and control sockets), `output`
 //! (service output pipes and foster's own stdout and stderr), `spawn`
-//! (`clone` to `exec`) and `machine` (mounts, hostname, `reboot`). The
+//! (`clone` to `exec`), `locks` (who holds a POSIX lock on a file, asked
+//! without taking one) and `machine` (mounts, hostname, `reboot`). The
 //! `allow(unsafe_code)` below covers all of them, and nothing outside
 //! `sys`.
 
@@ -36,6 +37,7 @@
 
 mod events;
 mod fds;
+mod locks;
 mod machine;
 mod output;
 mod pid;
@@ -50,6 +52,9 @@ use std::os::unix::ffi::OsStringExt;
 
 pub use events::{Inotify, PidFd, Poller, Timer, Watch};
 pub use fds::{close_fds_except, closed_standard_fds, ensure_standard_fds, open_onto};
+pub use locks::posix_lock_holder;
+#[cfg(test)]
+pub use locks::{TestLock, end_daemon, lock_taking_daemon};
 pub use machine::{
     MountFlags, RebootCommand, ctrl_alt_del_to_sigint, mount, reboot, remount_read_only,
     set_hostname, sleep_forever, sync, unmount,
