@@ -137,7 +137,17 @@ fn open_pidfile(path: &Path) -> Option<(std::fs::File, PidfileState)> {
 /// holder of such a lock only when `/proc/PID/fdinfo` shows the lock
 /// through one of its descriptors — the text's PID first, then those
 /// `/proc/locks` names, writers first.
-fn lock_holder(file: &std::fs::File, dev: u64, ino: u64, text: Option<Pid>) -> Option<Pid> {
+///
+/// An OFD lock names nobody in `/proc/locks`: then the text's PID's
+/// ancestors up to foster (`near`: the master of the worker the text
+/// names, say) are asked too, nearest first.
+fn lock_holder(
+    file: &std::fs::File,
+    dev: u64,
+    ino: u64,
+    text: Option<Pid>,
+    near: impl FnOnce() -> Vec<Pid>,
+) -> Option<Pid> {
     match sys::posix_lock_holder(file) {
         Ok(Some(holder)) => return Some(holder),
         Ok(None) => {}
@@ -158,6 +168,7 @@ fn lock_holder(file: &std::fs::File, dev: u64, ino: u64, text: Option<Pid>) -> O
     crate::procfs::named_holders(shared)
         .into_iter()
         .map(|(_, pid)| pid)
+        .chain(near())
         .filter(|&pid| Some(pid) != text)
         .find(|&pid| crate::procfs::holds_lock(pid, dev, ino))
 }
@@ -323,9 +334,13 @@ impl Tracker {
         let text = now.and_then(|s| crate::pidfile::parse(&s.content));
         // The kernel's word on who holds the file, asked while it is open:
         // a holder other than the text names is the one judged below.
+        let near = || {
+            text.map(|t| crate::procfs::ancestors(t, self.own_pid))
+                .unwrap_or_default()
+        };
         let holder = opened
             .as_ref()
-            .and_then(|(file, s)| lock_holder(file, s.dev, s.ino, text));
+            .and_then(|(file, s)| lock_holder(file, s.dev, s.ino, text, near));
         drop(opened);
         let (pid, lock) = judged_pid(text, holder);
         // A held zombie is still described by /proc, and its PID is still its own.
@@ -573,7 +588,7 @@ mod tests {
         let read = crate::pidfile::parse(&state.content);
         (
             read,
-            lock_holder(&file, state.dev, state.ino, text.or(read)),
+            lock_holder(&file, state.dev, state.ino, text.or(read), Vec::new),
         )
     }
 

@@ -55,6 +55,9 @@ pub struct Service {
     /// The latest launch, kept until the next: what it left (its session,
     /// what it started) is this service's, never another's.
     pub launch: Option<Launched>,
+    /// The followed daemon held a lock on its pidfile when foster adopted
+    /// it: that daemon (the kernel's word on who owns the file).
+    pub pidfile_locker: Option<Pid>,
 }
 
 impl Service {
@@ -85,6 +88,7 @@ impl Service {
             recent_restarts: std::collections::VecDeque::new(),
             last_source: PidSource::Child,
             launch: None,
+            pidfile_locker: None,
         }
     }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use log::{debug, info, warn};
 
-use super::{Action, Main, PidfileReading, Supervisor, kill_service, signal_service};
+use super::{Action, Main, PidfileLock, PidfileReading, Supervisor, kill_service, signal_service};
 use crate::pidfile::{Candidate, Claim, Context};
 use crate::service::{Life, Origin, PidSource, Stop, Watched};
 use crate::status::WaitStatus;
@@ -31,9 +31,39 @@ impl Supervisor {
             .as_ref()
             .and_then(|c| self.owner_elsewhere(name, c, &reading.ties));
         let root = reading.ties.adopted_root;
+        let lock = reading.lock;
         let Some(s) = self.services.get_mut(name) else {
             return;
         };
+        let path = s
+            .unit
+            .pidfile
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        // The kernel's word: a daemon that held the lock on its pidfile
+        // and no longer does while it runs is worth a word, once; the
+        // file's text is not trusted over the daemon foster follows.
+        if let Life::Running { watched, .. } = &s.life {
+            if s.pidfile_locker == Some(watched.main) && lock == PidfileLock::Unlocked {
+                let text = reading
+                    .pid
+                    .map(|p| format!(" (it now says {p})"))
+                    .unwrap_or_default();
+                warn!(
+                    "{name}: suspicious: {path} is no longer locked by {}, which held it{text}; foster goes on following {}",
+                    watched.main, watched.main
+                );
+                s.pidfile_locker = None;
+            }
+            return;
+        }
+        if let PidfileLock::HeldByOther { text } = lock
+            && let Some(holder) = reading.pid
+        {
+            let says = text.map_or_else(|| "no PID".to_string(), |p| format!("PID {p}"));
+            info!("{name}: {path} says {says}, but its lock is held by {holder}: judging {holder}");
+        }
         // Only a daemon awaited, or a successor looked for, reads it.
         let (since, emptied, dead) = match &s.life {
             Life::AwaitingDaemon { since, emptied, .. } => (*since, *emptied, None),
@@ -52,12 +82,6 @@ impl Supervisor {
             _ => return,
         };
         let awaiting = matches!(s.life, Life::AwaitingSuccessor { .. });
-        let path = s
-            .unit
-            .pidfile
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
         let verdict = match (
             reading.pid,
             reading.stale,
@@ -127,6 +151,7 @@ impl Supervisor {
                 // own), when it is the service's.
                 let mut others: Vec<Pid> =
                     s.others().iter().copied().filter(|&p| p != pid).collect();
+                s.pidfile_locker = (lock != PidfileLock::Unlocked).then_some(pid);
                 let launcher = s.launch.map(|l| l.pid);
                 if let Some((monitor, ticks)) = root
                     && monitor != pid

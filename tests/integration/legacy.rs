@@ -1218,3 +1218,62 @@ fn a_daemon_with_its_own_monitor_is_followed_through_five_crashes_with_restarts_
         }
     }
 }
+
+/// The kernel's word on pidfiles: a daemon that holds a lock on its
+/// pidfile (POSIX, flock or OFD) while the text names another process (its
+/// worker) is followed as the lock holder, and foster says both numbers.
+#[test]
+fn a_locked_pidfile_is_judged_by_its_lock_holder_not_its_text() {
+    for mode in modes() {
+        for cgroups in cgroup_choices() {
+            for kind in ["posix", "flock", "ofd"] {
+                let case = Case::new(mode, "locked");
+                case.daemon(
+                    "d",
+                    "restart: never\n",
+                    &["--lock", kind, "--workers", "1", "--content", "worker"],
+                );
+                let mut running = case.start_with(cgroups);
+                let master = case.wait_log("d", "master ");
+                let worker = case.wait_log("d", "worker ");
+                case.wait_field("d", "pid_source", "pidfile");
+                let json = case.status("d");
+                assert_eq!(
+                    field(&json, "pid"),
+                    master,
+                    "{mode:?} {cgroups:?} {kind}: {json}"
+                );
+                running.expect_stderr(&format!(
+                    "says PID {worker}, but its lock is held by {master}: judging {master}"
+                ));
+                case.assert_stop_leaves_nothing("d");
+                case.finish(running, &["d"]);
+            }
+        }
+    }
+}
+
+/// A daemon that held its pidfile's lock and released it while running is
+/// suspicious: foster says so at the next reading and goes on following it.
+#[test]
+fn a_daemon_that_lets_go_of_its_pidfile_lock_is_reported_and_still_followed() {
+    for mode in modes() {
+        let case = Case::new(mode, "unlocked");
+        case.daemon(
+            "d",
+            "restart: never\n",
+            &["--lock", "posix", "--unlock-after", "100"],
+        );
+        let mut running = case.start();
+        let master = case.assert_followed("d");
+        case.wait_log("d", "unlocked ");
+        // Something rewrites the file (same text): foster reads it again.
+        std::fs::write(case.pidfile("d"), format!("{master}\n")).unwrap();
+        running.expect_stderr(&format!(
+            "suspicious: {} is no longer locked by {master}, which held it",
+            case.pidfile("d")
+        ));
+        assert_eq!(case.field("d", "pid"), master, "{mode:?}");
+        case.finish(running, &["d"]);
+    }
+}
