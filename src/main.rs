@@ -480,6 +480,9 @@ fn daemon_unit(options: &Options, pidfile: &Path, workdir: Option<PathBuf>) -> u
         restart_limit: None,
         env_files: Vec::new(),
         autostart: true,
+        sockets: Vec::new(),
+        fd_store: 0,
+        restart_mode: crate::unit::RestartMode::StopStart,
     }
 }
 

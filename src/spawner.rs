@@ -172,9 +172,20 @@ fn service_env(
     notify: Option<String>,
 ) -> Vec<(OsString, OsString)> {
     let mut env: Vec<(OsString, OsString)> = own.to_vec();
-    let mut set = |key: OsString, value: OsString| match env.iter_mut().find(|(k, _)| *k == key) {
+    // Where each key is: an env file may hold many thousands of variables,
+    // and a start must not take quadratic time in them.
+    let mut at: std::collections::HashMap<OsString, usize> = env
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (k.clone(), i))
+        .collect();
+    let mut set = |key: OsString, value: OsString| match at.get(&key).and_then(|&i| env.get_mut(i))
+    {
         Some(slot) => slot.1 = value,
-        None => env.push((key, value)),
+        None => {
+            at.insert(key.clone(), env.len());
+            env.push((key, value));
+        }
     };
     if let Some(creds) = &unit.credentials {
         set("HOME".into(), creds.home.clone().into());

@@ -27,6 +27,9 @@ pub fn unit(name: &str, kind: Kind, restart: Restart) -> Unit {
         restart_limit: None,
         env_files: Vec::new(),
         autostart: true,
+        sockets: Vec::new(),
+        fd_store: 0,
+        restart_mode: crate::unit::RestartMode::StopStart,
     }
 }
 

@@ -116,10 +116,11 @@ pub fn check_files(
         })
         .collect();
     let Checked {
-        units,
-        problems,
+        mut units,
+        mut problems,
         warnings,
     } = check_units(&texts, users, probe);
+    refuse_what_is_not_built_yet(&mut units, &mut problems);
     // Every name with a file that gave no unit: on a reload, the running
     // version of its service is kept.
     let invalid = texts
@@ -133,6 +134,30 @@ pub fn check_files(
         invalid,
         warnings,
     }
+}
+
+/// Held sockets, the fd store and overlapped restarts are read and checked
+/// (their keys are the contract of issue 14), but foster does not act on
+/// them yet: a unit that asks for them is refused, never run without what
+/// it asked for.
+fn refuse_what_is_not_built_yet(units: &mut BTreeMap<String, Unit>, problems: &mut Vec<Problem>) {
+    units.retain(|_, unit| {
+        let asks = [
+            (!unit.sockets.is_empty(), "sockets"),
+            (unit.fd_store > 0, "fd_store"),
+            (unit.restart_mode == super::RestartMode::Overlap, "restart_mode: overlap"),
+        ];
+        let Some((_, what)) = asks.iter().find(|(asked, _)| *asked) else {
+            return true;
+        };
+        problems.push(Problem {
+            file: unit.path.clone(),
+            line: 0,
+            column: 0,
+            message: format!("{what}: held sockets, the fd store and overlapped restarts are not built yet; this unit is not run"),
+        });
+        false
+    });
 }
 
 /// What [`check_units`] found.
@@ -217,6 +242,28 @@ pub(super) fn check_units(
                     column: dep.referenced.column(),
                     message: format!("depends_on: unknown service \"{}\"", dep.value),
                 });
+            }
+        }
+    }
+    // A socket is held for one service: the same address and type in two
+    // units is reported at the second (in name order).
+    let mut held: BTreeMap<(String, &'static str), &str> = BTreeMap::new();
+    for (name, p) in &parsed {
+        for (spec, &(line, column)) in p.unit.sockets.iter().zip(&p.socket_at) {
+            let key = (spec.listen.to_string(), spec.kind.as_str());
+            match held.get(&key) {
+                Some(first) => problems.push(Problem {
+                    file: p.unit.path.clone(),
+                    line,
+                    column,
+                    message: format!(
+                        "sockets: {} ({}) is already held for service \"{first}\"",
+                        key.0, key.1
+                    ),
+                }),
+                None => {
+                    held.insert(key, name.as_str());
+                }
             }
         }
     }

@@ -55,6 +55,9 @@ impl std::error::Error for EnvFileError {}
 pub fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, EnvFileError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut vars: Vec<(String, String)> = Vec::new();
+    // Where each key is in `vars`: a file of a million one-letter lines
+    // must not take PID 1 quadratic time.
+    let mut positions: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (index, line) in text.split('\n').enumerate() {
         let number = index.saturating_add(1);
         let fail = |message: String| EnvFileError {
@@ -83,9 +86,12 @@ pub fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, EnvFileError>
             )));
         }
         let value = parse_value(value.trim_start()).map_err(|m| fail(format!("{key}: {m}")))?;
-        match vars.iter_mut().find(|(k, _)| k == key) {
+        match positions.get(key).and_then(|&i| vars.get_mut(i)) {
             Some((_, v)) => *v = value,
-            None => vars.push((key.to_string(), value)),
+            None => {
+                positions.insert(key.to_string(), vars.len());
+                vars.push((key.to_string(), value));
+            }
         }
     }
     Ok(vars)

@@ -25,6 +25,9 @@ pub(super) const KEYS: &[&str] = &[
     "restart_limit_interval",
     "env_file",
     "autostart",
+    "sockets",
+    "fd_store",
+    "restart_mode",
 ];
 
 /// Keys users bring from systemd, supervisord, Docker Compose and the
@@ -66,8 +69,13 @@ pub(super) fn key_hint(key: &str) -> Option<String> {
 /// compared: a file of a million bytes of unknown keys must not keep PID 1
 /// computing hints.
 pub(super) fn closest(key: &str) -> Option<&'static str> {
+    closest_in(key, KEYS)
+}
+
+/// [`closest`] among `keys`.
+pub(super) fn closest_in(key: &str, keys: &[&'static str]) -> Option<&'static str> {
     let len = key.chars().count();
-    KEYS.iter()
+    keys.iter()
         .filter(|k| k.len().abs_diff(len) <= 2)
         .map(|k| (edit_distance(key, k), *k))
         .filter(|(d, _)| *d <= 2)

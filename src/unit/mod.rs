@@ -24,6 +24,7 @@ mod env_file;
 mod keys;
 mod load;
 mod parse;
+mod sockets;
 #[cfg(test)]
 mod tests;
 mod warnings;
@@ -35,6 +36,7 @@ pub use load::{
     DirUnreadable, FileKind, HostProbe, MAX_UNIT_FILE, Unreadable, ignored_entry,
     is_unit_file_name, load_dir, load_dir_with, read_env_file, try_load_dir, try_load_dir_with,
 };
+pub use sockets::{DEFAULT_BACKLOG, Listen, SocketKind, SocketSpec, parse_listen, valid_fd_name};
 
 /// How a service tells foster it is ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +83,19 @@ pub struct RestartLimit {
     pub interval: Duration,
 }
 
+/// How `fosterctl restart` and a reload that changed the unit go about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartMode {
+    /// The old run stops, then the new one starts (the default).
+    StopStart,
+    /// The new run starts beside the old one, on the same sockets; the old
+    /// one stops once the new one is ready.
+    Overlap,
+}
+
+/// The most descriptors `fd_store:` may let a service park.
+pub const MAX_FD_STORE: u32 = 1024;
+
 /// A valid unit, with every default filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unit {
@@ -110,6 +125,12 @@ pub struct Unit {
     pub env_files: Vec<EnvFile>,
     /// `false`: loaded and shown stopped, started only when asked.
     pub autostart: bool,
+    /// The sockets foster holds for it (`sockets:`), in their order: fds
+    /// 3, 4, … of each start.
+    pub sockets: Vec<SocketSpec>,
+    /// How many descriptors it may park with `FDSTORE=1` (0: none).
+    pub fd_store: u32,
+    pub restart_mode: RestartMode,
 }
 
 /// One `env_file:` entry.

@@ -10,19 +10,23 @@ use serde_saphyr::Spanned;
 
 use super::check::Probe;
 use super::keys::key_hint;
+use super::sockets::parse_sockets;
 use super::warnings::{Machine, shell_program};
 use super::yaml::{Node, yaml_message};
-use super::{EnvFile, KillMode, Kind, LogMode, Problem, Restart, RestartLimit, Unit};
+use super::{
+    EnvFile, KillMode, Kind, LogMode, MAX_FD_STORE, Problem, Restart, RestartLimit, RestartMode,
+    Unit,
+};
 use crate::users::UserDb;
 
 /// Collects problems for one file.
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     file: &'a Path,
-    problems: Vec<Problem>,
+    pub(super) problems: Vec<Problem>,
 }
 
 impl Checker<'_> {
-    fn at<T>(&mut self, node: &Spanned<T>, message: impl Into<String>) {
+    pub(super) fn at<T>(&mut self, node: &Spanned<T>, message: impl Into<String>) {
         self.problems.push(Problem {
             file: self.file.to_path_buf(),
             line: node.referenced.line(),
@@ -31,7 +35,7 @@ impl Checker<'_> {
         });
     }
 
-    fn string(&mut self, key: &str, node: &Spanned<Node>) -> Option<String> {
+    pub(super) fn string(&mut self, key: &str, node: &Spanned<Node>) -> Option<String> {
         match &node.value {
             Node::Str(s) if !s.is_empty() => Some(s.clone()),
             Node::Str(_) => {
@@ -46,7 +50,7 @@ impl Checker<'_> {
         }
     }
 
-    fn choice<T: Copy>(
+    pub(super) fn choice<T: Copy>(
         &mut self,
         key: &str,
         node: &Spanned<Node>,
@@ -170,6 +174,8 @@ impl Checker<'_> {
 pub(super) struct Parsed {
     pub(super) unit: Unit,
     pub(super) deps: Vec<Spanned<String>>,
+    /// Where each of `unit.sockets` is written (line, column).
+    pub(super) socket_at: Vec<(u64, u64)>,
 }
 
 /// Checks one unit file's text. `name` is the service name (the file name
@@ -252,6 +258,11 @@ pub(super) fn parse_unit(
     let mut limit_interval: Option<(Duration, &Spanned<Node>)> = None;
     let mut env_files = Vec::new();
     let mut autostart = true;
+    let mut sockets = Vec::new();
+    let mut socket_at = Vec::new();
+    let mut fd_store = 0;
+    let mut restart_mode = RestartMode::StopStart;
+    let mut restart_mode_node = None;
 
     for (key, value) in unique(&mut c, "", &entries) {
         match key.value.as_str() {
@@ -450,6 +461,37 @@ pub(super) fn parse_unit(
             },
             "critical" => critical = c.boolean("critical", value).unwrap_or(critical),
             "autostart" => autostart = c.boolean("autostart", value).unwrap_or(autostart),
+            "sockets" => {
+                let (specs, at) = parse_sockets(&mut c, value, name).into_iter().unzip();
+                sockets = specs;
+                socket_at = at;
+            }
+            "fd_store" => match value.value {
+                Node::Int(n) if (0..=i64::from(MAX_FD_STORE)).contains(&n) => {
+                    fd_store = u32::try_from(n).unwrap_or(0);
+                }
+                Node::Int(n) => c.at(
+                    value,
+                    format!("fd_store: {n} is out of range (0 to {MAX_FD_STORE})"),
+                ),
+                ref other => {
+                    let found = other.describe();
+                    c.at(
+                        value,
+                        format!("fd_store: expected how many descriptors, found {found}"),
+                    );
+                }
+            },
+            "restart_mode" => {
+                let choices = [
+                    ("stop-start", RestartMode::StopStart),
+                    ("overlap", RestartMode::Overlap),
+                ];
+                if let Some(m) = c.choice("restart_mode", value, &choices) {
+                    restart_mode = m;
+                    restart_mode_node = Some(value);
+                }
+            }
             "env_file" => {
                 for entry in c.strings("env_file", value).unwrap_or_default() {
                     // `-/path`: systemd's EnvironmentFile= for "if it exists".
@@ -589,6 +631,15 @@ pub(super) fn parse_unit(
             }
         }
     };
+    if let Some(node) = restart_mode_node
+        && restart_mode == RestartMode::Overlap
+        && kind != Kind::Notify
+    {
+        c.at(
+            node,
+            "restart_mode: overlap needs a readiness foster can see (type: notify): the old run is stopped once the new one is ready",
+        );
+    }
     for dep in &deps {
         if dep.value == name {
             c.at(
@@ -674,14 +725,21 @@ pub(super) fn parse_unit(
         restart_limit,
         env_files,
         autostart,
+        sockets,
+        fd_store,
+        restart_mode,
     };
-    Ok(Parsed { unit, deps })
+    Ok(Parsed {
+        unit,
+        deps,
+        socket_at,
+    })
 }
 
 /// The entries of a mapping, each key once. A key given again is a problem
 /// at the repeat, naming where it was first given; the repeat is then not
 /// looked at (YAML requires unique keys: which one would win is a guess).
-fn unique<'n>(
+pub(super) fn unique<'n>(
     c: &mut Checker<'_>,
     context: &str,
     entries: &'n [(Spanned<String>, Spanned<Node>)],

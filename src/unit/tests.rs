@@ -905,3 +905,100 @@ fn no_probe_finds_nothing_wrong() {
     );
     assert!(problems.is_empty() && warnings.is_empty(), "{warnings:?}");
 }
+
+#[test]
+fn held_sockets_fd_store_and_restart_mode_are_read_with_their_defaults() {
+    let (units, problems) = check(&[(
+        "web",
+        "type: notify\ncommand: [web]\nsockets:\n  - listen: \"127.0.0.1:8080\"\n  - listen: 443\n    name: https\n    backlog: 128\n  - listen: /run/web.sock\n    type: datagram\n    mode: 0660\nfd_store: 16\nrestart_mode: overlap\n",
+    )]);
+    assert_eq!(problems, Vec::<String>::new());
+    let web = &units["web"];
+    assert_eq!(web.fd_store, 16);
+    assert_eq!(web.restart_mode, RestartMode::Overlap);
+    assert_eq!(
+        web.sockets,
+        vec![
+            SocketSpec {
+                listen: Listen::Inet("127.0.0.1:8080".parse().unwrap()),
+                kind: SocketKind::Stream,
+                name: "web".into(),
+                backlog: DEFAULT_BACKLOG,
+                mode: None,
+            },
+            SocketSpec {
+                listen: Listen::Port(443),
+                kind: SocketKind::Stream,
+                name: "https".into(),
+                backlog: 128,
+                mode: None,
+            },
+            SocketSpec {
+                listen: Listen::Path("/run/web.sock".into()),
+                kind: SocketKind::Datagram,
+                name: "web".into(),
+                backlog: DEFAULT_BACKLOG,
+                mode: Some(0o660),
+            },
+        ]
+    );
+    let (units, _) = check(&[("plain", "command: [x]\n")]);
+    let plain = &units["plain"];
+    assert!(plain.sockets.is_empty());
+    assert_eq!(
+        (plain.fd_store, plain.restart_mode),
+        (0, RestartMode::StopStart)
+    );
+}
+
+#[test]
+fn bad_sockets_are_problems_at_their_position() {
+    let (_, problems) = check(&[(
+        "web",
+        "command: [web]\nsockets:\n  - listen: \"70000\"\n  - listen: \"8080\"\n    type: stream-ish\n  - listen: \"127.0.0.1:81\"\n    mode: \"0600\"\n  - listen: \"82\"\n    type: seqpacket\n  - listen: \"83\"\n  - listen: \"83\"\n  - name: \"a:b\"\n    listen: \"84\"\n  - lisen: \"85\"\n  - 86\nfd_store: 5000\nrestart_mode: overlap\n",
+    )]);
+    assert_eq!(
+        problems,
+        [
+            "web.yaml:3:13: sockets: listen: port 70000 is out of range (1 to 65535)",
+            "web.yaml:5:11: sockets: type: unknown value \"stream-ish\" (expected stream, datagram, seqpacket)",
+            "web.yaml:7:11: sockets: 127.0.0.1:81: `mode` is for unix path sockets only",
+            "web.yaml:9:11: sockets: 82: seqpacket is for unix sockets (/path or @name)",
+            "web.yaml:11:5: sockets: 83 (stream) is listed twice (first at 10:5)",
+            "web.yaml:12:11: sockets: name \"a:b\" is not a LISTEN_FDNAMES name (ASCII, no `:` or control characters, at most 255 bytes)",
+            "web.yaml:14:5: sockets: unknown key `lisen` (did you mean `listen`?) (a socket has listen, type, name, backlog, mode)",
+            "web.yaml:15:5: sockets: each socket is a mapping such as `listen: \"8080\"`, found a number",
+            "web.yaml:16:11: fd_store: 5000 is out of range (0 to 1024)",
+            "web.yaml:17:15: restart_mode: overlap needs a readiness foster can see (type: notify): the old run is stopped once the new one is ready",
+        ]
+    );
+    // Two units, one address.
+    let (_, problems) = check(&[
+        ("a", "command: [a]\nsockets:\n  - listen: \"9000\"\n"),
+        ("b", "command: [b]\nsockets:\n  - listen: \"9000\"\n"),
+    ]);
+    assert_eq!(
+        problems,
+        ["b.yaml:3:5: sockets: 9000 (stream) is already held for service \"a\""]
+    );
+}
+
+#[test]
+fn a_unit_asking_for_held_sockets_is_refused_until_they_are_built() {
+    let file = |text: &str| (PathBuf::from("s/web.yaml"), Ok(text.as_bytes().to_vec()));
+    for text in [
+        "command: [x]\nsockets:\n  - listen: \"8080\"\n",
+        "command: [x]\nfd_store: 4\n",
+        "type: notify\ncommand: [x]\nrestart_mode: overlap\n",
+    ] {
+        let loaded = check_files(vec![file(text)], &users(), &NoProbe);
+        assert!(loaded.units.is_empty(), "{text}");
+        assert!(loaded.invalid.contains("web"), "{text}");
+        let problems: Vec<String> = loaded.problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("are not built yet; this unit is not run"),
+            "{problems:?}"
+        );
+    }
+}
