@@ -408,7 +408,10 @@ fn perform(
         }
         Action::FindAdopted(service) => {
             let cgroups = world.cgroups.as_ref();
-            let event = world.tracker.find_adopted(service, &world.reaper, cgroups);
+            let elsewhere = supervisor.pids_elsewhere(service);
+            let event = world
+                .tracker
+                .find_adopted(service, &world.reaper, cgroups, &elsewhere);
             queue.push_back(event);
         }
         Action::ReadPidfile(service) => {

@@ -269,6 +269,21 @@ impl Supervisor {
         self.services.len()
     }
 
+    /// The processes watched for other services than `id`, and the main
+    /// command: none of them is what `id` left or adopted.
+    pub fn pids_elsewhere(&self, id: ServiceId) -> std::collections::HashSet<Pid> {
+        let main = match self.main {
+            Main::Running(pid) => Some(pid),
+            _ => None,
+        };
+        self.services
+            .values()
+            .filter(|s| s.id != id)
+            .flat_map(Service::pids)
+            .chain(main)
+            .collect()
+    }
+
     /// The unit of the service `id`, while foster knows it.
     pub fn unit(&self, id: ServiceId) -> Option<&Unit> {
         let name = self.ids.get(&id)?;
