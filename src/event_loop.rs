@@ -172,6 +172,11 @@ pub struct World {
     pub reaper: Reaper,
     /// Launches, pidfile and cgroup watches, followed processes.
     pub tracker: Tracker,
+    /// The sockets foster holds for each service (`sockets:`), by its
+    /// name, in the unit's order: bound before its first start, kept
+    /// across its restarts and stops, closed when its entry changes (at
+    /// the next start) or its service is forgotten.
+    pub held: std::collections::HashMap<String, Vec<(crate::unit::SocketSpec, OwnedFd)>>,
 }
 
 /// The main command as `main.rs` prepared it.
@@ -213,6 +218,7 @@ impl World {
             cgroups,
             reaper: Reaper::default(),
             tracker: Tracker::new(identity.pid, identity.session),
+            held: std::collections::HashMap::new(),
         }
     }
 
@@ -286,6 +292,11 @@ pub fn run(
         }
         world.reaper.prune(&supervisor);
         world.tracker.prune(&supervisor);
+        // The sockets of a service foster has forgotten (its unit removed,
+        // its run stopped) are closed.
+        if !world.held.is_empty() {
+            world.held.retain(|name, _| supervisor.id(name).is_some());
+        }
         crate::console::watch(&sources.poller);
         world.relay.resume(&sources.poller);
         if let Some((listener, _)) = &sources.control {

@@ -64,9 +64,23 @@ pub fn start_service(
         (Kind::Notify, None) => return Err(StartError::NoNotifySocket),
         _ => None,
     };
-    let env = service_env(&world.env, unit, from_files, notify);
+    let sockets = hold_sockets(unit, &mut world.held)?;
+    let mut env = service_env(&world.env, unit, from_files, notify);
+    if !sockets.is_empty() {
+        let names: Vec<&str> = unit.sockets.iter().map(|s| s.name.as_str()).collect();
+        let set = |env: &mut Vec<(OsString, OsString)>, key: &str, value: String| {
+            env.retain(|(k, _)| k != key);
+            env.push((key.into(), value.into()));
+        };
+        set(&mut env, "LISTEN_FDS", sockets.len().to_string());
+        set(&mut env, "LISTEN_FDNAMES", names.join(":"));
+        // foster's own PID here; the child writes its own over it.
+        set(&mut env, "LISTEN_PID", world.own_pid.to_string());
+    }
     let mut spec = ChildSpec::new(&argv, &env, false).map_err(spawn_error)?;
     spec.in_new_session();
+    let passed: Vec<std::os::fd::BorrowedFd<'_>> = sockets.iter().map(|fd| fd.as_fd()).collect();
+    spec.pass_fds(&passed);
     if let Some(creds) = &unit.credentials {
         spec.run_as(creds.uid, creds.gid, &creds.groups);
     }
@@ -99,6 +113,7 @@ pub fn start_service(
                 None
             }
         });
+    let joined = cgroup.is_some();
     if let Some((procs, events)) = &cgroup {
         spec.join_cgroup(procs.as_fd());
         world
@@ -156,8 +171,71 @@ pub fn start_service(
         None => Ok(Launched {
             pid: child.pid,
             ticks,
+            cgroup: joined,
         }),
     }
+}
+
+/// The sockets of `unit` (`sockets:`), as foster holds them in `held`:
+/// an entry unchanged since the last start keeps its very socket (with the
+/// connections waiting in its backlog), a new or changed one is bound now,
+/// and one no longer in the unit is closed. Copies of the descriptors, in
+/// the unit's order, for the start to pass; a socket that cannot be made
+/// fails the start, and the sockets already held stay held.
+fn hold_sockets(
+    unit: &Unit,
+    held: &mut std::collections::HashMap<
+        String,
+        Vec<(crate::unit::SocketSpec, std::os::fd::OwnedFd)>,
+    >,
+) -> Result<Vec<std::os::fd::OwnedFd>, StartError> {
+    if unit.sockets.is_empty() && !held.contains_key(&unit.name) {
+        return Ok(Vec::new());
+    }
+    let mut had = held.remove(&unit.name).unwrap_or_default();
+    let owner = unit.credentials.as_ref().map(|c| (c.uid, c.gid));
+    let mut now = Vec::with_capacity(unit.sockets.len());
+    let mut failed = None;
+    for spec in &unit.sockets {
+        match had.iter().position(|(old, _)| old == spec) {
+            Some(at) => now.push(had.swap_remove(at)),
+            None if failed.is_none() => match sys::held_socket(spec, owner) {
+                Ok(fd) => {
+                    info!(
+                        "{}: holding {} ({})",
+                        unit.name,
+                        spec.listen,
+                        spec.kind.as_str()
+                    );
+                    now.push((spec.clone(), fd));
+                }
+                Err(e) => {
+                    failed = Some(format!(
+                        "cannot listen on {} ({}): {}",
+                        spec.listen,
+                        spec.kind.as_str(),
+                        describe(&e)
+                    ))
+                }
+            },
+            None => {}
+        }
+    }
+    // What no entry names any more is closed now; what could not be had
+    // leaves the rest held for the next try.
+    drop(had);
+    let copies = match &failed {
+        None => now
+            .iter()
+            .map(|(_, fd)| fd.try_clone())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StartError::Socket(format!("cannot pass its sockets: {}", describe(&e)))),
+        Some(why) => Err(StartError::Socket(why.clone())),
+    };
+    if !now.is_empty() {
+        held.insert(unit.name.clone(), now);
+    }
+    copies
 }
 
 /// A service's whole environment, each key once, later sources overriding

@@ -32,8 +32,9 @@ pub const MAX_REQUEST: usize = 4096;
 /// `pid_source` (`child`, `pidfile`, `guessed`, `notify`), `pids` (every
 /// process watched: more than one for a guessed set), `status`, `since`
 /// (when the current state began, RFC 3339 UTC), `command` (the argv
-/// list), `problems` (why a unit is `invalid`; empty otherwise).
-pub const STATUS_FIELDS: [&str; 13] = [
+/// list), `problems` (why a unit is `invalid`; empty otherwise),
+/// `sockets` (the sockets foster holds for it: `{name, listen, fd}`).
+pub const STATUS_FIELDS: [&str; 14] = [
     "name",
     "state",
     "pid",
@@ -47,6 +48,7 @@ pub const STATUS_FIELDS: [&str; 13] = [
     "since",
     "command",
     "problems",
+    "sockets",
 ];
 
 /// The first word of a request.

@@ -241,6 +241,10 @@ pub struct Launched {
     /// Its start time in `/proc` clock ticks (`None` when unknown): no
     /// process of this run can be older.
     pub ticks: Option<u64>,
+    /// Its first process joined a cgroup of the service's own: everything
+    /// it starts is there, so what it leaves is found and signalled there
+    /// alone (no walk of `/proc` for its session).
+    pub cgroup: bool,
 }
 
 /// A service as events and actions name it: given when foster learns of

@@ -36,7 +36,11 @@ pub fn unit(name: &str, kind: Kind, restart: Restart) -> Unit {
 /// The launch of process `pid`, its start time unknown.
 pub fn launched(pid: i32) -> Launched {
     let pid = Pid::new(pid).expect("a positive PID");
-    Launched { pid, ticks: None }
+    Launched {
+        pid,
+        ticks: None,
+        cgroup: false,
+    }
 }
 
 #[test]

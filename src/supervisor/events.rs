@@ -225,6 +225,8 @@ pub enum StartError {
     /// An `env_file` that is not optional could not be read or parsed:
     /// what is wrong, naming the file (and the line).
     EnvFile(String),
+    /// A socket of its `sockets:` could not be made: which, and why.
+    Socket(String),
     /// The child failed in its set-up or at exec, and exits by itself;
     /// `detail` names the path or the command concerned.
     Child {
@@ -263,7 +265,7 @@ impl std::fmt::Display for StartError {
             }
             StartError::OutputPipe(e) => write!(f, "cannot create its output pipe: {e}"),
             StartError::Fork(e) => write!(f, "fork failed: {e}"),
-            StartError::EnvFile(why) => f.write_str(why),
+            StartError::EnvFile(why) | StartError::Socket(why) => f.write_str(why),
             StartError::Child {
                 stage,
                 errno,

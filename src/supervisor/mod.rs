@@ -616,6 +616,7 @@ fn kill_targets(s: &Service) -> Vec<Target> {
     let mut targets = service_targets(s);
     if let Some(origin) = s.origin()
         && (origin.is_followed() || s.is_clearing())
+        && !s.launch.is_some_and(|l| l.cgroup)
         && let Some(sid) = origin.session
     {
         targets.push(Target::Session {
@@ -659,6 +660,10 @@ fn stop_what_is_left(s: &Service, actions: &mut Vec<Action>) {
     // sessions that made (or had not made yet when the pidfile was read).
     for sig in [s.unit.stop_signal, libc::SIGCONT] {
         actions.push(Action::SignalCgroup { service: s.id, sig });
+    }
+    // Then nothing of it is outside: no walk of /proc for its session.
+    if s.launch.is_some_and(|l| l.cgroup) {
+        return;
     }
     if let Some(origin) = s.origin()
         && let Some(sid) = origin.session

@@ -165,6 +165,7 @@ pub fn status_json(rows: &[Row<'_>], now: Instant, wall: SystemTime) -> String {
                     at(invalid.since),
                     "[]".to_string(),
                     list(&invalid.problems),
+                    "[]".to_string(),
                 ]
             }
             Row::Service(s, invalid) => {
@@ -199,6 +200,7 @@ pub fn status_json(rows: &[Row<'_>], now: Instant, wall: SystemTime) -> String {
                     s.state_since().map(at).unwrap_or_else(|| "null".into()),
                     list(&s.unit.command),
                     list(invalid.map(|i| i.problems.as_slice()).unwrap_or_default()),
+                    sockets_json(s),
                 ]
             }
         };
@@ -213,6 +215,26 @@ pub fn status_json(rows: &[Row<'_>], now: Instant, wall: SystemTime) -> String {
     }
     out.push_str("]\n");
     out
+}
+
+/// `[{"name":…,"listen":…,"fd":3},…]`: the descriptor each held socket is
+/// in the service's process (3, 4, … in the unit's order).
+fn sockets_json(s: &Service) -> String {
+    let items: Vec<String> = s
+        .unit
+        .sockets
+        .iter()
+        .enumerate()
+        .map(|(i, socket)| {
+            format!(
+                "{{\"name\":{},\"listen\":{},\"fd\":{}}}",
+                json_string(&socket.name),
+                json_string(&socket.listen.to_string()),
+                i.saturating_add(3)
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(","))
 }
 
 fn kind_name(s: &Service) -> &'static str {

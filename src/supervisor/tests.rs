@@ -137,6 +137,7 @@ impl Harness {
             result: Ok(crate::service::Launched {
                 pid: pid(n),
                 ticks: Some(100),
+                cgroup: false,
             }),
         }])
     }
@@ -1607,6 +1608,7 @@ fn news_of_a_service_removed_and_added_again_under_its_name_is_not_the_new_ones(
         result: Ok(crate::service::Launched {
             pid: pid(77),
             ticks: Some(1),
+            cgroup: false,
         }),
     }]);
     assert_eq!(h.sup.services["a"].main_pid(), None);

@@ -37,6 +37,7 @@
 
 mod events;
 mod fds;
+mod listen;
 mod locks;
 mod machine;
 mod output;
@@ -52,6 +53,7 @@ use std::os::unix::ffi::OsStringExt;
 
 pub use events::{Inotify, PidFd, Poller, Timer, Watch};
 pub use fds::{close_fds_except, closed_standard_fds, ensure_standard_fds, open_onto};
+pub use listen::held_socket;
 pub use locks::posix_lock_holder;
 #[cfg(test)]
 pub use locks::{TestLock, end_daemon, lock_taking_daemon};

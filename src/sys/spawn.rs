@@ -4,7 +4,7 @@
 
 use std::ffi::{CString, OsString, c_char, c_int};
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 
 use super::{InheritedMask, Pid, getpid};
@@ -39,6 +39,10 @@ pub struct ChildSpec {
     /// command is looked up in the PATH it is given, as Docker does.
     /// Empty: `execvpe` searches foster's.
     search: Vec<CString>,
+    /// Descriptors the program gets as 3, 4, … in this order (held
+    /// sockets, then stored descriptors), without close-on-exec; they stay
+    /// open in foster until [`spawn`] returns.
+    pass: Vec<RawFd>,
 }
 
 /// The step of a child's set-up that failed, before or at exec.
@@ -201,6 +205,7 @@ impl ChildSpec {
             argv,
             env: entries,
             search,
+            pass: Vec::new(),
             listen_pid_slot,
             foreground,
             dir: None,
@@ -216,6 +221,14 @@ impl ChildSpec {
     /// stay open until [`spawn`] returns.
     pub fn redirect_output(&mut self, stdout: BorrowedFd<'_>, stderr: BorrowedFd<'_>) {
         self.output = Some((stdout.as_raw_fd(), stderr.as_raw_fd()));
+    }
+
+    /// Gives the program `fds` as its descriptors 3, 4, … (the
+    /// `LISTEN_FDS` convention), the only ones it inherits from foster
+    /// besides 0, 1 and 2. The caller keeps them open until [`spawn`] has
+    /// returned.
+    pub fn pass_fds(&mut self, fds: &[std::os::fd::BorrowedFd<'_>]) {
+        self.pass = fds.iter().map(|fd| fd.as_raw_fd()).collect();
     }
 
     /// Gives the child a session of its own (`setsid`), as services get.
@@ -270,6 +283,9 @@ struct ChildArgs {
     /// Null-terminated `DIR/NAME` candidates to `execve` in turn instead of
     /// `execvpe`'s search; null when there are none.
     search: *const *const c_char,
+    /// The descriptors to put on 3, 4, …, each already above the last of
+    /// those numbers (see [`spawn`]), and how many.
+    pass: (*const RawFd, usize),
     /// Written by the child when a step fails: `Stage` as a number, errno.
     failed: (i32, i32),
 }
@@ -302,6 +318,29 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
     env_ptrs.push(std::ptr::null());
     let mut search_ptrs: Vec<*const c_char> = spec.search.iter().map(|c| c.as_ptr()).collect();
     search_ptrs.push(std::ptr::null());
+    // Each descriptor to pass is moved above 3 + their count first (a copy,
+    // close-on-exec, closed when this returns), so that putting one on
+    // its number in the child never overwrites another still to be put.
+    let first_free = c_int::try_from(spec.pass.len())
+        .ok()
+        .and_then(|n| n.checked_add(3))
+        .ok_or_else(|| SpawnError::Os(io::Error::from(io::ErrorKind::InvalidInput)))?;
+    let mut lifted: Vec<OwnedFd> = Vec::new();
+    let mut pass: Vec<RawFd> = Vec::with_capacity(spec.pass.len());
+    for &fd in &spec.pass {
+        if fd >= first_free {
+            pass.push(fd);
+            continue;
+        }
+        // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor or -1.
+        let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, first_free) };
+        if copy < 0 {
+            return Err(SpawnError::Os(io::Error::last_os_error()));
+        }
+        // SAFETY: `copy` is a new descriptor no one else owns.
+        lifted.push(unsafe { OwnedFd::from_raw_fd(copy) });
+        pass.push(copy);
+    }
     if let Some(slot) = spec.listen_pid_slot
         && let Some(p) = env_ptrs.get_mut(slot)
     {
@@ -330,6 +369,7 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
         } else {
             search_ptrs.as_ptr()
         },
+        pass: (pass.as_ptr(), pass.len()),
         failed: (0, 0),
     };
     let mut stack = STACK
@@ -357,6 +397,7 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
     };
     let after = boot_time();
     STACK.set(Some(stack));
+    drop(lifted);
     let pid = cloned?;
     drop(listen_entry);
     let failure = (args.failed.0 != 0).then(|| {
@@ -493,6 +534,20 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> c_int {
             };
             if !entered {
                 (stage, ok) = (Stage::Workdir, false);
+            }
+        }
+        if ok {
+            // The descriptors passed, last of all (a `dir` descriptor may
+            // have had one of their numbers): each is above 3 + their count,
+            // so no dup2 overwrites one still to come; dup2 leaves the copy
+            // without close-on-exec.
+            let (fds, count) = a.pass;
+            for i in 0..count {
+                let target = 3 + i as c_int;
+                if libc::dup2(*fds.add(i), target) != target {
+                    (stage, ok) = (Stage::Exec, false);
+                    break;
+                }
             }
         }
         if ok {

@@ -136,14 +136,13 @@ pub fn check_files(
     }
 }
 
-/// Held sockets, the fd store and overlapped restarts are read and checked
-/// (their keys are the contract of issue 14), but foster does not act on
-/// them yet: a unit that asks for them is refused, never run without what
-/// it asked for.
+/// The fd store and overlapped restarts are read and checked (their keys
+/// are the contract of issue 14), but foster does not act on them yet: a
+/// unit that asks for them is refused, never run without what it asked
+/// for.
 fn refuse_what_is_not_built_yet(units: &mut BTreeMap<String, Unit>, problems: &mut Vec<Problem>) {
     units.retain(|_, unit| {
         let asks = [
-            (!unit.sockets.is_empty(), "sockets"),
             (unit.fd_store > 0, "fd_store"),
             (unit.restart_mode == super::RestartMode::Overlap, "restart_mode: overlap"),
         ];
@@ -154,7 +153,7 @@ fn refuse_what_is_not_built_yet(units: &mut BTreeMap<String, Unit>, problems: &m
             file: unit.path.clone(),
             line: 0,
             column: 0,
-            message: format!("{what}: held sockets, the fd store and overlapped restarts are not built yet; this unit is not run"),
+            message: format!("{what}: the fd store and overlapped restarts are not built yet; this unit is not run"),
         });
         false
     });

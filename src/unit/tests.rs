@@ -984,10 +984,9 @@ fn bad_sockets_are_problems_at_their_position() {
 }
 
 #[test]
-fn a_unit_asking_for_held_sockets_is_refused_until_they_are_built() {
+fn a_unit_asking_for_the_fd_store_or_overlap_is_refused_until_they_are_built() {
     let file = |text: &str| (PathBuf::from("s/web.yaml"), Ok(text.as_bytes().to_vec()));
     for text in [
-        "command: [x]\nsockets:\n  - listen: \"8080\"\n",
         "command: [x]\nfd_store: 4\n",
         "type: notify\ncommand: [x]\nrestart_mode: overlap\n",
     ] {

@@ -14,6 +14,7 @@ mod real_daemons;
 mod reaping;
 mod services;
 mod signals;
+mod sockets;
 mod tracking;
 mod tty;
 mod units;

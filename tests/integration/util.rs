@@ -65,6 +65,13 @@ pub fn legacy_daemon() -> String {
     example(&PATH, "legacy_daemon")
 }
 
+/// The `socket_server` fixture (tests/fixtures/socket_server.rs): serves
+/// the sockets it is given through `LISTEN_FDS`.
+pub fn socket_server() -> String {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    example(&PATH, "socket_server")
+}
+
 fn example(cell: &'static OnceLock<PathBuf>, name: &str) -> String {
     let path = cell.get_or_init(|| {
         let exe = std::env::current_exe().expect("current_exe");

@@ -1,0 +1,189 @@
+//! Held sockets (issue 14): foster binds a service's `sockets:` before its
+//! first start and keeps them across restarts, kills and reloads, so that
+//! clients never see a refused connection; the service gets them as
+//! `LISTEN_FDS` from 3 on, with `LISTEN_PID` its own PID.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::control::fosterctl;
+use crate::tracking::field;
+use crate::util::{TempDir, eventually, foster, modes, socket_server, start};
+
+/// A port below 1024 that nobody listens on now (a `user: nobody` service
+/// could never bind it itself).
+fn free_low_port() -> u16 {
+    (900..1024)
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port below 1024")
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// One request: connect, read the line. `Err(true)`: refused.
+fn ask(port: u16) -> Result<String, bool> {
+    let stream = TcpStream::connect(("127.0.0.1", port))
+        .map_err(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut line = String::new();
+    match BufReader::new(stream).read_line(&mut line) {
+        Ok(n) if n > 0 => Ok(line.trim().to_string()),
+        _ => Err(false),
+    }
+}
+
+#[test]
+fn held_sockets_refuse_no_connection_through_restarts_kills_and_a_reload() {
+    if !is_root() {
+        eprintln!("note: skipping: binding below 1024 as foster needs root");
+        return;
+    }
+    for mode in modes() {
+        let dir = TempDir::new("held");
+        let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
+        let log = dir.0.join("server.log").to_string_lossy().into_owned();
+        // The server runs as nobody and logs there.
+        std::fs::set_permissions(&dir.0, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .unwrap();
+        let port = free_low_port();
+        let units = TempDir::new("held-units");
+        let unit = |extra: &str| {
+            format!(
+                "command: [\"{}\", \"--log\", \"{log}\"]\nuser: nobody\nrestart: always\nrestart_delay: 0s\nsockets:\n  - listen: \"127.0.0.1:{port}\"\n    name: http\n{extra}",
+                socket_server()
+            )
+        };
+        units.write("web.yaml", &unit(""));
+        let running = start(foster(
+            mode,
+            &["--socket", &socket, "--services", &units.path()],
+        ));
+        eventually("web serves", || ask(port).is_ok());
+        let json = fosterctl(&socket, &["status", "--json", "web"]).1;
+        assert!(
+            json.contains(&format!(
+                "\"sockets\":[{{\"name\":\"http\",\"listen\":\"127.0.0.1:{port}\",\"fd\":3}}]"
+            )),
+            "{mode:?}: {json}"
+        );
+        // A client loop all along.
+        let stop = Arc::new(AtomicBool::new(false));
+        let (answered, refused, failed) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let client = {
+            let (stop, answered, refused, failed) = (
+                stop.clone(),
+                answered.clone(),
+                refused.clone(),
+                failed.clone(),
+            );
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match ask(port) {
+                        Ok(line) if line.starts_with("http ") => {
+                            answered.fetch_add(1, Ordering::Relaxed)
+                        }
+                        Ok(_) | Err(false) => failed.fetch_add(1, Ordering::Relaxed),
+                        Err(true) => refused.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            })
+        };
+        for round in 0..10 {
+            let (code, out, err) = fosterctl(&socket, &["restart", "web"]);
+            assert_eq!(code, 0, "{mode:?} restart {round}: {out}{err}");
+        }
+        for round in 0..5 {
+            let before = field(&fosterctl(&socket, &["status", "--json", "web"]).1, "pid");
+            assert_eq!(
+                fosterctl(&socket, &["kill", "web", "KILL"]).0,
+                0,
+                "{mode:?} kill {round}"
+            );
+            eventually("web back after kill -9", || {
+                let json = fosterctl(&socket, &["status", "--json", "web"]).1;
+                field(&json, "state") == "running" && field(&json, "pid") != before
+            });
+        }
+        // A reload that changes the unit (not its socket): restarted on the same socket.
+        units.write("web.yaml", &unit("env: {CHANGED: \"yes\"}\n"));
+        let (code, out, err) = fosterctl(&socket, &["reload"]);
+        assert_eq!(code, 0, "{mode:?}: {out}{err}");
+        assert!(out.contains("changed: web"), "{mode:?}: {out}");
+        eventually("web serves after the reload", || ask(port).is_ok());
+        std::thread::sleep(Duration::from_millis(200));
+        stop.store(true, Ordering::Relaxed);
+        client.join().unwrap();
+        let (answered, refused, failed) = (
+            answered.load(Ordering::Relaxed),
+            refused.load(Ordering::Relaxed),
+            failed.load(Ordering::Relaxed),
+        );
+        assert_eq!(refused, 0, "{mode:?}: {answered} answered, {failed} failed");
+        // Only a connection a killed process had accepted may fail.
+        assert!(
+            failed <= 5,
+            "{mode:?}: {failed} failed, {answered} answered"
+        );
+        assert!(answered > 10, "{mode:?}: {answered} answered");
+        // Every run had LISTEN_PID right (the fixture refuses otherwise).
+        let lines = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(!lines.contains("refused"), "{mode:?}: {lines}");
+        assert!(
+            lines.lines().filter(|l| l.starts_with("serving ")).count() >= 17,
+            "{mode:?}: {lines}"
+        );
+        fosterctl(&socket, &["shutdown"]);
+        running.finish();
+    }
+}
+
+/// A socket that cannot be bound fails that start with the reason; foster
+/// and the other services go on.
+#[test]
+fn a_socket_that_cannot_be_bound_fails_the_start_and_nothing_else() {
+    for mode in modes() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let dir = TempDir::new("held-busy");
+        let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
+        let units = TempDir::new("held-busy-units");
+        units.write(
+            "web.yaml",
+            &format!(
+                "command: [\"{}\"]\nrestart: never\nsockets:\n  - listen: \"127.0.0.1:{port}\"\n",
+                socket_server()
+            ),
+        );
+        units.write(
+            "other.yaml",
+            "command: [\"/bin/sh\", \"-c\", \"echo other up; exec sleep 1000\"]\n",
+        );
+        let mut running = start(foster(
+            mode,
+            &["--socket", &socket, "--services", &units.path()],
+        ));
+        running.expect_line("other up");
+        eventually("web failed", || {
+            field(&fosterctl(&socket, &["status", "--json", "web"]).1, "state") == "failed"
+        });
+        let json = fosterctl(&socket, &["status", "--json", "web"]).1;
+        assert!(
+            json.contains(&format!("cannot listen on 127.0.0.1:{port} (stream): ")),
+            "{mode:?}: {json}"
+        );
+        assert_eq!(fosterctl(&socket, &["status", "other"]).0, 0);
+        fosterctl(&socket, &["shutdown"]);
+        running.finish();
+        drop(taken);
+    }
+}
