@@ -32,6 +32,9 @@ options (each with its environment variable):
                           /run/foster/control.sock, opened with --services)
       --no-cgroups        no cgroup per service, even where cgroup v2 is
                           writable (FOSTER_NO_CGROUPS=1)
+      --listen [NAME=]SPEC  bind SPEC (PORT, ADDR:PORT, [V6]:PORT, /path,
+                          @name) and give it to COMMAND as fd 3, 4, ... with
+                          LISTEN_FDS; repeatable (FOSTER_LISTEN=80,443)
   -g, --process-group     forward signals to the child's process group
                           (FOSTER_KILL_PROCESS_GROUP=1)
   -e, --expect-exit CODE  map exit status CODE to 0; repeatable
@@ -79,6 +82,8 @@ pub struct Options {
     /// One-command mode following a self-daemonizing COMMAND through this
     /// pidfile.
     pub pidfile: Option<PathBuf>,
+    /// Sockets foster binds and gives the command (`--listen`).
+    pub listen: Vec<crate::unit::SocketSpec>,
 }
 
 /// Where units are looked for when neither `--services` nor
@@ -99,6 +104,7 @@ impl Default for Options {
             services: None,
             socket: None,
             pidfile: None,
+            listen: Vec::new(),
         }
     }
 }
@@ -150,6 +156,13 @@ pub fn parse_with_default(
     if let Some(path) = env("FOSTER_PIDFILE").filter(|d| !d.is_empty()) {
         opts.pidfile = Some(PathBuf::from(path));
     }
+    if let Some(list) = env("FOSTER_LISTEN").and_then(|l| l.into_string().ok()) {
+        for spec in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            opts.listen.push(listen_spec("FOSTER_LISTEN", spec)?);
+        }
+    }
+    // The command line's --listen replaces the variable's list.
+    let mut listen_given = false;
 
     let mut i = 0;
     while let Some(arg) = args.get(i) {
@@ -199,6 +212,17 @@ pub fn parse_with_default(
                         None => take_value(args, &mut i, &option)?,
                     };
                     apply_value(&mut opts, &option, &value)?;
+                }
+                "listen" => {
+                    let value = match inline {
+                        Some(v) => v,
+                        None => take_value(args, &mut i, &option)?,
+                    };
+                    if !listen_given {
+                        opts.listen.clear();
+                        listen_given = true;
+                    }
+                    opts.listen.push(listen_spec(&option, &value)?);
                 }
                 _ => return Err(UsageError::UnknownOption(option)),
             }
@@ -264,8 +288,40 @@ pub fn parse_with_default(
         if !pidfile.is_absolute() {
             return Err(bad("must be an absolute path"));
         }
+        if !opts.listen.is_empty() {
+            return Err(bad(
+                "a daemon followed through its pidfile does not take --listen sockets; use a `type: forking` unit with `sockets:`",
+            ));
+        }
     }
     Ok(Request::Run(opts))
+}
+
+/// `--listen [NAME=]SPEC`: a stream socket named NAME (default `listen`)
+/// in `LISTEN_FDNAMES`.
+fn listen_spec(option: &str, value: &str) -> Result<crate::unit::SocketSpec, UsageError> {
+    let bad = |message: String| UsageError::BadValue {
+        option: option.to_string(),
+        message,
+    };
+    // A name is before an `=`, and a listen address holds none.
+    let (name, spec) = match value.split_once('=') {
+        Some((name, spec)) => (name, spec),
+        None => ("listen", value),
+    };
+    if !crate::unit::valid_fd_name(name) {
+        return Err(bad(format!(
+            "\"{name}\" is not a LISTEN_FDNAMES name (ASCII, no `:` or control characters)"
+        )));
+    }
+    let listen = crate::unit::parse_listen(spec).map_err(bad)?;
+    Ok(crate::unit::SocketSpec {
+        listen,
+        kind: crate::unit::SocketKind::Stream,
+        name: name.to_string(),
+        backlog: crate::unit::DEFAULT_BACKLOG,
+        mode: None,
+    })
 }
 
 fn take_value(args: &[OsString], i: &mut usize, option: &str) -> Result<String, UsageError> {
@@ -557,5 +613,38 @@ mod tests {
             panic!("did not parse");
         };
         assert!(o.process_group);
+    }
+
+    #[test]
+    fn listen_is_repeatable_named_and_replaces_foster_listen() {
+        let env = |n: &str| (n == "FOSTER_LISTEN").then(|| OsString::from("80, web=/run/w.sock"));
+        let Ok(Request::Run(o)) = parse_with_default(&args(&["--", "srv"]), &env, false) else {
+            panic!("parses");
+        };
+        let got: Vec<(String, String)> = o
+            .listen
+            .iter()
+            .map(|s| (s.name.clone(), s.listen.to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("listen".to_string(), "80".to_string()),
+                ("web".to_string(), "/run/w.sock".to_string())
+            ]
+        );
+        let Ok(Request::Run(o)) = parse_with_default(
+            &args(&["--listen", "127.0.0.1:81", "--listen=a=[::1]:82", "srv"]),
+            &env,
+            false,
+        ) else {
+            panic!("parses");
+        };
+        let got: Vec<String> = o.listen.iter().map(|s| format!("{}={}", s.name, s.listen)).collect();
+        assert_eq!(got, ["listen=127.0.0.1:81", "a=[::1]:82"]);
+        let no_env = |_: &str| None;
+        for bad in [&["--listen", "99999", "x"][..], &["--listen", "a:b=80", "x"], &["--listen"]] {
+            assert!(parse_with_default(&args(bad), &no_env, false).is_err(), "{bad:?}");
+        }
     }
 }

@@ -157,6 +157,9 @@ pub struct World {
     /// The directory foster started in, kept open until the main command
     /// (which starts there) has been spawned.
     pub start_dir: Option<OwnedFd>,
+    /// The sockets of `--listen`, held until the main command (which gets
+    /// them as fds 3, …) has been spawned; then it alone holds them.
+    pub main_sockets: Vec<OwnedFd>,
     /// One-command mode: once the command holds what foster inherited,
     /// foster closes its own copies.
     pub close_inherited_fds: bool,
@@ -188,6 +191,8 @@ pub struct MainCommand {
     pub name: String,
     /// The directory it starts in (see [`World::start_dir`]).
     pub start_dir: Option<OwnedFd>,
+    /// The sockets of `--listen` it gets (see [`World::main_sockets`]).
+    pub sockets: Vec<OwnedFd>,
 }
 
 impl World {
@@ -210,6 +215,7 @@ impl World {
             main: main.spec,
             main_name: main.name,
             start_dir: main.start_dir,
+            main_sockets: main.sockets,
             // One-command mode (a single command, or `--pidfile`).
             close_inherited_fds: services_dir.is_none(),
             main_pid: None,

@@ -213,7 +213,10 @@ fn supervise(mut options: Options, machine: Option<&system::Prepared>) -> (u8, P
     open_notify(&mut sources, &units, own_pid);
     open_control(&mut sources, &options, machine.is_some());
     let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    let Ok((main, main_name)) = prepare_main(&options, &env) else {
+    let Ok(listening) = listen_for_main(&options) else {
+        return (1, Power::default());
+    };
+    let Ok((main, main_name)) = prepare_main(&options, &env, &listening, own_pid) else {
         return (1, Power::default());
     };
     let (main, start_dir, start_path) = leave_start_dir(main);
@@ -230,6 +233,7 @@ fn supervise(mut options: Options, machine: Option<&system::Prepared>) -> (u8, P
         spec: main,
         name: main_name,
         start_dir,
+        sockets: listening,
     };
     let cgroups = open_cgroups(&options, own_pid);
     let services_dir = options.services.clone();
@@ -347,9 +351,26 @@ fn open_control(sources: &mut event_loop::Sources, options: &Options, machine: b
 
 /// The main command, ready to spawn (`None` without one), and the name
 /// messages give it; `Err` (logged) when it cannot be run at all.
+/// The sockets of `--listen`, bound now, before anything is started (as
+/// root for an unprivileged command on a low port); a socket that cannot
+/// be bound ends foster (1), as a command that cannot run does.
+fn listen_for_main(options: &Options) -> Result<Vec<OwnedFd>, ()> {
+    options
+        .listen
+        .iter()
+        .map(|spec| {
+            sys::held_socket(spec, None).map_err(|e| {
+                error!("cannot listen on {}: {e}", spec.listen);
+            })
+        })
+        .collect()
+}
+
 fn prepare_main(
     options: &Options,
     env: &[(OsString, OsString)],
+    listening: &[OwnedFd],
+    own_pid: sys::Pid,
 ) -> Result<(Option<sys::ChildSpec>, String), ()> {
     let main_name = options
         .command
@@ -359,8 +380,22 @@ fn prepare_main(
     if options.command.is_empty() {
         return Ok((None, main_name));
     }
-    match sys::ChildSpec::new(&options.command, env, sys::owns_terminal_foreground()) {
-        Ok(spec) => Ok((Some(spec), main_name)),
+    // `--listen`: its sockets as fds 3, … with systemd's variables
+    // (LISTEN_PID foster's own here; the child writes its own over it).
+    let mut env = env.to_vec();
+    if !listening.is_empty() {
+        let names: Vec<&str> = options.listen.iter().map(|s| s.name.as_str()).collect();
+        env.retain(|(k, _)| k != "LISTEN_FDS" && k != "LISTEN_FDNAMES" && k != "LISTEN_PID");
+        env.push(("LISTEN_FDS".into(), listening.len().to_string().into()));
+        env.push(("LISTEN_FDNAMES".into(), names.join(":").into()));
+        env.push(("LISTEN_PID".into(), own_pid.to_string().into()));
+    }
+    match sys::ChildSpec::new(&options.command, &env, sys::owns_terminal_foreground()) {
+        Ok(mut spec) => {
+            let fds: Vec<_> = listening.iter().map(|fd| fd.as_fd()).collect();
+            spec.pass_fds(&fds);
+            Ok((Some(spec), main_name))
+        }
         Err(e) => {
             error!("cannot run {main_name}: {e}");
             Err(())

@@ -24,6 +24,7 @@ pub fn start_main(sources: &Sources, world: &mut World) -> Result<Pid, StartErro
     };
     let spawned = sys::spawn(&spec, &world.mask);
     world.start_dir = None;
+    world.main_sockets.clear();
     if world.close_inherited_fds {
         sys::close_fds_except(&sources.raw_fds());
     }

@@ -84,7 +84,11 @@ impl World {
                         self.running.push(pid);
                         let event = Event::ServiceSpawned {
                             service,
-                            result: Ok(foster::service::Launched { pid, ticks: None }),
+                            result: Ok(foster::service::Launched {
+                                pid,
+                                ticks: None,
+                                cgroup: false,
+                            }),
                         };
                         sup.handle(event, self.now, &mut more);
                     }

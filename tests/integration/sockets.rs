@@ -187,3 +187,62 @@ fn a_socket_that_cannot_be_bound_fails_the_start_and_nothing_else() {
         drop(taken);
     }
 }
+
+/// One-command mode: `--listen` (or `FOSTER_LISTEN`) binds before the
+/// command starts and gives it the socket as fd 3 with LISTEN_FDS, so an
+/// unprivileged program serves a port below 1024.
+#[test]
+fn listen_gives_the_one_command_its_socket() {
+    for mode in modes() {
+        let port = if is_root() {
+            free_low_port()
+        } else {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let listen = format!("web=127.0.0.1:{port}");
+        let server = socket_server();
+        let mut args = vec!["--listen", listen.as_str(), "--"];
+        // As nobody where foster can switch to it (setpriv from util-linux).
+        let nobody = [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ];
+        if is_root() {
+            args.extend(nobody);
+        }
+        args.push(&server);
+        let running = start(foster(mode, &args));
+        eventually("the command serves", || ask(port).is_ok());
+        let line = ask(port).unwrap();
+        assert!(line.starts_with("web "), "{mode:?}: {line}");
+        running.signal(libc::SIGTERM);
+        assert_eq!(running.finish().code(), 0, "{mode:?}");
+        // The variable, and a bad address.
+        let mut cmd = foster(mode, &["--", &server]);
+        cmd.env("FOSTER_LISTEN", format!("127.0.0.1:{port}"));
+        let running = start(cmd);
+        eventually("the command serves (FOSTER_LISTEN)", || {
+            ask(port).is_ok_and(|l| l.starts_with("listen "))
+        });
+        running.signal(libc::SIGTERM);
+        running.finish();
+    }
+    let done = crate::util::run(
+        crate::util::Mode::Subreaper,
+        &["--listen", "localhost:80", "--", "true"],
+    );
+    assert_eq!(done.code(), 2, "{:?}", done.stderr);
+    assert!(
+        done.stderr
+            .iter()
+            .any(|l| l.contains("--listen: \"localhost\" is not an IP address")),
+        "{:?}",
+        done.stderr
+    );
+}
