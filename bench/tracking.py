@@ -123,76 +123,97 @@ def kill_leftovers(work):
                 pass
 
 
-def run_unit(foster, fosterctl, daemon, name, delay_ms, rounds):
-    work = os.path.join(WORK, name)
-    shutil.rmtree(work, ignore_errors=True)
-    units = os.path.join(work, "units")
-    rundir = os.path.join(work, "run")
-    os.makedirs(units)
-    os.makedirs(rundir)
-    pidfile = os.path.join(rundir, f"{name}.pid")
-    stamps_path = os.path.join(work, "stamps")
-    with open(os.path.join(units, f"{name}.yaml"), "w") as f:
-        f.write(
-            f'command: ["{daemon}", "{pidfile}", "{stamps_path}", "{delay_ms}"]\n'
-            f"type: forking\npidfile: {pidfile}\n"
-            "restart: always\nrestart_delay: 0s\nstart_timeout: 10s\nstop_timeout: 1s\n"
+class Run:
+    """One foster (-v, a subreaper) running one `type: forking` unit of
+    bench/daemon.c with DAEMON_ARGS after its pidfile and stamps file; its
+    stderr stamped line by line (`log`), the daemon's stamps (`stamps`)."""
+
+    def __init__(self, foster, daemon, name, daemon_args):
+        self.name = name
+        self.work = os.path.join(WORK, name)
+        shutil.rmtree(self.work, ignore_errors=True)
+        units = os.path.join(self.work, "units")
+        rundir = os.path.join(self.work, "run")
+        os.makedirs(units)
+        os.makedirs(rundir)
+        pidfile = os.path.join(rundir, f"{name}.pid")
+        stamps_path = os.path.join(self.work, "stamps")
+        args = "".join(f', "{a}"' for a in daemon_args)
+        with open(os.path.join(units, f"{name}.yaml"), "w") as f:
+            f.write(
+                f'command: ["{daemon}", "{pidfile}", "{stamps_path}"{args}]\n'
+                f"type: forking\npidfile: {pidfile}\n"
+                "restart: always\nrestart_delay: 0s\nstart_timeout: 10s\nstop_timeout: 1s\n"
+            )
+        self.sock = os.path.join(self.work, "ctl.sock")
+        self.proc = subprocess.Popen(
+            [foster, "-v", "--services", units, "--socket", self.sock],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
-    sock = os.path.join(work, "ctl.sock")
-    proc = subprocess.Popen(
-        [foster, "-v", "--services", units, "--socket", sock],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    log = Log(proc.stderr.fileno())
-    stamps = Stamps(stamps_path)
-    adopted = re.compile(rf"^foster: {re.escape(name)}: main process (\d+) \(from ")
-    started = re.compile(rf"^foster: {re.escape(name)}: started as (\d+)$")
-    written, replaced = [], []
-    try:
-        t, m, _ = log.wait_for(adopted)
-        pid = int(m.group(1))
-        written.append(t - stamps.of(pid))
-        for _ in range(rounds):
-            time.sleep(0.01)  # let foster and the daemon settle
-            t_kill = time.monotonic_ns()
-            os.kill(pid, signal.SIGKILL)
-            log.wait_for(started)
-            t, m, _ = log.wait_for(adopted)
-            new = int(m.group(1))
-            if new == pid:
-                raise RuntimeError(f"{name}: foster adopted the killed PID {pid} again")
-            pid = new
-            replaced.append(t - t_kill)
-            written.append(t - stamps.of(pid))
+        self.log = Log(self.proc.stderr.fileno())
+        self.stamps = Stamps(stamps_path)
+
+    def line(self, pattern):
+        """A compiled pattern for foster's `NAME: PATTERN` log line."""
+        return re.compile(rf"^foster: {re.escape(self.name)}: {pattern}")
+
+    def status(self, fosterctl):
         out = subprocess.run(
-            [fosterctl, "--socket", sock, "status", "--json", name],
+            [fosterctl, "--socket", self.sock, "status", "--json", self.name],
             check=True,
             capture_output=True,
             text=True,
         ).stdout
         status = json.loads(out)
-        status = status[0] if isinstance(status, list) else status
-        if (status.get("pid"), status.get("pid_source"), status.get("state")) != (pid, "pidfile", "running"):
-            raise RuntimeError(f"{name}: fosterctl status disagrees: {out.strip()} (expected PID {pid} from pidfile)")
-        if status.get("restarts") != rounds:
-            raise RuntimeError(f"{name}: fosterctl counts {status.get('restarts')} restarts, expected {rounds}")
-    finally:
-        proc.send_signal(signal.SIGTERM)
+        return (status[0] if isinstance(status, list) else status), out.strip()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
         try:
             # Drain stderr so foster never blocks on a full pipe while stopping.
-            proc.communicate(timeout=STOP_WAIT)
+            self.proc.communicate(timeout=STOP_WAIT)
         except subprocess.TimeoutExpired:
             print(
-                f"warning: foster did not stop {name} within {STOP_WAIT} s of SIGTERM; "
+                f"warning: foster did not stop {self.name} within {STOP_WAIT} s of SIGTERM; "
                 "killing foster and the daemon (shutdown is not what this benchmark measures)",
                 file=sys.stderr,
             )
-            proc.kill()
-            proc.communicate()
-        kill_leftovers(work)
-    shutil.rmtree(work, ignore_errors=True)
+            self.proc.kill()
+            self.proc.communicate()
+        kill_leftovers(self.work)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def run_unit(foster, fosterctl, daemon, name, delay_ms, rounds):
+    run = Run(foster, daemon, name, [delay_ms])
+    adopted = run.line(r"main process (\d+) \(from ")
+    started = run.line(r"started as (\d+)$")
+    written, replaced = [], []
+    try:
+        t, m, _ = run.log.wait_for(adopted)
+        pid = int(m.group(1))
+        written.append(t - run.stamps.of(pid))
+        for _ in range(rounds):
+            time.sleep(0.01)  # let foster and the daemon settle
+            t_kill = time.monotonic_ns()
+            os.kill(pid, signal.SIGKILL)
+            run.log.wait_for(started)
+            t, m, _ = run.log.wait_for(adopted)
+            new = int(m.group(1))
+            if new == pid:
+                raise RuntimeError(f"{name}: foster adopted the killed PID {pid} again")
+            pid = new
+            replaced.append(t - t_kill)
+            written.append(t - run.stamps.of(pid))
+        status, out = run.status(fosterctl)
+        if (status.get("pid"), status.get("pid_source"), status.get("state")) != (pid, "pidfile", "running"):
+            raise RuntimeError(f"{name}: fosterctl status disagrees: {out} (expected PID {pid} from pidfile)")
+        if status.get("restarts") != rounds:
+            raise RuntimeError(f"{name}: fosterctl counts {status.get('restarts')} restarts, expected {rounds}")
+    finally:
+        run.stop()
     return written, replaced
 
 
@@ -202,64 +223,28 @@ def run_successors(foster, fosterctl, daemon, rounds):
     PID's exit to foster following the successor, and the successor's
     pidfile to that."""
     name = "successor"
-    work = os.path.join(WORK, name)
-    shutil.rmtree(work, ignore_errors=True)
-    units = os.path.join(work, "units")
-    rundir = os.path.join(work, "run")
-    os.makedirs(units)
-    os.makedirs(rundir)
-    pidfile = os.path.join(rundir, f"{name}.pid")
-    stamps_path = os.path.join(work, "stamps")
-    with open(os.path.join(units, f"{name}.yaml"), "w") as f:
-        f.write(
-            f'command: ["{daemon}", "{pidfile}", "{stamps_path}", "{LATE_MS}", "redaemonize"]\n'
-            f"type: forking\npidfile: {pidfile}\n"
-            "restart: always\nrestart_delay: 0s\nstart_timeout: 10s\nstop_timeout: 1s\n"
-        )
-    sock = os.path.join(work, "ctl.sock")
-    proc = subprocess.Popen(
-        [foster, "-v", "--services", units, "--socket", sock],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    log = Log(proc.stderr.fileno())
-    stamps = Stamps(stamps_path)
-    adopted = re.compile(rf"^foster: {name}: main process (\d+) \(from ")
-    handed = re.compile(rf"^foster: {name}: handed over from (\d+) to (\d+) \(pidfile ")
+    run = Run(foster, daemon, name, [LATE_MS, "redaemonize"])
+    adopted = run.line(r"main process (\d+) \(from ")
+    handed = run.line(r"handed over from (\d+) to (\d+) \(pidfile ")
     exited, written = [], []
     try:
-        _, m, _ = log.wait_for(adopted)
+        _, m, _ = run.log.wait_for(adopted)
         pid = int(m.group(1))
         for _ in range(rounds):
             time.sleep(0.01)  # let foster and the daemon settle
             os.kill(pid, signal.SIGHUP)
-            t, m, _ = log.wait_for(handed)
+            t, m, _ = run.log.wait_for(handed)
             old, new = int(m.group(1)), int(m.group(2))
             if old != pid or new == pid:
                 raise RuntimeError(f"{name}: foster handed over from {old} to {new}, expected from {pid}")
-            exited.append(t - stamps.of(-old))
-            written.append(t - stamps.of(new))
+            exited.append(t - run.stamps.of(-old))
+            written.append(t - run.stamps.of(new))
             pid = new
-        out = subprocess.run(
-            [fosterctl, "--socket", sock, "status", "--json", name],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        status = json.loads(out)
-        status = status[0] if isinstance(status, list) else status
+        status, out = run.status(fosterctl)
         if (status.get("pid"), status.get("state"), status.get("restarts")) != (pid, "running", 0):
-            raise RuntimeError(f"{name}: fosterctl status disagrees: {out.strip()} (expected PID {pid}, no restart)")
+            raise RuntimeError(f"{name}: fosterctl status disagrees: {out} (expected PID {pid}, no restart)")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=STOP_WAIT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-        kill_leftovers(work)
-    shutil.rmtree(work, ignore_errors=True)
+        run.stop()
     return exited, written
 
 
