@@ -640,11 +640,22 @@ mod tests {
         ) else {
             panic!("parses");
         };
-        let got: Vec<String> = o.listen.iter().map(|s| format!("{}={}", s.name, s.listen)).collect();
+        let got: Vec<String> = o
+            .listen
+            .iter()
+            .map(|s| format!("{}={}", s.name, s.listen))
+            .collect();
         assert_eq!(got, ["listen=127.0.0.1:81", "a=[::1]:82"]);
         let no_env = |_: &str| None;
-        for bad in [&["--listen", "99999", "x"][..], &["--listen", "a:b=80", "x"], &["--listen"]] {
-            assert!(parse_with_default(&args(bad), &no_env, false).is_err(), "{bad:?}");
+        for bad in [
+            &["--listen", "99999", "x"][..],
+            &["--listen", "a:b=80", "x"],
+            &["--listen"],
+        ] {
+            assert!(
+                parse_with_default(&args(bad), &no_env, false).is_err(),
+                "{bad:?}"
+            );
         }
     }
 }
