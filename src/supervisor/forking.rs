@@ -238,6 +238,17 @@ impl Supervisor {
             Life::Stopping(Stop { gone: Some(_), .. }) => true,
             _ => return,
         };
+        // A forking service's launch is the tracker's; any other's is the
+        // service's own (its first process leads its session).
+        let identity = self.settings.identity;
+        let context = context.or_else(|| {
+            s.launch.map(|l| Context {
+                foster: identity.pid,
+                launcher: l.pid,
+                launched_ticks: l.ticks,
+                foster_session: identity.session,
+            })
+        });
         let Some(ctx) = context else {
             warn!("{name}: the launch is unknown; cannot tell its processes");
             if let Life::Stopping(Stop {

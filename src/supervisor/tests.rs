@@ -2027,3 +2027,35 @@ fn a_daemon_with_its_own_monitor_is_followed_through_its_crashes_without_a_resta
         );
     }
 }
+
+#[test]
+fn a_simple_service_s_leftovers_are_awaited_though_the_tracker_knows_no_launch_of_it() {
+    // Only forking launches are the tracker's: for a simple service the
+    // search answers with no context, and the service's own launch tells.
+    let mut h = Harness::services(vec![unit("s", Kind::Simple, &[])], false);
+    h.raw = true;
+    h.boot();
+    h.spawned("s", 20);
+    h.feed(&[killed(20, 9)]);
+    assert_eq!(h.state("s"), "stopping");
+    let mut left = adopted(h.id("s"), &[(21, 20, 150, None)]);
+    if let Event::Adopted { context, .. } = &mut left {
+        *context = None;
+    }
+    h.feed(&[left]);
+    assert_eq!(
+        h.state("s"),
+        "stopping",
+        "the background process is awaited"
+    );
+    assert_eq!(
+        h.feed(&[exited(21, 0)]),
+        vec![Action::FindAdopted(h.id("s"))]
+    );
+    let mut none = adopted(h.id("s"), &[]);
+    if let Event::Adopted { context, .. } = &mut none {
+        *context = None;
+    }
+    h.feed(&[none]);
+    assert_eq!(h.state("s"), "backoff");
+}

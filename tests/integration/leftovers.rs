@@ -134,6 +134,16 @@ fn what_a_killed_service_left_is_stopped_before_it_restarts() {
             let done = running.finish();
             assert_eq!(done.code(), 0, "{mode:?}: {:?}", done.stderr);
             assert!(crate::util::running(&bg).is_empty(), "{mode:?} {kill_mode}");
+            // The search for what it left knows the service's launch (it
+            // used to warn on every end of a simple service, and not wait).
+            assert!(
+                !done
+                    .stderr
+                    .iter()
+                    .any(|l| l.contains("the launch is unknown")),
+                "{mode:?}: {:?}",
+                done.stderr
+            );
         }
     }
 }
