@@ -380,15 +380,11 @@ fn prepare_main(
     if options.command.is_empty() {
         return Ok((None, main_name));
     }
-    // `--listen`: its sockets as fds 3, … with systemd's variables
-    // (LISTEN_PID foster's own here; the child writes its own over it).
+    // `--listen`: its sockets as fds 3, … with systemd's variables.
     let mut env = env.to_vec();
     if !listening.is_empty() {
         let names: Vec<&str> = options.listen.iter().map(|s| s.name.as_str()).collect();
-        env.retain(|(k, _)| k != "LISTEN_FDS" && k != "LISTEN_FDNAMES" && k != "LISTEN_PID");
-        env.push(("LISTEN_FDS".into(), listening.len().to_string().into()));
-        env.push(("LISTEN_FDNAMES".into(), names.join(":").into()));
-        env.push(("LISTEN_PID".into(), own_pid.to_string().into()));
+        foster::spawner::listen_env(&mut env, &names, own_pid);
     }
     match sys::ChildSpec::new(&options.command, &env, sys::owns_terminal_foreground()) {
         Ok(mut spec) => {
@@ -487,37 +483,20 @@ fn daemon_unit(options: &Options, pidfile: &Path, workdir: Option<PathBuf>) -> u
         .and_then(|c| Path::new(c).file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "daemon".into());
+    let command = options
+        .command
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     unit::Unit {
-        name,
-        path: pidfile.to_path_buf(),
-        command: options
-            .command
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect(),
         kind: unit::Kind::Forking,
         pidfile: Some(pidfile.to_path_buf()),
-        depends_on: Vec::new(),
         restart: unit::Restart::Never,
-        restart_delay: std::time::Duration::from_secs(1),
-        restart_delay_max: std::time::Duration::from_secs(30),
-        stop_signal: libc::SIGTERM,
         stop_timeout: options.grace,
-        reload_signal: libc::SIGHUP,
-        start_timeout: std::time::Duration::from_secs(30),
-        credentials: None,
         // The launcher starts where foster was started, as a command does.
         workdir,
-        env: Vec::new(),
         critical: true,
-        log: unit::LogMode::Inherit,
-        kill_mode: unit::KillMode::All,
-        restart_limit: None,
-        env_files: Vec::new(),
-        autostart: true,
-        sockets: Vec::new(),
-        fd_store: 0,
-        restart_mode: crate::unit::RestartMode::StopStart,
+        ..unit::Unit::new(&name, pidfile.to_path_buf(), command)
     }
 }
 

@@ -358,14 +358,6 @@ pub fn locks_on(dev: u64, ino: u64) -> Vec<LockEntry> {
         .collect()
 }
 
-/// The processes `/proc/locks` names as holding a lock on the file
-/// `dev`/`ino`, write locks first, else in the kernel's order; OFD locks,
-/// which name no process, left out. See [`LockEntry::pid`] for what a
-/// `flock` lock's PID is worth.
-pub fn lock_holders(dev: u64, ino: u64) -> Vec<(LockKind, Pid)> {
-    named_holders(locks_on(dev, ino))
-}
-
 /// The processes `locks` name, write locks first, else in the kernel's
 /// order; locks that name no process (OFD locks) left out.
 pub fn named_holders(mut locks: Vec<LockEntry>) -> Vec<(LockKind, Pid)> {

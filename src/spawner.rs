@@ -69,14 +69,7 @@ pub fn start_service(
     let mut env = service_env(&world.env, unit, from_files, notify);
     if !sockets.is_empty() {
         let names: Vec<&str> = unit.sockets.iter().map(|s| s.name.as_str()).collect();
-        let set = |env: &mut Vec<(OsString, OsString)>, key: &str, value: String| {
-            env.retain(|(k, _)| k != key);
-            env.push((key.into(), value.into()));
-        };
-        set(&mut env, "LISTEN_FDS", sockets.len().to_string());
-        set(&mut env, "LISTEN_FDNAMES", names.join(":"));
-        // foster's own PID here; the child writes its own over it.
-        set(&mut env, "LISTEN_PID", world.own_pid.to_string());
+        listen_env(&mut env, &names, world.own_pid);
     }
     let mut spec = ChildSpec::new(&argv, &env, false).map_err(spawn_error)?;
     spec.in_new_session();
@@ -175,6 +168,18 @@ pub fn start_service(
             cgroup: joined,
         }),
     }
+}
+
+/// systemd's socket-activation variables for a program given the sockets
+/// `names` as fds 3, …: `LISTEN_FDS`, `LISTEN_FDNAMES`, and `LISTEN_PID`
+/// as foster's own PID, which the child writes its own over before exec
+/// (see [`ChildSpec::new`]). Earlier values of them (foster's own, if it
+/// was socket-activated) are dropped.
+pub fn listen_env(env: &mut Vec<(OsString, OsString)>, names: &[&str], own_pid: Pid) {
+    env.retain(|(k, _)| k != "LISTEN_FDS" && k != "LISTEN_FDNAMES" && k != "LISTEN_PID");
+    env.push(("LISTEN_FDS".into(), names.len().to_string().into()));
+    env.push(("LISTEN_FDNAMES".into(), names.join(":").into()));
+    env.push(("LISTEN_PID".into(), own_pid.to_string().into()));
 }
 
 /// The sockets of `unit` (`sockets:`), as foster holds them in `held`:

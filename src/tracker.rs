@@ -640,7 +640,7 @@ mod tests {
             let listed = {
                 use std::os::unix::fs::MetadataExt;
                 let meta = std::fs::metadata(&path).unwrap();
-                crate::procfs::lock_holders(meta.dev(), meta.ino())
+                crate::procfs::named_holders(crate::procfs::locks_on(meta.dev(), meta.ino()))
             };
             end(daemon);
             std::fs::remove_file(&path).unwrap();

@@ -1,35 +1,13 @@
 //! The service's own decisions: restarts, backoff, limits, clearing.
 
 use super::*;
-use crate::unit::LogMode;
 
 pub fn unit(name: &str, kind: Kind, restart: Restart) -> Unit {
     Unit {
-        name: name.into(),
-        path: format!("{name}.yaml").into(),
-        command: vec!["x".into()],
         kind,
-        pidfile: None,
-        depends_on: vec![],
         restart,
-        restart_delay: Duration::from_secs(1),
         restart_delay_max: Duration::from_secs(8),
-        stop_signal: libc::SIGTERM,
-        stop_timeout: Duration::from_secs(5),
-        reload_signal: libc::SIGHUP,
-        start_timeout: Duration::from_secs(30),
-        credentials: None,
-        workdir: None,
-        env: vec![],
-        critical: false,
-        log: LogMode::Inherit,
-        kill_mode: crate::unit::KillMode::All,
-        restart_limit: None,
-        env_files: Vec::new(),
-        autostart: true,
-        sockets: Vec::new(),
-        fd_store: 0,
-        restart_mode: crate::unit::RestartMode::StopStart,
+        ..Unit::new(name, format!("{name}.yaml").into(), vec!["x".into()])
     }
 }
 

@@ -8,7 +8,7 @@
 //!
 //! `flock(2)` and open file description (OFD) locks have no query call
 //! that names a process; `/proc/locks` and `/proc/PID/fdinfo` tell of
-//! them ([`crate::procfs::lock_holders`]).
+//! them ([`crate::procfs::named_holders`] of [`crate::procfs::locks_on`]).
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -189,7 +189,7 @@ pub fn end_daemon(pid: Pid) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::procfs::{LockKind, holds_lock, lock_holders, locks_on};
+    use crate::procfs::{LockKind, holds_lock, locks_on, named_holders};
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 
     fn pidfile(name: &str) -> std::path::PathBuf {
@@ -236,7 +236,7 @@ mod tests {
             // foster's close leaves the holder's lock alone.
             drop(open_read_only(&path));
             let again = posix_lock_holder(&open_read_only(&path)).unwrap();
-            let listed = lock_holders(dev, ino);
+            let listed = named_holders(locks_on(dev, ino));
             let through_fd = holds_lock(holder, dev, ino);
             end_daemon(holder);
             assert_eq!(seen, Some(holder), "{name}");
@@ -270,7 +270,7 @@ mod tests {
             let (holder, _) = lock_taking_daemon(&path, lock, false);
             let seen = posix_lock_holder(&file).unwrap();
             let locks = locks_on(dev, ino);
-            let listed = lock_holders(dev, ino);
+            let listed = named_holders(locks_on(dev, ino));
             let through_fd = holds_lock(holder, dev, ino);
             // foster's own descriptor, on the same file, holds nothing.
             let mine = holds_lock(me(), dev, ino);

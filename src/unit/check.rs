@@ -31,13 +31,8 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// The first problem of the unit named `name` (in a file `NAME.yaml`
-    /// or `NAME.yml`), to show with an invalid unit.
-    pub fn first_problem<'a>(&'a self, name: &'a str) -> Option<&'a Problem> {
-        self.problems_of(name).next()
-    }
-
-    /// Every problem of the unit `name`, in order (see [`Self::first_problem`]).
+    /// Every problem of the unit named `name` (in a file `NAME.yaml` or
+    /// `NAME.yml`), in order: what an invalid unit is shown with.
     pub fn problems_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Problem> + 'a {
         self.problems.iter().filter(move |p| {
             p.file.file_name().is_some_and(super::is_unit_file_name)

@@ -133,6 +133,42 @@ pub struct Unit {
     pub restart_mode: RestartMode,
 }
 
+impl Unit {
+    /// A unit of `name` (from `path`) running `command`, every other key
+    /// at its default, as a unit file that gives no more says: the one
+    /// place the defaults are written (the parser starts from it).
+    pub fn new(name: &str, path: PathBuf, command: Vec<String>) -> Unit {
+        Unit {
+            name: name.to_string(),
+            path,
+            command,
+            kind: Kind::Simple,
+            pidfile: None,
+            depends_on: Vec::new(),
+            // Decided by the kind once it is known (oneshot: never).
+            restart: Restart::OnFailure,
+            restart_delay: Duration::from_secs(1),
+            restart_delay_max: Duration::from_secs(30),
+            stop_signal: libc::SIGTERM,
+            stop_timeout: Duration::from_secs(5),
+            reload_signal: libc::SIGHUP,
+            start_timeout: Duration::from_secs(30),
+            credentials: None,
+            workdir: None,
+            env: Vec::new(),
+            critical: false,
+            log: LogMode::Inherit,
+            kill_mode: KillMode::All,
+            restart_limit: None,
+            env_files: Vec::new(),
+            autostart: true,
+            sockets: Vec::new(),
+            fd_store: 0,
+            restart_mode: RestartMode::StopStart,
+        }
+    }
+}
+
 /// One `env_file:` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvFile {

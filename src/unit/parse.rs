@@ -234,34 +234,36 @@ pub(super) fn parse_unit(
     };
 
     let mut command = None;
-    let mut kind = Kind::Simple;
+    // Every key starts at its default (`Unit::new`).
+    let defaults = Unit::new(name, path.to_path_buf(), Vec::new());
+    let mut kind = defaults.kind;
     let mut pidfile: Option<Spanned<PathBuf>> = None;
     let mut deps = Vec::new();
     let mut restart = None;
-    let mut restart_delay = Duration::from_secs(1);
-    let mut restart_delay_max = Duration::from_secs(30);
+    let mut restart_delay = defaults.restart_delay;
+    let mut restart_delay_max = defaults.restart_delay_max;
     let mut delay_max_node = None;
-    let mut stop_signal = libc::SIGTERM;
-    let mut stop_timeout = Duration::from_secs(5);
-    let mut reload_signal = libc::SIGHUP;
-    let mut start_timeout = Duration::from_secs(30);
+    let mut stop_signal = defaults.stop_signal;
+    let mut stop_timeout = defaults.stop_timeout;
+    let mut reload_signal = defaults.reload_signal;
+    let mut start_timeout = defaults.start_timeout;
     let mut user = None;
     let mut group = None;
     let mut workdir = None;
     let mut command_node = None;
     let mut workdir_node = None;
     let mut env = Vec::new();
-    let mut critical = false;
-    let mut log = LogMode::Inherit;
-    let mut kill_mode = KillMode::All;
+    let mut critical = defaults.critical;
+    let mut log = defaults.log;
+    let mut kill_mode = defaults.kill_mode;
     let mut restart_limit: Option<(u32, &Spanned<Node>)> = None;
     let mut limit_interval: Option<(Duration, &Spanned<Node>)> = None;
     let mut env_files = Vec::new();
-    let mut autostart = true;
+    let mut autostart = defaults.autostart;
     let mut sockets = Vec::new();
     let mut socket_at = Vec::new();
-    let mut fd_store = 0;
-    let mut restart_mode = RestartMode::StopStart;
+    let mut fd_store = defaults.fd_store;
+    let mut restart_mode = defaults.restart_mode;
     let mut restart_mode_node = None;
 
     for (key, value) in unique(&mut c, "", &entries) {

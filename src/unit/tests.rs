@@ -11,25 +11,8 @@ use super::*;
 use crate::users::UserDb;
 
 fn check(files: &[(&str, &str)]) -> (BTreeMap<String, Unit>, Vec<String>) {
-    let texts: Vec<(String, PathBuf, Result<String, Unreadable>)> = files
-        .iter()
-        .map(|(n, t)| {
-            (
-                n.to_string(),
-                PathBuf::from(format!("{n}.yaml")),
-                Ok(t.to_string()),
-            )
-        })
-        .collect();
-    let users = UserDb::parse(
-        "root:x:0:0::/root:/bin/sh\nwww:x:33:33::/var/www:/bin/sh\n",
-        "www:x:33:\n",
-    );
-    let checked = check_units(&texts, &users, &NoProbe);
-    (
-        checked.units,
-        checked.problems.iter().map(|p| p.to_string()).collect(),
-    )
+    let (units, problems, _) = check_on(files, &NoProbe);
+    (units, problems)
 }
 
 fn users() -> UserDb {
@@ -758,15 +741,23 @@ fn first_problem_of_an_invalid_unit() {
     ];
     let loaded = check_files(files, &users(), &NoProbe);
     assert_eq!(
-        loaded.first_problem("b").map(|p| p.to_string()).as_deref(),
+        loaded
+            .problems_of("b")
+            .next()
+            .map(|p| p.to_string())
+            .as_deref(),
         Some("s/b.yaml:1:10: command: must not be empty")
     );
     assert_eq!(
-        loaded.first_problem("c").map(|p| p.to_string()).as_deref(),
+        loaded
+            .problems_of("c")
+            .next()
+            .map(|p| p.to_string())
+            .as_deref(),
         Some("s/c.yml: not a regular file (a FIFO)")
     );
-    assert!(loaded.first_problem("a").is_none());
-    assert!(loaded.first_problem("ghost").is_none());
+    assert!(loaded.problems_of("a").next().is_none());
+    assert!(loaded.problems_of("ghost").next().is_none());
     // The directory's own problem belongs to no unit.
     let dir = Loaded {
         problems: vec![Problem {
@@ -777,7 +768,7 @@ fn first_problem_of_an_invalid_unit() {
         }],
         ..Loaded::default()
     };
-    assert!(dir.first_problem("services").is_none());
+    assert!(dir.problems_of("services").next().is_none());
 }
 
 #[test]

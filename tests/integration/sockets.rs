@@ -123,7 +123,11 @@ fn held_sockets_refuse_no_connection_through_restarts_kills_and_a_reload() {
         assert_eq!(code, 0, "{mode:?}: {out}{err}");
         assert!(out.contains("changed: web"), "{mode:?}: {out}");
         eventually("web serves after the reload", || ask(port).is_ok());
-        std::thread::sleep(Duration::from_millis(200));
+        // The client loop too sees the new run answer before it stops.
+        let seen = answered.load(Ordering::Relaxed);
+        eventually("the client is answered after the reload", || {
+            answered.load(Ordering::Relaxed) > seen
+        });
         stop.store(true, Ordering::Relaxed);
         client.join().unwrap();
         let (answered, refused, failed) = (
