@@ -26,6 +26,7 @@ use log::{debug, error, warn};
 use crate::cgroup::Cgroups;
 use crate::control::Client;
 use crate::control::server::{self, Connections};
+use crate::fd_store::{self, FdStores, Parcels};
 use crate::reaper::Reaper;
 use crate::relay::{self, Relay, Stream};
 use crate::service::ServiceId;
@@ -180,6 +181,11 @@ pub struct World {
     /// across its restarts and stops, closed when its entry changes (at
     /// the next start) or its service is forgotten.
     pub held: std::collections::HashMap<String, Vec<(crate::unit::SocketSpec, OwnedFd)>>,
+    /// The descriptors services have parked (`FDSTORE=1`).
+    pub stores: FdStores,
+    /// Descriptors that came with notify messages, until the core has
+    /// decided on them (see [`Parcels`]).
+    pub parcels: Parcels,
 }
 
 /// The main command as `main.rs` prepared it.
@@ -225,6 +231,8 @@ impl World {
             reaper: Reaper::default(),
             tracker: Tracker::new(identity.pid, identity.session),
             held: std::collections::HashMap::new(),
+            stores: FdStores::default(),
+            parcels: Parcels::default(),
         }
     }
 
@@ -298,11 +306,15 @@ pub fn run(
         }
         world.reaper.prune(&supervisor);
         world.tracker.prune(&supervisor);
-        // The sockets of a service foster has forgotten (its unit removed,
-        // its run stopped) are closed.
+        // What came with notify messages and is not kept is closed.
+        world.parcels.close_unclaimed();
+        // The sockets and stored descriptors of a service foster has
+        // forgotten (its unit removed, its run stopped) are closed.
         if !world.held.is_empty() {
             world.held.retain(|name, _| supervisor.id(name).is_some());
         }
+        let known = |name: &str| supervisor.id(name).is_some();
+        world.stores.retain(known, &sources.poller);
         crate::console::watch(&sources.poller);
         world.relay.resume(&sources.poller);
         if let Some((listener, _)) = &sources.control {
@@ -353,6 +365,12 @@ pub fn run(
                         world
                             .tracker
                             .followed_ended(pid, poller, reaper, &mut queue);
+                    }
+                }
+                token if token >= fd_store::FIRST_TOKEN => {
+                    if let Some((name, fd_name)) = world.stores.hung_up(token, &sources.poller) {
+                        debug!("{name}: a stored descriptor ({fd_name}) hung up: closed");
+                        stored_changed(&supervisor, world, &name, &mut queue);
                     }
                 }
                 crate::console::STDOUT_TOKEN => {
@@ -452,20 +470,84 @@ fn perform(
             }
             world.tracker.forget_cgroups();
         }
+        Action::StoreFds {
+            service,
+            parcel,
+            name,
+            poll,
+            max,
+        } => {
+            let fds = world.parcels.take(parcel);
+            if let Some(unit) = supervisor.unit(service) {
+                let service = unit.name.as_str();
+                let stowed = world
+                    .stores
+                    .store(service, fds, &name, poll, max, &sources.poller);
+                if stowed.kept > 0 {
+                    debug!("{service}: stored {} descriptor(s) as {name}", stowed.kept);
+                }
+                if stowed.duplicates > 0 {
+                    debug!(
+                        "{service}: {} descriptor(s) already stored: closed the copies",
+                        stowed.duplicates
+                    );
+                }
+                if stowed.over_limit > 0 {
+                    warn!(
+                        "{service}: its fd store is full ({max}): closed {} descriptor(s)",
+                        stowed.over_limit
+                    );
+                }
+                stored_changed(supervisor, world, service, queue);
+            }
+        }
+        Action::RemoveStoredFds { service, name } => {
+            if let Some(unit) = supervisor.unit(service) {
+                let n = world.stores.remove(&unit.name, &name, &sources.poller);
+                debug!(
+                    "{}: removed {n} stored descriptor(s) named {name}",
+                    unit.name
+                );
+                stored_changed(supervisor, world, &unit.name, queue);
+            }
+        }
+        Action::DropStoredFds(service) => {
+            if let Some(unit) = supervisor.unit(service) {
+                world.stores.drop_service(&unit.name, &sources.poller);
+                stored_changed(supervisor, world, &unit.name, queue);
+            }
+        }
         Action::Exit(code) => return Some(code),
         Action::StartMain => {
             let result = start_main(sources, world);
             queue.push_back(Event::MainSpawned(result));
         }
         Action::Start(service) => {
+            let stored = world.stores.total();
             let result = match supervisor.unit(service) {
                 Some(unit) => start_service(service, unit, world, sources),
                 None => Err(StartError::NoUnit),
             };
             queue.push_back(Event::ServiceSpawned { service, result });
+            // A lowered `fd_store:` closed what was over it.
+            if world.stores.total() != stored
+                && let Some(unit) = supervisor.unit(service)
+            {
+                stored_changed(supervisor, world, &unit.name, queue);
+            }
         }
     }
     None
+}
+
+/// Tells the core what `name`'s fd store holds now.
+fn stored_changed(supervisor: &Supervisor, world: &World, name: &str, queue: &mut VecDeque<Event>) {
+    if let Some(service) = supervisor.id(name) {
+        queue.push_back(Event::Stored {
+            service,
+            stored: world.stores.summary(name),
+        });
+    }
 }
 
 /// The loop's part in a reload (SIGHUP, `fosterctl reload`): re-reads the
@@ -543,11 +625,12 @@ fn signal_cgroup_members(cgroups: &crate::cgroup::Cgroups, name: &str, sig: i32)
 /// Reads the waiting sd_notify datagrams (at most [`NOTIFY_PER_TURN`]).
 /// The sender's session and cgroup, and what the `MAINPID=` it names is,
 /// are looked up at once, while a sender waiting on `BARRIER=1` is sure to
-/// be alive; descriptors that came along are closed only after that, which
-/// is what releases such a sender. Every descriptor is closed: foster keeps
-/// none (a datagram carrying them is read like any other). A datagram cut
-/// short (too long, or more descriptors than fit) is refused whole.
-fn read_notifications(sources: &Sources, world: &World, queue: &mut VecDeque<Event>) {
+/// be alive. Descriptors that came along are held as a parcel until the
+/// core has decided on the message: those it puts in a service's fd store
+/// are kept, the rest are closed at the end of the turn, which is what
+/// releases such a sender. A datagram cut short (too long, or more
+/// descriptors than fit) is refused whole, and its descriptors closed.
+fn read_notifications(sources: &Sources, world: &mut World, queue: &mut VecDeque<Event>) {
     let Some((socket, _)) = &sources.notify else {
         return;
     };
@@ -575,17 +658,18 @@ fn read_notifications(sources: &Sources, world: &World, queue: &mut VecDeque<Eve
                         let main = message
                             .main_pid
                             .map(|pid| world.tracker.named(cgroups, pid));
+                        let fds = world.parcels.hold(datagram.fds);
                         queue.push_back(Event::Notify {
                             sender,
                             session,
                             cgroup,
                             message,
                             main,
+                            fds,
                         });
                     }
                     None => debug!("ignoring a malformed notification from {sender}"),
                 }
-                drop(datagram.fds);
             }
             Ok(None) => return,
             Err(e) => {

@@ -21,6 +21,7 @@ pub mod console;
 pub mod control;
 pub mod duration;
 pub mod event_loop;
+pub mod fd_store;
 pub mod logging;
 pub mod notify;
 pub mod pidfile;

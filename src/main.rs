@@ -210,7 +210,7 @@ fn supervise(mut options: Options, machine: Option<&system::Prepared>) -> (u8, P
         }
     };
     let (units, invalid) = load_units(&options);
-    open_notify(&mut sources, &units, own_pid);
+    open_notify(&mut sources, &options, own_pid);
     open_control(&mut sources, &options, machine.is_some());
     let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     let Ok(listening) = listen_for_main(&options) else {
@@ -322,9 +322,10 @@ fn load_units(options: &Options) -> (Vec<unit::Unit>, Invalid) {
 /// Invalid units by name, each with its problems.
 type Invalid = std::collections::BTreeMap<String, Vec<String>>;
 
-/// The sd_notify socket, if a unit is a notify service.
-fn open_notify(sources: &mut event_loop::Sources, units: &[unit::Unit], own_pid: sys::Pid) {
-    if units.iter().any(|u| u.kind == unit::Kind::Notify)
+/// The sd_notify socket, wherever foster runs services: a notify service
+/// or one with an fd store may come with a reload.
+fn open_notify(sources: &mut event_loop::Sources, options: &Options, own_pid: sys::Pid) {
+    if options.services.is_some()
         && let Err(e) = sources.open_notify(own_pid)
     {
         error!("cannot bind the notify socket ({e}): notify services cannot start");

@@ -60,20 +60,43 @@ pub fn start_service(
             Err(why) => return Err(StartError::EnvFile(why)),
         }
     }
+    // A service with an fd store talks to the notify socket too, whatever
+    // its type (as systemd gives it NOTIFY_SOCKET).
     let notify = match (unit.kind, sources.notify_address()) {
-        (Kind::Notify, Some(address)) => Some(address.to_string()),
         (Kind::Notify, None) => return Err(StartError::NoNotifySocket),
+        (_, Some(address)) if unit.kind == Kind::Notify || unit.fd_store > 0 => {
+            Some(address.to_string())
+        }
         _ => None,
     };
     let sockets = hold_sockets(unit, &mut world.held)?;
+    // Then what it stored, as sd_listen_fds(3) has it: after its sockets.
+    let max = usize::try_from(unit.fd_store).unwrap_or(usize::MAX);
+    let (stored, stored_names) = world
+        .stores
+        .for_start(&unit.name, max, &sources.poller)
+        .map_err(|e| StartError::Stored(errno(e)))?;
     let mut env = service_env(&world.env, unit, from_files, notify);
-    if !sockets.is_empty() {
-        let names: Vec<&str> = unit.sockets.iter().map(|s| s.name.as_str()).collect();
+    if !sockets.is_empty() || !stored.is_empty() {
+        let names: Vec<&str> = unit
+            .sockets
+            .iter()
+            .map(|s| s.name.as_str())
+            .chain(stored_names.iter().map(String::as_str))
+            .collect();
         listen_env(&mut env, &names, world.own_pid);
+    }
+    if unit.fd_store > 0 {
+        env.retain(|(k, _)| k != "FDSTORE");
+        env.push(("FDSTORE".into(), unit.fd_store.to_string().into()));
     }
     let mut spec = ChildSpec::new(&argv, &env, false).map_err(spawn_error)?;
     spec.in_new_session();
-    let passed: Vec<std::os::fd::BorrowedFd<'_>> = sockets.iter().map(|fd| fd.as_fd()).collect();
+    let passed: Vec<std::os::fd::BorrowedFd<'_>> = sockets
+        .iter()
+        .chain(stored.iter())
+        .map(|fd| fd.as_fd())
+        .collect();
     spec.pass_fds(&passed);
     if let Some(creds) = &unit.credentials {
         spec.run_as(creds.uid, creds.gid, &creds.groups);

@@ -33,8 +33,9 @@ pub const MAX_REQUEST: usize = 4096;
 /// process watched: more than one for a guessed set), `status`, `since`
 /// (when the current state began, RFC 3339 UTC), `command` (the argv
 /// list), `problems` (why a unit is `invalid`; empty otherwise),
-/// `sockets` (the sockets foster holds for it: `{name, listen, fd}`).
-pub const STATUS_FIELDS: [&str; 14] = [
+/// `sockets` (the sockets foster holds for it: `{name, listen, fd}`),
+/// `stored_fds` (what its fd store keeps: `{name, count}`).
+pub const STATUS_FIELDS: [&str; 15] = [
     "name",
     "state",
     "pid",
@@ -49,6 +50,7 @@ pub const STATUS_FIELDS: [&str; 14] = [
     "command",
     "problems",
     "sockets",
+    "stored_fds",
 ];
 
 /// The first word of a request.

@@ -78,6 +78,44 @@ pub enum Life {
     Done { ending: Ending, ready: bool },
 }
 
+/// The run an overlapped restart replaces (`restart_mode: overlap`): it
+/// serves beside the new run, on the same held sockets, until that one is
+/// ready, and is stopped then; if the new run fails first, it is the
+/// service's run again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// When it became ready.
+    pub since: Instant,
+    pub watched: Watched,
+    pub origin: Origin,
+    /// Its launch: the session it leads is its own.
+    pub launch: Option<Launched>,
+    /// The unit it runs, when a reload replaced the service's: it is
+    /// the service's again if the new run fails.
+    pub unit: Option<Box<crate::unit::Unit>>,
+    pub state: OutgoingState,
+}
+
+/// Where the replaced run of an overlapped restart is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutgoingState {
+    /// Serving while the new run starts.
+    Serving,
+    /// The new run is ready: its stop signal was sent; SIGKILL at
+    /// `deadline` (`None` once sent).
+    Stopping { deadline: Option<Instant> },
+}
+
+impl Outgoing {
+    /// Whether a process (`pid`, in session `session`) is of this run:
+    /// one it watches, or in the session its launch leads.
+    pub fn owns(&self, pid: Pid, session: Option<Pid>) -> bool {
+        self.watched.has(pid)
+            || session.is_some_and(|sid| self.launch.is_some_and(|l| l.pid == sid))
+            || session.is_some_and(|sid| self.origin.session == Some(sid))
+    }
+}
+
 /// How a service that is done ended (the state `fosterctl status` shows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {

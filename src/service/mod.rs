@@ -22,7 +22,8 @@ mod life;
 pub(crate) mod tests;
 
 pub use life::{
-    Ending, Launched, Life, Origin, Outcome, PidSource, ServiceId, Stop, StopCause, Want, Watched,
+    Ending, Launched, Life, Origin, Outcome, Outgoing, OutgoingState, PidSource, ServiceId, Stop,
+    StopCause, Want, Watched,
 };
 
 /// How long a service must stay up for its next failure to count as the
@@ -58,6 +59,10 @@ pub struct Service {
     /// The followed daemon held a lock on its pidfile when foster adopted
     /// it: that daemon (the kernel's word on who owns the file).
     pub pidfile_locker: Option<Pid>,
+    /// What its fd store holds, as the event loop last reported it.
+    pub stored: Vec<crate::supervisor::StoredCount>,
+    /// The run an overlapped restart is replacing, while it lives.
+    pub outgoing: Option<Outgoing>,
 }
 
 impl Service {
@@ -89,6 +94,8 @@ impl Service {
             last_source: PidSource::Child,
             launch: None,
             pidfile_locker: None,
+            stored: Vec::new(),
+            outgoing: None,
         }
     }
 
@@ -194,12 +201,16 @@ impl Service {
         self.main_pid()
             .into_iter()
             .chain(self.others().iter().copied())
+            .chain(self.outgoing.iter().flat_map(|o| o.watched.pids()))
             .collect()
     }
 
-    /// Whether `pid` is one of this service's watched processes.
+    /// Whether `pid` is one of this service's watched processes (the run
+    /// an overlapped restart replaces included).
     pub fn has(&self, pid: Pid) -> bool {
-        self.main_pid() == Some(pid) || self.others().contains(&pid)
+        self.main_pid() == Some(pid)
+            || self.others().contains(&pid)
+            || self.outgoing.as_ref().is_some_and(|o| o.watched.has(pid))
     }
 
     /// Whether `pid` is still named by this service: one of its watched
@@ -253,6 +264,17 @@ impl Service {
         }
     }
 
+    /// When the run an overlapped restart replaces is to be killed.
+    pub fn outgoing_deadline(&self) -> Option<Instant> {
+        match &self.outgoing {
+            Some(Outgoing {
+                state: OutgoingState::Stopping { deadline },
+                ..
+            }) => *deadline,
+            _ => None,
+        }
+    }
+
     /// When the current run started.
     pub fn since(&self) -> Option<Instant> {
         match &self.life {
@@ -275,6 +297,14 @@ impl Service {
 
     /// Readiness reached in this run (dependents may start).
     pub fn ready(&self) -> bool {
+        if self
+            .outgoing
+            .as_ref()
+            .is_some_and(|o| o.state == OutgoingState::Serving)
+        {
+            // The run being replaced serves until the new one is ready.
+            return true;
+        }
         match &self.life {
             Life::Running { .. } | Life::Succession { .. } | Life::AwaitingSuccessor { .. } => true,
             Life::Stopping(stop) => stop.ready,
@@ -285,13 +315,14 @@ impl Service {
 
     /// No process of this run is left to wait for.
     pub fn is_down(&self) -> bool {
-        !matches!(
-            self.life,
-            Life::Starting { .. }
-                | Life::Running { .. }
-                | Life::AwaitingSuccessor { .. }
-                | Life::Stopping(_)
-        )
+        self.outgoing.is_none()
+            && !matches!(
+                self.life,
+                Life::Starting { .. }
+                    | Life::Running { .. }
+                    | Life::AwaitingSuccessor { .. }
+                    | Life::Stopping(_)
+            )
     }
 
     /// Waiting for dependencies.

@@ -1,11 +1,12 @@
 //! Who a process belongs to: the service an sd_notify message counts for,
 //! the owner elsewhere that makes a pidfile's or `MAINPID=`'s claim
 //! refused, and the notify messages themselves (`READY=1`, `STATUS=`,
-//! `MAINPID=`).
+//! `MAINPID=`, and what they ask of the fd store).
 
 use log::{debug, info, warn};
 
-use super::{Action, Main, Named, Supervisor};
+use super::{Action, Main, Named, Parcel, Supervisor};
+use crate::notify::FdStoreRequest;
 use crate::pidfile::{Candidate, CgroupMembership, Claim, Refusal, Ties};
 use crate::service::{Life, Origin, PidSource, Service, Watched};
 use crate::sys::Pid;
@@ -85,18 +86,27 @@ impl Supervisor {
             .map(|(other, _)| Refusal::OtherService(other.clone()))
     }
 
-    /// An sd_notify message, from a process of the service it counts for.
+    /// An sd_notify message, from a process of the service it counts for:
+    /// `from` is the sender, its session and its cgroup.
     pub(super) fn on_notify(
         &mut self,
-        sender: Pid,
-        session: Option<Pid>,
-        cgroup: &CgroupMembership,
+        from: (Pid, Option<Pid>, &CgroupMembership),
         message: crate::notify::Message,
         main: Option<Named>,
+        fds: Option<Parcel>,
         actions: &mut Vec<Action>,
     ) {
+        let (sender, session, cgroup) = from;
         let Some(name) = self.sender_service(sender, session, cgroup) else {
-            debug!("ignoring a notification from {sender}, which belongs to no service");
+            match fds {
+                Some(p) => warn!(
+                    "closing the {} descriptor(s) sent by {sender}, which belongs to no service",
+                    p.count
+                ),
+                None => {
+                    debug!("ignoring a notification from {sender}, which belongs to no service")
+                }
+            }
             return;
         };
         let refusal = main.as_ref().and_then(|named| {
@@ -107,10 +117,19 @@ impl Supervisor {
         let Some(s) = self.services.get_mut(&name) else {
             return;
         };
+        // The run an overlapped restart replaces may still store
+        // descriptors; its readiness, main PID and status are not the
+        // new run's.
+        if s.outgoing.as_ref().is_some_and(|o| o.owns(sender, session)) {
+            debug!("{name}: a message from the old run ({sender}) counts for the fd store alone");
+            fd_store_request(&*s, message.fd_store, fds, actions);
+            return;
+        }
         if let Some(text) = message.status {
             debug!("{name}: status: {text}");
             s.status_text = Some(text);
         }
+        fd_store_request(&*s, message.fd_store, fds, actions);
         // A new main PID, while starting or running.
         if let Some(named) = main
             && matches!(s.life, Life::Starting { .. } | Life::Running { .. })
@@ -182,6 +201,68 @@ impl Supervisor {
                 watched: Watched::one(main),
                 origin,
             };
+        }
+    }
+}
+
+/// The fd store's part of a message from one of `s`'s processes: what to
+/// keep or drop. Descriptors not handed to the store are closed by the
+/// event loop once the message is handled.
+fn fd_store_request(
+    s: &Service,
+    request: FdStoreRequest,
+    fds: Option<Parcel>,
+    actions: &mut Vec<Action>,
+) {
+    let name = s.name();
+    match request {
+        FdStoreRequest::None => {
+            if let Some(p) = fds {
+                warn!(
+                    "{name}: closing {} descriptor(s) sent without FDSTORE=1",
+                    p.count
+                );
+            }
+        }
+        FdStoreRequest::Store {
+            name: fd_name,
+            poll,
+            bad_name,
+        } => {
+            if let Some(bad) = bad_name {
+                warn!(
+                    "{name}: ignoring FDNAME={bad:?}: a name is 1 to 255 characters of ASCII, without ':' or control characters; storing as {fd_name:?}"
+                );
+            }
+            match fds {
+                None => debug!("{name}: FDSTORE=1 without descriptors"),
+                Some(p) if s.unit.fd_store == 0 => warn!(
+                    "{name}: FDSTORE=1, but its fd_store is 0: closing {} descriptor(s)",
+                    p.count
+                ),
+                Some(p) => actions.push(Action::StoreFds {
+                    service: s.id,
+                    parcel: p.id,
+                    name: fd_name,
+                    poll,
+                    max: usize::try_from(s.unit.fd_store).unwrap_or(usize::MAX),
+                }),
+            }
+        }
+        FdStoreRequest::Remove { name: Ok(fd_name) } => {
+            if let Some(p) = fds {
+                warn!(
+                    "{name}: closing {} descriptor(s) sent with FDSTOREREMOVE=1",
+                    p.count
+                );
+            }
+            actions.push(Action::RemoveStoredFds {
+                service: s.id,
+                name: fd_name,
+            });
+        }
+        FdStoreRequest::Remove { name: Err(bad) } => {
+            warn!("{name}: FDSTOREREMOVE=1 needs a valid FDNAME= (found {bad:?}): nothing removed")
         }
     }
 }

@@ -71,7 +71,31 @@ pub enum Event {
         cgroup: CgroupMembership,
         message: crate::notify::Message,
         main: Option<Named>,
+        /// The descriptors that came with it, held by the event loop
+        /// until the core says they are for a service's fd store (else
+        /// they are closed once the message is handled).
+        fds: Option<Parcel>,
     },
+    /// What a service's fd store holds now, after a change.
+    Stored {
+        service: ServiceId,
+        stored: Vec<StoredCount>,
+    },
+}
+
+/// Descriptors that came with a notify message, as the event loop holds
+/// them: which parcel, and how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parcel {
+    pub id: u64,
+    pub count: usize,
+}
+
+/// How many descriptors a service keeps in its fd store under one name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCount {
+    pub name: String,
+    pub count: usize,
 }
 
 /// A process named by a pidfile or a `MAINPID=`, as `/proc` describes it.
@@ -191,6 +215,25 @@ pub enum Action {
     /// Go on without a cgroup per service: remove them, forget their
     /// watches (after a cgroup could be made but not joined).
     DropCgroups,
+    /// Keep the descriptors of `parcel` in the service's fd store under
+    /// `name` (watched for hangup when `poll`), up to `max` in all, and
+    /// report [`Event::Stored`].
+    StoreFds {
+        service: ServiceId,
+        parcel: u64,
+        name: String,
+        poll: bool,
+        max: usize,
+    },
+    /// Close what the service's fd store keeps under `name`, and report
+    /// [`Event::Stored`].
+    RemoveStoredFds {
+        service: ServiceId,
+        name: String,
+    },
+    /// Close everything in the service's fd store (stopped on request),
+    /// and report [`Event::Stored`].
+    DropStoredFds(ServiceId),
     /// Exit foster with this status.
     Exit(u8),
 }
@@ -227,6 +270,9 @@ pub enum StartError {
     EnvFile(String),
     /// A socket of its `sockets:` could not be made: which, and why.
     Socket(String),
+    /// Its stored descriptors could not be copied for it (foster's
+    /// descriptor table is full).
+    Stored(Errno),
     /// The child failed in its set-up or at exec, and exits by itself;
     /// `detail` names the path or the command concerned.
     Child {
@@ -266,6 +312,7 @@ impl std::fmt::Display for StartError {
             StartError::OutputPipe(e) => write!(f, "cannot create its output pipe: {e}"),
             StartError::Fork(e) => write!(f, "fork failed: {e}"),
             StartError::EnvFile(why) | StartError::Socket(why) => f.write_str(why),
+            StartError::Stored(errno) => write!(f, "cannot pass its stored descriptors: {errno}"),
             StartError::Child {
                 stage,
                 errno,

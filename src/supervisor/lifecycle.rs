@@ -45,6 +45,28 @@ impl Supervisor {
             self.begin_shutdown(None, now, actions);
             return;
         }
+        // The old run of an overlapped restart, or the new run failing
+        // before it is ready (the old one then serves on).
+        if let Some(name) = self
+            .services
+            .values()
+            .find(|s| s.outgoing.as_ref().is_some_and(|o| o.watched.has(pid)))
+            .map(|s| s.name().to_string())
+        {
+            self.outgoing_exited(&name, pid, status);
+            return;
+        }
+        if let Some(name) = self
+            .services
+            .values()
+            .find(|s| {
+                s.outgoing.is_some() && matches!(s.life, Life::Starting { main, .. } if main == pid)
+            })
+            .map(|s| s.name().to_string())
+        {
+            self.overlap_failed(&name, Some((pid, status)), actions);
+            return;
+        }
         let Some(service) = self.services.values_mut().find(|s| s.has(pid)) else {
             if self.settings.warn_on_reap {
                 warn!("reaped orphan {pid}, which {status}");
@@ -416,6 +438,7 @@ impl Supervisor {
                 _ => {}
             }
         }
+        self.outgoing_due(now, actions);
         for id in to_start {
             actions.push(Action::Start(id));
         }

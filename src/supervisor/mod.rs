@@ -45,13 +45,17 @@ mod claims;
 mod events;
 mod forking;
 mod lifecycle;
+mod overlap;
 mod requests;
 mod shutdown;
 pub mod status;
 mod waiters;
 
 pub use crate::control::Client;
-pub use events::{Action, Errno, Event, Named, PidfileLock, PidfileReading, StartError, Target};
+pub use events::{
+    Action, Errno, Event, Named, Parcel, PidfileLock, PidfileReading, StartError, StoredCount,
+    Target,
+};
 
 /// Settings the supervisor decides with.
 #[derive(Debug, Clone)]
@@ -294,7 +298,7 @@ impl Supervisor {
     pub fn next_deadline(&self) -> Option<Instant> {
         self.services
             .values()
-            .filter_map(Service::deadline)
+            .flat_map(|s| s.deadline().into_iter().chain(s.outgoing_deadline()))
             .chain(self.deadline)
             .chain(
                 self.progress_at
@@ -338,6 +342,7 @@ impl Supervisor {
             | Event::Pidfile { service, .. }
             | Event::Adopted { service, .. }
             | Event::CgroupEmpty(service)
+            | Event::Stored { service, .. }
             | Event::Delivered { service, .. } => Some(*service),
             _ => None,
         };
@@ -371,7 +376,13 @@ impl Supervisor {
                 cgroup,
                 message,
                 main,
-            } => self.on_notify(sender, session, &cgroup, message, main, actions),
+                fds,
+            } => self.on_notify((sender, session, &cgroup), message, main, fds, actions),
+            Event::Stored { stored, .. } => {
+                if let Some(s) = self.services.get_mut(&name) {
+                    s.stored = stored;
+                }
+            }
             Event::Pidfile { reading, .. } => self.on_pidfile(&name, reading, now, actions),
             Event::Adopted {
                 found,
@@ -394,8 +405,26 @@ impl Supervisor {
             } => self.on_delivered(client, &name, sig, refused, actions),
         }
         self.after(now, from_reaper, actions);
+        self.release_stores(actions);
         self.answer_waiters(now, actions);
         self.note_states(now);
+    }
+
+    /// A service stopped on request keeps no stored descriptors (as
+    /// systemd: a restart, a crash or a failed start keeps them, a stop
+    /// does not); one removed by a reload loses them with its unit.
+    fn release_stores(&mut self, actions: &mut Vec<Action>) {
+        for s in self.services.values_mut() {
+            if s.want == Want::Down && matches!(s.life, Life::Done { .. }) && !s.stored.is_empty() {
+                let n: usize = s.stored.iter().map(|c| c.count).sum();
+                info!(
+                    "{}: stopped on request: closing its {n} stored descriptor(s)",
+                    s.name()
+                );
+                s.stored.clear();
+                actions.push(Action::DropStoredFds(s.id));
+            }
+        }
     }
 
     /// Notes when each service entered the state it shows (status's
@@ -683,6 +712,8 @@ fn stop_what_is_left(s: &Service, actions: &mut Vec<Action>) {
 /// A service's stop: its `stop_signal` and SIGCONT (so a stopped process
 /// can act on it), SIGKILL at the deadline.
 fn send_stop_sequence(s: &mut Service, now: Instant, actions: &mut Vec<Action>) {
+    // The run an overlapped restart was replacing goes with it.
+    overlap::stop_outgoing(s, now, actions);
     signal_service(s, s.unit.stop_signal, actions);
     signal_service(s, libc::SIGCONT, actions);
     s.begin_stop(Some(now + s.unit.stop_timeout), false);

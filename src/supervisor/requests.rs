@@ -192,6 +192,10 @@ impl Supervisor {
             }
             Request::Restart(names, wait) => {
                 for name in &names {
+                    // restart_mode: overlap starts the new run beside.
+                    if self.begin_overlap(name, None, now, actions) {
+                        continue;
+                    }
                     // Whatever runs is stopped first (a launch that awaits
                     // its daemon is dropped: nothing to wait for).
                     self.stop_service(name, now, actions);
@@ -300,6 +304,15 @@ impl Supervisor {
                     if s.want == Want::Remove {
                         s.want = Want::Up;
                     }
+                    if s.pending.is_none()
+                        && self.begin_overlap(&name, Some(unit.clone()), now, actions)
+                    {
+                        changed.push(name);
+                        continue;
+                    }
+                    let Some(s) = self.services.get_mut(&name) else {
+                        continue;
+                    };
                     if s.main_pid().is_some() || matches!(s.life, Life::Stopping(_)) {
                         // The new version starts once this run is down
                         // (unless it was stopped on request).

@@ -190,6 +190,7 @@ impl Supervisor {
     /// Work that follows any event: start what became startable, advance
     /// the shutdown.
     pub(super) fn after(&mut self, now: Instant, from_reaper: bool, actions: &mut Vec<Action>) {
+        self.settle_overlaps(now, actions);
         if self.phase == Phase::Up {
             self.start_ready(now, actions);
             return;

@@ -166,6 +166,7 @@ pub fn status_json(rows: &[Row<'_>], now: Instant, wall: SystemTime) -> String {
                     "[]".to_string(),
                     list(&invalid.problems),
                     "[]".to_string(),
+                    "[]".to_string(),
                 ]
             }
             Row::Service(s, invalid) => {
@@ -201,6 +202,7 @@ pub fn status_json(rows: &[Row<'_>], now: Instant, wall: SystemTime) -> String {
                     list(&s.unit.command),
                     list(invalid.map(|i| i.problems.as_slice()).unwrap_or_default()),
                     sockets_json(s),
+                    stored_json(s),
                 ]
             }
         };
@@ -231,6 +233,23 @@ fn sockets_json(s: &Service) -> String {
                 json_string(&socket.name),
                 json_string(&socket.listen.to_string()),
                 i.saturating_add(3)
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+/// `[{"name":…,"count":…},…]`: what the service's fd store keeps, by
+/// name, in the order first stored.
+fn stored_json(s: &Service) -> String {
+    let items: Vec<String> = s
+        .stored
+        .iter()
+        .map(|c| {
+            format!(
+                "{{\"name\":{},\"count\":{}}}",
+                json_string(&c.name),
+                c.count
             )
         })
         .collect();

@@ -657,6 +657,7 @@ fn a_notify_service_is_ready_on_ready_1_from_its_session() {
         ready: true,
         status: Some("up".into()),
         main_pid: None,
+        ..Message::default()
     };
     // From a stranger: ignored.
     assert_eq!(h.feed(&[note(999, Some(1), ready.clone(), None)]), vec![]);
@@ -678,6 +679,7 @@ fn note(sender: i32, session: Option<i32>, message: Message, main: Option<Named>
         cgroup: CgroupMembership::Unknown,
         message,
         main,
+        fds: None,
     }
 }
 
@@ -707,6 +709,7 @@ fn mainpid(n: i32, named: Named) -> Event {
             ready: true,
             status: None,
             main_pid: Some(pid(n)),
+            ..Message::default()
         },
         Some(named),
     )
@@ -806,6 +809,7 @@ fn mainpid_from_a_process_of_another_cgroup_counts_for_that_service_only() {
         ready: true,
         status: None,
         main_pid: None,
+        ..Message::default()
     };
     h.feed(&[Event::Notify {
         sender: pid(300),
@@ -813,6 +817,7 @@ fn mainpid_from_a_process_of_another_cgroup_counts_for_that_service_only() {
         cgroup: CgroupMembership::Service("m".into()),
         message: ready.clone(),
         main: None,
+        fds: None,
     }]);
     assert_eq!(h.state("m"), "running");
     assert_eq!(h.state("n"), "starting");
@@ -823,6 +828,7 @@ fn mainpid_from_a_process_of_another_cgroup_counts_for_that_service_only() {
         cgroup: CgroupMembership::NoService,
         message: ready,
         main: None,
+        fds: None,
     }]);
     assert_eq!(h.state("n"), "starting");
     // A MAINPID in another service's cgroup is refused.
@@ -1724,6 +1730,7 @@ fn a_waiting_start_is_answered_once_the_service_is_ready_or_has_failed() {
         ready: true,
         status: None,
         main_pid: None,
+        ..Message::default()
     };
     let answered = replies_to(Client(2), &h.feed(&[note(12, Some(12), ready, None)]));
     assert_eq!(answered.len(), 1);
@@ -2058,4 +2065,141 @@ fn a_simple_service_s_leftovers_are_awaited_though_the_tracker_knows_no_launch_o
     }
     h.feed(&[none]);
     assert_eq!(h.state("s"), "backoff");
+}
+
+/// `message` from `sender`, in the session of the process 100 (or, for
+/// 999, in a session of its own), with `fds` descriptors.
+fn with_fds(message: &str, sender: i32, fds: usize) -> Event {
+    Event::Notify {
+        sender: pid(sender),
+        session: Some(pid(if sender == 999 { 999 } else { 100 })),
+        cgroup: CgroupMembership::Unknown,
+        message: crate::notify::parse(message.as_bytes()).expect("a notify message"),
+        main: None,
+        fds: (fds > 0).then_some(Parcel { id: 9, count: fds }),
+    }
+}
+
+fn stored(h: &Harness, name: &str, counts: &[(&str, usize)]) -> Event {
+    Event::Stored {
+        service: h.id(name),
+        stored: counts
+            .iter()
+            .map(|(n, c)| StoredCount {
+                name: n.to_string(),
+                count: *c,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn fdstore_1_from_the_services_own_process_is_kept_up_to_its_fd_store() {
+    let mut u = unit("web", Kind::Simple, &[]);
+    u.fd_store = 4;
+    let mut h = Harness::services(vec![u, unit("plain", Kind::Simple, &[])], false);
+    h.boot();
+    h.spawned("web", 100);
+    h.spawned("plain", 200);
+    let store = |parcel| Action::StoreFds {
+        service: h.id("web"),
+        parcel,
+        name: "state".into(),
+        poll: true,
+        max: 4,
+    };
+    let expected = store(9);
+    assert_eq!(
+        h.feed(&[with_fds("FDSTORE=1\nFDNAME=state", 101, 2)]),
+        vec![expected]
+    );
+    // Without FDSTORE=1, from a stranger, or for a service without an fd
+    // store: nothing is kept (the loop closes the parcel).
+    assert_eq!(h.feed(&[with_fds("FDNAME=state", 101, 2)]), vec![]);
+    assert_eq!(h.feed(&[with_fds("FDSTORE=1", 999, 2)]), vec![]);
+    let for_plain = Event::Notify {
+        sender: pid(201),
+        session: Some(pid(200)),
+        cgroup: CgroupMembership::Unknown,
+        message: crate::notify::parse(b"FDSTORE=1").expect("a notify message"),
+        main: None,
+        fds: Some(Parcel { id: 9, count: 1 }),
+    };
+    assert_eq!(h.feed(&[for_plain]), vec![]);
+    // FDPOLL=0, a bad name (stored as "stored"), a removal.
+    assert_eq!(
+        h.feed(&[with_fds("FDSTORE=1\nFDPOLL=0\nFDNAME=a:b", 100, 1)]),
+        vec![Action::StoreFds {
+            service: h.id("web"),
+            parcel: 9,
+            name: "stored".into(),
+            poll: false,
+            max: 4,
+        }]
+    );
+    assert_eq!(
+        h.feed(&[with_fds("FDSTOREREMOVE=1\nFDNAME=state", 100, 0)]),
+        vec![Action::RemoveStoredFds {
+            service: h.id("web"),
+            name: "state".into()
+        }]
+    );
+    assert_eq!(
+        h.feed(&[with_fds("FDSTOREREMOVE=1\nFDNAME=a:b", 100, 0)]),
+        vec![]
+    );
+}
+
+#[test]
+fn stored_fds_survive_a_crash_and_a_restart_but_not_a_stop_on_request() {
+    let mut u = unit("web", Kind::Simple, &[]);
+    u.fd_store = 4;
+    u.restart = Restart::Always;
+    u.restart_delay = Duration::ZERO;
+    let mut h = Harness::services(vec![u], false);
+    h.boot();
+    h.spawned("web", 100);
+    h.feed(&[stored(&h, "web", &[("state", 1), ("conn", 2)])]);
+    let json = |h: &mut Harness| control(h, "status --json web").0.text;
+    assert!(
+        json(&mut h)
+            .contains(r#""stored_fds":[{"name":"state","count":1},{"name":"conn","count":2}]"#),
+        "{}",
+        json(&mut h)
+    );
+    // A crash: restarted, the store kept.
+    let actions = h.feed(&[killed(100, libc::SIGKILL), done(false)]);
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::DropStoredFds(_)))
+    );
+    let _ = h.tick();
+    h.spawned("web", 110);
+    // A restart on request: kept.
+    let (_, actions) = control(&mut h, "restart web");
+    let actions = [actions, h.feed(&[killed(110, libc::SIGTERM), done(false)])].concat();
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::DropStoredFds(_))),
+        "{actions:?}"
+    );
+    h.spawned("web", 120);
+    assert_eq!(h.sup.services["web"].stored.len(), 2);
+    // A stop on request: dropped once it is down, not before (on its way
+    // down it is still the service's, and may store more).
+    let (_, actions) = control(&mut h, "stop web");
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::DropStoredFds(_)))
+    );
+    let actions = h.feed(&[killed(120, libc::SIGTERM), done(false)]);
+    assert!(
+        actions.contains(&Action::DropStoredFds(h.id("web"))),
+        "{actions:?}"
+    );
+    assert!(h.sup.services["web"].stored.is_empty());
+    assert!(json(&mut h).contains(r#""stored_fds":[]"#));
 }

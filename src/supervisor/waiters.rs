@@ -54,6 +54,27 @@ impl Supervisor {
         });
     }
 
+    /// The start of service `id` failed in a way its state does not show
+    /// (an overlapped restart whose new run failed: the old run serves,
+    /// `running`): who waits for it to be up is told `why`.
+    pub(super) fn fail_waiting_starts(
+        &mut self,
+        id: ServiceId,
+        why: &str,
+        actions: &mut Vec<Action>,
+    ) {
+        let (failed, still): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|w| w.goal == Goal::Up && w.services.iter().any(|(_, s)| *s == id));
+        self.waiters = still;
+        for waiter in failed {
+            actions.push(Action::Reply {
+                client: waiter.client,
+                reply: Reply::error(why),
+            });
+        }
+    }
+
     /// A client left: its wait ends unanswered.
     pub(super) fn forget_client(&mut self, client: Client) {
         self.waiters.retain(|w| w.client != client);
@@ -128,6 +149,15 @@ fn verdict(
             .unwrap_or_else(|| "never ran".into())
     };
     match goal {
+        // An overlapped restart: up once the new run is ready.
+        Goal::Up
+            if s.outgoing
+                .as_ref()
+                .is_some_and(|o| o.state == crate::service::OutgoingState::Serving)
+                && !shutting_down =>
+        {
+            Verdict::Pending
+        }
         Goal::Up => match &s.life {
             Life::Running { .. } | Life::Succession { .. } | Life::AwaitingSuccessor { .. } => {
                 Verdict::Reached(match s.main_pid() {

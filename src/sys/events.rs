@@ -50,6 +50,15 @@ impl Poller {
             .map_err(io::Error::from)
     }
 
+    /// Starts watching `fd` for its hangup and errors alone (see
+    /// [`Poller::watch_hangup`]). Fails with `EPERM` for what epoll cannot
+    /// watch (a regular file, a memfd), which never hangs up.
+    pub fn watch_hangup_only(&self, fd: BorrowedFd<'_>, token: u64) -> io::Result<()> {
+        self.0
+            .add(fd, EpollEvent::new(EpollFlags::empty(), token))
+            .map_err(io::Error::from)
+    }
+
     /// Watches `fd` for `out` (writable) instead of input, or back.
     pub fn rewatch(&self, fd: BorrowedFd<'_>, token: u64, out: bool) -> io::Result<()> {
         let flags = if out {

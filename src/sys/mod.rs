@@ -52,7 +52,9 @@ use std::io;
 use std::os::unix::ffi::OsStringExt;
 
 pub use events::{Inotify, PidFd, Poller, Timer, Watch};
-pub use fds::{close_fds_except, closed_standard_fds, ensure_standard_fds, open_onto};
+pub use fds::{
+    close_fds_except, closed_standard_fds, ensure_standard_fds, file_identity, open_onto, same_file,
+};
 pub use listen::held_socket;
 pub use locks::posix_lock_holder;
 #[cfg(test)]

@@ -111,11 +111,10 @@ pub fn check_files(
         })
         .collect();
     let Checked {
-        mut units,
-        mut problems,
+        units,
+        problems,
         warnings,
     } = check_units(&texts, users, probe);
-    refuse_what_is_not_built_yet(&mut units, &mut problems);
     // Every name with a file that gave no unit: on a reload, the running
     // version of its service is kept.
     let invalid = texts
@@ -129,29 +128,6 @@ pub fn check_files(
         invalid,
         warnings,
     }
-}
-
-/// The fd store and overlapped restarts are read and checked (their keys
-/// are the contract of issue 14), but foster does not act on them yet: a
-/// unit that asks for them is refused, never run without what it asked
-/// for.
-fn refuse_what_is_not_built_yet(units: &mut BTreeMap<String, Unit>, problems: &mut Vec<Problem>) {
-    units.retain(|_, unit| {
-        let asks = [
-            (unit.fd_store > 0, "fd_store"),
-            (unit.restart_mode == super::RestartMode::Overlap, "restart_mode: overlap"),
-        ];
-        let Some((_, what)) = asks.iter().find(|(asked, _)| *asked) else {
-            return true;
-        };
-        problems.push(Problem {
-            file: unit.path.clone(),
-            line: 0,
-            column: 0,
-            message: format!("{what}: the fd store and overlapped restarts are not built yet; this unit is not run"),
-        });
-        false
-    });
 }
 
 /// What [`check_units`] found.

@@ -5,6 +5,7 @@
 mod control;
 mod docker;
 mod exit_status;
+mod fd_store;
 mod hostile;
 mod hygiene;
 mod keys;

@@ -72,6 +72,13 @@ pub fn socket_server() -> String {
     example(&PATH, "socket_server")
 }
 
+/// The `fd_keeper` fixture (tests/fixtures/fd_keeper.rs): stores memfds
+/// and pipes in foster's fd store and logs what it gets back.
+pub fn fd_keeper() -> String {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    example(&PATH, "fd_keeper")
+}
+
 fn example(cell: &'static OnceLock<PathBuf>, name: &str) -> String {
     let path = cell.get_or_init(|| {
         let exe = std::env::current_exe().expect("current_exe");
