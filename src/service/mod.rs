@@ -106,6 +106,9 @@ impl Service {
     /// The state `fosterctl status` shows.
     pub fn state_name(&self) -> &'static str {
         match &self.life {
+            // The old run of an overlapped restart, stopped with the new
+            // one, is still on its way down.
+            Life::Done { .. } | Life::Backoff { .. } if self.outgoing.is_some() => "stopping",
             Life::Waiting
             | Life::Spawning { .. }
             | Life::Starting { .. }
@@ -126,6 +129,22 @@ impl Service {
     /// The text `status` shows beside its state: while a successor is
     /// awaited, that; else the service's own `STATUS=`, or why it failed.
     pub fn status_line(&self) -> Option<String> {
+        if let Some(out) = &self.outgoing {
+            return Some(match out.state {
+                OutgoingState::Serving => {
+                    format!(
+                        "overlapped restart: {} serves until this run is ready",
+                        out.watched.main
+                    )
+                }
+                OutgoingState::Stopping { .. } => {
+                    format!(
+                        "overlapped restart: stopping the old run {}",
+                        out.watched.main
+                    )
+                }
+            });
+        }
         if let Life::AwaitingSuccessor { dead, .. } = &self.life {
             let file = self
                 .unit

@@ -2203,3 +2203,166 @@ fn stored_fds_survive_a_crash_and_a_restart_but_not_a_stop_on_request() {
     assert!(h.sup.services["web"].stored.is_empty());
     assert!(json(&mut h).contains(r#""stored_fds":[]"#));
 }
+
+/// A notify service with `restart_mode: overlap`, started as 100 and
+/// ready.
+fn overlapping() -> Harness {
+    let mut u = unit("web", Kind::Notify, &[]);
+    u.restart_mode = crate::unit::RestartMode::Overlap;
+    u.restart = Restart::Always;
+    u.restart_delay = Duration::ZERO;
+    let mut h = Harness::services(vec![u], false);
+    h.boot();
+    h.spawned("web", 100);
+    h.feed(&[note(100, Some(100), ready_message(), None)]);
+    assert_eq!(h.state("web"), "running");
+    h
+}
+
+fn ready_message() -> Message {
+    Message {
+        ready: true,
+        ..Message::default()
+    }
+}
+
+fn signals_to(actions: &[Action], target: Target) -> Vec<i32> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Signal { target: t, sig } if *t == target => Some(*sig),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_overlapped_restart_stops_the_old_run_only_once_the_new_one_is_ready() {
+    let mut h = overlapping();
+    let actions = request(&mut h, 1, "restart --wait web");
+    // The new run starts; the old one is not touched.
+    assert_eq!(actions, vec![Action::Start(h.id("web"))]);
+    h.spawned("web", 200);
+    assert_eq!(h.state("web"), "starting");
+    // Serving meanwhile: its dependents may go on.
+    assert!(h.sup.services["web"].ready());
+    // READY=1 from the old run is not the new one's.
+    assert_eq!(
+        h.feed(&[note(100, Some(100), ready_message(), None)]),
+        vec![]
+    );
+    assert_eq!(h.state("web"), "starting");
+    let actions = h.feed(&[note(200, Some(200), ready_message(), None)]);
+    assert_eq!(
+        signals_to(&actions, Target::Group(pid(100))),
+        [libc::SIGTERM, libc::SIGCONT]
+    );
+    assert_eq!(
+        replies_to(Client(1), &actions)
+            .iter()
+            .map(|r| r.text.as_str())
+            .collect::<Vec<_>>(),
+        ["web is running (PID 200)\n"]
+    );
+    assert_eq!(h.state("web"), "running");
+    // The old run's end is no restart; the new run is the service's.
+    let actions = h.feed(&[killed(100, libc::SIGTERM), done(true)]);
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Start(_))),
+        "{actions:?}"
+    );
+    assert_eq!(h.state("web"), "running");
+    assert_eq!(h.sup.services["web"].main_pid(), Some(pid(200)));
+    assert_eq!(h.sup.services["web"].restarts, 1);
+    assert!(h.sup.services["web"].outgoing.is_none());
+}
+
+#[test]
+fn an_overlapped_restart_whose_new_run_fails_leaves_the_old_one_serving() {
+    // The new run exits before it is ready.
+    let mut h = overlapping();
+    request(&mut h, 1, "restart --wait web");
+    h.spawned("web", 200);
+    let actions = h.feed(&[exited(200, 1), done(true)]);
+    assert_eq!(
+        signals_to(&actions, Target::Group(pid(100))),
+        Vec::<i32>::new()
+    );
+    assert_eq!(
+        signals_to(&actions, Target::Group(pid(200))),
+        [libc::SIGKILL]
+    );
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Start(_))),
+        "{actions:?}"
+    );
+    let replies = replies_to(Client(1), &actions);
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].outcome, ReplyOutcome::Error);
+    assert!(
+        replies[0].text.contains("overlapped restart failed"),
+        "{:?}",
+        replies[0]
+    );
+    assert_eq!(h.state("web"), "running");
+    assert_eq!(h.sup.services["web"].main_pid(), Some(pid(100)));
+    // Not ready within start_timeout: killed, and the same.
+    request(&mut h, 2, "restart --wait web");
+    h.spawned("web", 300);
+    let actions = h.tick();
+    assert_eq!(
+        signals_to(&actions, Target::Group(pid(300))),
+        [libc::SIGKILL]
+    );
+    assert_eq!(
+        signals_to(&actions, Target::Group(pid(100))),
+        Vec::<i32>::new()
+    );
+    let actions = h.feed(&[killed(300, libc::SIGKILL), done(true)]);
+    assert_eq!(
+        replies_to(Client(2), &actions)[0].outcome,
+        ReplyOutcome::Error
+    );
+    assert_eq!(h.sup.services["web"].main_pid(), Some(pid(100)));
+    assert_eq!(h.state("web"), "running");
+    // A crash still restarts stop-start.
+    let actions = h.feed(&[killed(100, libc::SIGKILL), done(false)]);
+    let actions = [actions, h.tick()].concat();
+    assert!(actions.contains(&Action::Start(h.id("web"))), "{actions:?}");
+}
+
+#[test]
+fn a_stop_during_an_overlapped_restart_stops_both_runs() {
+    let mut h = overlapping();
+    request(&mut h, 1, "restart --wait web");
+    h.spawned("web", 200);
+    let (_, actions) = control(&mut h, "stop web");
+    assert_eq!(
+        signals_to(&actions, Target::Group(pid(100))),
+        [libc::SIGTERM, libc::SIGCONT]
+    );
+    assert_eq!(
+        signals_to(&actions, Target::Group(pid(200))),
+        [libc::SIGTERM, libc::SIGCONT]
+    );
+    h.feed(&[killed(200, libc::SIGTERM), done(true)]);
+    assert_eq!(h.state("web"), "stopping");
+    h.feed(&[killed(100, libc::SIGTERM), done(false)]);
+    assert_eq!(h.state("web"), "stopped");
+}
+
+#[test]
+fn the_old_run_ending_during_an_overlap_leaves_the_new_one_starting() {
+    let mut h = overlapping();
+    request(&mut h, 1, "restart --wait web");
+    h.spawned("web", 200);
+    let actions = h.feed(&[killed(100, libc::SIGKILL), done(true)]);
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Start(_))),
+        "{actions:?}"
+    );
+    assert_eq!(h.state("web"), "starting");
+    let actions = h.feed(&[note(200, Some(200), ready_message(), None)]);
+    assert_eq!(replies_to(Client(1), &actions).len(), 1);
+    assert_eq!(h.state("web"), "running");
+}

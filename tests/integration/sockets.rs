@@ -41,6 +41,74 @@ fn ask(port: u16) -> Result<String, bool> {
     }
 }
 
+/// Clients asking one after another all along, counting answers (a line
+/// that starts with `want`), refusals and failures.
+struct ClientLoop {
+    stop: Arc<AtomicBool>,
+    answered: Arc<AtomicUsize>,
+    refused: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ClientLoop {
+    fn start(port: u16, want: &'static str) -> ClientLoop {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (answered, refused, failed) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let thread = {
+            let (stop, answered, refused, failed) = (
+                stop.clone(),
+                answered.clone(),
+                refused.clone(),
+                failed.clone(),
+            );
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match ask(port) {
+                        Ok(line) if line.starts_with(want) => {
+                            answered.fetch_add(1, Ordering::Relaxed)
+                        }
+                        Ok(_) | Err(false) => failed.fetch_add(1, Ordering::Relaxed),
+                        Err(true) => refused.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            })
+        };
+        ClientLoop {
+            stop,
+            answered,
+            refused,
+            failed,
+            thread: Some(thread),
+        }
+    }
+
+    /// Waits until the loop has been answered once more.
+    fn answered_again(&self) {
+        let seen = self.answered.load(Ordering::Relaxed);
+        eventually("the client is answered again", || {
+            self.answered.load(Ordering::Relaxed) > seen
+        });
+    }
+
+    /// Stops the loop: answered, refused, failed.
+    fn stop(mut self) -> (usize, usize, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+        (
+            self.answered.load(Ordering::Relaxed),
+            self.refused.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+}
+
 #[test]
 fn held_sockets_refuse_no_connection_through_restarts_kills_and_a_reload() {
     if !is_root() {
@@ -76,31 +144,7 @@ fn held_sockets_refuse_no_connection_through_restarts_kills_and_a_reload() {
             "{mode:?}: {json}"
         );
         // A client loop all along.
-        let stop = Arc::new(AtomicBool::new(false));
-        let (answered, refused, failed) = (
-            Arc::new(AtomicUsize::new(0)),
-            Arc::new(AtomicUsize::new(0)),
-            Arc::new(AtomicUsize::new(0)),
-        );
-        let client = {
-            let (stop, answered, refused, failed) = (
-                stop.clone(),
-                answered.clone(),
-                refused.clone(),
-                failed.clone(),
-            );
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    match ask(port) {
-                        Ok(line) if line.starts_with("http ") => {
-                            answered.fetch_add(1, Ordering::Relaxed)
-                        }
-                        Ok(_) | Err(false) => failed.fetch_add(1, Ordering::Relaxed),
-                        Err(true) => refused.fetch_add(1, Ordering::Relaxed),
-                    };
-                }
-            })
-        };
+        let client = ClientLoop::start(port, "http ");
         for round in 0..10 {
             let (code, out, err) = fosterctl(&socket, &["restart", "web"]);
             assert_eq!(code, 0, "{mode:?} restart {round}: {out}{err}");
@@ -124,17 +168,8 @@ fn held_sockets_refuse_no_connection_through_restarts_kills_and_a_reload() {
         assert!(out.contains("changed: web"), "{mode:?}: {out}");
         eventually("web serves after the reload", || ask(port).is_ok());
         // The client loop too sees the new run answer before it stops.
-        let seen = answered.load(Ordering::Relaxed);
-        eventually("the client is answered after the reload", || {
-            answered.load(Ordering::Relaxed) > seen
-        });
-        stop.store(true, Ordering::Relaxed);
-        client.join().unwrap();
-        let (answered, refused, failed) = (
-            answered.load(Ordering::Relaxed),
-            refused.load(Ordering::Relaxed),
-            failed.load(Ordering::Relaxed),
-        );
+        client.answered_again();
+        let (answered, refused, failed) = client.stop();
         assert_eq!(refused, 0, "{mode:?}: {answered} answered, {failed} failed");
         // Only a connection a killed process had accepted may fail.
         assert!(
@@ -289,6 +324,86 @@ fn a_stopped_service_keeps_its_socket_and_the_next_start_answers_who_waited() {
         let mut line = String::new();
         BufReader::new(waiting).read_line(&mut line).unwrap();
         assert!(line.starts_with("web "), "{mode:?}: {line:?}");
+        fosterctl(&socket, &["shutdown"]);
+        running.finish();
+    }
+}
+
+/// `restart_mode: overlap`: `fosterctl restart` and a reload that changes
+/// the unit start the new run beside the old one, which serves until the
+/// new one is ready: no client is refused or fails. A new run that never
+/// gets ready is killed at `start_timeout`, `fosterctl restart` exits 1,
+/// and the old run goes on serving.
+#[test]
+fn overlapped_restarts_fail_no_request_and_a_new_run_never_ready_leaves_the_old_serving() {
+    for mode in modes() {
+        let dir = TempDir::new("overlap");
+        let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
+        let env = dir.0.join("web.env").to_string_lossy().into_owned();
+        std::fs::write(&env, "").unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let units = TempDir::new("overlap-units");
+        let unit = |extra: &str| {
+            format!(
+                "type: notify\ncommand: [\"{}\"]\nrestart_mode: overlap\nstart_timeout: 1s\nrestart_delay: 0s\nenv_file: [\"{env}\"]\nsockets:\n  - listen: \"127.0.0.1:{port}\"\n    name: http\n{extra}",
+                socket_server()
+            )
+        };
+        units.write("web.yaml", &unit(""));
+        let mut running = start(foster(
+            mode,
+            &["--socket", &socket, "--services", &units.path()],
+        ));
+        eventually("web serves", || ask(port).is_ok());
+        let status = || fosterctl(&socket, &["status", "--json", "web"]).1;
+        let client = ClientLoop::start(port, "http ");
+        for round in 0..10 {
+            let before = field(&status(), "pid");
+            let (code, out, err) = fosterctl(&socket, &["restart", "web"]);
+            assert_eq!(code, 0, "{mode:?} restart {round}: {out}{err}");
+            assert_ne!(field(&status(), "pid"), before, "{mode:?} restart {round}");
+        }
+        running.expect_stderr("web: overlapped restart: starting a new run beside");
+        // A reload that changes the unit overlaps too.
+        let before = field(&status(), "pid");
+        units.write("web.yaml", &unit("env: {CHANGED: \"yes\"}\n"));
+        let (code, out, err) = fosterctl(&socket, &["reload"]);
+        assert_eq!(code, 0, "{mode:?}: {out}{err}");
+        eventually("the reload's new run serves", || {
+            let json = status();
+            field(&json, "pid") != before && field(&json, "state") == "running"
+        });
+        let (answered, refused, failed) = client.stop();
+        assert_eq!((refused, failed), (0, 0), "{mode:?}: {answered} answered");
+        assert!(answered > 10, "{mode:?}: {answered} answered");
+        // A new run that never gets ready: the old one serves on. (The new
+        // run serves meanwhile, and a connection it had accepted when it
+        // was killed may be reset: nothing else may fail.)
+        let client = ClientLoop::start(port, "http ");
+        let old = field(&status(), "pid");
+        std::fs::write(&env, "NEVER_READY=1\n").unwrap();
+        let (code, out, err) = fosterctl(&socket, &["restart", "web"]);
+        assert_eq!(code, 1, "{mode:?}: {out}{err}");
+        assert!(
+            err.contains("overlapped restart failed"),
+            "{mode:?}: {out}{err}"
+        );
+        let json = status();
+        assert_eq!(field(&json, "pid"), old, "{mode:?}: {json}");
+        assert_eq!(field(&json, "state"), "running", "{mode:?}: {json}");
+        client.answered_again();
+        let (answered, refused, failed) = client.stop();
+        assert_eq!(refused, 0, "{mode:?}: {answered} answered, {failed} failed");
+        assert!(
+            failed <= 1,
+            "{mode:?}: {answered} answered, {failed} failed"
+        );
+        let line = ask(port).unwrap();
+        assert_eq!(line, format!("http {old}"), "{mode:?}");
         fosterctl(&socket, &["shutdown"]);
         running.finish();
     }
