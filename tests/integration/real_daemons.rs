@@ -1,7 +1,8 @@
 //! Real daemons that nobody here wrote, from Debian's packages (nginx,
 //! redis-server, memcached), each run as a `type: forking` service and
 //! followed through its pidfile: found, talked to, killed and restarted,
-//! signalled, stopped, and nginx's binary upgrade followed with no restart.
+//! signalled, stopped, and nginx's binary upgrade followed with no restart;
+//! and lighttpd, socket-activated, serving the socket foster holds.
 //!
 //! Each daemon gets its own files in a scratch directory and a free port on
 //! 127.0.0.1, so a system instance the package may have started is never
@@ -756,5 +757,140 @@ fn nginx_in_the_foreground_killed_leaves_no_worker_holding_its_port() {
         running.signal(libc::SIGTERM);
         let done = running.finish();
         assert_eq!(done.code(), 0, "{mode:?}: {:#?}", done.stderr);
+    }
+}
+
+const LIGHTTPD: &str = "/usr/sbin/lighttpd";
+
+/// The inode of the socket descriptor `fd` of process `pid` is, as
+/// `/proc/PID/fd` names it (`socket:[N]`).
+fn socket_of(pid: i32, fd: i32) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+        .ok()
+        .map(|l| l.to_string_lossy().into_owned())
+        .filter(|l| l.starts_with("socket:"))
+}
+
+/// lighttpd from Debian speaks socket activation
+/// (`server.systemd-socket-activation`): as `user: www-data` it serves a
+/// port below 1024 that foster bound as root, from the very socket foster
+/// holds, and five restarts and a `kill -9` under a client loop refuse no
+/// connection.
+#[test]
+fn lighttpd_serves_the_socket_foster_holds_through_restarts_and_a_kill() {
+    if !installed(LIGHTTPD, "lighttpd") {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    for mode in modes() {
+        let dir = TempDir::new("lighttpd");
+        std::fs::set_permissions(&dir.0, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        dir.write("index.html", "from lighttpd\n");
+        let port = if root {
+            (700..760)
+                .find(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
+                .expect("a free port below 1024")
+        } else {
+            free_port()
+        };
+        let conf = dir.write(
+            "lighttpd.conf",
+            &format!(
+                "server.document-root = {:?}\nserver.bind = \"127.0.0.1\"\nserver.port = {port}\nserver.systemd-socket-activation = \"enable\"\nindex-file.names = (\"index.html\")\n",
+                dir.path()
+            ),
+        );
+        let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
+        let units = TempDir::new("lighttpd-units");
+        let user = if root { "user: www-data\n" } else { "" };
+        units.write(
+            "web.yaml",
+            &format!(
+                "command: [{LIGHTTPD:?}, \"-D\", \"-f\", {conf:?}]\n{user}restart: always\nrestart_delay: 0s\nstop_signal: INT\nsockets:\n  - listen: \"127.0.0.1:{port}\"\n    name: http\n"
+            ),
+        );
+        let _cleanup = Cleanup {
+            comm: "lighttpd",
+            dir: dir.path(),
+        };
+        let running = start(foster(
+            mode,
+            &["--socket", &socket, "--services", &units.path()],
+        ));
+        let status = || crate::control::fosterctl(&socket, &["status", "--json", "web"]).1;
+        let serving = || {
+            http_get(port)
+                .is_ok_and(|r| r.starts_with("HTTP/1.0 200") && r.ends_with("from lighttpd\n"))
+        };
+        crate::util::eventually("lighttpd serves", serving);
+        // Its fd 3 is the socket foster holds, and it runs as www-data.
+        let pid = host_pid(&running, field(&status(), "pid").parse().unwrap());
+        let held = socket_of(pid, 3).expect("lighttpd's fd 3 is a socket");
+        let foster_fds: Vec<String> =
+            std::fs::read_dir(format!("/proc/{}/fd", running.foster_pid()))
+                .unwrap()
+                .flatten()
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .map(|l| l.to_string_lossy().into_owned())
+                .collect();
+        assert!(
+            foster_fds.contains(&held),
+            "{mode:?}: {held} not in {foster_fds:?}"
+        );
+        if root {
+            let uid = proc_text(pid, "status")
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(|u| u.split_whitespace().next().unwrap_or_default().to_string());
+            assert_eq!(uid.as_deref(), Some("33"), "{mode:?}");
+        }
+        // Requests one after another all along.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let client = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let (mut answered, mut refused, mut failed) = (0, 0, 0);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match http_get(port) {
+                        Ok(r) if r.ends_with("from lighttpd\n") => answered += 1,
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => refused += 1,
+                        _ => failed += 1,
+                    }
+                }
+                (answered, refused, failed)
+            })
+        };
+        for round in 0..5 {
+            let (code, out, err) = crate::control::fosterctl(&socket, &["restart", "web"]);
+            assert_eq!(code, 0, "{mode:?} restart {round}: {out}{err}");
+        }
+        let before = field(&status(), "pid");
+        assert_eq!(
+            crate::control::fosterctl(&socket, &["kill", "web", "KILL"]).0,
+            0
+        );
+        crate::util::eventually("lighttpd back after kill -9", || {
+            let json = status();
+            field(&json, "state") == "running" && field(&json, "pid") != before && serving()
+        });
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (answered, refused, failed) = client.join().unwrap();
+        assert_eq!(refused, 0, "{mode:?}: {answered} answered, {failed} failed");
+        // Only what the killed process had accepted may fail.
+        assert!(
+            failed <= 2,
+            "{mode:?}: {answered} answered, {failed} failed"
+        );
+        assert!(answered > 5, "{mode:?}: {answered} answered");
+        let pid = host_pid(&running, field(&status(), "pid").parse().unwrap());
+        assert_eq!(
+            socket_of(pid, 3).as_ref(),
+            Some(&held),
+            "{mode:?}: the same socket"
+        );
+        crate::control::fosterctl(&socket, &["shutdown"]);
+        running.finish();
     }
 }
