@@ -46,11 +46,17 @@ fn a_stored_memfd_survives_kill_9_and_is_gone_after_a_stop() {
         let dir = TempDir::new("fdstore");
         let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
         let log = dir.0.join("keeper.log").to_string_lossy().into_owned();
+        // A held socket too: the stored descriptors come after it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let units = TempDir::new("fdstore-units");
         units.write(
             "keeper.yaml",
             &format!(
-                "type: notify\ncommand: [\"{}\", \"--log\", \"{log}\", \"--store\", \"state\", \"hello\", \"--pipe\", \"gone\", \"--pipe-nopoll\", \"kept\", \"--bad-name\"]\nrestart: always\nrestart_delay: 0s\nfd_store: 8\n",
+                "type: notify\ncommand: [\"{}\", \"--log\", \"{log}\", \"--store\", \"state\", \"hello\", \"--pipe\", \"gone\", \"--pipe-nopoll\", \"kept\", \"--bad-name\"]\nrestart: always\nrestart_delay: 0s\nfd_store: 8\nsockets:\n  - listen: \"127.0.0.1:{port}\"\n    name: http\n",
                 fd_keeper()
             ),
         );
@@ -67,7 +73,7 @@ fn a_stored_memfd_survives_kill_9_and_is_gone_after_a_stop() {
         });
         assert_eq!(starts(&log).len(), 1, "{mode:?}");
         assert!(
-            starts(&log)[0].ends_with(" 0 "),
+            starts(&log)[0].ends_with(" 1 http=-"),
             "{mode:?}: {:?}",
             starts(&log)
         );
@@ -80,7 +86,7 @@ fn a_stored_memfd_survives_kill_9_and_is_gone_after_a_stop() {
         });
         assert_eq!(memfds_in(foster_pid), 2, "{mode:?}");
         running.expect_stderr("keeper: ignoring FDNAME=\"a:b\"");
-        // kill -9: the next run gets them back, after no socket, with
+        // kill -9: the next run gets them back, after its socket, with
         // LISTEN_PID its own (the fixture exits 3 otherwise).
         let before = field(
             &fosterctl(&socket, &["status", "--json", "keeper"]).1,
@@ -99,7 +105,7 @@ fn a_stored_memfd_survives_kill_9_and_is_gone_after_a_stop() {
         );
         assert_eq!(
             runs[1],
-            format!("started {pid} 3 state=hello,kept=-,stored=bad"),
+            format!("started {pid} 4 http=-,state=hello,kept=-,stored=bad"),
             "{mode:?}"
         );
         // Taken back, not stored twice.
@@ -107,7 +113,10 @@ fn a_stored_memfd_survives_kill_9_and_is_gone_after_a_stop() {
         // A restart on request keeps them too.
         assert_eq!(fosterctl(&socket, &["restart", "keeper"]).0, 0);
         eventually("keeper restarted", || starts(&log).len() == 3);
-        assert!(starts(&log)[2].contains(" 3 state=hello,"), "{mode:?}");
+        assert!(
+            starts(&log)[2].contains(" 4 http=-,state=hello,"),
+            "{mode:?}"
+        );
         // A stop closes them; the next start has nothing.
         assert_eq!(fosterctl(&socket, &["stop", "keeper"]).0, 0);
         eventually("the stop closed the stored memfds", || {
@@ -117,7 +126,7 @@ fn a_stored_memfd_survives_kill_9_and_is_gone_after_a_stop() {
         assert_eq!(fosterctl(&socket, &["start", "keeper"]).0, 0);
         eventually("keeper started afresh", || starts(&log).len() == 4);
         assert!(
-            starts(&log)[3].ends_with(" 0 "),
+            starts(&log)[3].ends_with(" 1 http=-"),
             "{mode:?}: {:?}",
             starts(&log)
         );
