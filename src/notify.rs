@@ -1,8 +1,10 @@
 //! The sd_notify protocol, as a service speaks it: newline-separated
 //! `KEY=VALUE` assignments in one datagram (`READY=1`, `STATUS=…`,
-//! `MAINPID=…`, and the fd store's `FDSTORE=1`, `FDSTOREREMOVE=1`,
-//! `FDNAME=…`, `FDPOLL=0`; see sd_notify(3)). Daemons written for
-//! systemd's `Type=notify` and its fd store work unchanged.
+//! `MAINPID=…`, the watchdog's `WATCHDOG=1`, `WATCHDOG=trigger`,
+//! `WATCHDOG_USEC=…`, `EXTEND_TIMEOUT_USEC=…`, and the fd store's
+//! `FDSTORE=1`, `FDSTOREREMOVE=1`, `FDNAME=…`, `FDPOLL=0`; see
+//! sd_notify(3)). Daemons written for systemd's `Type=notify`, its
+//! watchdog and its fd store work unchanged.
 
 use crate::sys::Pid;
 
@@ -14,6 +16,23 @@ pub struct Message {
     pub main_pid: Option<Pid>,
     /// What it asks of the fd store, if anything.
     pub fd_store: FdStoreRequest,
+    /// `WATCHDOG=1` or `WATCHDOG=trigger`.
+    pub watchdog: Option<WatchdogRequest>,
+    /// `WATCHDOG_USEC=N`: the watchdog's timeout from now on, in
+    /// microseconds (0: none).
+    pub watchdog_usec: Option<u64>,
+    /// `EXTEND_TIMEOUT_USEC=N`: the start or stop under way may take N
+    /// microseconds more from now.
+    pub extend_timeout_usec: Option<u64>,
+}
+
+/// What a `WATCHDOG=` asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchdogRequest {
+    /// `WATCHDOG=1`: alive; the watchdog starts over.
+    Ping,
+    /// `WATCHDOG=trigger`: act as if it had expired, now.
+    Trigger,
 }
 
 /// The fd store's part of a message.
@@ -60,6 +79,16 @@ pub fn parse(bytes: &[u8]) -> Option<Message> {
             "FDSTOREREMOVE" => remove = value == "1",
             "FDPOLL" => poll = value != "0",
             "FDNAME" => fd_name = Some(value),
+            "WATCHDOG" => {
+                msg.watchdog = match value {
+                    "1" => Some(WatchdogRequest::Ping),
+                    "trigger" => Some(WatchdogRequest::Trigger),
+                    _ => msg.watchdog,
+                }
+            }
+            // Only whole numbers: a garbled one asks nothing.
+            "WATCHDOG_USEC" => msg.watchdog_usec = value.parse().ok(),
+            "EXTEND_TIMEOUT_USEC" => msg.extend_timeout_usec = value.parse().ok(),
             _ => {}
         }
     }
@@ -100,7 +129,7 @@ mod tests {
                 ready: true,
                 status: Some("Serving 3 clients".into()),
                 main_pid: Pid::new(4242),
-                fd_store: FdStoreRequest::None,
+                ..Message::default()
             })
         );
         assert_eq!(
@@ -110,7 +139,13 @@ mod tests {
                 ..Message::default()
             })
         );
-        assert_eq!(parse(b"WATCHDOG=1\nX_FOO=bar"), Some(Message::default()));
+        assert_eq!(
+            parse(b"WATCHDOG=1\nX_FOO=bar"),
+            Some(Message {
+                watchdog: Some(WatchdogRequest::Ping),
+                ..Message::default()
+            })
+        );
     }
 
     #[test]
@@ -125,6 +160,26 @@ mod tests {
             })
         );
         assert_eq!(parse(b"MAINPID=-3\nREADY=0"), Some(Message::default()));
+    }
+
+    #[test]
+    fn reads_the_watchdog_and_timeout_requests() {
+        let m = parse(b"WATCHDOG=trigger\nWATCHDOG_USEC=2500000\nEXTEND_TIMEOUT_USEC=7\n").unwrap();
+        assert_eq!(m.watchdog, Some(WatchdogRequest::Trigger));
+        assert_eq!(m.watchdog_usec, Some(2_500_000));
+        assert_eq!(m.extend_timeout_usec, Some(7));
+        // Garbled values ask nothing; they do not spoil the rest.
+        let m = parse(b"WATCHDOG=yes\nWATCHDOG_USEC=-1\nEXTEND_TIMEOUT_USEC=1e6\nREADY=1").unwrap();
+        assert_eq!(m.watchdog, None);
+        assert_eq!(m.watchdog_usec, None);
+        assert_eq!(m.extend_timeout_usec, None);
+        assert!(m.ready);
+        assert_eq!(
+            parse(b"WATCHDOG_USEC=99999999999999999999999")
+                .unwrap()
+                .watchdog_usec,
+            None
+        );
     }
 
     fn store_of(bytes: &[u8]) -> FdStoreRequest {

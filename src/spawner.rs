@@ -60,13 +60,13 @@ pub fn start_service(
             Err(why) => return Err(StartError::EnvFile(why)),
         }
     }
-    // A service with an fd store talks to the notify socket too, whatever
-    // its type (as systemd gives it NOTIFY_SOCKET).
-    let notify = match (unit.kind, sources.notify_address()) {
-        (Kind::Notify, None) => return Err(StartError::NoNotifySocket),
-        (_, Some(address)) if unit.kind == Kind::Notify || unit.fd_store > 0 => {
-            Some(address.to_string())
-        }
+    // A service with an fd store or a watchdog talks to the notify socket
+    // too, whatever its type (as systemd gives it NOTIFY_SOCKET).
+    // Readiness and the watchdog cannot do without it; the fd store can.
+    let needs = unit.kind == Kind::Notify || unit.watchdog.is_some();
+    let notify = match sources.notify_address() {
+        None if needs => return Err(StartError::NoNotifySocket),
+        Some(address) if needs || unit.fd_store > 0 => Some(address.to_string()),
         _ => None,
     };
     let sockets = hold_sockets(unit, &mut world.held)?;
@@ -85,6 +85,17 @@ pub fn start_service(
             .chain(stored_names.iter().map(String::as_str))
             .collect();
         listen_env(&mut env, &names, world.own_pid);
+    }
+    // foster's own watchdog variables (from a manager above it) are
+    // never a service's; its own are the unit's, with WATCHDOG_PID the
+    // PID that runs the program (the child writes it, as LISTEN_PID).
+    env.retain(|(k, _)| k != "WATCHDOG_USEC" && k != "WATCHDOG_PID");
+    if let Some(timeout) = unit.watchdog {
+        env.push((
+            "WATCHDOG_USEC".into(),
+            timeout.as_micros().to_string().into(),
+        ));
+        env.push(("WATCHDOG_PID".into(), world.own_pid.to_string().into()));
     }
     if unit.fd_store > 0 {
         env.retain(|(k, _)| k != "FDSTORE");

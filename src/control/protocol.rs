@@ -34,8 +34,10 @@ pub const MAX_REQUEST: usize = 4096;
 /// (when the current state began, RFC 3339 UTC), `command` (the argv
 /// list), `problems` (why a unit is `invalid`; empty otherwise),
 /// `sockets` (the sockets foster holds for it: `{name, listen, fd}`),
-/// `stored_fds` (what its fd store keeps: `{name, count}`).
-pub const STATUS_FIELDS: [&str; 15] = [
+/// `stored_fds` (what its fd store keeps: `{name, count}`),
+/// `last_exit_reason` (why its last run ended: `exited`, `signal`,
+/// `watchdog`, `start-timeout`; null when none ended yet).
+pub const STATUS_FIELDS: [&str; 16] = [
     "name",
     "state",
     "pid",
@@ -51,6 +53,7 @@ pub const STATUS_FIELDS: [&str; 15] = [
     "problems",
     "sockets",
     "stored_fds",
+    "last_exit_reason",
 ];
 
 /// The first word of a request.

@@ -159,6 +159,59 @@ pub enum StopCause {
     /// counts as its exit (the restart policy decides), so that a restart
     /// never meets the old run's processes.
     Ended,
+    /// Its watchdog expired: it got its `watchdog_signal`; once its
+    /// processes are gone its end counts as a failure (the restart policy
+    /// decides), whatever status it ended with.
+    Watchdog,
+}
+
+/// A run's watchdog (`watchdog:`, systemd's `WatchdogSec=`): armed once
+/// the run is ready, re-armed by each `WATCHDOG=1`, fired at its due time
+/// or by `WATCHDOG=trigger`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watchdog {
+    /// The run it is for (when that run started): a new run gets its own.
+    pub run: Instant,
+    /// The unit's, or what the run asked for with `WATCHDOG_USEC=`; zero
+    /// when it asked for none.
+    pub timeout: Duration,
+    /// When it fires; `None` until the run is ready (and while the
+    /// timeout is zero).
+    pub due: Option<Instant>,
+}
+
+/// Why a service's last run ended (`last_exit_reason` in `status --json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitReason {
+    /// Its process exited by itself (with any status).
+    Exited,
+    /// A signal ended it (foster's stop signal included).
+    Signal,
+    /// Killed by foster for its watchdog.
+    Watchdog,
+    /// Killed (or given up on) by foster: not ready within `start_timeout`.
+    StartTimeout,
+}
+
+impl ExitReason {
+    /// What `last_exit_reason` says.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExitReason::Exited => "exited",
+            ExitReason::Signal => "signal",
+            ExitReason::Watchdog => "watchdog",
+            ExitReason::StartTimeout => "start-timeout",
+        }
+    }
+
+    /// How a run that ended with `status` ended, when foster did not end it
+    /// for a reason of its own.
+    pub fn of(status: WaitStatus) -> ExitReason {
+        match status {
+            WaitStatus::Signaled { .. } => ExitReason::Signal,
+            _ => ExitReason::Exited,
+        }
+    }
 }
 
 /// The processes foster watches for a run: the main process, and for a

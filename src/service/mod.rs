@@ -22,8 +22,8 @@ mod life;
 pub(crate) mod tests;
 
 pub use life::{
-    Ending, Launched, Life, Origin, Outcome, Outgoing, OutgoingState, PidSource, ServiceId, Stop,
-    StopCause, Want, Watched,
+    Ending, ExitReason, Launched, Life, Origin, Outcome, Outgoing, OutgoingState, PidSource,
+    ServiceId, Stop, StopCause, Want, Watchdog, Watched,
 };
 
 /// How long a service must stay up for its next failure to count as the
@@ -45,6 +45,15 @@ pub struct Service {
     /// `restart_limit_interval` (at most `restart_limit` of them).
     pub recent_restarts: std::collections::VecDeque<Instant>,
     pub last_exit: Option<WaitStatus>,
+    /// Why the last run ended (set with `last_exit`).
+    pub last_exit_reason: Option<ExitReason>,
+    /// foster is ending the current run for a reason of its own (its
+    /// watchdog, its start timeout): its end is then a failure for that
+    /// reason, whatever its status. Cleared at each spawn.
+    pub verdict: Option<ExitReason>,
+    /// The current run's watchdog, when it has one (see
+    /// `supervisor::watchdog`).
+    pub watchdog: Option<Watchdog>,
     /// Why the last start failed, for messages.
     pub reason: Option<String>,
     /// The last `STATUS=` the service sent.
@@ -87,6 +96,9 @@ impl Service {
             restarts: 0,
             failures: 0,
             last_exit: None,
+            last_exit_reason: None,
+            verdict: None,
+            watchdog: None,
             reason: None,
             status_text: None,
             shown: None,
@@ -378,6 +390,7 @@ impl Service {
         self.launch = Some(launch);
         self.last_source = PidSource::Child;
         self.reason = None;
+        self.verdict = None;
         let origin = Origin::child(launch.ticks);
         let main = launch.pid;
         self.life = match self.unit.kind {
@@ -434,6 +447,11 @@ impl Service {
             };
         }
         self.last_exit = Some(status);
+        // A run foster ended for a reason of its own failed, whatever
+        // status it managed to exit with.
+        let verdict = self.verdict.take();
+        self.last_exit_reason = Some(verdict.unwrap_or(ExitReason::of(status)));
+        let success = success && verdict.is_none();
         // What the run said of itself (`STATUS=`) ended with it.
         self.status_text = None;
         if self.unit.kind == Kind::Oneshot && success {
@@ -499,6 +517,7 @@ impl Service {
     /// Its stop is complete: down, the new unit version (if any) in place.
     pub fn stopped(&mut self, status: WaitStatus) {
         self.last_exit = Some(status);
+        self.last_exit_reason = Some(self.verdict.take().unwrap_or(ExitReason::of(status)));
         self.status_text = None;
         self.life = Life::Done {
             ending: Ending::Stopped,

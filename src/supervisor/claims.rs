@@ -94,6 +94,7 @@ impl Supervisor {
         message: crate::notify::Message,
         main: Option<Named>,
         fds: Option<Parcel>,
+        now: std::time::Instant,
         actions: &mut Vec<Action>,
     ) {
         let (sender, session, cgroup) = from;
@@ -125,6 +126,7 @@ impl Supervisor {
             fd_store_request(&*s, message.fd_store, fds, actions);
             return;
         }
+        super::watchdog::notify_request(s, &message, now, actions);
         if let Some(text) = message.status {
             debug!("{name}: status: {text}");
             s.status_text = Some(text);

@@ -257,7 +257,8 @@ pub enum StartError {
     NoCommand,
     /// The service is not known any more.
     NoUnit,
-    /// A notify service, and the notify socket could not be set up.
+    /// A notify service, or one with a watchdog, and the notify socket
+    /// could not be set up.
     NoNotifySocket,
     /// An argument, environment entry or path holds a NUL byte.
     Nul,
@@ -304,7 +305,7 @@ impl std::fmt::Display for StartError {
             StartError::NoCommand => f.write_str("no main command"),
             StartError::NoUnit => f.write_str("its unit is gone"),
             StartError::NoNotifySocket => f.write_str(
-                "the notify socket could not be set up, so readiness cannot be reported",
+                "the notify socket could not be set up, so readiness and watchdog pings cannot be reported",
             ),
             StartError::Nul => {
                 f.write_str("an argument or environment variable contains a NUL byte")

@@ -12,7 +12,9 @@ use super::{
     Action, Main, Phase, StartError, Supervisor, Target, kill_service, signal_service,
     stop_what_is_left,
 };
-use crate::service::{Ending, Launched, Life, Outcome, PidSource, Stop, StopCause, Want, Watched};
+use crate::service::{
+    Ending, ExitReason, Launched, Life, Outcome, PidSource, Stop, StopCause, Want, Watched,
+};
 use crate::status::WaitStatus;
 use crate::sys::Pid;
 use crate::unit::{KillMode, Kind};
@@ -116,7 +118,8 @@ impl Supervisor {
             service.unit.kill_mode == KillMode::All && self.phase == Phase::Up && !launched;
         match &mut service.life {
             Life::Stopping(stop)
-                if (stop.origin.is_followed() || stop.cause == StopCause::Ended)
+                if (stop.origin.is_followed()
+                    || matches!(stop.cause, StopCause::Ended | StopCause::Watchdog))
                     && stop.origin.session.is_some() =>
             {
                 // The daemon is gone; its workers may not be. The stop ends
@@ -126,6 +129,11 @@ impl Supervisor {
                 stop.gone.get_or_insert((pid, status));
                 actions.push(Action::FindAdopted(id));
             }
+            // Killed for its watchdog: its end counts (as a failure).
+            Life::Stopping(Stop {
+                cause: StopCause::Watchdog,
+                ..
+            }) => self.stop_finished(&name, status, now, actions),
             Life::Stopping(_) => self.stopped(&name, status),
             _ if self.phase != Phase::Up => self.stopped(&name, status),
             Life::Running {
@@ -259,7 +267,15 @@ impl Supervisor {
         let Some(service) = self.services.get(name) else {
             return;
         };
-        if service.is_clearing() && service.want == Want::Up && self.phase == Phase::Up {
+        let counts = service.is_clearing()
+            || matches!(
+                &service.life,
+                Life::Stopping(Stop {
+                    cause: StopCause::Watchdog,
+                    ..
+                })
+            );
+        if counts && service.want == Want::Up && self.phase == Phase::Up {
             debug!("{name}: nothing of its run is left");
             self.service_ended(name, status, now, actions);
         } else {
@@ -416,6 +432,7 @@ impl Supervisor {
                 }
                 Life::Starting { main, deadline, .. } => {
                     *deadline = None;
+                    s.verdict = Some(ExitReason::StartTimeout);
                     warn!(
                         "{}: not ready within {:?}; killing it",
                         s.unit.name, s.unit.start_timeout
@@ -439,6 +456,7 @@ impl Supervisor {
             }
         }
         self.outgoing_due(now, actions);
+        self.watchdogs_due(now, actions);
         for id in to_start {
             actions.push(Action::Start(id));
         }
@@ -448,6 +466,7 @@ impl Supervisor {
         for name in timed_out {
             if let Some(s) = self.services.get_mut(&name) {
                 s.reason = Some("never wrote a valid pidfile".into());
+                s.verdict = Some(ExitReason::StartTimeout);
                 // What the launch left is not to pile up with each retry.
                 actions.push(Action::KillCgroup(s.id));
             }

@@ -50,6 +50,7 @@ mod requests;
 mod shutdown;
 pub mod status;
 mod waiters;
+mod watchdog;
 
 pub use crate::control::Client;
 pub use events::{
@@ -298,7 +299,12 @@ impl Supervisor {
     pub fn next_deadline(&self) -> Option<Instant> {
         self.services
             .values()
-            .flat_map(|s| s.deadline().into_iter().chain(s.outgoing_deadline()))
+            .flat_map(|s| {
+                s.deadline()
+                    .into_iter()
+                    .chain(s.outgoing_deadline())
+                    .chain(s.watchdog_due())
+            })
             .chain(self.deadline)
             .chain(
                 self.progress_at
@@ -377,7 +383,7 @@ impl Supervisor {
                 message,
                 main,
                 fds,
-            } => self.on_notify((sender, session, &cgroup), message, main, fds, actions),
+            } => self.on_notify((sender, session, &cgroup), message, main, fds, now, actions),
             Event::Stored { stored, .. } => {
                 if let Some(s) = self.services.get_mut(&name) {
                     s.stored = stored;
@@ -405,6 +411,7 @@ impl Supervisor {
             } => self.on_delivered(client, &name, sig, refused, actions),
         }
         self.after(now, from_reaper, actions);
+        self.settle_watchdogs(now);
         self.release_stores(actions);
         self.answer_waiters(now, actions);
         self.note_states(now);

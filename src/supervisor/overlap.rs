@@ -17,7 +17,7 @@ use std::time::Instant;
 use log::{info, warn};
 
 use super::{Action, Phase, Supervisor, Target};
-use crate::service::{Life, Outgoing, OutgoingState, Service, Want};
+use crate::service::{ExitReason, Life, Outgoing, OutgoingState, Service, Want};
 use crate::status::WaitStatus;
 use crate::sys::Pid;
 use crate::unit::{Kind, RestartMode, Unit};
@@ -132,6 +132,7 @@ impl Supervisor {
         };
         if let Some((pid, status)) = ended {
             s.last_exit = Some(status);
+            s.last_exit_reason = Some(s.verdict.take().unwrap_or(ExitReason::of(status)));
             // Its process group: what the new run's leader left.
             actions.push(Action::Signal {
                 target: Target::Group(pid),

@@ -167,6 +167,7 @@ pub fn status_json(rows: &[Row<'_>], now: Instant, wall: SystemTime) -> String {
                     list(&invalid.problems),
                     "[]".to_string(),
                     "[]".to_string(),
+                    null(),
                 ]
             }
             Row::Service(s, invalid) => {
@@ -203,6 +204,9 @@ pub fn status_json(rows: &[Row<'_>], now: Instant, wall: SystemTime) -> String {
                     list(invalid.map(|i| i.problems.as_slice()).unwrap_or_default()),
                     sockets_json(s),
                     stored_json(s),
+                    s.last_exit_reason
+                        .map(|r| json_string(r.as_str()))
+                        .unwrap_or_else(|| "null".into()),
                 ]
             }
         };

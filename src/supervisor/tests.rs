@@ -2366,3 +2366,215 @@ fn the_old_run_ending_during_an_overlap_leaves_the_new_one_starting() {
     assert_eq!(replies_to(Client(1), &actions).len(), 1);
     assert_eq!(h.state("web"), "running");
 }
+
+// ---- the watchdog ----------------------------------------------------------
+
+/// A unit with a watchdog of `secs`.
+fn watched_unit(name: &str, kind: Kind, secs: u64) -> Unit {
+    let mut u = unit(name, kind, &[]);
+    u.watchdog = Some(Duration::from_secs(secs));
+    u
+}
+
+fn watchdog_message(text: &[u8]) -> Message {
+    crate::notify::parse(text).expect("an sd_notify message")
+}
+
+fn last_exit_reason(h: &Harness, name: &str) -> Option<&'static str> {
+    h.sup.services[name].last_exit_reason.map(|r| r.as_str())
+}
+
+#[test]
+fn a_service_that_stops_pinging_gets_its_watchdog_signal_then_sigkill_and_restarts_as_failed() {
+    let mut h = Harness::services(vec![watched_unit("w", Kind::Simple, 10)], false);
+    h.raw = true;
+    h.boot();
+    h.spawned("w", 101);
+    let t0 = h.now;
+    // Armed at readiness (a simple service is ready once spawned).
+    assert_eq!(h.sup.next_deadline(), Some(t0 + Duration::from_secs(10)));
+    // A ping from the service moves it; one from a stranger does not.
+    h.now = t0 + Duration::from_secs(6);
+    h.feed(&[note(101, Some(101), watchdog_message(b"WATCHDOG=1"), None)]);
+    h.feed(&[note(999, Some(999), watchdog_message(b"WATCHDOG=1"), None)]);
+    assert_eq!(h.sup.next_deadline(), Some(t0 + Duration::from_secs(16)));
+    // No more pings: SIGABRT (and SIGCONT) to its process group.
+    let fired = h.tick();
+    assert_eq!(h.now, t0 + Duration::from_secs(16));
+    assert_eq!(
+        fired,
+        vec![
+            signal(Target::Group(pid(101)), libc::SIGABRT),
+            signal(Target::Group(pid(101)), libc::SIGCONT),
+        ]
+    );
+    assert_eq!(h.state("w"), "stopping");
+    // Still there at stop_timeout: SIGKILL.
+    let killed_at = h.tick();
+    assert!(killed_at.contains(&signal(Target::Group(pid(101)), libc::SIGKILL)));
+    // It caught the signal and exited 0: a failure all the same, so
+    // `restart: on-failure` restarts it once what it left is looked for.
+    let after = h.feed(&[exited(101, 0)]);
+    assert_eq!(after, vec![Action::FindAdopted(h.id("w"))]);
+    h.feed(&[Event::Adopted {
+        service: h.id("w"),
+        found: vec![],
+        context: Some(context()),
+        members: None,
+    }]);
+    assert_eq!(h.state("w"), "backoff");
+    assert_eq!(last_exit_reason(&h, "w"), Some("watchdog"));
+    assert!(
+        h.sup.services["w"]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("watchdog"))
+    );
+    // The restart is a new run with a watchdog of its own, armed anew.
+    assert_eq!(h.tick(), vec![Action::Start(h.id("w"))]);
+    h.spawned("w", 102);
+    assert_eq!(h.sup.next_deadline(), Some(h.now + Duration::from_secs(10)));
+}
+
+#[test]
+fn the_watchdog_is_armed_at_readiness_and_dies_with_the_run() {
+    let mut h = Harness::services(vec![watched_unit("n", Kind::Notify, 3)], false);
+    h.boot();
+    h.spawned("n", 101);
+    let t0 = h.now;
+    // Starting: only start_timeout is due; a ping now arms nothing.
+    h.feed(&[note(101, Some(101), watchdog_message(b"WATCHDOG=1"), None)]);
+    assert_eq!(h.sup.next_deadline(), Some(t0 + Duration::from_secs(30)));
+    h.now = t0 + Duration::from_secs(1);
+    h.feed(&[note(101, Some(101), watchdog_message(b"READY=1"), None)]);
+    assert_eq!(h.sup.next_deadline(), Some(t0 + Duration::from_secs(4)));
+    // A crash ends the run: no watchdog deadline while it backs off.
+    h.feed(&[exited(101, 3)]);
+    assert_eq!(h.state("n"), "backoff");
+    assert!(h.sup.services["n"].watchdog.is_none());
+    assert_eq!(last_exit_reason(&h, "n"), Some("exited"));
+    assert_eq!(h.sup.next_deadline(), Some(h.now + Duration::from_secs(1)));
+}
+
+#[test]
+fn watchdog_trigger_fires_at_once_and_watchdog_usec_changes_the_timeout() {
+    let mut h = Harness::services(
+        vec![
+            watched_unit("a", Kind::Simple, 10),
+            unit("b", Kind::Simple, &[]),
+        ],
+        false,
+    );
+    h.raw = true;
+    h.boot();
+    h.spawned("a", 101);
+    h.spawned("b", 201);
+    let t0 = h.now;
+    // WATCHDOG_USEC=2s: due 2 s from now, and after each ping.
+    h.feed(&[note(
+        101,
+        Some(101),
+        watchdog_message(b"WATCHDOG_USEC=2000000"),
+        None,
+    )]);
+    assert_eq!(h.sup.next_deadline(), Some(t0 + Duration::from_secs(2)));
+    // A service without `watchdog:` may ask for one too (as systemd).
+    h.feed(&[note(
+        201,
+        Some(201),
+        watchdog_message(b"WATCHDOG_USEC=1000000"),
+        None,
+    )]);
+    assert_eq!(h.sup.next_deadline(), Some(t0 + Duration::from_secs(1)));
+    // ... and turn it off again.
+    h.feed(&[note(
+        201,
+        Some(201),
+        watchdog_message(b"WATCHDOG_USEC=0"),
+        None,
+    )]);
+    assert_eq!(h.sup.next_deadline(), Some(t0 + Duration::from_secs(2)));
+    // WATCHDOG=trigger: the watchdog signal at once.
+    let fired = h.feed(&[note(
+        101,
+        Some(101),
+        watchdog_message(b"WATCHDOG=trigger"),
+        None,
+    )]);
+    assert_eq!(
+        fired,
+        vec![
+            signal(Target::Group(pid(101)), libc::SIGABRT),
+            signal(Target::Group(pid(101)), libc::SIGCONT),
+        ]
+    );
+    h.feed(&[killed(101, libc::SIGABRT)]);
+    h.feed(&[Event::Adopted {
+        service: h.id("a"),
+        found: vec![],
+        context: Some(context()),
+        members: None,
+    }]);
+    assert_eq!(h.state("a"), "backoff");
+    assert_eq!(last_exit_reason(&h, "a"), Some("watchdog"));
+    assert_eq!(
+        h.sup.services["a"].last_exit.map(|s| s.shell_code()),
+        Some(134)
+    );
+    assert_eq!(h.state("b"), "running");
+}
+
+#[test]
+fn a_stop_request_during_a_watchdog_kill_leaves_the_service_stopped() {
+    let mut u = watched_unit("w", Kind::Simple, 5);
+    u.restart = Restart::Always;
+    let mut h = Harness::services(vec![u], false);
+    h.raw = true;
+    h.boot();
+    h.spawned("w", 101);
+    h.tick();
+    assert_eq!(h.state("w"), "stopping");
+    control(&mut h, "stop w");
+    h.feed(&[killed(101, libc::SIGABRT)]);
+    h.feed(&[Event::Adopted {
+        service: h.id("w"),
+        found: vec![],
+        context: Some(context()),
+        members: None,
+    }]);
+    assert_eq!(h.state("w"), "stopped");
+    assert_eq!(last_exit_reason(&h, "w"), Some("watchdog"));
+}
+
+#[test]
+fn extend_timeout_usec_moves_the_start_deadline_and_a_start_timeout_is_the_reason() {
+    let mut h = Harness::services(vec![unit("n", Kind::Notify, &[])], false);
+    h.boot();
+    h.spawned("n", 101);
+    let t0 = h.now;
+    assert_eq!(h.sup.next_deadline(), Some(t0 + Duration::from_secs(30)));
+    // Shorter than what is left: no change; longer: the deadline moves.
+    h.feed(&[note(
+        101,
+        Some(101),
+        watchdog_message(b"EXTEND_TIMEOUT_USEC=5000000"),
+        None,
+    )]);
+    assert_eq!(h.sup.next_deadline(), Some(t0 + Duration::from_secs(30)));
+    h.now = t0 + Duration::from_secs(20);
+    h.feed(&[note(
+        101,
+        Some(101),
+        watchdog_message(b"EXTEND_TIMEOUT_USEC=60000000"),
+        None,
+    )]);
+    assert_eq!(h.sup.next_deadline(), Some(t0 + Duration::from_secs(80)));
+    // Not ready by then: killed, and that is why it ended.
+    assert_eq!(
+        h.tick(),
+        vec![signal(Target::Group(pid(101)), libc::SIGKILL)]
+    );
+    h.feed(&[killed(101, libc::SIGKILL)]);
+    assert_eq!(h.state("n"), "backoff");
+    assert_eq!(last_exit_reason(&h, "n"), Some("start-timeout"));
+}

@@ -14,9 +14,9 @@ use super::{InheritedMask, Pid, getpid};
 pub struct ChildSpec {
     argv: Vec<CString>,
     env: Vec<CString>,
-    /// Index in `env` of the `LISTEN_PID=` entry to fill in with the child's
-    /// own PID, when foster was socket-activated.
-    listen_pid_slot: Option<usize>,
+    /// Indexes in `env` of the `LISTEN_PID=` and `WATCHDOG_PID=` entries
+    /// to fill in with the child's own PID.
+    pid_slots: Vec<usize>,
     /// Put the child's process group in the terminal's foreground.
     foreground: bool,
     /// A directory to enter (`fchdir`) before exec.
@@ -161,8 +161,8 @@ pub fn exec_failure_status(errno: i32) -> u8 {
 
 impl ChildSpec {
     /// `argv[0]` is looked up in `PATH` as `execvp(3)` does. `env` is the
-    /// complete environment; a `LISTEN_PID` equal to foster's own PID is
-    /// rewritten to the child's.
+    /// complete environment; a `LISTEN_PID` or `WATCHDOG_PID` equal to
+    /// foster's own PID is rewritten to the child's.
     pub fn new(
         argv: &[OsString],
         env: &[(OsString, OsString)],
@@ -175,23 +175,24 @@ impl ChildSpec {
         if argv.is_empty() {
             return Err(SpawnError::Nul);
         }
-        // Only a socket-activated foster has a LISTEN_PID to compare with
-        // its own PID: no getpid for every service otherwise.
+        // Only an environment with one of those names has a PID to compare
+        // with foster's own: no getpid for every service otherwise.
+        let names_pid = |key: &OsString| key == "LISTEN_PID" || key == "WATCHDOG_PID";
         let own_pid = env
             .iter()
-            .any(|(key, _)| key == "LISTEN_PID")
+            .any(|(key, _)| names_pid(key))
             .then(getpid)
             .flatten()
             .map(|pid| pid.to_string());
-        let mut listen_pid_slot = None;
+        let mut pid_slots = Vec::new();
         let mut entries = Vec::with_capacity(env.len());
         for (key, value) in env {
             let mut entry = key.clone().into_vec();
             entry.push(b'=');
-            if key == "LISTEN_PID"
+            if names_pid(key)
                 && own_pid.as_ref().map(String::as_bytes) == Some(value.as_encoded_bytes())
             {
-                listen_pid_slot = Some(entries.len());
+                pid_slots.push(entries.len());
                 // Room for any PID; the child writes its own over the spaces
                 // and NUL-terminates it.
                 entry.extend_from_slice(b"                    ");
@@ -206,7 +207,7 @@ impl ChildSpec {
             env: entries,
             search,
             pass: Vec::new(),
-            listen_pid_slot,
+            pid_slots,
             foreground,
             dir: None,
             workdir: None,
@@ -273,8 +274,9 @@ struct ChildArgs {
     mask: *const libc::sigset_t,
     new_session: bool,
     foreground: bool,
-    /// The writable LISTEN_PID entry and its length, when there is one.
-    listen: Option<(*mut u8, usize)>,
+    /// The writable `LISTEN_PID=`/`WATCHDOG_PID=` entries, each with
+    /// the length of its name and `=`, and its whole length.
+    own_pid: [Option<(*mut u8, usize, usize)>; 2],
     ids: Option<(u32, u32, *const libc::gid_t, usize)>,
     workdir: Option<*const c_char>,
     dir: RawFd,
@@ -301,17 +303,21 @@ struct ChildArgs {
 ///
 /// In the child, before exec: its own process group (`setpgid`) or session
 /// (`setsid`), the terminal's foreground when asked (`tcsetpgrp`; SIGTTOU is
-/// still blocked here, so this cannot stop it), `LISTEN_PID` filled in,
+/// still blocked here, so this cannot stop it), `LISTEN_PID` and
+/// `WATCHDOG_PID` filled in,
 /// stdout and stderr redirected when asked, its user and groups, its
 /// working directory, and last the inherited signal mask. Dispositions are
 /// never touched by foster, so the child inherits them as foster did.
 /// foster's own descriptors are all close-on-exec.
 pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnError> {
-    let mut listen_entry: Vec<u8> = spec
-        .listen_pid_slot
-        .and_then(|i| spec.env.get(i))
-        .map(|c| c.as_bytes_with_nul().to_vec())
-        .unwrap_or_default();
+    // Writable copies of the entries the child writes its PID into (the
+    // CStrings of `spec` are not to be written through).
+    let mut own_pid_entries: Vec<(usize, Vec<u8>)> = spec
+        .pid_slots
+        .iter()
+        .take(2)
+        .filter_map(|&i| Some((i, spec.env.get(i)?.as_bytes_with_nul().to_vec())))
+        .collect();
     let mut argv_ptrs: Vec<*const c_char> = spec.argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
     let mut env_ptrs: Vec<*const c_char> = spec.env.iter().map(|e| e.as_ptr()).collect();
@@ -341,10 +347,13 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
         lifted.push(unsafe { OwnedFd::from_raw_fd(copy) });
         pass.push(copy);
     }
-    if let Some(slot) = spec.listen_pid_slot
-        && let Some(p) = env_ptrs.get_mut(slot)
-    {
-        *p = listen_entry.as_ptr().cast();
+    let mut own_pid = [None, None];
+    for ((slot, entry), out) in own_pid_entries.iter_mut().zip(own_pid.iter_mut()) {
+        if let Some(p) = env_ptrs.get_mut(*slot) {
+            *p = entry.as_ptr().cast();
+        }
+        let name = entry.iter().position(|&b| b == b'=').map_or(0, |at| at + 1);
+        *out = Some((entry.as_mut_ptr(), name, entry.len()));
     }
     let mut args = ChildArgs {
         file: argv_ptrs.first().copied().unwrap_or(std::ptr::null()),
@@ -353,9 +362,7 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
         mask: mask.0.as_ref(),
         new_session: spec.new_session,
         foreground: spec.foreground,
-        listen: spec
-            .listen_pid_slot
-            .map(|_| (listen_entry.as_mut_ptr(), listen_entry.len())),
+        own_pid,
         ids: spec
             .ids
             .as_ref()
@@ -399,7 +406,7 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
     STACK.set(Some(stack));
     drop(lifted);
     let pid = cloned?;
-    drop(listen_entry);
+    drop(own_pid_entries);
     let failure = (args.failed.0 != 0).then(|| {
         let stage = match args.failed.0 {
             1 => Stage::Groups,
@@ -484,9 +491,8 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> c_int {
                 libc::close(tty);
             }
         }
-        if let Some((entry, len)) = a.listen {
-            // Write the decimal PID after "LISTEN_PID=", then NUL.
-            let at = "LISTEN_PID=".len();
+        for (entry, at, len) in a.own_pid.iter().flatten().copied() {
+            // Write the decimal PID after "NAME=", then NUL.
             let mut digits = [0u8; 12];
             let mut n = me as u32;
             let mut count = 0;

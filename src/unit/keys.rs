@@ -28,6 +28,8 @@ pub(super) const KEYS: &[&str] = &[
     "sockets",
     "fd_store",
     "restart_mode",
+    "watchdog",
+    "watchdog_signal",
 ];
 
 /// Keys users bring from systemd, supervisord, Docker Compose and the
@@ -51,6 +53,8 @@ const PEER_KEYS: &[(&str, &str)] = &[
     ("PIDFile", "pidfile"),
     ("User", "user"),
     ("Group", "group"),
+    ("WatchdogSec", "watchdog"),
+    ("WatchdogSignal", "watchdog_signal"),
 ];
 
 /// What an unknown key's message adds in parentheses, if anything.

@@ -131,6 +131,12 @@ pub struct Unit {
     /// How many descriptors it may park with `FDSTORE=1` (0: none).
     pub fd_store: u32,
     pub restart_mode: RestartMode,
+    /// `watchdog:` (systemd's `WatchdogSec=`): once ready, the service must
+    /// send `WATCHDOG=1` within this, again and again; `None`: no watchdog.
+    pub watchdog: Option<Duration>,
+    /// What it gets when its watchdog expires (SIGKILL follows after
+    /// `stop_timeout`).
+    pub watchdog_signal: i32,
 }
 
 impl Unit {
@@ -165,6 +171,8 @@ impl Unit {
             sockets: Vec::new(),
             fd_store: 0,
             restart_mode: RestartMode::StopStart,
+            watchdog: None,
+            watchdog_signal: libc::SIGABRT,
         }
     }
 }

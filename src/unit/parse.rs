@@ -265,6 +265,9 @@ pub(super) fn parse_unit(
     let mut fd_store = defaults.fd_store;
     let mut restart_mode = defaults.restart_mode;
     let mut restart_mode_node = None;
+    let mut watchdog = defaults.watchdog;
+    let mut watchdog_node = None;
+    let mut watchdog_signal = defaults.watchdog_signal;
 
     for (key, value) in unique(&mut c, "", &entries) {
         match key.value.as_str() {
@@ -484,6 +487,18 @@ pub(super) fn parse_unit(
                     );
                 }
             },
+            "watchdog" => {
+                if let Some(d) = c.duration("watchdog", value) {
+                    // As systemd's `WatchdogSec=0`: off.
+                    watchdog = (!d.is_zero()).then_some(d);
+                    watchdog_node = Some(value);
+                }
+            }
+            "watchdog_signal" => {
+                watchdog_signal = c
+                    .signal("watchdog_signal", value)
+                    .unwrap_or(watchdog_signal)
+            }
             "restart_mode" => {
                 let choices = [
                     ("stop-start", RestartMode::StopStart),
@@ -642,6 +657,20 @@ pub(super) fn parse_unit(
             "restart_mode: overlap needs a readiness foster can see (type: notify): the old run is stopped once the new one is ready",
         );
     }
+    if let Some(node) = watchdog_node
+        && watchdog.is_some()
+        && kind == Kind::Oneshot
+    {
+        c.at(
+            node,
+            "watchdog: a oneshot is never running and ready, so its watchdog would never be armed",
+        );
+    }
+    if let Some(node) = watchdog_node
+        && watchdog.is_some_and(|d| d < Duration::from_millis(1))
+    {
+        c.at(node, "watchdog: must be at least 1ms");
+    }
     for dep in &deps {
         if dep.value == name {
             c.at(
@@ -730,6 +759,8 @@ pub(super) fn parse_unit(
         sockets,
         fd_store,
         restart_mode,
+        watchdog,
+        watchdog_signal,
     };
     Ok(Parsed {
         unit,

@@ -986,3 +986,44 @@ fn the_fd_store_and_overlap_are_run() {
         assert_eq!(loaded.units.len(), 1, "{text}");
     }
 }
+
+#[test]
+fn the_watchdog_keys_are_read_with_their_defaults_and_checked() {
+    let (units, problems) = check(&[
+        ("a", "command: [a]\nwatchdog: 30s\nwatchdog_signal: USR2\n"),
+        ("b", "command: [b]\nwatchdog: 0s\n"),
+        ("c", "command: [c]\n"),
+    ]);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(units["a"].watchdog, Some(Duration::from_secs(30)));
+    assert_eq!(units["a"].watchdog_signal, libc::SIGUSR2);
+    // 0s is off, as systemd's WatchdogSec=0.
+    assert_eq!(units["b"].watchdog, None);
+    assert_eq!(
+        (units["c"].watchdog, units["c"].watchdog_signal),
+        (None, libc::SIGABRT)
+    );
+    let (_, problems) = check(&[
+        ("d", "type: oneshot\ncommand: [d]\nwatchdog: 5s\n"),
+        (
+            "e",
+            "command: [e]\nwatchdog: soon\nwatchdog_signal: SIGNOPE\n",
+        ),
+        ("f", "command: [f]\nWatchdogSec: 5\n"),
+    ]);
+    assert_eq!(problems.len(), 4, "{problems:?}");
+    assert!(
+        problems[0].starts_with("d.yaml:3:11: watchdog: a oneshot is never running"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].starts_with("e.yaml:2:11: watchdog: "),
+        "{problems:?}"
+    );
+    assert!(problems[2].starts_with("e.yaml:3:18: "), "{problems:?}");
+    assert!(problems[2].contains("SIGNOPE"), "{problems:?}");
+    assert!(
+        problems[3].contains("foster's key is `watchdog`"),
+        "{problems:?}"
+    );
+}

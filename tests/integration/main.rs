@@ -21,3 +21,4 @@ mod tty;
 mod units;
 mod util;
 mod vm;
+mod watchdog;

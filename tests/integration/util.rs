@@ -79,6 +79,13 @@ pub fn fd_keeper() -> String {
     example(&PATH, "fd_keeper")
 }
 
+/// The `watchdog_pet` fixture (tests/fixtures/watchdog_pet.rs): pings,
+/// triggers or retimes its watchdog, and logs what it was given.
+pub fn watchdog_pet() -> String {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    example(&PATH, "watchdog_pet")
+}
+
 fn example(cell: &'static OnceLock<PathBuf>, name: &str) -> String {
     let path = cell.get_or_init(|| {
         let exe = std::env::current_exe().expect("current_exe");
