@@ -27,11 +27,12 @@ use crate::cgroup::Cgroups;
 use crate::control::Client;
 use crate::control::server::{self, Connections};
 use crate::fd_store::{self, FdStores, Parcels};
+use crate::probes::Probes;
 use crate::reaper::Reaper;
 use crate::relay::{self, Relay, Stream};
 use crate::service::ServiceId;
 use crate::signal;
-use crate::spawner::{start_main, start_service};
+use crate::spawner::{start_main, start_probe, start_service};
 use crate::supervisor::{Action, Errno, Event, Identity, StartError, Supervisor, Target};
 use crate::sys::{
     self, ChildSpec, ControlListener, InheritedMask, NotifySocket, Pid, PidFd, Poller, Signals,
@@ -186,6 +187,8 @@ pub struct World {
     /// Descriptors that came with notify messages, until the core has
     /// decided on them (see [`Parcels`]).
     pub parcels: Parcels,
+    /// The health probes running.
+    pub probes: Probes,
 }
 
 /// The main command as `main.rs` prepared it.
@@ -233,6 +236,7 @@ impl World {
             held: std::collections::HashMap::new(),
             stores: FdStores::default(),
             parcels: Parcels::default(),
+            probes: Probes::default(),
         }
     }
 
@@ -302,6 +306,10 @@ pub fn run(
                 }
                 break;
             };
+            // A health probe's exit is its result, never a service's news.
+            let Some(event) = world.probes.exited(event, &sources.poller) else {
+                continue;
+            };
             supervisor.handle(event, Instant::now(), &mut actions);
         }
         world.reaper.prune(&supervisor);
@@ -366,6 +374,9 @@ pub fn run(
                             .tracker
                             .followed_ended(pid, poller, reaper, &mut queue);
                     }
+                }
+                token if Probes::owns_token(token) => {
+                    world.probes.ready(token, &sources.poller, &mut queue)
                 }
                 token if token >= fd_store::FIRST_TOKEN => {
                     if let Some((name, fd_name)) = world.stores.hung_up(token, &sources.poller) {
@@ -517,6 +528,23 @@ fn perform(
                 stored_changed(supervisor, world, &unit.name, queue);
             }
         }
+        Action::Probe {
+            service,
+            probe,
+            check,
+        } => {
+            let child = match (&check, supervisor.unit(service)) {
+                (crate::unit::HealthProbe::Exec(argv), Some(unit)) => {
+                    Some(start_probe(unit, argv, world))
+                }
+                (crate::unit::HealthProbe::Exec(_), None) => Some(Err("its unit is gone".into())),
+                _ => None,
+            };
+            world
+                .probes
+                .start(service, probe, &check, child, &sources.poller, queue);
+        }
+        Action::CancelProbe { probe } => world.probes.cancel(probe, &sources.poller),
         Action::Exit(code) => return Some(code),
         Action::StartMain => {
             let result = start_main(sources, world);

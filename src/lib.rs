@@ -25,6 +25,7 @@ pub mod fd_store;
 pub mod logging;
 pub mod notify;
 pub mod pidfile;
+pub mod probes;
 pub mod procfs;
 pub mod reaper;
 pub mod relay;

@@ -133,6 +133,8 @@ pub enum Refusal {
     OtherService(String),
     /// The main command's, or started by it.
     MainCommand,
+    /// A health probe foster runs (or started by one).
+    HealthProbe,
 }
 
 impl fmt::Display for Refusal {
@@ -164,6 +166,7 @@ impl fmt::Display for Refusal {
             }
             Refusal::OtherService(other) => write!(f, "it belongs to service {other}"),
             Refusal::MainCommand => f.write_str("it belongs to the main command"),
+            Refusal::HealthProbe => f.write_str("it is a health probe"),
         }
     }
 }

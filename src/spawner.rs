@@ -335,3 +335,74 @@ fn spawn_error(e: sys::SpawnError) -> StartError {
         sys::SpawnError::Os(e) => StartError::Fork(errno(e)),
     }
 }
+
+/// Spawns an exec probe of `unit`'s health check: `argv` with the
+/// service's user, group, environment (its env files read again), working
+/// directory and cgroup, in a process group of its own (killed whole at
+/// its timeout), stdout and stderr on one pipe whose read end is returned.
+/// It gets neither `NOTIFY_SOCKET` nor `FOSTER_SERVICE_NAME`: it is not
+/// the service, and nothing may take it for one of its processes. An `Err`
+/// says why it could not start, for the probe's output.
+pub fn start_probe(unit: &Unit, argv: &[String], world: &mut World) -> Result<ProbeChild, String> {
+    let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
+    let mut from_files = Vec::new();
+    for file in &unit.env_files {
+        match crate::unit::read_env_file(&file.path) {
+            Ok(vars) => from_files.extend(vars),
+            Err(_) if file.optional && !file.path.exists() => {}
+            Err(why) => return Err(why),
+        }
+    }
+    let mut env = service_env(&world.env, unit, from_files, None);
+    env.retain(|(k, _)| {
+        ![
+            "FOSTER_SERVICE_NAME",
+            "WATCHDOG_USEC",
+            "WATCHDOG_PID",
+            "LISTEN_FDS",
+            "LISTEN_FDNAMES",
+            "LISTEN_PID",
+        ]
+        .iter()
+        .any(|name| k == name)
+    });
+    let mut spec = ChildSpec::new(&argv, &env, false).map_err(|e| e.to_string())?;
+    if let Some(creds) = &unit.credentials {
+        spec.run_as(creds.uid, creds.gid, &creds.groups);
+    }
+    let dir = unit.workdir.as_deref().unwrap_or(std::path::Path::new("/"));
+    spec.set_workdir(dir).map_err(|e| e.to_string())?;
+    let (read, write) = sys::output_pipe()
+        .map_err(|e| format!("cannot create its output pipe: {}", describe(&e)))?;
+    spec.redirect_output(write.as_fd(), write.as_fd());
+    // In the service's cgroup, as Docker runs a check in the container.
+    let procs = world
+        .cgroups
+        .as_ref()
+        .and_then(|c| c.prepare(&unit.name).ok());
+    if let Some(procs) = &procs {
+        spec.join_cgroup(procs.as_fd());
+    }
+    let child = sys::spawn(&spec, &world.mask).map_err(|e| e.to_string())?;
+    world.reaper.reused(child.pid);
+    drop(write);
+    // A child that could not become the probe exits by itself (126, 127);
+    // what failed is its output.
+    let failure = child
+        .failure
+        .map(|f| format!("{}: {}", f.stage.what(), describe(&f.error)));
+    Ok(ProbeChild {
+        pid: child.pid,
+        output: read,
+        failure,
+    })
+}
+
+/// An exec probe's process, as [`start_probe`] started it.
+pub struct ProbeChild {
+    pub pid: Pid,
+    /// The read end of its stdout and stderr (non-blocking).
+    pub output: std::os::fd::OwnedFd,
+    /// Why it could not run its command, when it could not.
+    pub failure: Option<String>,
+}

@@ -36,8 +36,12 @@ pub const MAX_REQUEST: usize = 4096;
 /// `sockets` (the sockets foster holds for it: `{name, listen, fd}`),
 /// `stored_fds` (what its fd store keeps: `{name, count}`),
 /// `last_exit_reason` (why its last run ended: `exited`, `signal`,
-/// `watchdog`, `start-timeout`; null when none ended yet).
-pub const STATUS_FIELDS: [&str; 16] = [
+/// `watchdog`, `start-timeout`, `unhealthy`; null when none ended yet),
+/// `health` (`starting`, `healthy`, `unhealthy`; null without a health
+/// check or a run it is for), `failing_streak` (failed probes in a row),
+/// `last_health_output` (the first 4 KiB of the last failed probe's
+/// output; null when none failed).
+pub const STATUS_FIELDS: [&str; 19] = [
     "name",
     "state",
     "pid",
@@ -54,6 +58,9 @@ pub const STATUS_FIELDS: [&str; 16] = [
     "sockets",
     "stored_fds",
     "last_exit_reason",
+    "health",
+    "failing_streak",
+    "last_health_output",
 ];
 
 /// The first word of a request.

@@ -159,10 +159,65 @@ pub enum StopCause {
     /// counts as its exit (the restart policy decides), so that a restart
     /// never meets the old run's processes.
     Ended,
-    /// Its watchdog expired: it got its `watchdog_signal`; once its
-    /// processes are gone its end counts as a failure (the restart policy
-    /// decides), whatever status it ended with.
-    Watchdog,
+    /// foster found it failing (its watchdog expired, it is unhealthy)
+    /// and signalled it: once its processes are gone its end counts as a
+    /// failure (the restart policy decides), whatever status it ended
+    /// with (the service's `verdict` says why).
+    Failure,
+}
+
+/// A run's health (`health:`), as its probes found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Health {
+    /// The run it is for (when that run started).
+    pub run: Instant,
+    pub status: HealthStatus,
+    /// Failed probes in a row (not counting those of the start period).
+    pub failing_streak: u32,
+    /// Until then failures do not count (`start_period`); `None` once it
+    /// is over or a success ended it.
+    pub period_ends: Option<Instant>,
+    pub probe: ProbeState,
+}
+
+impl Health {
+    /// Whether `at` is within the start period.
+    pub fn in_period(&self, at: Instant) -> bool {
+        self.period_ends.is_some_and(|end| at < end)
+    }
+}
+
+/// What the health checks say of a run (`health` in `status --json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthStatus {
+    /// No probe has succeeded yet, and not `retries` failed in a row.
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+impl HealthStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Starting => "starting",
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// A run's probe: the next one's time, or the one running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeState {
+    /// The next probe starts then.
+    Due(Instant),
+    /// Probe `id` runs (`pid`: an exec probe's process, once the loop has
+    /// said); past `deadline` (`timeout`) it is killed and failed.
+    Running {
+        id: u64,
+        pid: Option<Pid>,
+        deadline: Instant,
+    },
 }
 
 /// A run's watchdog (`watchdog:`, systemd's `WatchdogSec=`): armed once
@@ -191,6 +246,8 @@ pub enum ExitReason {
     Watchdog,
     /// Killed (or given up on) by foster: not ready within `start_timeout`.
     StartTimeout,
+    /// Stopped by foster because its health checks failed.
+    Unhealthy,
 }
 
 impl ExitReason {
@@ -201,6 +258,7 @@ impl ExitReason {
             ExitReason::Signal => "signal",
             ExitReason::Watchdog => "watchdog",
             ExitReason::StartTimeout => "start-timeout",
+            ExitReason::Unhealthy => "unhealthy",
         }
     }
 

@@ -22,8 +22,8 @@ mod life;
 pub(crate) mod tests;
 
 pub use life::{
-    Ending, ExitReason, Launched, Life, Origin, Outcome, Outgoing, OutgoingState, PidSource,
-    ServiceId, Stop, StopCause, Want, Watchdog, Watched,
+    Ending, ExitReason, Health, HealthStatus, Launched, Life, Origin, Outcome, Outgoing,
+    OutgoingState, PidSource, ProbeState, ServiceId, Stop, StopCause, Want, Watchdog, Watched,
 };
 
 /// How long a service must stay up for its next failure to count as the
@@ -54,6 +54,12 @@ pub struct Service {
     /// The current run's watchdog, when it has one (see
     /// `supervisor::watchdog`).
     pub watchdog: Option<Watchdog>,
+    /// The current run's health, when its unit has `health:` (see
+    /// `supervisor::health`).
+    pub health: Option<Health>,
+    /// The first 4 KiB of the output of the last probe that failed (kept
+    /// across runs: why the last one was found unhealthy).
+    pub last_health_output: Option<String>,
     /// Why the last start failed, for messages.
     pub reason: Option<String>,
     /// The last `STATUS=` the service sent.
@@ -99,6 +105,8 @@ impl Service {
             last_exit_reason: None,
             verdict: None,
             watchdog: None,
+            health: None,
+            last_health_output: None,
             reason: None,
             status_text: None,
             shown: None,
@@ -189,16 +197,17 @@ impl Service {
     /// Doing its job (for `status NAME` as a probe): running, or a oneshot
     /// that finished well.
     pub fn is_up(&self) -> bool {
-        matches!(
-            self.life,
-            Life::Running { .. }
-                | Life::Succession { .. }
-                | Life::AwaitingSuccessor { .. }
-                | Life::Done {
-                    ending: Ending::Exited,
-                    ..
-                }
-        )
+        !self.is_unhealthy()
+            && matches!(
+                self.life,
+                Life::Running { .. }
+                    | Life::Succession { .. }
+                    | Life::AwaitingSuccessor { .. }
+                    | Life::Done {
+                        ending: Ending::Exited,
+                        ..
+                    }
+            )
     }
 
     /// The process foster watches as the service's main one, while there is one.
@@ -393,7 +402,17 @@ impl Service {
         self.verdict = None;
         let origin = Origin::child(launch.ticks);
         let main = launch.pid;
+        // With a health check that decides readiness, a simple service
+        // starts like a notify one: ready at its first successful probe.
+        let probed = self.unit.health.as_ref().is_some_and(|h| h.readiness);
         self.life = match self.unit.kind {
+            Kind::Simple if probed => Life::Starting {
+                since: now,
+                main,
+                origin,
+                deadline: Some(now + self.unit.start_timeout),
+                emptied: false,
+            },
             Kind::Simple => Life::Running {
                 since: now,
                 watched: Watched::one(main),

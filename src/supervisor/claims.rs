@@ -64,6 +64,12 @@ impl Supervisor {
         {
             return Some(Refusal::MainCommand);
         }
+        if self
+            .probe_pids()
+            .any(|p| c.pid == p || ties.ancestors.contains(&p))
+        {
+            return Some(Refusal::HealthProbe);
+        }
         self.services
             .iter()
             .filter(|(other, _)| other.as_str() != name)

@@ -81,7 +81,33 @@ pub enum Event {
         service: ServiceId,
         stored: Vec<StoredCount>,
     },
+    /// An exec probe of `service`'s health check runs as `pid`: not one
+    /// of the service's processes.
+    ProbeStarted {
+        service: ServiceId,
+        probe: u64,
+        pid: Pid,
+    },
+    /// A probe of `service`'s health check is over.
+    ProbeDone {
+        service: ServiceId,
+        probe: u64,
+        result: ProbeResult,
+    },
 }
+
+/// What a probe found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeResult {
+    pub healthy: bool,
+    /// What it said (an exec probe's output, an HTTP answer's first
+    /// bytes, why a connection failed), at most [`PROBE_OUTPUT_MAX`]
+    /// bytes.
+    pub output: String,
+}
+
+/// The most of a probe's output that is kept.
+pub const PROBE_OUTPUT_MAX: usize = 4096;
 
 /// Descriptors that came with a notify message, as the event loop holds
 /// them: which parcel, and how many.
@@ -234,6 +260,18 @@ pub enum Action {
     /// Close everything in the service's fd store (stopped on request),
     /// and report [`Event::Stored`].
     DropStoredFds(ServiceId),
+    /// Run probe `probe` of `service`'s health check, and report
+    /// [`Event::ProbeDone`] (and, for an exec probe, [`Event::ProbeStarted`]).
+    Probe {
+        service: ServiceId,
+        probe: u64,
+        check: crate::unit::HealthProbe,
+    },
+    /// Probe `probe` ran past its timeout: kill it (an exec probe's
+    /// process group) or close its connection; its result is not wanted.
+    CancelProbe {
+        probe: u64,
+    },
     /// Exit foster with this status.
     Exit(u8),
 }

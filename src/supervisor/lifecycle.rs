@@ -119,7 +119,7 @@ impl Supervisor {
         match &mut service.life {
             Life::Stopping(stop)
                 if (stop.origin.is_followed()
-                    || matches!(stop.cause, StopCause::Ended | StopCause::Watchdog))
+                    || matches!(stop.cause, StopCause::Ended | StopCause::Failure))
                     && stop.origin.session.is_some() =>
             {
                 // The daemon is gone; its workers may not be. The stop ends
@@ -131,7 +131,7 @@ impl Supervisor {
             }
             // Killed for its watchdog: its end counts (as a failure).
             Life::Stopping(Stop {
-                cause: StopCause::Watchdog,
+                cause: StopCause::Failure,
                 ..
             }) => self.stop_finished(&name, status, now, actions),
             Life::Stopping(_) => self.stopped(&name, status),
@@ -271,7 +271,7 @@ impl Supervisor {
             || matches!(
                 &service.life,
                 Life::Stopping(Stop {
-                    cause: StopCause::Watchdog,
+                    cause: StopCause::Failure,
                     ..
                 })
             );
@@ -457,6 +457,7 @@ impl Supervisor {
         }
         self.outgoing_due(now, actions);
         self.watchdogs_due(now, actions);
+        self.probes_due(now, actions);
         for id in to_start {
             actions.push(Action::Start(id));
         }

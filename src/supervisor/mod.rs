@@ -44,6 +44,7 @@ use crate::unit::Unit;
 mod claims;
 mod events;
 mod forking;
+mod health;
 mod lifecycle;
 mod overlap;
 mod requests;
@@ -54,8 +55,8 @@ mod watchdog;
 
 pub use crate::control::Client;
 pub use events::{
-    Action, Errno, Event, Named, Parcel, PidfileLock, PidfileReading, StartError, StoredCount,
-    Target,
+    Action, Errno, Event, Named, PROBE_OUTPUT_MAX, Parcel, PidfileLock, PidfileReading,
+    ProbeResult, StartError, StoredCount, Target,
 };
 
 /// Settings the supervisor decides with.
@@ -160,6 +161,8 @@ pub struct Supervisor {
     /// Unit files of the services directory that could not be taken, by
     /// name: listed by `status` as `invalid`, with their problems.
     invalid: BTreeMap<String, status::Invalid>,
+    /// The id of the last health probe asked for.
+    next_probe: u64,
 }
 
 /// How often a shutdown that waits says what for.
@@ -191,6 +194,7 @@ impl Supervisor {
             waiters: Vec::new(),
             progress_at: None,
             invalid: BTreeMap::new(),
+            next_probe: 0,
         };
         for unit in units {
             supervisor.add(unit);
@@ -274,8 +278,9 @@ impl Supervisor {
         self.services.len()
     }
 
-    /// The processes watched for other services than `id`, and the main
-    /// command: none of them is what `id` left or adopted.
+    /// The processes watched for other services than `id`, the main
+    /// command, and the health probes running: none of them is what `id`
+    /// left or adopted.
     pub fn pids_elsewhere(&self, id: ServiceId) -> std::collections::HashSet<Pid> {
         let main = match self.main {
             Main::Running(pid) => Some(pid),
@@ -286,6 +291,7 @@ impl Supervisor {
             .filter(|s| s.id != id)
             .flat_map(Service::pids)
             .chain(main)
+            .chain(self.probe_pids())
             .collect()
     }
 
@@ -304,6 +310,7 @@ impl Supervisor {
                     .into_iter()
                     .chain(s.outgoing_deadline())
                     .chain(s.watchdog_due())
+                    .chain(s.health_due())
             })
             .chain(self.deadline)
             .chain(
@@ -336,6 +343,7 @@ impl Supervisor {
         self.holding()
             && self.main != Main::Running(pid)
             && !self.services.values().any(|s| s.has(pid))
+            && !self.probe_pids().any(|p| p == pid)
     }
 
     /// Feeds one event; pushes what to do onto `actions`.
@@ -349,6 +357,8 @@ impl Supervisor {
             | Event::Adopted { service, .. }
             | Event::CgroupEmpty(service)
             | Event::Stored { service, .. }
+            | Event::ProbeStarted { service, .. }
+            | Event::ProbeDone { service, .. }
             | Event::Delivered { service, .. } => Some(*service),
             _ => None,
         };
@@ -389,6 +399,10 @@ impl Supervisor {
                     s.stored = stored;
                 }
             }
+            Event::ProbeStarted { probe, pid, .. } => self.on_probe_started(&name, probe, pid),
+            Event::ProbeDone { probe, result, .. } => {
+                self.probe_done(&name, probe, result, now, actions)
+            }
             Event::Pidfile { reading, .. } => self.on_pidfile(&name, reading, now, actions),
             Event::Adopted {
                 found,
@@ -412,6 +426,7 @@ impl Supervisor {
         }
         self.after(now, from_reaper, actions);
         self.settle_watchdogs(now);
+        self.settle_health(now, actions);
         self.release_stores(actions);
         self.answer_waiters(now, actions);
         self.note_states(now);

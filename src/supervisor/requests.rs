@@ -150,7 +150,13 @@ impl Supervisor {
                 } else {
                     status_table(&list, now)
                 };
-                let all_up = names.is_empty() || list.iter().all(|s| s.is_up());
+                // Without names, every service that runs is to be
+                // healthy: `fosterctl status` as a container's HEALTHCHECK.
+                let all_up = if names.is_empty() {
+                    !self.services.values().any(Service::is_unhealthy)
+                } else {
+                    list.iter().all(|s| s.is_up())
+                };
                 Reply {
                     outcome: if all_up {
                         ReplyOutcome::Ok

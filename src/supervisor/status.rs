@@ -115,6 +115,16 @@ pub fn status_table(rows: &[Row<'_>], now: Instant) -> String {
             crate::service::PidSource::Notify => out.push_str("  (pid from MAINPID)"),
             crate::service::PidSource::Child => {}
         }
+        if let Some(health) = s.health {
+            match health.status {
+                crate::service::HealthStatus::Unhealthy => {
+                    let _ = write!(out, "  (unhealthy: {} failed)", health.failing_streak);
+                }
+                status => {
+                    let _ = write!(out, "  ({})", status.as_str());
+                }
+            }
+        }
         if let Some(text) = s.status_line() {
             let _ = write!(out, "  ({text})");
         }
@@ -168,6 +178,9 @@ pub fn status_json(rows: &[Row<'_>], now: Instant, wall: SystemTime) -> String {
                     "[]".to_string(),
                     "[]".to_string(),
                     null(),
+                    null(),
+                    "0".to_string(),
+                    null(),
                 ]
             }
             Row::Service(s, invalid) => {
@@ -206,6 +219,14 @@ pub fn status_json(rows: &[Row<'_>], now: Instant, wall: SystemTime) -> String {
                     stored_json(s),
                     s.last_exit_reason
                         .map(|r| json_string(r.as_str()))
+                        .unwrap_or_else(|| "null".into()),
+                    s.health
+                        .map(|h| json_string(h.status.as_str()))
+                        .unwrap_or_else(|| "null".into()),
+                    s.health.map_or(0, |h| h.failing_streak).to_string(),
+                    s.last_health_output
+                        .as_deref()
+                        .map(json_string)
                         .unwrap_or_else(|| "null".into()),
                 ]
             }

@@ -2578,3 +2578,266 @@ fn extend_timeout_usec_moves_the_start_deadline_and_a_start_timeout_is_the_reaso
     assert_eq!(h.state("n"), "backoff");
     assert_eq!(last_exit_reason(&h, "n"), Some("start-timeout"));
 }
+
+// ---- health checks -------------------------------------------------------------
+
+fn healthy_unit(name: &str, deps: &[&str], f: impl FnOnce(&mut crate::unit::HealthCheck)) -> Unit {
+    let mut u = unit(name, Kind::Simple, deps);
+    let mut check = crate::unit::HealthCheck::new(crate::unit::HealthProbe::Tcp(
+        "127.0.0.1:9".parse().unwrap(),
+    ));
+    check.interval = Duration::from_secs(10);
+    check.timeout = Duration::from_secs(3);
+    check.retries = 2;
+    f(&mut check);
+    u.health = Some(check);
+    u
+}
+
+/// The probe the actions start, if any: its id.
+fn probe_started(actions: &[Action]) -> Option<u64> {
+    actions.iter().find_map(|a| match a {
+        Action::Probe { probe, .. } => Some(*probe),
+        _ => None,
+    })
+}
+
+fn probe_result(h: &Harness, name: &str, probe: u64, healthy: bool) -> Event {
+    Event::ProbeDone {
+        service: h.id(name),
+        probe,
+        result: ProbeResult {
+            healthy,
+            output: if healthy {
+                String::new()
+            } else {
+                "refused\nmore".into()
+            },
+        },
+    }
+}
+
+fn health_of(h: &Harness, name: &str) -> Option<&'static str> {
+    h.sup.services[name].health.map(|x| x.status.as_str())
+}
+
+#[test]
+fn probes_run_interval_apart_after_readiness_and_retries_failures_restart_it_as_failed() {
+    let mut h = Harness::services(vec![healthy_unit("web", &[], |_| {})], false);
+    h.raw = true;
+    h.boot();
+    h.spawned("web", 101);
+    let t0 = h.now;
+    assert_eq!(health_of(&h, "web"), Some("starting"));
+    // The first probe `interval` after readiness; then its timeout is due.
+    assert_eq!(h.sup.next_deadline(), Some(t0 + Duration::from_secs(10)));
+    let first = probe_started(&h.tick()).expect("a probe");
+    assert_eq!(h.sup.next_deadline(), Some(t0 + Duration::from_secs(13)));
+    h.now = t0 + Duration::from_secs(11);
+    h.feed(&[probe_result(&h, "web", first, true)]);
+    assert_eq!(health_of(&h, "web"), Some("healthy"));
+    // The next `interval` after the previous one finished.
+    assert_eq!(h.sup.next_deadline(), Some(t0 + Duration::from_secs(21)));
+    let second = probe_started(&h.tick()).expect("a probe");
+    h.feed(&[probe_result(&h, "web", second, false)]);
+    // One failure of two: still healthy, and counted.
+    assert_eq!(health_of(&h, "web"), Some("healthy"));
+    assert_eq!(h.sup.services["web"].health.unwrap().failing_streak, 1);
+    assert_eq!(
+        h.sup.services["web"].last_health_output.as_deref(),
+        Some("refused\nmore")
+    );
+    // A result nobody waits for (an old probe's) changes nothing.
+    h.feed(&[probe_result(&h, "web", first, false)]);
+    assert_eq!(h.sup.services["web"].health.unwrap().failing_streak, 1);
+    // The third hangs: cancelled at its timeout, failed, and the second
+    // failure in a row makes it unhealthy: stopped (stop_signal), its end
+    // a failure, so on-failure restarts it.
+    let third = probe_started(&h.tick()).expect("a probe");
+    let timed_out = h.tick();
+    assert!(
+        timed_out.contains(&Action::CancelProbe { probe: third }),
+        "{timed_out:?}"
+    );
+    assert!(timed_out.contains(&signal(Target::Group(pid(101)), libc::SIGTERM)));
+    assert_eq!(h.state("web"), "stopping");
+    assert_eq!(
+        h.sup.services["web"].last_health_output.as_deref(),
+        Some("the probe timed out after 3s")
+    );
+    h.feed(&[exited(101, 0)]);
+    h.feed(&[Event::Adopted {
+        service: h.id("web"),
+        found: vec![],
+        context: Some(context()),
+        members: None,
+    }]);
+    assert_eq!(h.state("web"), "backoff");
+    assert_eq!(last_exit_reason(&h, "web"), Some("unhealthy"));
+    assert!(h.sup.services["web"].health.is_none());
+    // The next run starts over.
+    h.tick();
+    h.spawned("web", 102);
+    assert_eq!(health_of(&h, "web"), Some("starting"));
+    assert_eq!(h.sup.next_deadline(), Some(h.now + Duration::from_secs(10)));
+}
+
+#[test]
+fn readiness_waits_for_the_first_success_and_start_period_failures_do_not_count() {
+    let db = healthy_unit("db", &[], |c| {
+        c.readiness = true;
+        c.retries = 1;
+        c.start_period = Duration::from_secs(60);
+        c.start_interval = Duration::from_secs(2);
+    });
+    let mut h = Harness::services(vec![db, unit("app", Kind::Simple, &["db"])], false);
+    h.boot();
+    h.spawned("db", 101);
+    let t0 = h.now;
+    assert_eq!(h.state("db"), "starting");
+    assert_eq!(h.sup.next_deadline(), Some(t0 + Duration::from_secs(2)));
+    let first = probe_started(&h.tick()).expect("a probe");
+    // A failure within the start period: not counted, the next at
+    // start_interval.
+    assert_eq!(h.feed(&[probe_result(&h, "db", first, false)]), vec![]);
+    assert_eq!(health_of(&h, "db"), Some("starting"));
+    assert_eq!(h.state("db"), "starting");
+    assert_eq!(h.sup.next_deadline(), Some(t0 + Duration::from_secs(4)));
+    let second = probe_started(&h.tick()).expect("a probe");
+    // The first success: ready, and its dependent starts.
+    assert_eq!(
+        h.feed(&[probe_result(&h, "db", second, true)]),
+        vec![Action::Start(h.id("app"))]
+    );
+    assert_eq!(h.state("db"), "running");
+    assert_eq!(health_of(&h, "db"), Some("healthy"));
+    // The period is over: the next probe is `interval` away, and one
+    // failure (retries: 1) is enough now.
+    assert_eq!(h.sup.next_deadline(), Some(t0 + Duration::from_secs(14)));
+}
+
+#[test]
+fn a_probed_service_never_ready_within_start_timeout_is_killed() {
+    let db = healthy_unit("db", &[], |c| {
+        c.readiness = true;
+        c.retries = 10;
+    });
+    let mut h = Harness::services(vec![db], false);
+    h.boot();
+    h.spawned("db", 101);
+    let t0 = h.now;
+    // Probes every 10 s, each failing: never ready.
+    for _ in 0..2 {
+        let id = probe_started(&h.tick()).expect("a probe");
+        h.feed(&[probe_result(&h, "db", id, false)]);
+    }
+    assert_eq!(h.state("db"), "starting");
+    h.now = t0 + Duration::from_secs(30);
+    let actions = h.feed(&[Event::Tick]);
+    assert!(
+        actions.contains(&signal(Target::Group(pid(101)), libc::SIGKILL)),
+        "{actions:?}"
+    );
+    // No probe of a run being killed.
+    assert_eq!(probe_started(&actions), None, "{actions:?}");
+    h.feed(&[killed(101, libc::SIGKILL)]);
+    assert_eq!(last_exit_reason(&h, "db"), Some("start-timeout"));
+}
+
+#[test]
+fn on_unhealthy_none_only_shows_it_and_status_exits_3_until_it_is_healthy_again() {
+    let web = healthy_unit("web", &[], |c| {
+        c.retries = 1;
+        c.on_unhealthy = crate::unit::OnUnhealthy::None;
+    });
+    let mut h = Harness::services(vec![web, unit("other", Kind::Simple, &[])], false);
+    h.boot();
+    h.spawned("web", 101);
+    h.spawned("other", 201);
+    let id = probe_started(&h.tick()).expect("a probe");
+    assert_eq!(h.feed(&[probe_result(&h, "web", id, false)]), vec![]);
+    assert_eq!(health_of(&h, "web"), Some("unhealthy"));
+    assert_eq!(h.state("web"), "running");
+    let (reply, _) = control(&mut h, "status web");
+    assert_eq!(reply.outcome, ReplyOutcome::Down);
+    assert!(
+        reply.text.contains("(unhealthy: 1 failed)"),
+        "{}",
+        reply.text
+    );
+    // `status` of everything: one unhealthy service is enough.
+    assert_eq!(control(&mut h, "status").0.outcome, ReplyOutcome::Down);
+    assert_eq!(control(&mut h, "status other").0.outcome, ReplyOutcome::Ok);
+    let (json, _) = control(&mut h, "status --json web");
+    assert!(
+        json.text.contains(
+            r#""health":"unhealthy","failing_streak":1,"last_health_output":"refused\nmore""#
+        ),
+        "{}",
+        json.text
+    );
+    let id = probe_started(&h.tick()).expect("a probe");
+    h.feed(&[probe_result(&h, "web", id, true)]);
+    assert_eq!(control(&mut h, "status web").0.outcome, ReplyOutcome::Ok);
+    assert_eq!(control(&mut h, "status").0.outcome, ReplyOutcome::Ok);
+}
+
+#[test]
+fn on_unhealthy_stop_leaves_it_stopped_and_shutdown_ends_the_run_with_1() {
+    let stop = healthy_unit("stop", &[], |c| {
+        c.retries = 1;
+        c.on_unhealthy = crate::unit::OnUnhealthy::Stop;
+    });
+    let mut h = Harness::services(vec![stop], false);
+    h.boot();
+    h.spawned("stop", 101);
+    let id = probe_started(&h.tick()).expect("a probe");
+    let actions = h.feed(&[probe_result(&h, "stop", id, false)]);
+    assert!(actions.contains(&signal(Target::Group(pid(101)), libc::SIGTERM)));
+    h.feed(&[exited(101, 0)]);
+    assert_eq!(h.state("stop"), "stopped");
+    assert_eq!(last_exit_reason(&h, "stop"), Some("unhealthy"));
+
+    let down = healthy_unit("down", &[], |c| {
+        c.retries = 1;
+        c.on_unhealthy = crate::unit::OnUnhealthy::Shutdown;
+    });
+    let mut h = Harness::services(vec![down], false);
+    h.boot();
+    h.spawned("down", 101);
+    let id = probe_started(&h.tick()).expect("a probe");
+    let actions = h.feed(&[probe_result(&h, "down", id, false)]);
+    assert!(actions.contains(&signal(Target::Group(pid(101)), libc::SIGTERM)));
+    h.feed(&[killed(101, libc::SIGTERM)]);
+    assert_eq!(h.feed(&[done(false)]), vec![Action::Exit(1)]);
+}
+
+#[test]
+fn a_probe_is_cancelled_when_its_run_ends_and_its_process_is_never_the_services() {
+    let mut u = healthy_unit("web", &[], |_| {});
+    u.kind = Kind::Forking;
+    let mut h = Harness::services(vec![healthy_unit("app", &[], |_| {}), u], false);
+    h.boot();
+    h.spawned("app", 101);
+    h.spawned("web", 201);
+    let id = probe_started(&h.tick()).expect("a probe of app");
+    h.feed(&[Event::ProbeStarted {
+        service: h.id("app"),
+        probe: id,
+        pid: pid(150),
+    }]);
+    // web's launcher is starting: exits are held, but never a probe's.
+    assert!(h.sup.holding());
+    assert!(h.sup.holds(pid(151)));
+    assert!(!h.sup.holds(pid(150)));
+    // Nor is it what web's launch left.
+    assert!(h.sup.pids_elsewhere(h.id("web")).contains(&pid(150)));
+    assert!(h.sup.pids_elsewhere(h.id("app")).contains(&pid(150)));
+    // app crashes while its probe runs: the probe is cancelled.
+    let actions = h.feed(&[exited(101, 1)]);
+    assert!(
+        actions.contains(&Action::CancelProbe { probe: id }),
+        "{actions:?}"
+    );
+    assert!(h.sup.services["app"].health.is_none());
+}

@@ -189,7 +189,7 @@ fn fire(s: &mut Service, why: &str, now: Instant, actions: &mut Vec<Action>) {
     let launch = s.launch.map(|l| l.pid);
     let kill_all = s.unit.kill_mode == KillMode::All;
     if let Life::Stopping(stop) = &mut s.life {
-        stop.cause = StopCause::Watchdog;
+        stop.cause = StopCause::Failure;
         // What the run leaves behind is awaited (and stopped) before its
         // end counts, as for a main process that ended by itself: the
         // restart must not meet it.

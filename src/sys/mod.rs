@@ -35,6 +35,7 @@
 
 #![allow(unsafe_code)]
 
+mod connect;
 mod events;
 mod fds;
 mod listen;
@@ -51,6 +52,7 @@ use std::ffi::{OsString, c_char, c_int};
 use std::io;
 use std::os::unix::ffi::OsStringExt;
 
+pub use connect::{Connecting, connect_nonblocking, connect_result, recv_some, send_some};
 pub use events::{Inotify, PidFd, Poller, Timer, Watch};
 pub use fds::{
     close_fds_except, closed_standard_fds, ensure_standard_fds, file_identity, open_onto, same_file,

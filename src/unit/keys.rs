@@ -30,6 +30,7 @@ pub(super) const KEYS: &[&str] = &[
     "restart_mode",
     "watchdog",
     "watchdog_signal",
+    "health",
 ];
 
 /// Keys users bring from systemd, supervisord, Docker Compose and the
@@ -54,14 +55,13 @@ const PEER_KEYS: &[(&str, &str)] = &[
     ("User", "user"),
     ("Group", "group"),
     ("WatchdogSec", "watchdog"),
+    ("healthcheck", "health"),
+    ("HEALTHCHECK", "health"),
     ("WatchdogSignal", "watchdog_signal"),
 ];
 
 /// What an unknown key's message adds in parentheses, if anything.
 pub(super) fn key_hint(key: &str) -> Option<String> {
-    if key == "healthcheck" {
-        return Some("health checks are not a foster key yet".into());
-    }
     if let Some((_, ours)) = PEER_KEYS.iter().find(|(theirs, _)| *theirs == key) {
         return Some(format!("foster's key is `{ours}`"));
     }

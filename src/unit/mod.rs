@@ -21,6 +21,7 @@ use crate::users::Credentials;
 
 mod check;
 mod env_file;
+mod health;
 mod keys;
 mod load;
 mod parse;
@@ -32,6 +33,7 @@ mod yaml;
 
 pub use check::{DEFAULT_PATH, Loaded, NoProbe, Probe, Probed, check_files};
 pub use env_file::{EnvFileError, MAX_ENV_FILE, parse_env_file};
+pub use health::{HealthCheck, HealthProbe, OnUnhealthy};
 pub use load::{
     DirUnreadable, FileKind, HostProbe, MAX_UNIT_FILE, Unreadable, ignored_entry,
     is_unit_file_name, load_dir, load_dir_with, read_env_file, try_load_dir, try_load_dir_with,
@@ -137,6 +139,8 @@ pub struct Unit {
     /// What it gets when its watchdog expires (SIGKILL follows after
     /// `stop_timeout`).
     pub watchdog_signal: i32,
+    /// `health:`, its health check, if it has one.
+    pub health: Option<HealthCheck>,
 }
 
 impl Unit {
@@ -173,6 +177,7 @@ impl Unit {
             restart_mode: RestartMode::StopStart,
             watchdog: None,
             watchdog_signal: libc::SIGABRT,
+            health: None,
         }
     }
 }

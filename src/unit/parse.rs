@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use super::check::Probe;
+use super::health::parse_health;
 use super::keys::key_hint;
 use super::sockets::parse_sockets;
 use super::warnings::{Machine, shell_program};
@@ -73,7 +74,7 @@ impl Checker<'_> {
         }
     }
 
-    fn duration(&mut self, key: &str, node: &Spanned<Node>) -> Option<Duration> {
+    pub(super) fn duration(&mut self, key: &str, node: &Spanned<Node>) -> Option<Duration> {
         let text = match &node.value {
             Node::Str(s) => s.clone(),
             Node::Int(n) => n.to_string(),
@@ -128,7 +129,7 @@ impl Checker<'_> {
         }
     }
 
-    fn boolean(&mut self, key: &str, node: &Spanned<Node>) -> Option<bool> {
+    pub(super) fn boolean(&mut self, key: &str, node: &Spanned<Node>) -> Option<bool> {
         match node.value {
             Node::Bool(b) => Some(b),
             ref other => {
@@ -268,6 +269,8 @@ pub(super) fn parse_unit(
     let mut watchdog = defaults.watchdog;
     let mut watchdog_node = None;
     let mut watchdog_signal = defaults.watchdog_signal;
+    let mut health = None;
+    let mut readiness_node = None;
 
     for (key, value) in unique(&mut c, "", &entries) {
         match key.value.as_str() {
@@ -487,6 +490,12 @@ pub(super) fn parse_unit(
                     );
                 }
             },
+            "health" => {
+                if let Some((check, node)) = parse_health(&mut c, value) {
+                    health = Some(check);
+                    readiness_node = node;
+                }
+            }
             "watchdog" => {
                 if let Some(d) = c.duration("watchdog", value) {
                     // As systemd's `WatchdogSec=0`: off.
@@ -657,6 +666,14 @@ pub(super) fn parse_unit(
             "restart_mode: overlap needs a readiness foster can see (type: notify): the old run is stopped once the new one is ready",
         );
     }
+    if let Some(node) = readiness_node
+        && kind != Kind::Simple
+    {
+        c.at(
+            node,
+            "health: readiness: true is for type: simple (a notify service says READY=1, a forking one is ready once its daemon is known, a oneshot once it exits)",
+        );
+    }
     if let Some(node) = watchdog_node
         && watchdog.is_some()
         && kind == Kind::Oneshot
@@ -761,6 +778,7 @@ pub(super) fn parse_unit(
         restart_mode,
         watchdog,
         watchdog_signal,
+        health,
     };
     Ok(Parsed {
         unit,

@@ -549,7 +549,7 @@ fn keys_from_peers_are_named_with_fosters_key() {
     let (_, problems) = check(&[("h", "command: x\nhealthcheck: {test: curl}\n")]);
     assert_eq!(
         problems,
-        ["h.yaml:2:1: unknown key `healthcheck` (health checks are not a foster key yet)"]
+        ["h.yaml:2:1: unknown key `healthcheck` (foster's key is `health`)"]
     );
     // A peer's key before the nearest by spelling: `Restart` is one edit
     // from `restart` as well, `exec` two from `env`.

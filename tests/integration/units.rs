@@ -152,9 +152,7 @@ fn check_says_what_to_write_instead_in_its_own_words() {
             format!(
                 "{dir}/web.yaml:5:1: unknown key `WorkingDirectory` (foster's key is `workdir`)"
             ),
-            format!(
-                "{dir}/web.yaml:6:1: unknown key `healthcheck` (health checks are not a foster key yet)"
-            ),
+            format!("{dir}/web.yaml:6:1: unknown key `healthcheck` (foster's key is `health`)"),
             format!("{dir}/web.yml: a unit named \"web\" is also defined by {dir}/web.yaml"),
             format!("{dir}/who.yaml:2:7: unknown user \"nobody-foster-test\" (not in /etc/passwd)"),
             format!(
