@@ -32,6 +32,10 @@ options (each with its environment variable):
                           /run/foster/control.sock, opened with --services)
       --no-cgroups        no cgroup per service, even where cgroup v2 is
                           writable (FOSTER_NO_CGROUPS=1)
+      --limit NAME=VALUE  resource limit of COMMAND (nofile, nproc, core,
+                          memlock, stack, ...; VALUE is N or SOFT:HARD, with
+                          K, M, G, T or infinity); repeatable
+                          (FOSTER_LIMITS=nofile=1024:524288,core=0)
       --listen [NAME=]SPEC  bind SPEC (PORT, ADDR:PORT, [V6]:PORT, /path,
                           @name) and give it to COMMAND as fd 3, 4, ... with
                           LISTEN_FDS; repeatable (FOSTER_LISTEN=80,443)
@@ -84,6 +88,8 @@ pub struct Options {
     pub pidfile: Option<PathBuf>,
     /// Sockets foster binds and gives the command (`--listen`).
     pub listen: Vec<crate::unit::SocketSpec>,
+    /// Resource limits the command gets (`--limit`), in order.
+    pub limits: Vec<crate::unit::Rlimit>,
 }
 
 /// Where units are looked for when neither `--services` nor
@@ -105,6 +111,7 @@ impl Default for Options {
             socket: None,
             pidfile: None,
             listen: Vec::new(),
+            limits: Vec::new(),
         }
     }
 }
@@ -161,8 +168,14 @@ pub fn parse_with_default(
             opts.listen.push(listen_spec("FOSTER_LISTEN", spec)?);
         }
     }
-    // The command line's --listen replaces the variable's list.
+    if let Some(list) = env("FOSTER_LIMITS").and_then(|l| l.into_string().ok()) {
+        for limit in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            opts.limits.push(limit_spec("FOSTER_LIMITS", limit)?);
+        }
+    }
+    // The command line's --listen and --limit replace the variable's list.
     let mut listen_given = false;
+    let mut limits_given = false;
 
     let mut i = 0;
     while let Some(arg) = args.get(i) {
@@ -224,6 +237,17 @@ pub fn parse_with_default(
                     }
                     opts.listen.push(listen_spec(&option, &value)?);
                 }
+                "limit" => {
+                    let value = match inline {
+                        Some(v) => v,
+                        None => take_value(args, &mut i, &option)?,
+                    };
+                    if !limits_given {
+                        opts.limits.clear();
+                        limits_given = true;
+                    }
+                    opts.limits.push(limit_spec(&option, &value)?);
+                }
                 _ => return Err(UsageError::UnknownOption(option)),
             }
             continue;
@@ -272,6 +296,12 @@ pub fn parse_with_default(
     if opts.command.is_empty() && opts.services.is_none() {
         return Err(UsageError::NoCommand);
     }
+    if opts.command.is_empty() && !opts.limits.is_empty() {
+        return Err(UsageError::BadValue {
+            option: "--limit".into(),
+            message: "applies to the one-command mode's COMMAND; units use `limits:`".into(),
+        });
+    }
     if let Some(pidfile) = &opts.pidfile {
         let bad = |message: &str| UsageError::BadValue {
             option: "--pidfile".into(),
@@ -295,6 +325,14 @@ pub fn parse_with_default(
         }
     }
     Ok(Request::Run(opts))
+}
+
+/// `--limit NAME=VALUE`.
+fn limit_spec(option: &str, value: &str) -> Result<crate::unit::Rlimit, UsageError> {
+    crate::unit::parse_limit(value).map_err(|message| UsageError::BadValue {
+        option: option.to_string(),
+        message,
+    })
 }
 
 /// `--listen [NAME=]SPEC`: a stream socket named NAME (default `listen`)
@@ -657,5 +695,66 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn limit_is_repeatable_replaces_foster_limits_and_is_for_a_command() {
+        use crate::unit::{INFINITY, Resource, Rlimit};
+        let o = run(&["--limit", "nofile=1024:524288", "--limit=core=0", "x"]);
+        assert_eq!(
+            o.limits,
+            [
+                Rlimit {
+                    resource: Resource::Nofile,
+                    soft: 1024,
+                    hard: 524288
+                },
+                Rlimit {
+                    resource: Resource::Core,
+                    soft: 0,
+                    hard: 0
+                }
+            ]
+        );
+        let env =
+            |n: &str| (n == "FOSTER_LIMITS").then(|| OsString::from("nproc=5, stack=8M:infinity"));
+        let Ok(Request::Run(o)) = parse_with_default(&args(&["srv"]), &env, false) else {
+            panic!("parses");
+        };
+        let got: Vec<(Resource, u64, u64)> = o
+            .limits
+            .iter()
+            .map(|l| (l.resource, l.soft, l.hard))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Resource::Nproc, 5, 5),
+                (Resource::Stack, 8 << 20, INFINITY)
+            ]
+        );
+        let Ok(Request::Run(o)) =
+            parse_with_default(&args(&["--limit", "core=1", "srv"]), &env, false)
+        else {
+            panic!("parses");
+        };
+        assert_eq!(o.limits.len(), 1);
+        // With --services, for COMMAND as --listen is.
+        let o = run(&["--services", "/s", "--limit", "nofile=64", "--", "x"]);
+        assert_eq!(o.limits.len(), 1);
+        let bad = |list: &[&str]| match parse_with_default(&args(list), &no_env, false) {
+            Err(e) => e.to_string(),
+            other => panic!("{list:?} gave {other:?}"),
+        };
+        assert_eq!(
+            bad(&["--services", "/s", "--limit", "nofile=64"]),
+            "--limit: applies to the one-command mode's COMMAND; units use `limits:`"
+        );
+        assert_eq!(
+            bad(&["--limit", "nofile=2:1", "x"]),
+            "--limit: nofile: the soft limit is above the hard one in \"2:1\" (SOFT:HARD)"
+        );
+        assert!(bad(&["--limit", "files=1", "x"]).starts_with("--limit: unknown limit \"files\""));
+        assert_eq!(bad(&["--limit"]), "option --limit needs a value");
     }
 }

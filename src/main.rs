@@ -391,6 +391,10 @@ fn prepare_main(
         Ok(mut spec) => {
             let fds: Vec<_> = listening.iter().map(|fd| fd.as_fd()).collect();
             spec.pass_fds(&fds);
+            spec.set_process(&sys::ProcessSettings {
+                limits: &options.limits,
+                ..sys::ProcessSettings::default()
+            });
             Ok((Some(spec), main_name))
         }
         Err(e) => {
@@ -497,6 +501,7 @@ fn daemon_unit(options: &Options, pidfile: &Path, workdir: Option<PathBuf>) -> u
         // The launcher starts where foster was started, as a command does.
         workdir,
         critical: true,
+        limits: options.limits.clone(),
         ..unit::Unit::new(&name, pidfile.to_path_buf(), command)
     }
 }

@@ -30,11 +30,13 @@ pub fn start_main(sources: &Sources, world: &mut World) -> Result<Pid, StartErro
     }
     let child = spawned.map_err(spawn_error)?;
     match child.failure {
-        Some(failure) => error!(
+        Some(failure) if failure.stage == sys::Stage::Exec => error!(
             "cannot run {}: {}",
             world.main_name,
             describe(&failure.error)
         ),
+        // A step before exec (a `--limit`): which one.
+        Some(failure) => error!("cannot run {}: {failure}", world.main_name),
         None => info!("started {} as {}", world.main_name, child.pid),
     }
     world.main_pid = Some(child.pid);
@@ -112,6 +114,7 @@ pub fn start_service(
     if let Some(creds) = &unit.credentials {
         spec.run_as(creds.uid, creds.gid, &creds.groups);
     }
+    spec.set_process(&process_settings(unit));
     match &unit.workdir {
         Some(dir) => spec.set_workdir(dir).map_err(spawn_error)?,
         None => spec
@@ -201,6 +204,18 @@ pub fn start_service(
             ticks,
             cgroup: joined,
         }),
+    }
+}
+
+/// What `unit` says its process gets before exec besides its user.
+pub fn process_settings(unit: &Unit) -> sys::ProcessSettings<'_> {
+    sys::ProcessSettings {
+        limits: &unit.limits,
+        umask: unit.umask,
+        nice: unit.nice,
+        oom_score_adj: unit.oom_score_adj,
+        capabilities: unit.capabilities,
+        no_new_privs: unit.no_new_privs,
     }
 }
 
@@ -388,9 +403,7 @@ pub fn start_probe(unit: &Unit, argv: &[String], world: &mut World) -> Result<Pr
     drop(write);
     // A child that could not become the probe exits by itself (126, 127);
     // what failed is its output.
-    let failure = child
-        .failure
-        .map(|f| format!("{}: {}", f.stage.what(), describe(&f.error)));
+    let failure = child.failure.map(|f| f.to_string());
     Ok(ProbeChild {
         pid: child.pid,
         output: read,

@@ -357,7 +357,7 @@ impl std::fmt::Display for StartError {
                 errno,
                 detail,
             } => {
-                write!(f, "{}: {}", stage.what(), errno.describe())?;
+                write!(f, "{stage}: {}", errno.describe())?;
                 match detail {
                     Some(detail) => write!(f, " ({detail})"),
                     None => Ok(()),

@@ -76,7 +76,10 @@ pub use reap::{Reaped, peek_exited, reap_one, reap_pid};
 pub use sockets::{
     Accepted, ControlError, ControlListener, Datagram, MAX_PASSED_FDS, NotifySocket,
 };
-pub use spawn::{ChildFailure, ChildSpec, SpawnError, Spawned, Stage, exec_failure_status, spawn};
+pub use spawn::{
+    ChildFailure, ChildSpec, ProcessSettings, SpawnError, Spawned, Stage, exec_failure_status,
+    spawn,
+};
 
 /// The arguments of C's `main(argc, argv)`, copied (see the module docs for
 /// why foster has its own `main`; the binary's `main` calls this).

@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 
 use super::{InheritedMask, Pid, getpid};
+use crate::unit::{Capabilities, Resource, Rlimit};
 
 /// What a child needs, prepared before the fork so that the child itself
 /// only makes async-signal-safe calls on memory that already exists.
@@ -43,29 +44,93 @@ pub struct ChildSpec {
     /// sockets, then stored descriptors), without close-on-exec; they stay
     /// open in foster until [`spawn`] returns.
     pass: Vec<RawFd>,
+    /// What the process is given before exec besides its user (see
+    /// [`ChildSpec::set_process`]).
+    process: Process,
+}
+
+/// The limits and attributes a child sets on itself before exec, in the
+/// order it sets them, prepared for the child: resource limits, umask,
+/// nice value and `oom_score_adj` while still root (so that raising a
+/// hard limit, a negative nice value or a lower `oom_score_adj` are
+/// allowed for a service of any user), then after the user switch its
+/// capabilities, and `no_new_privs` last.
+#[derive(Debug, Default)]
+struct Process {
+    /// `prlimit64` resource numbers and values, with each one's
+    /// [`Resource`] for the report.
+    limits: Vec<(c_int, libc::rlimit64)>,
+    resources: Vec<Resource>,
+    umask: Option<libc::mode_t>,
+    nice: Option<i32>,
+    /// The value, and its decimal text as written to `oom_score_adj`.
+    oom_score_adj: Option<(i32, Vec<u8>)>,
+    capabilities: Option<u64>,
+    no_new_privs: bool,
+}
+
+/// What a child's process gets before exec; see [`ChildSpec::set_process`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessSettings<'a> {
+    pub limits: &'a [Rlimit],
+    pub umask: Option<u32>,
+    pub nice: Option<i32>,
+    pub oom_score_adj: Option<i32>,
+    pub capabilities: Option<Capabilities>,
+    pub no_new_privs: bool,
 }
 
 /// The step of a child's set-up that failed, before or at exec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
-    Groups = 1,
-    Group = 2,
-    User = 3,
-    Workdir = 4,
-    Exec = 5,
-    Cgroup = 6,
+    Groups,
+    Group,
+    User,
+    Workdir,
+    Exec,
+    Cgroup,
+    /// setrlimit of this resource.
+    Limit(Resource),
+    /// setpriority to this nice value.
+    Nice(i32),
+    /// Writing this to `/proc/self/oom_score_adj`.
+    OomScoreAdj(i32),
+    /// capset, the bounding set or the ambient set.
+    Capabilities,
+    NoNewPrivs,
 }
 
-impl Stage {
+/// The numbers the child reports a failed step with (`ChildArgs::failed`).
+mod code {
+    pub const GROUPS: i32 = 1;
+    pub const GROUP: i32 = 2;
+    pub const USER: i32 = 3;
+    pub const WORKDIR: i32 = 4;
+    pub const EXEC: i32 = 5;
+    pub const CGROUP: i32 = 6;
+    /// With the index of the limit in `Process::limits`.
+    pub const LIMIT: i32 = 7;
+    pub const NICE: i32 = 8;
+    pub const OOM_SCORE_ADJ: i32 = 9;
+    pub const CAPABILITIES: i32 = 10;
+    pub const NO_NEW_PRIVS: i32 = 11;
+}
+
+impl std::fmt::Display for Stage {
     /// What failed, as messages say it.
-    pub fn what(self) -> &'static str {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Stage::Groups => "cannot set the supplementary groups",
-            Stage::Group => "cannot switch group",
-            Stage::User => "cannot switch user",
-            Stage::Workdir => "cannot enter the working directory",
-            Stage::Cgroup => "cannot join its cgroup",
-            Stage::Exec => "cannot execute the command",
+            Stage::Groups => f.write_str("cannot set the supplementary groups"),
+            Stage::Group => f.write_str("cannot switch group"),
+            Stage::User => f.write_str("cannot switch user"),
+            Stage::Workdir => f.write_str("cannot enter the working directory"),
+            Stage::Cgroup => f.write_str("cannot join its cgroup"),
+            Stage::Exec => f.write_str("cannot execute the command"),
+            Stage::Limit(r) => write!(f, "cannot set the limit {}", r.name()),
+            Stage::Nice(n) => write!(f, "cannot set nice {n}"),
+            Stage::OomScoreAdj(n) => write!(f, "cannot set oom_score_adj {n}"),
+            Stage::Capabilities => f.write_str("cannot set the capabilities"),
+            Stage::NoNewPrivs => f.write_str("cannot set no_new_privs"),
         }
     }
 }
@@ -80,7 +145,7 @@ pub struct ChildFailure {
 impl std::fmt::Display for ChildFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let errno = self.error.raw_os_error().unwrap_or(0);
-        let what = self.stage.what();
+        let what = self.stage;
         write!(f, "{what}: {}", nix::errno::Errno::from_raw(errno).desc())
     }
 }
@@ -215,7 +280,34 @@ impl ChildSpec {
             ids: None,
             output: None,
             cgroup: None,
+            process: Process::default(),
         })
+    }
+
+    /// Makes the child set these on itself before exec (see [`Process`]
+    /// for the order).
+    pub fn set_process(&mut self, settings: &ProcessSettings<'_>) {
+        self.process = Process {
+            limits: settings
+                .limits
+                .iter()
+                .map(|l| {
+                    let value = libc::rlimit64 {
+                        rlim_cur: l.soft,
+                        rlim_max: l.hard,
+                    };
+                    (resource_number(l.resource), value)
+                })
+                .collect(),
+            resources: settings.limits.iter().map(|l| l.resource).collect(),
+            umask: settings.umask.map(|m| m as libc::mode_t),
+            nice: settings.nice,
+            oom_score_adj: settings
+                .oom_score_adj
+                .map(|n| (n, n.to_string().into_bytes())),
+            capabilities: settings.capabilities.map(|c| c.0),
+            no_new_privs: settings.no_new_privs,
+        };
     }
 
     /// Gives the child these descriptors as stdout and stderr; they must
@@ -288,8 +380,16 @@ struct ChildArgs {
     /// The descriptors to put on 3, 4, …, each already above the last of
     /// those numbers (see [`spawn`]), and how many.
     pass: (*const RawFd, usize),
-    /// Written by the child when a step fails: `Stage` as a number, errno.
-    failed: (i32, i32),
+    limits: (*const (c_int, libc::rlimit64), usize),
+    umask: Option<libc::mode_t>,
+    nice: Option<c_int>,
+    oom_score_adj: Option<(*const u8, usize)>,
+    /// The capabilities to keep, as the two words of capset(2)'s data.
+    capabilities: Option<[u32; 2]>,
+    no_new_privs: bool,
+    /// Written by the child when a step fails: a [`code`], errno, and the
+    /// index of the limit for [`code::LIMIT`].
+    failed: (i32, i32, usize),
 }
 
 /// Starts `spec` as a new process (`clone(2)` with `CLONE_VM |
@@ -304,9 +404,11 @@ struct ChildArgs {
 /// In the child, before exec: its own process group (`setpgid`) or session
 /// (`setsid`), the terminal's foreground when asked (`tcsetpgrp`; SIGTTOU is
 /// still blocked here, so this cannot stop it), `LISTEN_PID` and
-/// `WATCHDOG_PID` filled in,
-/// stdout and stderr redirected when asked, its user and groups, its
-/// working directory, and last the inherited signal mask. Dispositions are
+/// `WATCHDOG_PID` filled in, stdout and stderr redirected when asked,
+/// its cgroup joined, its resource limits, umask, nice value and
+/// `oom_score_adj`, its user and groups, its capabilities, its working
+/// directory, its passed descriptors, `no_new_privs`, and last the
+/// inherited signal mask. Dispositions are
 /// never touched by foster, so the child inherits them as foster did.
 /// foster's own descriptors are all close-on-exec.
 pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnError> {
@@ -377,7 +479,20 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
             search_ptrs.as_ptr()
         },
         pass: (pass.as_ptr(), pass.len()),
-        failed: (0, 0),
+        limits: (spec.process.limits.as_ptr(), spec.process.limits.len()),
+        umask: spec.process.umask,
+        nice: spec.process.nice,
+        oom_score_adj: spec
+            .process
+            .oom_score_adj
+            .as_ref()
+            .map(|(_, text)| (text.as_ptr(), text.len())),
+        capabilities: spec
+            .process
+            .capabilities
+            .map(|c| [c as u32, (c >> 32) as u32]),
+        no_new_privs: spec.process.no_new_privs,
+        failed: (0, 0, 0),
     };
     let mut stack = STACK
         .take()
@@ -408,12 +523,21 @@ pub fn spawn(spec: &ChildSpec, mask: &InheritedMask) -> Result<Spawned, SpawnErr
     let pid = cloned?;
     drop(own_pid_entries);
     let failure = (args.failed.0 != 0).then(|| {
+        let p = &spec.process;
         let stage = match args.failed.0 {
-            1 => Stage::Groups,
-            2 => Stage::Group,
-            3 => Stage::User,
-            4 => Stage::Workdir,
-            6 => Stage::Cgroup,
+            code::GROUPS => Stage::Groups,
+            code::GROUP => Stage::Group,
+            code::USER => Stage::User,
+            code::WORKDIR => Stage::Workdir,
+            code::CGROUP => Stage::Cgroup,
+            code::LIMIT => match p.resources.get(args.failed.2) {
+                Some(r) => Stage::Limit(*r),
+                None => Stage::Exec,
+            },
+            code::NICE => Stage::Nice(p.nice.unwrap_or(0)),
+            code::OOM_SCORE_ADJ => Stage::OomScoreAdj(p.oom_score_adj.as_ref().map_or(0, |o| o.0)),
+            code::CAPABILITIES => Stage::Capabilities,
+            code::NO_NEW_PRIVS => Stage::NoNewPrivs,
             _ => Stage::Exec,
         };
         ChildFailure {
@@ -516,22 +640,76 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> c_int {
             libc::dup2(out, 1);
             libc::dup2(err, 2);
         }
-        let mut stage = Stage::Exec;
+        let mut stage = code::EXEC;
+        let mut detail = 0;
         let mut ok = true;
         if a.cgroup >= 0 && libc::write(a.cgroup, c"0".as_ptr().cast(), 1) != 1 {
-            (stage, ok) = (Stage::Cgroup, false);
+            (stage, ok) = (code::CGROUP, false);
+        }
+        // Limits, umask, nice and oom_score_adj while still root: a hard
+        // limit can be raised, a nice value or oom_score_adj lowered, only
+        // with privileges the user switch gives up.
+        if ok {
+            let (limits, count) = a.limits;
+            for i in 0..count {
+                let (resource, value) = &*limits.add(i);
+                if libc::syscall(
+                    libc::SYS_prlimit64,
+                    0 as libc::pid_t,
+                    *resource,
+                    value as *const libc::rlimit64,
+                    std::ptr::null_mut::<libc::rlimit64>(),
+                ) != 0
+                {
+                    (stage, detail, ok) = (code::LIMIT, i, false);
+                    break;
+                }
+            }
+        }
+        if let (true, Some(mask)) = (ok, a.umask) {
+            libc::umask(mask);
+        }
+        if let (true, Some(nice)) = (ok, a.nice)
+            && libc::syscall(
+                libc::SYS_setpriority,
+                libc::PRIO_PROCESS as c_int,
+                0 as c_int,
+                nice,
+            ) != 0
+        {
+            (stage, ok) = (code::NICE, false);
+        }
+        // The kernel copies a value written here to every process sharing
+        // the writer's memory, foster included, except for a vfork child
+        // such as this one (`task->vfork_done`, fs/proc/base.c): the value
+        // stays the child's.
+        if let (true, Some((text, len))) = (ok, a.oom_score_adj)
+            && !write_file(c"/proc/self/oom_score_adj".as_ptr(), text, len)
+        {
+            (stage, ok) = (code::OOM_SCORE_ADJ, false);
+        }
+        // Permitted capabilities survive the user switch only so.
+        if let (true, Some(_), Some(_)) = (ok, a.capabilities, a.ids)
+            && prctl(libc::PR_SET_KEEPCAPS, 1) != 0
+        {
+            (stage, ok) = (code::CAPABILITIES, false);
         }
         if let (true, Some((uid, gid, groups, count))) = (ok, a.ids) {
             // Raw system calls: the C libraries' wrappers may try to apply
             // the change to every thread of the process they believe they
             // are in, which, sharing foster's memory, would be foster's.
             if libc::syscall(libc::SYS_setgroups, count, groups) != 0 {
-                (stage, ok) = (Stage::Groups, false);
+                (stage, ok) = (code::GROUPS, false);
             } else if libc::syscall(libc::SYS_setgid, gid) != 0 {
-                (stage, ok) = (Stage::Group, false);
+                (stage, ok) = (code::GROUP, false);
             } else if libc::syscall(libc::SYS_setuid, uid) != 0 {
-                (stage, ok) = (Stage::User, false);
+                (stage, ok) = (code::USER, false);
             }
+        }
+        if let (true, Some(wanted)) = (ok, a.capabilities)
+            && !keep_capabilities(wanted)
+        {
+            (stage, ok) = (code::CAPABILITIES, false);
         }
         if ok {
             let entered = match a.workdir {
@@ -539,7 +717,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> c_int {
                 None => a.dir < 0 || libc::fchdir(a.dir) == 0,
             };
             if !entered {
-                (stage, ok) = (Stage::Workdir, false);
+                (stage, ok) = (code::WORKDIR, false);
             }
         }
         if ok {
@@ -551,10 +729,13 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> c_int {
             for i in 0..count {
                 let target = 3 + i as c_int;
                 if libc::dup2(*fds.add(i), target) != target {
-                    (stage, ok) = (Stage::Exec, false);
+                    (stage, ok) = (code::EXEC, false);
                     break;
                 }
             }
+        }
+        if ok && a.no_new_privs && prctl(libc::PR_SET_NO_NEW_PRIVS, 1) != 0 {
+            (stage, ok) = (code::NO_NEW_PRIVS, false);
         }
         if ok {
             libc::sigprocmask(libc::SIG_SETMASK, a.mask, std::ptr::null_mut());
@@ -565,13 +746,163 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> c_int {
             }
         }
         let errno = *libc::__errno_location();
-        a.failed = (stage as i32, errno);
-        let status = if stage == Stage::Exec {
+        a.failed = (stage, errno, detail);
+        let status = if stage == code::EXEC {
             exec_failure_status(errno)
         } else {
             126
         };
         libc::_exit(c_int::from(status))
+    }
+}
+
+/// `prctl(2)` of `option` with one argument, the unused ones zero as whole
+/// words: the kernel refuses some options (`PR_SET_NO_NEW_PRIVS`) when
+/// they are not, and a variadic `0` is only an `int`.
+///
+/// # Safety
+/// Async-signal-safe; `option` takes a number, not a pointer.
+unsafe fn prctl(option: c_int, arg: libc::c_ulong) -> c_int {
+    let zero: libc::c_ulong = 0;
+    // SAFETY: as the function's contract says.
+    unsafe { libc::prctl(option, arg, zero, zero, zero) }
+}
+
+/// The `prlimit64` number of `resource`.
+fn resource_number(resource: Resource) -> c_int {
+    let number = match resource {
+        Resource::As => libc::RLIMIT_AS,
+        Resource::Core => libc::RLIMIT_CORE,
+        Resource::Cpu => libc::RLIMIT_CPU,
+        Resource::Data => libc::RLIMIT_DATA,
+        Resource::Fsize => libc::RLIMIT_FSIZE,
+        Resource::Locks => libc::RLIMIT_LOCKS,
+        Resource::Memlock => libc::RLIMIT_MEMLOCK,
+        Resource::Msgqueue => libc::RLIMIT_MSGQUEUE,
+        Resource::Nice => libc::RLIMIT_NICE,
+        Resource::Nofile => libc::RLIMIT_NOFILE,
+        Resource::Nproc => libc::RLIMIT_NPROC,
+        Resource::Rss => libc::RLIMIT_RSS,
+        Resource::Rtprio => libc::RLIMIT_RTPRIO,
+        Resource::Rttime => libc::RLIMIT_RTTIME,
+        Resource::Sigpending => libc::RLIMIT_SIGPENDING,
+        Resource::Stack => libc::RLIMIT_STACK,
+    };
+    // A small number whatever the C library's type for it.
+    number as c_int
+}
+
+/// Writes `len` bytes at `text` to the file at `path` in one `write`.
+///
+/// # Safety
+/// `path` is a C string and `text` points to `len` bytes;
+/// async-signal-safe (it runs in a vforked child).
+unsafe fn write_file(path: *const c_char, text: *const u8, len: usize) -> bool {
+    // SAFETY: as the function's contract says.
+    unsafe {
+        let fd = libc::open(path, libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return false;
+        }
+        let written = libc::write(fd, text.cast(), len);
+        // The error of the write, not of the close, is the one reported.
+        let errno = *libc::__errno_location();
+        libc::close(fd);
+        *libc::__errno_location() = errno;
+        usize::try_from(written) == Ok(len)
+    }
+}
+
+/// `_LINUX_CAPABILITY_VERSION_3` of capget(2): two 32-bit data words.
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+/// `CAP_SETPCAP`, needed in the effective set to drop from the bounding set.
+const CAP_SETPCAP: u32 = 8;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// `capset(2)` of the calling thread: `words` (low, high) as its
+/// effective, permitted and inheritable sets.
+///
+/// # Safety
+/// Async-signal-safe: a raw system call on stack memory.
+unsafe fn set_capabilities(words: [u32; 2]) -> bool {
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = words.map(|w| CapData {
+        effective: w,
+        permitted: w,
+        inheritable: w,
+    });
+    // SAFETY: capset reads the header (and may write its version) and two
+    // data structs, all alive on this stack.
+    unsafe { libc::syscall(libc::SYS_capset, &raw mut header, data.as_ptr()) == 0 }
+}
+
+/// After the user switch (with `PR_SET_KEEPCAPS`, so the permitted set
+/// survived it): exactly the capabilities `wanted` (low, high word) in
+/// the permitted, effective, inheritable, ambient and bounding sets. The
+/// ambient set is what carries them across exec for a user other than
+/// root; the bounding set what takes the rest from root.
+///
+/// # Safety
+/// Async-signal-safe (it runs in a vforked child); the raw capset and
+/// prctl change the calling thread only.
+unsafe fn keep_capabilities(wanted: [u32; 2]) -> bool {
+    let has = |cap: u32| {
+        let word = wanted
+            .get(usize::try_from(cap / 32).unwrap_or(2))
+            .copied()
+            .unwrap_or(0);
+        word & (1 << (cap % 32)) != 0
+    };
+    // SAFETY: raw system calls on stack memory, as the contract says.
+    unsafe {
+        // CAP_SETPCAP for as long as the bounding set is reduced.
+        let mut with_setpcap = wanted;
+        with_setpcap[0] |= 1 << CAP_SETPCAP;
+        if !set_capabilities(with_setpcap) {
+            return false;
+        }
+        // Every capability the kernel knows (PR_CAPBSET_READ fails past
+        // the last one) and not wanted leaves the bounding set.
+        let mut cap: u32 = 0;
+        while cap < 64 && prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(cap)) >= 0 {
+            if !has(cap) && prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap)) != 0 {
+                return false;
+            }
+            cap += 1;
+        }
+        if !set_capabilities(wanted) {
+            return false;
+        }
+        for cap in 0..64 {
+            if has(cap)
+                && libc::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                    libc::c_ulong::from(cap),
+                    0 as libc::c_ulong,
+                    0 as libc::c_ulong,
+                ) != 0
+            {
+                return false;
+            }
+        }
+        true
     }
 }
 
@@ -678,6 +1009,132 @@ mod tests {
         // Nowhere on the given PATH, though foster's has `true`: 127.
         assert_eq!(run_with_path("true", "/nonexistent"), Exited(127));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Spawns `sleep 5` with `settings`; its PID, or the failure.
+    fn spawn_with(settings: &ProcessSettings<'_>) -> Result<Pid, ChildFailure> {
+        let mask = super::super::block_all_signals().unwrap();
+        let argv = [OsString::from("/bin/sleep"), OsString::from("5")];
+        let mut spec = ChildSpec::new(&argv, &[], false).unwrap();
+        spec.set_process(settings);
+        let child = spawn(&spec, &mask).unwrap();
+        match child.failure {
+            None => Ok(child.pid),
+            Some(failure) => {
+                while super::super::reap_pid(child.pid).unwrap().is_none() {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(failure)
+            }
+        }
+    }
+
+    fn end(pid: Pid) {
+        super::super::signal_process(pid, libc::SIGKILL).unwrap();
+        while super::super::reap_pid(pid).unwrap().is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    fn status_line(pid: Pid, field: &str) -> String {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:\t")))
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn the_child_gets_its_limits_umask_nice_and_no_new_privs_and_foster_keeps_its_own() {
+        let limits = [Rlimit {
+            resource: Resource::Nofile,
+            soft: 100,
+            hard: 200,
+        }];
+        let before = std::fs::read_to_string("/proc/self/limits").unwrap();
+        let pid = spawn_with(&ProcessSettings {
+            limits: &limits,
+            umask: Some(0o077),
+            nice: Some(7),
+            no_new_privs: true,
+            ..ProcessSettings::default()
+        })
+        .unwrap();
+        let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let nice = stat.rsplit_once(')').unwrap().1.split_whitespace().nth(16);
+        let (umask, nnp) = (status_line(pid, "Umask"), status_line(pid, "NoNewPrivs"));
+        end(pid);
+        let open_files = limits.lines().find(|l| l.starts_with("Max open files"));
+        let values: Vec<&str> = open_files.unwrap().split_whitespace().collect();
+        assert_eq!(values.get(3..5), Some(&["100", "200"][..]));
+        assert_eq!(nice, Some("7"));
+        assert_eq!((umask.as_str(), nnp.as_str()), ("0077", "1"));
+        // The child shared foster's memory, not its limits or its thread.
+        assert_eq!(
+            std::fs::read_to_string("/proc/self/limits").unwrap(),
+            before
+        );
+        assert_eq!(status_line(getpid().unwrap(), "NoNewPrivs"), "0");
+    }
+
+    #[test]
+    fn a_limit_that_cannot_be_set_is_reported_with_its_name() {
+        let limits = [
+            Rlimit {
+                resource: Resource::Core,
+                soft: 0,
+                hard: 0,
+            },
+            // Above fs.nr_open whoever asks.
+            Rlimit {
+                resource: Resource::Nofile,
+                soft: crate::unit::INFINITY,
+                hard: crate::unit::INFINITY,
+            },
+        ];
+        let failure = spawn_with(&ProcessSettings {
+            limits: &limits,
+            ..ProcessSettings::default()
+        })
+        .err()
+        .unwrap();
+        assert_eq!(failure.stage, Stage::Limit(Resource::Nofile));
+        assert_eq!(
+            failure.to_string(),
+            "cannot set the limit nofile: Operation not permitted"
+        );
+        let failure = spawn_with(&ProcessSettings {
+            oom_score_adj: Some(5000),
+            ..ProcessSettings::default()
+        })
+        .err()
+        .unwrap();
+        assert_eq!(
+            failure.to_string(),
+            "cannot set oom_score_adj 5000: Invalid argument"
+        );
+    }
+
+    #[test]
+    fn a_root_child_keeps_exactly_its_capabilities_in_every_set() {
+        if super::super::geteuid() != 0 {
+            eprintln!("note: skipping: capabilities need root");
+            return;
+        }
+        let pid = spawn_with(&ProcessSettings {
+            capabilities: Some(Capabilities(1 << 5)),
+            ..ProcessSettings::default()
+        })
+        .unwrap();
+        let sets: Vec<String> = ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]
+            .iter()
+            .map(|f| status_line(pid, f))
+            .collect();
+        end(pid);
+        assert_eq!(sets, vec!["0000000000000020"; 5]);
+        assert_ne!(status_line(getpid().unwrap(), "CapBnd"), "0000000000000020");
     }
 
     #[test]

@@ -31,6 +31,12 @@ pub(super) const KEYS: &[&str] = &[
     "watchdog",
     "watchdog_signal",
     "health",
+    "limits",
+    "umask",
+    "nice",
+    "oom_score_adj",
+    "no_new_privs",
+    "capabilities",
 ];
 
 /// Keys users bring from systemd, supervisord, Docker Compose and the
@@ -58,6 +64,26 @@ const PEER_KEYS: &[(&str, &str)] = &[
     ("healthcheck", "health"),
     ("HEALTHCHECK", "health"),
     ("WatchdogSignal", "watchdog_signal"),
+    ("LimitNOFILE", "limits"),
+    ("LimitNPROC", "limits"),
+    ("LimitCORE", "limits"),
+    ("LimitMEMLOCK", "limits"),
+    ("LimitSTACK", "limits"),
+    ("LimitAS", "limits"),
+    ("LimitCPU", "limits"),
+    ("LimitFSIZE", "limits"),
+    ("LimitDATA", "limits"),
+    ("ulimits", "limits"),
+    ("rlimits", "limits"),
+    ("UMask", "umask"),
+    ("Nice", "nice"),
+    ("OOMScoreAdjust", "oom_score_adj"),
+    ("oom_score_adjust", "oom_score_adj"),
+    ("NoNewPrivileges", "no_new_privs"),
+    ("no_new_privileges", "no_new_privs"),
+    ("AmbientCapabilities", "capabilities"),
+    ("CapabilityBoundingSet", "capabilities"),
+    ("cap_add", "capabilities"),
 ];
 
 /// What an unknown key's message adds in parentheses, if anything.

@@ -23,6 +23,7 @@ mod check;
 mod env_file;
 mod health;
 mod keys;
+mod limits;
 mod load;
 mod parse;
 mod sockets;
@@ -34,6 +35,7 @@ mod yaml;
 pub use check::{DEFAULT_PATH, Loaded, NoProbe, Probe, Probed, check_files};
 pub use env_file::{EnvFileError, MAX_ENV_FILE, parse_env_file};
 pub use health::{HealthCheck, HealthProbe, OnUnhealthy};
+pub use limits::{Capabilities, INFINITY, Resource, Rlimit, parse_limit, parse_limit_value};
 pub use load::{
     DirUnreadable, FileKind, HostProbe, MAX_UNIT_FILE, Unreadable, ignored_entry,
     is_unit_file_name, load_dir, load_dir_with, read_env_file, try_load_dir, try_load_dir_with,
@@ -141,6 +143,20 @@ pub struct Unit {
     pub watchdog_signal: i32,
     /// `health:`, its health check, if it has one.
     pub health: Option<HealthCheck>,
+    /// Resource limits set before exec (`limits:`), in the file's order;
+    /// those not named are inherited from foster.
+    pub limits: Vec<Rlimit>,
+    /// `None`: foster's umask (022 as a rule).
+    pub umask: Option<u32>,
+    /// `None`: foster's nice value.
+    pub nice: Option<i32>,
+    /// `None`: foster's `oom_score_adj`.
+    pub oom_score_adj: Option<i32>,
+    /// `PR_SET_NO_NEW_PRIVS`: no setuid bit or file capability raises it.
+    pub no_new_privs: bool,
+    /// `None`: its capabilities are left as a process of its user gets
+    /// them; `Some`: exactly these, kept in its ambient and bounding sets.
+    pub capabilities: Option<Capabilities>,
 }
 
 impl Unit {
@@ -178,6 +194,12 @@ impl Unit {
             watchdog: None,
             watchdog_signal: libc::SIGABRT,
             health: None,
+            limits: Vec::new(),
+            umask: None,
+            nice: None,
+            oom_score_adj: None,
+            no_new_privs: false,
+            capabilities: None,
         }
     }
 }

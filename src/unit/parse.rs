@@ -11,6 +11,7 @@ use serde_saphyr::Spanned;
 use super::check::Probe;
 use super::health::parse_health;
 use super::keys::key_hint;
+use super::limits::{parse_bounded, parse_capabilities, parse_limits, parse_umask};
 use super::sockets::parse_sockets;
 use super::warnings::{Machine, shell_program};
 use super::yaml::{Node, yaml_message};
@@ -271,6 +272,12 @@ pub(super) fn parse_unit(
     let mut watchdog_signal = defaults.watchdog_signal;
     let mut health = None;
     let mut readiness_node = None;
+    let mut limits = defaults.limits;
+    let mut umask = defaults.umask;
+    let mut nice = defaults.nice;
+    let mut oom_score_adj = defaults.oom_score_adj;
+    let mut no_new_privs = defaults.no_new_privs;
+    let mut capabilities = defaults.capabilities;
 
     for (key, value) in unique(&mut c, "", &entries) {
         match key.value.as_str() {
@@ -518,6 +525,16 @@ pub(super) fn parse_unit(
                     restart_mode_node = Some(value);
                 }
             }
+            "limits" => limits = parse_limits(&mut c, value),
+            "umask" => umask = parse_umask(&mut c, value),
+            "nice" => nice = parse_bounded(&mut c, "nice", value, -20..=19),
+            "oom_score_adj" => {
+                oom_score_adj = parse_bounded(&mut c, "oom_score_adj", value, -1000..=1000)
+            }
+            "no_new_privs" => {
+                no_new_privs = c.boolean("no_new_privs", value).unwrap_or(no_new_privs)
+            }
+            "capabilities" => capabilities = parse_capabilities(&mut c, value),
             "env_file" => {
                 for entry in c.strings("env_file", value).unwrap_or_default() {
                     // `-/path`: systemd's EnvironmentFile= for "if it exists".
@@ -779,6 +796,12 @@ pub(super) fn parse_unit(
         watchdog,
         watchdog_signal,
         health,
+        limits,
+        umask,
+        nice,
+        oom_score_adj,
+        no_new_privs,
+        capabilities,
     };
     Ok(Parsed {
         unit,

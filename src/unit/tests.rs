@@ -1027,3 +1027,147 @@ fn the_watchdog_keys_are_read_with_their_defaults_and_checked() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn limits_umask_nice_oom_score_adj_no_new_privs_and_capabilities_are_read() {
+    let (units, problems) = check(&[
+        ("a", "command: x\n"),
+        (
+            "b",
+            "command: x\nlimits: {nofile: \"1024:524288\", nproc: 512, core: 0, memlock: 64M, stack: 8MiB, as: infinity, cpu: \"10:unlimited\"}\numask: \"0027\"\nnice: -20\noom_score_adj: 1000\nno_new_privs: true\ncapabilities: [NET_BIND_SERVICE, cap_chown, Cap_Sys_Nice]\n",
+        ),
+        (
+            "c",
+            "command: x\nnice: 19\noom_score_adj: -1000\ncapabilities: []\numask: \"0\"\n",
+        ),
+        ("d", "command: x\ncapabilities: KILL\numask: \"777\"\n"),
+    ]);
+    assert!(problems.is_empty(), "{problems:?}");
+    let a = &units["a"];
+    assert!(a.limits.is_empty());
+    assert_eq!(
+        (
+            a.umask,
+            a.nice,
+            a.oom_score_adj,
+            a.no_new_privs,
+            a.capabilities
+        ),
+        (None, None, None, false, None)
+    );
+    let b = &units["b"];
+    let limit = |resource, soft, hard| Rlimit {
+        resource,
+        soft,
+        hard,
+    };
+    assert_eq!(
+        b.limits,
+        [
+            limit(Resource::Nofile, 1024, 524288),
+            limit(Resource::Nproc, 512, 512),
+            limit(Resource::Core, 0, 0),
+            limit(Resource::Memlock, 64 << 20, 64 << 20),
+            limit(Resource::Stack, 8 << 20, 8 << 20),
+            limit(Resource::As, INFINITY, INFINITY),
+            limit(Resource::Cpu, 10, INFINITY),
+        ]
+    );
+    assert_eq!(b.umask, Some(0o027));
+    assert_eq!(b.nice, Some(-20));
+    assert_eq!(b.oom_score_adj, Some(1000));
+    assert!(b.no_new_privs);
+    assert_eq!(b.capabilities, Some(Capabilities(1 << 10 | 1 | 1 << 23)));
+    let c = &units["c"];
+    assert_eq!(
+        (c.nice, c.oom_score_adj, c.umask),
+        (Some(19), Some(-1000), Some(0))
+    );
+    // An empty list: no capabilities at all (not "untouched").
+    assert_eq!(c.capabilities, Some(Capabilities(0)));
+    assert_eq!(units["d"].capabilities, Some(Capabilities(1 << 5)));
+    assert_eq!(units["d"].umask, Some(0o777));
+}
+
+#[test]
+fn each_bad_limit_umask_nice_oom_score_adj_or_capability_is_reported_where_it_is() {
+    let (_, problems) = check(&[
+        (
+            "a",
+            "command: x\nlimits:\n  nofile: \"4096:1024\"\n  files: 1\n  core: -1\n  stack: 8X\n  nproc: \"99999999999999999999\"\n  memlock: [1]\n  nofile: 5\n",
+        ),
+        ("b", "command: x\nlimits: 1024\n"),
+        ("c", "command: x\numask: 0027\n"),
+        ("d", "command: x\numask: \"0800\"\n"),
+        ("e", "command: x\numask: \"1777\"\n"),
+        ("f", "command: x\nnice: 20\n"),
+        ("g", "command: x\nnice: -21\n"),
+        ("h", "command: x\nnice: high\n"),
+        ("i", "command: x\noom_score_adj: 1001\n"),
+        ("j", "command: x\noom_score_adj: -5000000000\n"),
+        ("k", "command: x\nno_new_privs: yes\n"),
+        (
+            "l",
+            "command: x\ncapabilities: [NET_BIND_SERVCE, CAP_NOPE, 3]\n",
+        ),
+        ("m", "command: x\ncapabilities: {a: 1}\n"),
+        ("n", "command: x\nlimits: {nofile: 16777216T}\n"),
+    ]);
+    assert_eq!(
+        problems,
+        [
+            "a.yaml:3:11: limits: nofile: the soft limit is above the hard one in \"4096:1024\" (SOFT:HARD)",
+            "a.yaml:4:3: limits: unknown limit `files` (known: as, core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack)",
+            "a.yaml:5:9: limits: core: expected a whole number of 0 or more, or infinity",
+            "a.yaml:6:10: limits: stack: \"8X\" is not a limit (a whole number, optionally with K, M, G or T, or infinity)",
+            "a.yaml:7:10: limits: nproc: \"99999999999999999999\" is too large (for no limit, write infinity)",
+            "a.yaml:8:12: limits: memlock: expected a number or \"SOFT:HARD\", found a list",
+            "a.yaml:9:3: limits: duplicate key `nofile` (first at 3:3)",
+            "b.yaml:2:9: limits: expected a mapping such as {nofile: 1024}, found a number",
+            "c.yaml:2:8: umask: quote it, as in umask: \"0027\" (an unquoted 0027 is a number whose digits YAML readers disagree on)",
+            "d.yaml:2:8: umask: \"0800\" is not an octal mask from \"0000\" to \"0777\"",
+            "e.yaml:2:8: umask: \"1777\" is not an octal mask from \"0000\" to \"0777\"",
+            "f.yaml:2:7: nice: 20 is out of range (-20 to 19)",
+            "g.yaml:2:7: nice: -21 is out of range (-20 to 19)",
+            "h.yaml:2:7: nice: expected a whole number from -20 to 19, found a string",
+            "i.yaml:2:16: oom_score_adj: 1001 is out of range (-1000 to 1000)",
+            "j.yaml:2:16: oom_score_adj: -5000000000 is out of range (-1000 to 1000)",
+            "k.yaml:2:15: no_new_privs: expected true or false, found a string",
+            "l.yaml:2:16: capabilities: unknown capability \"NET_BIND_SERVCE\" (did you mean NET_BIND_SERVICE?)",
+            "l.yaml:2:33: capabilities: unknown capability \"CAP_NOPE\"",
+            "l.yaml:2:43: capabilities: expected a name such as NET_BIND_SERVICE, found a number",
+            "m.yaml:2:15: capabilities: expected a list of names such as [NET_BIND_SERVICE], found a mapping",
+            "n.yaml:2:18: limits: nofile: \"16777216T\" is too large (for no limit, write infinity)",
+        ]
+    );
+}
+
+#[test]
+fn peers_names_for_limits_and_privileges_point_at_fosters_keys() {
+    for (theirs, ours) in [
+        ("LimitNOFILE", "limits"),
+        ("UMask", "umask"),
+        ("Nice", "nice"),
+        ("OOMScoreAdjust", "oom_score_adj"),
+        ("NoNewPrivileges", "no_new_privs"),
+        ("AmbientCapabilities", "capabilities"),
+        ("CapabilityBoundingSet", "capabilities"),
+    ] {
+        assert_eq!(
+            key_hint(theirs),
+            Some(format!("foster's key is `{ours}`")),
+            "{theirs}"
+        );
+    }
+    assert_eq!(closest("limit"), Some("limits"));
+}
+
+#[test]
+fn a_changed_limit_or_capability_makes_a_changed_unit() {
+    let (before, _) = check(&[("a", "command: x\nlimits: {nofile: 1024}\n")]);
+    let (after, _) = check(&[("a", "command: x\nlimits: {nofile: 2048}\n")]);
+    assert_ne!(before["a"], after["a"]);
+    let (before, _) = check(&[("a", "command: x\ncapabilities: [KILL]\n")]);
+    let (after, _) = check(&[("a", "command: x\ncapabilities: []\n")]);
+    assert_ne!(before["a"], after["a"]);
+}

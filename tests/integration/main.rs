@@ -11,6 +11,7 @@ mod hygiene;
 mod keys;
 mod leftovers;
 mod legacy;
+mod limits;
 mod real_daemons;
 mod reaping;
 mod services;
