@@ -6,6 +6,7 @@ mod control;
 mod docker;
 mod exit_status;
 mod fd_store;
+mod health;
 mod hostile;
 mod hygiene;
 mod keys;

@@ -86,6 +86,13 @@ pub fn watchdog_pet() -> String {
     example(&PATH, "watchdog_pet")
 }
 
+/// The `health_server` fixture (tests/fixtures/health_server.rs): answers
+/// HTTP a number of times, then hangs.
+pub fn health_server() -> String {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    example(&PATH, "health_server")
+}
+
 fn example(cell: &'static OnceLock<PathBuf>, name: &str) -> String {
     let path = cell.get_or_init(|| {
         let exe = std::env::current_exe().expect("current_exe");
