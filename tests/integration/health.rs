@@ -93,7 +93,7 @@ fn readiness_holds_dependents_until_the_first_success_and_probes_run_as_the_serv
             ),
         );
         units.write("app.yaml", "command: [sleep, \"1001\"]\ndepends_on: [db]\n");
-        let mut running = start(foster(
+        let running = start(foster(
             mode,
             &["--socket", &socket, "--services", &units.path()],
         ));
@@ -136,7 +136,7 @@ fn a_probe_that_hangs_is_killed_with_its_process_group_and_status_exits_3() {
             "web.yaml",
             "command: [sleep, \"1000\"]\nhealth:\n  exec: 'sleep 4242421 & sleep 4242422'\n  interval: 100ms\n  timeout: 300ms\n  retries: 1\n  on_unhealthy: none\n",
         );
-        let mut running = start(foster(
+        let running = start(foster(
             mode,
             &["--socket", &socket, "--services", &units.path()],
         ));
@@ -197,7 +197,7 @@ fn on_unhealthy_shutdown_ends_the_run_with_1_and_a_tcp_probe_checks_a_held_socke
                 "command: [sleep, \"1001\"]\nhealth:\n  tcp: \"127.0.0.1:{nobody}\"\n  interval: 1s\n  start_period: 2s\n  start_interval: 100ms\n  retries: 2\n  on_unhealthy: shutdown\n"
             ),
         );
-        let mut running = start(foster(
+        let running = start(foster(
             mode,
             &["--socket", &socket, "--services", &units.path()],
         ));
