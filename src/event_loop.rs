@@ -307,9 +307,7 @@ pub fn run(
                 break;
             };
             // A health probe's exit is its result, never a service's news.
-            let Some(event) = world.probes.exited(event, &sources.poller) else {
-                continue;
-            };
+            let event = world.probes.exited(event, &sources.poller);
             supervisor.handle(event, Instant::now(), &mut actions);
         }
         world.reaper.prune(&supervisor);

@@ -219,21 +219,23 @@ impl Probes {
         }
     }
 
-    /// An exit the reaper reported: a probe's becomes its result (`None`
-    /// for a cancelled one's); any other is given back.
-    pub fn exited(&mut self, event: Event, poller: &Poller) -> Option<Event> {
+    /// An exit the reaper reported: a probe's becomes its result; any
+    /// other, and a cancelled probe's, is given back for the core.
+    pub fn exited(&mut self, event: Event, poller: &Poller) -> Event {
         let Event::Exited { pid, status } = event else {
-            return Some(event);
+            return event;
         };
         let Some(token) = self.by_pid.remove(&pid) else {
-            return Some(event);
+            return event;
         };
-        let mut probe = self.running.remove(&token)?;
+        let Some(mut probe) = self.running.remove(&token) else {
+            return event;
+        };
         let Work::Exec {
             pipe, cancelled, ..
         } = &mut probe.work
         else {
-            return None;
+            return event;
         };
         // What it wrote before it exited is in the pipe (a child it left
         // may hold the pipe open: not waited for).
@@ -242,21 +244,24 @@ impl Probes {
             poller.unwatch(fd.as_fd());
         }
         if *cancelled {
-            debug!("probe {} ({pid}) reaped after its timeout", probe.id);
-            return None;
+            // Nobody's result; but the core may have taken the dying probe
+            // for what a run left (it no longer names it once cancelled),
+            // and then awaits this exit.
+            debug!("probe {} ({pid}) reaped after it was cancelled", probe.id);
+            return event;
         }
         let healthy = status == WaitStatus::Exited(0);
         if !healthy && probe.output.is_empty() {
             probe.output = format!("the probe {status}").into_bytes();
         }
-        Some(Event::ProbeDone {
+        Event::ProbeDone {
             service: probe.service,
             probe: probe.id,
             result: ProbeResult {
                 healthy,
                 output: cut(probe.output),
             },
-        })
+        }
     }
 
     /// The core gave up on probe `id` (its timeout): an exec probe's
