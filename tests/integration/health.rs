@@ -132,9 +132,11 @@ fn a_probe_that_hangs_is_killed_with_its_process_group_and_status_exits_3() {
         let dir = TempDir::new("health-hang");
         let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
         let units = TempDir::new("health-hang-units");
+        // Sleeps of this test alone, whatever other runs left.
+        let mark = format!("42{}{}", std::process::id(), mode as u8);
         units.write(
             "web.yaml",
-            "command: [sleep, \"1000\"]\nhealth:\n  exec: 'sleep 4242421 & sleep 4242422'\n  interval: 100ms\n  timeout: 300ms\n  retries: 1\n  on_unhealthy: none\n",
+            &format!("command: [sleep, \"1000\"]\nhealth:\n  exec: 'sleep {mark}1 & sleep {mark}2'\n  interval: 100ms\n  timeout: 300ms\n  retries: 1\n  on_unhealthy: none\n"),
         );
         let running = start(foster(
             mode,
@@ -158,7 +160,7 @@ fn a_probe_that_hangs_is_killed_with_its_process_group_and_status_exits_3() {
                 .into_iter()
                 .filter(|p| {
                     std::fs::read(format!("/proc/{}/cmdline", p.pid))
-                        .is_ok_and(|c| c.starts_with(b"sleep\x00424242"))
+                        .is_ok_and(|c| c.starts_with(format!("sleep\0{mark}").as_bytes()))
                 })
                 .count()
         };
