@@ -51,6 +51,9 @@ options (each with its environment variable):
   -w, --warn-on-reap      log every orphan reaped (FOSTER_WARN_ON_REAP=1)
   -v, --verbose           more log output; repeatable (FOSTER_VERBOSITY=N;
                           FOSTER_LOG=debug sets the filter directly)
+      --log-timestamps    an RFC 3339 UTC time before foster's lines and
+                          relayed ones; default on as a VM's init, off
+                          elsewhere (FOSTER_LOG_TIMESTAMPS=1, =0 for off)
   -s, --subreaper         accepted for tini compatibility; foster always
                           becomes a subreaper when it is not PID 1
   -h, --help              this help
@@ -90,6 +93,11 @@ pub struct Options {
     pub listen: Vec<crate::unit::SocketSpec>,
     /// Resource limits the command gets (`--limit`), in order.
     pub limits: Vec<crate::unit::Rlimit>,
+    /// Timestamps before foster's lines and relayed lines
+    /// (`--log-timestamps`, `FOSTER_LOG_TIMESTAMPS`); `None`: on as a
+    /// VM's init (its console has none), off elsewhere (Docker and
+    /// Kubernetes add their own).
+    pub log_timestamps: Option<bool>,
 }
 
 /// Where units are looked for when neither `--services` nor
@@ -112,6 +120,7 @@ impl Default for Options {
             pidfile: None,
             listen: Vec::new(),
             limits: Vec::new(),
+            log_timestamps: None,
         }
     }
 }
@@ -210,7 +219,8 @@ pub fn parse_with_default(
                     };
                     *slot = Some(PathBuf::from(value));
                 }
-                "process-group" | "subreaper" | "verbose" | "warn-on-reap" | "no-cgroups" => {
+                "process-group" | "subreaper" | "verbose" | "warn-on-reap" | "no-cgroups"
+                | "log-timestamps" => {
                     if inline.is_some() {
                         return Err(UsageError::BadValue {
                             option,
@@ -377,6 +387,7 @@ fn apply_flag(opts: &mut Options, name: &str) {
         "verbose" => opts.verbosity = opts.verbosity.saturating_add(1),
         "warn-on-reap" => opts.warn_on_reap = true,
         "no-cgroups" => opts.no_cgroups = true,
+        "log-timestamps" => opts.log_timestamps = Some(true),
         _ => {} // --subreaper: always on when not PID 1.
     }
 }
@@ -450,6 +461,9 @@ fn apply_environment(
     }
     if let Some(v) = var("FOSTER_NO_CGROUPS")? {
         opts.no_cgroups = parse_bool("FOSTER_NO_CGROUPS", &v)?;
+    }
+    if let Some(v) = var("FOSTER_LOG_TIMESTAMPS")? {
+        opts.log_timestamps = Some(parse_bool("FOSTER_LOG_TIMESTAMPS", &v)?);
     }
     if let Some(v) = var("FOSTER_SUBREAPER")? {
         parse_bool("FOSTER_SUBREAPER", &v)?;

@@ -189,6 +189,9 @@ pub struct World {
     pub parcels: Parcels,
     /// The health probes running.
     pub probes: Probes,
+    /// Relayed lines get the time they were read (`--log-timestamps`),
+    /// unless their unit says otherwise.
+    pub log_timestamps: bool,
 }
 
 /// The main command as `main.rs` prepared it.
@@ -237,6 +240,7 @@ impl World {
             stores: FdStores::default(),
             parcels: Parcels::default(),
             probes: Probes::default(),
+            log_timestamps: false,
         }
     }
 

@@ -39,3 +39,4 @@ pub mod system;
 pub mod tracker;
 pub mod unit;
 pub mod users;
+pub mod wall;

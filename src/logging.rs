@@ -22,7 +22,9 @@ pub enum Target {
     Kmsg,
 }
 
-pub fn init(verbosity: u8, target: Target) {
+/// `timestamps`: each line of foster's own begins with the time (RFC 3339
+/// UTC, milliseconds); not in the kernel's log, which has its own.
+pub fn init(verbosity: u8, target: Target, timestamps: bool) {
     let level = match verbosity {
         0 => LevelFilter::Warn,
         1 => LevelFilter::Info,
@@ -65,7 +67,7 @@ pub fn init(verbosity: u8, target: Target) {
                 .target(env_logger::Target::Pipe(Box::new(
                     crate::console::LogWriter,
                 )))
-                .format(|buf, record| {
+                .format(move |buf, record| {
                     let level = match record.level() {
                         Level::Error => "error: ",
                         Level::Warn => "warning: ",
@@ -73,6 +75,9 @@ pub fn init(verbosity: u8, target: Target) {
                         Level::Debug => "debug: ",
                         Level::Trace => "trace: ",
                     };
+                    if timestamps {
+                        write!(buf, "{} ", crate::wall::now())?;
+                    }
                     writeln!(buf, "foster: {level}{}", record.args())
                 });
         }

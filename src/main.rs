@@ -113,7 +113,7 @@ fn run(args: Vec<OsString>) -> i32 {
         Some(prepared) => {
             // Only the first logger installed counts: this one is for when
             // foster never got as far as supervising.
-            logging::init(1, log_target(&prepared));
+            logging::init(1, log_target(&prepared), true);
             system::power_down(power, code)
         }
         None => {
@@ -238,12 +238,19 @@ fn supervise(mut options: Options, machine: Option<&system::Prepared>) -> (u8, P
     let cgroups = open_cgroups(&options, own_pid);
     let services_dir = options.services.clone();
     let mut world = event_loop::World::new(identity, mask, env, main, services_dir, cgroups);
+    world.log_timestamps = log_timestamps(&options, machine);
     let (code, power) = event_loop::run(&sources, &mut world, supervisor);
     sources.close_control();
     if let Some(cgroups) = &world.cgroups {
         cgroups.remove_all();
     }
     (code, power)
+}
+
+/// Whether log lines get timestamps: as asked, else on as a VM's init
+/// (its console has none), off elsewhere (a container's engine adds them).
+fn log_timestamps(options: &Options, machine: Option<&system::Prepared>) -> bool {
+    options.log_timestamps.unwrap_or(machine.is_some())
 }
 
 /// `dir` against the directory foster was started in, if it is relative
@@ -268,9 +275,14 @@ fn resolve_services_dir(dir: PathBuf) -> PathBuf {
 /// and shutdown steps by default, and what readying the machine did and
 /// could not do comes first.
 fn start_logging(options: &Options, machine: Option<&system::Prepared>) {
+    let stamps = log_timestamps(options, machine);
     match machine {
         Some(prepared) => {
-            logging::init(options.verbosity.saturating_add(1), log_target(prepared));
+            logging::init(
+                options.verbosity.saturating_add(1),
+                log_target(prepared),
+                stamps,
+            );
             for step in &prepared.done {
                 info!("{step}");
             }
@@ -293,10 +305,12 @@ fn start_logging(options: &Options, machine: Option<&system::Prepared>) {
         // restarting, stopped, gave up) is logged by default, as
         // supervisord and s6-overlay users expect in `docker logs`; one
         // command stays silent, as tini does (FOSTER_LOG=warn quiets both).
-        None if options.services.is_some() => {
-            logging::init(options.verbosity.saturating_add(1), logging::Target::Stderr)
-        }
-        None => logging::init(options.verbosity, logging::Target::Stderr),
+        None if options.services.is_some() => logging::init(
+            options.verbosity.saturating_add(1),
+            logging::Target::Stderr,
+            stamps,
+        ),
+        None => logging::init(options.verbosity, logging::Target::Stderr, stamps),
     }
 }
 

@@ -1,5 +1,7 @@
-//! The log relay for `log: prefix` services: each line a service writes
-//! reaches foster's stdout or stderr (as it came) with `name | ` in front.
+//! The log relay for `log: prefix` and `log: plain` services: each line a
+//! service writes reaches foster's stdout or stderr (as it came) with
+//! `name | ` in front (`prefix`) or as it is (`plain`), and with the time
+//! foster read it in front of that when timestamps are on.
 //!
 //! Nothing here may stall the loop. Service pipes are non-blocking, and
 //! framed lines go to [`crate::console`], whose writers never block; when
@@ -24,9 +26,25 @@ pub const MAX_LINE: usize = 16 * 1024;
 /// Tokens from here up are service pipes.
 pub const FIRST_SOURCE: u64 = 1 << 40;
 
+/// What goes in front of each relayed line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    /// `NAME | ` (`log: prefix`); `None` for `log: plain`.
+    pub name: Option<String>,
+    /// The time the line was read (`--log-timestamps`, `log_timestamps:`).
+    pub timestamps: bool,
+}
+
 /// Appends `data` to the partial line in `partial`, and every line it
-/// completes to `out` with the prefix. Pure: tested without descriptors.
-pub fn frame(name: &str, partial: &mut Vec<u8>, data: &[u8], out: &mut Vec<u8>) {
+/// completes to `out` with its label; `stamp` is the time it was read,
+/// when lines get one. Pure: tested without descriptors.
+pub fn frame(
+    label: &Label,
+    stamp: Option<&str>,
+    partial: &mut Vec<u8>,
+    data: &[u8],
+    out: &mut Vec<u8>,
+) {
     partial.extend_from_slice(data);
     let mut start = 0;
     while let Some(pos) = partial
@@ -34,33 +52,45 @@ pub fn frame(name: &str, partial: &mut Vec<u8>, data: &[u8], out: &mut Vec<u8>) 
         .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
     {
         let end = start + pos;
-        emit(name, partial.get(start..end).unwrap_or_default(), out);
+        emit(
+            label,
+            stamp,
+            partial.get(start..end).unwrap_or_default(),
+            out,
+        );
         start = end + 1;
     }
     partial.drain(..start);
     while partial.len() >= MAX_LINE {
         let piece: Vec<u8> = partial.drain(..MAX_LINE).collect();
-        emit(name, &piece, out);
+        emit(label, stamp, &piece, out);
     }
 }
 
 /// Passes on an unterminated last line (at end of file).
-pub fn flush_partial(name: &str, partial: &mut Vec<u8>, out: &mut Vec<u8>) {
+pub fn flush_partial(label: &Label, stamp: Option<&str>, partial: &mut Vec<u8>, out: &mut Vec<u8>) {
     if !partial.is_empty() {
-        emit(name, partial, out);
+        emit(label, stamp, partial, out);
         partial.clear();
     }
 }
 
-fn emit(name: &str, line: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b" | ");
+fn emit(label: &Label, stamp: Option<&str>, line: &[u8], out: &mut Vec<u8>) {
+    if let Some(stamp) = stamp {
+        out.extend_from_slice(stamp.as_bytes());
+        out.push(b' ');
+    }
+    if let Some(name) = &label.name {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b" | ");
+    }
     out.extend_from_slice(line);
     out.push(b'\n');
 }
 
 struct Source {
     name: String,
+    label: Label,
     stream: Stream,
     fd: OwnedFd,
     partial: Vec<u8>,
@@ -86,11 +116,13 @@ impl Default for Relay {
 }
 
 impl Relay {
-    /// Relays `fd` (a pipe's read end) for service `name` to `stream`.
+    /// Relays `fd` (a pipe's read end) for service `name` to `stream`,
+    /// each line with `label`.
     pub fn add(
         &mut self,
         poller: &Poller,
         name: &str,
+        label: Label,
         stream: Stream,
         fd: OwnedFd,
     ) -> io::Result<()> {
@@ -101,6 +133,7 @@ impl Relay {
             token,
             Source {
                 name: name.to_string(),
+                label,
                 stream,
                 fd,
                 partial: Vec::new(),
@@ -134,7 +167,10 @@ impl Relay {
                 Ok(Some(n)) => {
                     let data = buf.get(..n).unwrap_or_default();
                     out.clear();
-                    frame(&source.name, &mut source.partial, data, &mut out);
+                    // When foster read them: one clock read per chunk.
+                    let stamp = source.label.timestamps.then(crate::wall::now);
+                    let stamp = stamp.as_deref();
+                    frame(&source.label, stamp, &mut source.partial, data, &mut out);
                     crate::console::relay_lines(source.stream, &out);
                 }
                 Ok(None) => break,
@@ -142,7 +178,13 @@ impl Relay {
         }
         if ended {
             out.clear();
-            flush_partial(&source.name, &mut source.partial, &mut out);
+            let stamp = source.label.timestamps.then(crate::wall::now);
+            flush_partial(
+                &source.label,
+                stamp.as_deref(),
+                &mut source.partial,
+                &mut out,
+            );
             crate::console::relay_lines(source.stream, &out);
             poller.unwatch(source.fd.as_fd());
             self.sources.remove(&token);
@@ -173,10 +215,17 @@ impl Relay {
 mod tests {
     use super::*;
 
+    fn web() -> Label {
+        Label {
+            name: Some("web".into()),
+            timestamps: false,
+        }
+    }
+
     fn framed(chunks: &[&[u8]]) -> (String, Vec<u8>) {
         let (mut partial, mut out) = (Vec::new(), Vec::new());
         for c in chunks {
-            frame("web", &mut partial, c, &mut out);
+            frame(&web(), None, &mut partial, c, &mut out);
         }
         (String::from_utf8_lossy(&out).into_owned(), partial)
     }
@@ -187,8 +236,26 @@ mod tests {
         assert_eq!(out, "web | hello\nweb | world\nweb | \n");
         assert_eq!(partial, b"last");
         let (mut partial, mut out) = (partial, Vec::new());
-        flush_partial("web", &mut partial, &mut out);
+        flush_partial(&web(), None, &mut partial, &mut out);
         assert_eq!(out, b"web | last\n");
+    }
+
+    #[test]
+    fn plain_lines_have_no_prefix_and_a_stamp_goes_first() {
+        let plain = Label {
+            name: None,
+            timestamps: true,
+        };
+        let (mut partial, mut out) = (Vec::new(), Vec::new());
+        let stamp = Some("2026-12-03T06:20:01.123Z");
+        frame(&plain, stamp, &mut partial, b"one\ntwo\n", &mut out);
+        assert_eq!(
+            out,
+            b"2026-12-03T06:20:01.123Z one\n2026-12-03T06:20:01.123Z two\n"
+        );
+        out.clear();
+        frame(&web(), stamp, &mut partial, b"three\n", &mut out);
+        assert_eq!(out, b"2026-12-03T06:20:01.123Z web | three\n");
     }
 
     #[test]

@@ -121,7 +121,7 @@ pub fn start_service(
             .set_workdir(std::path::Path::new("/"))
             .map_err(spawn_error)?,
     }
-    let pipes = if unit.log == LogMode::Prefix {
+    let pipes = if unit.log.is_relayed() {
         let out = sys::output_pipe().map_err(|e| StartError::OutputPipe(errno(e)))?;
         let err = sys::output_pipe().map_err(|e| StartError::OutputPipe(errno(e)))?;
         spec.redirect_output(out.1.as_fd(), err.1.as_fd());
@@ -129,6 +129,19 @@ pub fn start_service(
     } else {
         None
     };
+    // `log: none`: its output goes nowhere, at no cost to foster.
+    let null = match unit.log {
+        LogMode::None => Some(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/null")
+                .map_err(|e| StartError::DevNull(errno(e)))?,
+        ),
+        _ => None,
+    };
+    if let Some(null) = &null {
+        spec.redirect_output(null.as_fd(), null.as_fd());
+    }
     // Its own cgroup, joined by its first process before it can fork.
     let cgroup = world
         .cgroups
@@ -172,7 +185,14 @@ pub fn start_service(
         // service and everything it started are done writing.
         drop((out_write, err_write));
         for (stream, fd) in [(Stream::Stdout, out_read), (Stream::Stderr, err_read)] {
-            if let Err(e) = world.relay.add(&sources.poller, &unit.name, stream, fd) {
+            let label = crate::relay::Label {
+                name: (unit.log == LogMode::Prefix).then(|| unit.name.clone()),
+                timestamps: unit.log_timestamps.unwrap_or(world.log_timestamps),
+            };
+            if let Err(e) = world
+                .relay
+                .add(&sources.poller, &unit.name, label, stream, fd)
+            {
                 warn!("{}: cannot relay its output: {e}", unit.name);
             }
         }

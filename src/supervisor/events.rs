@@ -302,6 +302,8 @@ pub enum StartError {
     Nul,
     /// The output pipe of a `log: prefix` service could not be made.
     OutputPipe(Errno),
+    /// `/dev/null`, for a `log: none` service's output, could not be opened.
+    DevNull(Errno),
     /// `clone(2)` failed: there is no child.
     Fork(Errno),
     /// An `env_file` that is not optional could not be read or parsed:
@@ -349,6 +351,7 @@ impl std::fmt::Display for StartError {
                 f.write_str("an argument or environment variable contains a NUL byte")
             }
             StartError::OutputPipe(e) => write!(f, "cannot create its output pipe: {e}"),
+            StartError::DevNull(e) => write!(f, "cannot open /dev/null for its output (log: none): {e}"),
             StartError::Fork(e) => write!(f, "fork failed: {e}"),
             StartError::EnvFile(why) | StartError::Socket(why) => f.write_str(why),
             StartError::Stored(errno) => write!(f, "cannot pass its stored descriptors: {errno}"),

@@ -339,7 +339,7 @@ pub fn rfc3339(t: SystemTime) -> String {
 
 /// The proleptic Gregorian date `days` after 1970-01-01 (the well-known
 /// era algorithm: 400-year eras of 146 097 days).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
+pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
     let era = z / 146_097;
     let doe = z % 146_097;

@@ -31,6 +31,7 @@ pub(super) const KEYS: &[&str] = &[
     "watchdog",
     "watchdog_signal",
     "health",
+    "log_timestamps",
     "limits",
     "umask",
     "nice",

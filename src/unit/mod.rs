@@ -62,10 +62,24 @@ pub enum Restart {
     Never,
 }
 
+/// Where a service's output goes (`log:`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogMode {
+    /// foster's own stdout and stderr, passed as they are: no copy.
     Inherit,
+    /// Relayed line by line, each as `NAME | line`.
     Prefix,
+    /// Relayed line by line, unchanged (timestamps aside).
+    Plain,
+    /// Discarded (`/dev/null`).
+    None,
+}
+
+impl LogMode {
+    /// foster reads the service's output (a pipe it relays).
+    pub fn is_relayed(self) -> bool {
+        matches!(self, LogMode::Prefix | LogMode::Plain)
+    }
 }
 
 /// What is stopped when a service's main process ends, or it is stopped.
@@ -143,6 +157,9 @@ pub struct Unit {
     pub watchdog_signal: i32,
     /// `health:`, its health check, if it has one.
     pub health: Option<HealthCheck>,
+    /// `log_timestamps:`: whether its relayed lines get a timestamp;
+    /// `None`: as foster's own (`--log-timestamps`).
+    pub log_timestamps: Option<bool>,
     /// Resource limits set before exec (`limits:`), in the file's order;
     /// those not named are inherited from foster.
     pub limits: Vec<Rlimit>,
@@ -194,6 +211,7 @@ impl Unit {
             watchdog: None,
             watchdog_signal: libc::SIGABRT,
             health: None,
+            log_timestamps: None,
             limits: Vec::new(),
             umask: None,
             nice: None,

@@ -271,6 +271,7 @@ pub(super) fn parse_unit(
     let mut watchdog_node = None;
     let mut watchdog_signal = defaults.watchdog_signal;
     let mut health = None;
+    let mut log_timestamps: Option<(bool, &Spanned<Node>)> = None;
     let mut readiness_node = None;
     let mut limits = defaults.limits;
     let mut umask = defaults.umask;
@@ -497,6 +498,11 @@ pub(super) fn parse_unit(
                     );
                 }
             },
+            "log_timestamps" => {
+                if let Some(b) = c.boolean("log_timestamps", value) {
+                    log_timestamps = Some((b, value));
+                }
+            }
             "health" => {
                 if let Some((check, node)) = parse_health(&mut c, value) {
                     health = Some(check);
@@ -559,7 +565,12 @@ pub(super) fn parse_unit(
                 if let Some(l) = c.choice(
                     "log",
                     value,
-                    &[("inherit", LogMode::Inherit), ("prefix", LogMode::Prefix)],
+                    &[
+                        ("inherit", LogMode::Inherit),
+                        ("prefix", LogMode::Prefix),
+                        ("plain", LogMode::Plain),
+                        ("none", LogMode::None),
+                    ],
                 ) {
                     log = l;
                 }
@@ -683,6 +694,14 @@ pub(super) fn parse_unit(
             "restart_mode: overlap needs a readiness foster can see (type: notify): the old run is stopped once the new one is ready",
         );
     }
+    if let Some((true, node)) = log_timestamps
+        && !log.is_relayed()
+    {
+        c.at(
+            node,
+            "log_timestamps: needs log: prefix or plain (foster does not read the output of log: inherit or none)",
+        );
+    }
     if let Some(node) = readiness_node
         && kind != Kind::Simple
     {
@@ -796,6 +815,7 @@ pub(super) fn parse_unit(
         watchdog,
         watchdog_signal,
         health,
+        log_timestamps: log_timestamps.map(|(b, _)| b),
         limits,
         umask,
         nice,

@@ -1171,3 +1171,34 @@ fn a_changed_limit_or_capability_makes_a_changed_unit() {
     let (after, _) = check(&[("a", "command: x\ncapabilities: []\n")]);
     assert_ne!(before["a"], after["a"]);
 }
+
+#[test]
+fn log_modes_and_log_timestamps_are_read_and_checked() {
+    let (units, problems) = check(&[
+        ("a", "command: [a]\nlog: plain\nlog_timestamps: true\n"),
+        ("b", "command: [b]\nlog: none\n"),
+        ("c", "command: [c]\nlog: prefix\nlog_timestamps: false\n"),
+    ]);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(
+        (units["a"].log, units["a"].log_timestamps),
+        (LogMode::Plain, Some(true))
+    );
+    assert_eq!(
+        (units["b"].log, units["b"].log_timestamps),
+        (LogMode::None, None)
+    );
+    assert_eq!(units["c"].log_timestamps, Some(false));
+    let (_, problems) = check(&[
+        ("d", "command: [d]\nlog_timestamps: true\n"),
+        ("e", "command: [e]\nlog: loud\nlog_timestamps: 1\n"),
+    ]);
+    assert_eq!(
+        problems,
+        [
+            "d.yaml:2:17: log_timestamps: needs log: prefix or plain (foster does not read the output of log: inherit or none)",
+            "e.yaml:2:6: log: unknown value \"loud\" (expected inherit, prefix, plain, none)",
+            "e.yaml:3:17: log_timestamps: expected true or false, found a number",
+        ]
+    );
+}

@@ -13,6 +13,7 @@ mod keys;
 mod leftovers;
 mod legacy;
 mod limits;
+mod logs;
 mod real_daemons;
 mod reaping;
 mod services;
