@@ -22,6 +22,7 @@ pub mod control;
 pub mod duration;
 pub mod event_loop;
 pub mod fd_store;
+pub mod logbook;
 pub mod logging;
 pub mod notify;
 pub mod pidfile;

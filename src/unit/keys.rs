@@ -32,6 +32,7 @@ pub(super) const KEYS: &[&str] = &[
     "watchdog_signal",
     "health",
     "log_timestamps",
+    "log_buffer",
     "limits",
     "umask",
     "nice",

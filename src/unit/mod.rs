@@ -160,6 +160,9 @@ pub struct Unit {
     /// `log_timestamps:`: whether its relayed lines get a timestamp;
     /// `None`: as foster's own (`--log-timestamps`).
     pub log_timestamps: Option<bool>,
+    /// `log_buffer:`: how many bytes of its last lines foster keeps for
+    /// `fosterctl logs` (0: none).
+    pub log_buffer: usize,
     /// Resource limits set before exec (`limits:`), in the file's order;
     /// those not named are inherited from foster.
     pub limits: Vec<Rlimit>,
@@ -212,6 +215,7 @@ impl Unit {
             watchdog_signal: libc::SIGABRT,
             health: None,
             log_timestamps: None,
+            log_buffer: DEFAULT_LOG_BUFFER,
             limits: Vec::new(),
             umask: None,
             nice: None,
@@ -221,6 +225,12 @@ impl Unit {
         }
     }
 }
+
+/// How many bytes of a service's last lines `fosterctl logs` can show,
+/// unless its `log_buffer:` says.
+pub const DEFAULT_LOG_BUFFER: usize = 64 * 1024;
+/// The most `log_buffer:` may ask.
+pub const MAX_LOG_BUFFER: usize = 64 * 1024 * 1024;
 
 /// One `env_file:` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]

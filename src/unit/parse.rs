@@ -272,6 +272,7 @@ pub(super) fn parse_unit(
     let mut watchdog_signal = defaults.watchdog_signal;
     let mut health = None;
     let mut log_timestamps: Option<(bool, &Spanned<Node>)> = None;
+    let mut log_buffer = defaults.log_buffer;
     let mut readiness_node = None;
     let mut limits = defaults.limits;
     let mut umask = defaults.umask;
@@ -498,6 +499,22 @@ pub(super) fn parse_unit(
                     );
                 }
             },
+            "log_buffer" => {
+                let text = match &value.value {
+                    Node::Int(n) => Some(n.to_string()),
+                    _ => c.string("log_buffer", value),
+                };
+                if let Some(text) = text {
+                    match parse_size(&text) {
+                        Some(n) if n <= super::MAX_LOG_BUFFER => log_buffer = n,
+                        Some(_) => c.at(value, "log_buffer: at most 64M"),
+                        None => c.at(
+                            value,
+                            format!("log_buffer: \"{text}\" is not a size such as 64K (bytes, or K, M)"),
+                        ),
+                    }
+                }
+            }
             "log_timestamps" => {
                 if let Some(b) = c.boolean("log_timestamps", value) {
                     log_timestamps = Some((b, value));
@@ -816,6 +833,7 @@ pub(super) fn parse_unit(
         watchdog_signal,
         health,
         log_timestamps: log_timestamps.map(|(b, _)| b),
+        log_buffer,
         limits,
         umask,
         nice,
@@ -828,6 +846,20 @@ pub(super) fn parse_unit(
         deps,
         socket_at,
     })
+}
+
+/// A size in bytes: a whole number, with `K` or `M` (1024-based).
+fn parse_size(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let (number, shift) = match text.strip_suffix(['K', 'M']) {
+        Some(n) if text.ends_with('K') => (n, 10),
+        Some(n) => (n, 20),
+        None => (text, 0),
+    };
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    number.parse::<usize>().ok()?.checked_mul(1usize << shift)
 }
 
 /// The entries of a mapping, each key once. A key given again is a problem
