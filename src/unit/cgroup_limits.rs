@@ -109,7 +109,7 @@ pub fn parse_cpu_max(text: &str) -> Result<CpuMax, String> {
     }
     let mut words = text.split_ascii_whitespace();
     let (quota, period) = match (words.next(), words.next(), words.next()) {
-        (Some(quota), None, None) if quota == "max" => {
+        (Some("max"), None, None) => {
             return Ok(CpuMax {
                 quota: None,
                 period: CPU_PERIOD,
