@@ -469,7 +469,10 @@ fn membership_in(text: &str, base: &str) -> crate::pidfile::CgroupMembership {
         .and_then(|rest| rest.strip_prefix('/'))
         .and_then(|rest| rest.split('/').next())
     {
-        Some(service) if !service.is_empty() => CgroupMembership::Service(service.to_string()),
+        // foster's own leaf (`.init`) is no service's.
+        Some(service) if !service.is_empty() && service != LEAF => {
+            CgroupMembership::Service(service.to_string())
+        }
         _ => CgroupMembership::NoService,
     }
 }
@@ -555,6 +558,10 @@ mod tests {
             CgroupMembership::Service("web".into())
         );
         assert_eq!(at("/system.slice/foster-12"), CgroupMembership::NoService);
+        assert_eq!(
+            at("/system.slice/foster-12/.init"),
+            CgroupMembership::NoService
+        );
         assert_eq!(
             at("/system.slice/foster-123/web"),
             CgroupMembership::NoService
