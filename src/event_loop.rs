@@ -32,7 +32,7 @@ use crate::reaper::Reaper;
 use crate::relay::{self, Relay, Stream};
 use crate::service::ServiceId;
 use crate::signal;
-use crate::spawner::{start_main, start_probe, start_service};
+use crate::spawner::{CgroupRecords, start_main, start_probe, start_service};
 use crate::supervisor::{Action, Errno, Event, Identity, StartError, Supervisor, Target};
 use crate::sys::{
     self, ChildSpec, ControlListener, InheritedMask, NotifySocket, Pid, PidFd, Poller, Signals,
@@ -173,6 +173,10 @@ pub struct World {
     pub relay: Relay,
     /// A cgroup per service, where cgroup v2 can be written.
     pub cgroups: Option<Cgroups>,
+    /// Why there is no cgroup per service, when there is none.
+    pub no_cgroups: Option<String>,
+    /// What starts remember of cgroup limits (see [`CgroupRecords`]).
+    pub limits: CgroupRecords,
     /// Held exits, and the numbers of followed processes that are reaped.
     pub reaper: Reaper,
     /// Launches, pidfile and cgroup watches, followed processes.
@@ -217,8 +221,12 @@ impl World {
         env: Vec<(OsString, OsString)>,
         main: MainCommand,
         services_dir: Option<PathBuf>,
-        cgroups: Option<Cgroups>,
+        cgroups: Result<Cgroups, String>,
     ) -> World {
+        let (cgroups, no_cgroups) = match cgroups {
+            Ok(cgroups) => (Some(cgroups), None),
+            Err(why) => (None, Some(why)),
+        };
         World {
             pid1: identity.pid == Pid::INIT,
             own_pid: identity.pid,
@@ -234,6 +242,8 @@ impl World {
             services_dir,
             relay: Relay::default(),
             cgroups,
+            no_cgroups,
+            limits: CgroupRecords::default(),
             reaper: Reaper::default(),
             tracker: Tracker::new(identity.pid, identity.session),
             held: std::collections::HashMap::new(),
@@ -312,10 +322,20 @@ pub fn run(
             };
             // A health probe's exit is its result, never a service's news.
             let event = world.probes.exited(event, &sources.poller);
+            // An OOM kill is the core's news before the exit it caused.
+            if let Some(oom) = oom_killed(&event, &supervisor, world) {
+                supervisor.handle(oom, Instant::now(), &mut actions);
+            }
             supervisor.handle(event, Instant::now(), &mut actions);
         }
         world.reaper.prune(&supervisor);
         world.tracker.prune(&supervisor);
+        if world.limits.oom_seen.len() > supervisor.service_count() {
+            world
+                .limits
+                .oom_seen
+                .retain(|&id, _| supervisor.unit(id).is_some());
+        }
         // What came with notify messages and is not kept is closed.
         world.parcels.close_unclaimed();
         // The sockets and stored descriptors of a service foster has
@@ -480,6 +500,7 @@ fn perform(
         Action::DropCgroups => {
             if let Some(cgroups) = world.cgroups.take() {
                 cgroups.remove_all();
+                world.no_cgroups = Some("a service's cgroup could not be joined".into());
             }
             world.tracker.forget_cgroups();
         }
@@ -568,6 +589,30 @@ fn perform(
         }
     }
     None
+}
+
+/// An [`Event::OomKilled`] to feed before `event`, when `event` is the
+/// exit of a service's process (or its cgroup's emptying) and its
+/// cgroup's `oom_kill` count has grown since its start. The kernel counts
+/// the kill before it sends the SIGKILL (`__oom_kill_process`), so the
+/// count is up to date by the time the victim's exit is reaped.
+fn oom_killed(event: &Event, supervisor: &Supervisor, world: &mut World) -> Option<Event> {
+    if world.limits.oom_seen.is_empty() {
+        return None;
+    }
+    let id = match event {
+        Event::Exited { pid, .. } => supervisor.service_of(*pid)?,
+        Event::CgroupEmpty(id) => *id,
+        _ => return None,
+    };
+    let seen = world.limits.oom_seen.get_mut(&id)?;
+    let name = world.tracker.cgroup_of(id)?;
+    let now = world.cgroups.as_ref()?.oom_kills(name)?;
+    if now <= *seen {
+        return None;
+    }
+    *seen = now;
+    Some(Event::OomKilled(id))
 }
 
 /// Tells the core what `name`'s fd store holds now.

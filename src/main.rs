@@ -480,15 +480,16 @@ fn decide(
 }
 
 /// A cgroup per service, for services and `--pidfile`, unless
-/// `--no-cgroups`; `None` where cgroup v2 cannot be written.
-fn open_cgroups(options: &Options, own_pid: sys::Pid) -> Option<cgroup::Cgroups> {
-    if (options.services.is_some() || options.pidfile.is_some()) && !options.no_cgroups {
-        match cgroup::Cgroups::open(own_pid) {
-            Ok(cgroups) => return Some(cgroups),
-            Err(why) => debug!("no cgroup per service: {why}"),
-        }
+/// `--no-cgroups`; `Err` says why not (where cgroup v2 cannot be
+/// written), for the warning of a unit's cgroup limits.
+fn open_cgroups(options: &Options, own_pid: sys::Pid) -> Result<cgroup::Cgroups, String> {
+    if options.no_cgroups {
+        return Err("--no-cgroups".into());
     }
-    None
+    if options.services.is_none() && options.pidfile.is_none() {
+        return Err("a single command has no cgroup of its own".into());
+    }
+    cgroup::Cgroups::open(own_pid).inspect_err(|why| debug!("no cgroup per service: {why}"))
 }
 
 /// `--pidfile FILE -- COMMAND`: COMMAND launches a daemon that writes FILE.

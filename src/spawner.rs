@@ -5,6 +5,7 @@
 //! [`sys::spawn`]. What could not be started is a [`StartError`] for the
 //! core to decide on.
 
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::os::fd::AsFd;
 
@@ -158,6 +159,7 @@ pub fn start_service(
             }
         });
     let joined = cgroup.is_some();
+    let limits_enforced = apply_cgroup_limits(id, unit, joined, world);
     if let Some((procs, events)) = &cgroup {
         spec.join_cgroup(procs.as_fd());
         world
@@ -223,8 +225,83 @@ pub fn start_service(
             pid: child.pid,
             ticks,
             cgroup: joined,
+            limits_enforced,
         }),
     }
+}
+
+/// What starts remember of cgroup limits, for foster's run.
+#[derive(Debug, Default)]
+pub struct CgroupRecords {
+    /// Said once: no cgroup per service, so no limits at all.
+    warned_unavailable: bool,
+    /// A limit file of a service that could not be written, said once.
+    warned: HashSet<(String, &'static str)>,
+    /// The services whose cgroup was given limits: a later start resets
+    /// what its unit no longer sets (the cgroup outlives the run).
+    limited: HashSet<String>,
+    /// The `oom_kill` count of each service's cgroup as last seen (at its
+    /// start, and when foster last reported an OOM kill in it).
+    pub oom_seen: HashMap<ServiceId, u64>,
+}
+
+/// Writes `unit`'s cgroup limits into its cgroup (`joined`: foster made it
+/// one), before its first process joins it, enabling the controllers they
+/// need first. `None` for a unit without any; `Some(false)` when one could
+/// not be had, each reason warned about once, and the service then starts
+/// without it. Notes the cgroup's OOM kills so far, to tell a new one.
+fn apply_cgroup_limits(
+    id: ServiceId,
+    unit: &Unit,
+    joined: bool,
+    world: &mut World,
+) -> Option<bool> {
+    let limits = &unit.cgroup_limits;
+    let records = &mut world.limits;
+    let reset = records.limited.contains(&unit.name);
+    let cgroups = match (world.cgroups.as_mut(), joined) {
+        (Some(cgroups), true) => cgroups,
+        _ if limits.is_empty() => return None,
+        _ => {
+            if !records.warned_unavailable {
+                let why = world
+                    .no_cgroups
+                    .as_deref()
+                    .unwrap_or("its cgroup could not be made");
+                warn!("cgroup limits cannot be enforced here ({why}): services run without them");
+                records.warned_unavailable = true;
+            }
+            return Some(false);
+        }
+    };
+    let outcome = if limits.is_empty() && !reset {
+        None
+    } else {
+        if let Err(why) = cgroups.delegate(&crate::cgroup::controllers_for(limits)) {
+            warn!("cgroup limits cannot be enforced here ({why}): services run without them");
+        }
+        let failed = cgroups.write_limits(&unit.name, limits, reset);
+        for (file, why) in &failed {
+            if let Some(why) = why
+                && records.warned.insert((unit.name.clone(), file))
+            {
+                warn!(
+                    "{}: cannot set {file} in its cgroup ({why}): it runs without that limit",
+                    unit.name
+                );
+            }
+        }
+        if !limits.is_empty() {
+            records.limited.insert(unit.name.clone());
+        }
+        (!limits.is_empty()).then_some(failed.is_empty())
+    };
+    // Read before the spawn: an OOM kill right after it is this run's.
+    match cgroups.oom_kills(&unit.name) {
+        Some(n) => records.oom_seen.insert(id, n),
+        None => records.oom_seen.remove(&id),
+    };
+    outcome
 }
 
 /// What `unit` says its process gets before exec besides its user.

@@ -88,6 +88,7 @@ impl World {
                                 pid,
                                 ticks: None,
                                 cgroup: false,
+                                limits_enforced: None,
                             }),
                         };
                         sup.handle(event, self.now, &mut more);

@@ -36,12 +36,15 @@ pub const MAX_REQUEST: usize = 4096;
 /// `sockets` (the sockets foster holds for it: `{name, listen, fd}`),
 /// `stored_fds` (what its fd store keeps: `{name, count}`),
 /// `last_exit_reason` (why its last run ended: `exited`, `signal`,
-/// `watchdog`, `start-timeout`, `unhealthy`; null when none ended yet),
+/// `watchdog`, `start-timeout`, `unhealthy`, `oom`; null when none ended
+/// yet),
 /// `health` (`starting`, `healthy`, `unhealthy`; null without a health
 /// check or a run it is for), `failing_streak` (failed probes in a row),
 /// `last_health_output` (the first 4 KiB of the last failed probe's
-/// output; null when none failed).
-pub const STATUS_FIELDS: [&str; 19] = [
+/// output; null when none failed), `limits_enforced` (whether the cgroup
+/// limits of its unit were all in place at its latest start; null for a
+/// unit without cgroup limits, or one not started yet).
+pub const STATUS_FIELDS: [&str; 20] = [
     "name",
     "state",
     "pid",
@@ -61,6 +64,7 @@ pub const STATUS_FIELDS: [&str; 19] = [
     "health",
     "failing_streak",
     "last_health_output",
+    "limits_enforced",
 ];
 
 /// The first word of a request.

@@ -248,6 +248,9 @@ pub enum ExitReason {
     StartTimeout,
     /// Stopped by foster because its health checks failed.
     Unhealthy,
+    /// The OOM killer killed a process of the run (its cgroup's
+    /// `memory.events` says so).
+    Oom,
 }
 
 impl ExitReason {
@@ -259,6 +262,7 @@ impl ExitReason {
             ExitReason::Watchdog => "watchdog",
             ExitReason::StartTimeout => "start-timeout",
             ExitReason::Unhealthy => "unhealthy",
+            ExitReason::Oom => "oom",
         }
     }
 
@@ -394,6 +398,9 @@ pub struct Launched {
     /// it starts is there, so what it leaves is found and signalled there
     /// alone (no walk of `/proc` for its session).
     pub cgroup: bool,
+    /// Whether its unit's cgroup limits were all written into its cgroup
+    /// before it joined (`None`: its unit sets none).
+    pub limits_enforced: Option<bool>,
 }
 
 /// A service as events and actions name it: given when foster learns of

@@ -51,6 +51,10 @@ pub struct Service {
     /// watchdog, its start timeout): its end is then a failure for that
     /// reason, whatever its status. Cleared at each spawn.
     pub verdict: Option<ExitReason>,
+    /// The OOM killer killed a process of the current run: its end is a
+    /// failure for that (`last_exit_reason: oom`) unless foster ended it
+    /// for a reason of its own first. Cleared at each spawn.
+    pub oom_killed: bool,
     /// The current run's watchdog, when it has one (see
     /// `supervisor::watchdog`).
     pub watchdog: Option<Watchdog>,
@@ -104,6 +108,7 @@ impl Service {
             last_exit: None,
             last_exit_reason: None,
             verdict: None,
+            oom_killed: false,
             watchdog: None,
             health: None,
             last_health_output: None,
@@ -400,6 +405,7 @@ impl Service {
         self.last_source = PidSource::Child;
         self.reason = None;
         self.verdict = None;
+        self.oom_killed = false;
         let origin = Origin::child(launch.ticks);
         let main = launch.pid;
         // With a health check that decides readiness, a simple service
@@ -435,6 +441,14 @@ impl Service {
         };
     }
 
+    /// Why the run that is ending failed, whatever status it ended with,
+    /// if it did: foster's own reason first (its watchdog, …), else an OOM
+    /// kill in it. Taken: the next run starts with neither.
+    pub fn end_reason(&mut self) -> Option<ExitReason> {
+        let oom = std::mem::take(&mut self.oom_killed);
+        self.verdict.take().or(oom.then_some(ExitReason::Oom))
+    }
+
     /// The service's run ended with `status` while it was meant to run.
     /// Decides between a restart (with its delay) and the end; a forking
     /// service's launcher that exited well leads to the daemon being
@@ -468,9 +482,9 @@ impl Service {
         self.last_exit = Some(status);
         // A run foster ended for a reason of its own failed, whatever
         // status it managed to exit with.
-        let verdict = self.verdict.take();
-        self.last_exit_reason = Some(verdict.unwrap_or(ExitReason::of(status)));
-        let success = success && verdict.is_none();
+        let reason = self.end_reason();
+        self.last_exit_reason = Some(reason.unwrap_or(ExitReason::of(status)));
+        let success = success && reason.is_none();
         // What the run said of itself (`STATUS=`) ended with it.
         self.status_text = None;
         if self.unit.kind == Kind::Oneshot && success {
@@ -536,7 +550,7 @@ impl Service {
     /// Its stop is complete: down, the new unit version (if any) in place.
     pub fn stopped(&mut self, status: WaitStatus) {
         self.last_exit = Some(status);
-        self.last_exit_reason = Some(self.verdict.take().unwrap_or(ExitReason::of(status)));
+        self.last_exit_reason = Some(self.end_reason().unwrap_or(ExitReason::of(status)));
         self.status_text = None;
         self.life = Life::Done {
             ending: Ending::Stopped,

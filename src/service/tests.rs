@@ -18,6 +18,7 @@ pub fn launched(pid: i32) -> Launched {
         pid,
         ticks: None,
         cgroup: false,
+        limits_enforced: None,
     }
 }
 

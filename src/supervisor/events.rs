@@ -44,6 +44,10 @@ pub enum Event {
     },
     /// The service's cgroup has no process left.
     CgroupEmpty(ServiceId),
+    /// The OOM killer killed a process of the service since it started
+    /// (its cgroup's `memory.events`), as read just before the exit of one
+    /// of its processes, or its cgroup's emptying, is fed.
+    OomKilled(ServiceId),
     /// A control request, from a client awaiting its reply; `wall`: the
     /// wall clock when it came (`status --json` says since when each
     /// service is in its state, in UTC).

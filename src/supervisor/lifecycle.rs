@@ -20,6 +20,21 @@ use crate::sys::Pid;
 use crate::unit::{KillMode, Kind};
 
 impl Supervisor {
+    /// The OOM killer killed a process of `name`: a run in progress ends
+    /// as a failure for it (`last_exit_reason: oom`), its restart policy
+    /// deciding as for any failure; a run already over keeps its end.
+    pub(super) fn on_oom_killed(&mut self, name: &str) {
+        let Some(s) = self.services.get_mut(name) else {
+            return;
+        };
+        if s.is_idle() {
+            debug!("{name}: an OOM kill in its cgroup after its run ended");
+            return;
+        }
+        warn!("{name}: a process of it was killed by the OOM killer");
+        s.oom_killed = true;
+    }
+
     pub(super) fn on_exit(
         &mut self,
         pid: Pid,

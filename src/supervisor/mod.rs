@@ -274,6 +274,11 @@ impl Supervisor {
         self.main == Main::Running(pid) || self.services.values().any(|s| s.names(pid))
     }
 
+    /// The service `pid` is a watched process of, if any.
+    pub fn service_of(&self, pid: Pid) -> Option<ServiceId> {
+        self.services.values().find(|s| s.has(pid)).map(|s| s.id)
+    }
+
     pub fn service_count(&self) -> usize {
         self.services.len()
     }
@@ -356,6 +361,7 @@ impl Supervisor {
             | Event::Pidfile { service, .. }
             | Event::Adopted { service, .. }
             | Event::CgroupEmpty(service)
+            | Event::OomKilled(service)
             | Event::Stored { service, .. }
             | Event::ProbeStarted { service, .. }
             | Event::ProbeDone { service, .. }
@@ -411,6 +417,7 @@ impl Supervisor {
                 ..
             } => self.on_adopted(&name, found, context, members, now, actions),
             Event::CgroupEmpty(_) => self.on_cgroup_empty(&name, now, actions),
+            Event::OomKilled(_) => self.on_oom_killed(&name),
             Event::Request {
                 client,
                 request,

@@ -132,7 +132,7 @@ impl Supervisor {
         };
         if let Some((pid, status)) = ended {
             s.last_exit = Some(status);
-            s.last_exit_reason = Some(s.verdict.take().unwrap_or(ExitReason::of(status)));
+            s.last_exit_reason = Some(s.end_reason().unwrap_or(ExitReason::of(status)));
             // Its process group: what the new run's leader left.
             actions.push(Action::Signal {
                 target: Target::Group(pid),

@@ -102,6 +102,9 @@ pub fn status_table(rows: &[Row<'_>], now: Instant) -> String {
             uptime,
             s.restarts
         );
+        if s.last_exit_reason == Some(crate::service::ExitReason::Oom) {
+            out.push_str("  (killed by the OOM killer)");
+        }
         // How the PID was learned, when foster did not start it itself.
         match s.last_source {
             _ if s.main_pid().is_none() => {}
@@ -181,6 +184,7 @@ pub fn status_json(rows: &[Row<'_>], now: Instant, wall: SystemTime) -> String {
                     null(),
                     "0".to_string(),
                     null(),
+                    null(),
                 ]
             }
             Row::Service(s, invalid) => {
@@ -228,6 +232,7 @@ pub fn status_json(rows: &[Row<'_>], now: Instant, wall: SystemTime) -> String {
                         .as_deref()
                         .map(json_string)
                         .unwrap_or_else(|| "null".into()),
+                    limits_enforced(s),
                 ]
             }
         };
@@ -279,6 +284,15 @@ fn stored_json(s: &Service) -> String {
         })
         .collect();
     format!("[{}]", items.join(","))
+}
+
+/// `true` or `false` when its unit has cgroup limits and it was started
+/// (whether they were all written at its latest start); `null` otherwise.
+fn limits_enforced(s: &Service) -> String {
+    match s.launch.and_then(|l| l.limits_enforced) {
+        Some(enforced) if !s.unit.cgroup_limits.is_empty() => enforced.to_string(),
+        _ => "null".to_string(),
+    }
 }
 
 fn kind_name(s: &Service) -> &'static str {

@@ -138,6 +138,7 @@ impl Harness {
                 pid: pid(n),
                 ticks: Some(100),
                 cgroup: false,
+                limits_enforced: None,
             }),
         }])
     }
@@ -1615,6 +1616,7 @@ fn news_of_a_service_removed_and_added_again_under_its_name_is_not_the_new_ones(
             pid: pid(77),
             ticks: Some(1),
             cgroup: false,
+            limits_enforced: None,
         }),
     }]);
     assert_eq!(h.sup.services["a"].main_pid(), None);
@@ -2840,4 +2842,70 @@ fn a_probe_is_cancelled_when_its_run_ends_and_its_process_is_never_the_services(
         "{actions:?}"
     );
     assert!(h.sup.services["app"].health.is_none());
+}
+
+/// Issue 15 item 4: an OOM kill reported before the exit it caused makes
+/// the run's end a failure for it (`last_exit_reason: oom`, the status
+/// text says so) whatever its status; the restart policy applies, and the
+/// next run starts clean. One after the run ended is no news.
+#[test]
+fn an_oom_kill_ends_the_run_as_oom_and_the_restart_policy_decides() {
+    let mut h = Harness::services(vec![unit("hog", Kind::Simple, &[])], false);
+    h.boot();
+    h.spawned("hog", 101);
+    let hog = h.id("hog");
+    h.feed(&[Event::OomKilled(hog), killed(101, libc::SIGKILL)]);
+    assert_eq!(last_exit_reason(&h, "hog"), Some("oom"));
+    assert_eq!(h.state("hog"), "backoff");
+    let (reply, _) = control(&mut h, "status hog");
+    assert!(
+        reply.text.contains("137  (killed by the OOM killer)"),
+        "{}",
+        reply.text
+    );
+    let (json, _) = control(&mut h, "status --json hog");
+    assert!(
+        json.text.contains(r#""last_exit":137,"#)
+            && json.text.contains(r#""last_exit_reason":"oom""#)
+            && json.text.ends_with("\"limits_enforced\":null}]\n"),
+        "{}",
+        json.text
+    );
+    // An OOM kill in a shell's child: the shell's 0 is no success.
+    assert_eq!(h.tick(), vec![Action::Start(hog)]);
+    h.spawned("hog", 102);
+    assert!(!h.sup.services["hog"].oom_killed);
+    h.feed(&[Event::OomKilled(hog), exited(102, 0)]);
+    assert_eq!(last_exit_reason(&h, "hog"), Some("oom"));
+    assert_eq!(h.state("hog"), "backoff");
+    // After the end: not the next run's.
+    h.feed(&[Event::OomKilled(hog)]);
+    assert_eq!(h.tick(), vec![Action::Start(hog)]);
+    h.spawned("hog", 103);
+    h.feed(&[exited(103, 0)]);
+    assert_eq!(last_exit_reason(&h, "hog"), Some("exited"));
+    assert_eq!(h.state("hog"), "stopped");
+}
+
+/// `limits_enforced` says what the latest start managed, for a unit with
+/// cgroup limits only.
+#[test]
+fn limits_enforced_is_the_latest_starts_for_a_unit_with_cgroup_limits() {
+    let mut limited = unit("limited", Kind::Simple, &[]);
+    limited.cgroup_limits.pids_max = Some(crate::unit::Amount::Value(20));
+    let mut h = Harness::services(vec![limited], false);
+    h.boot();
+    let json = |h: &mut Harness| control(h, "status --json limited").0.text;
+    assert!(json(&mut h).ends_with("\"limits_enforced\":null}]\n"));
+    h.feed(&[Event::ServiceSpawned {
+        service: h.id("limited"),
+        result: Ok(crate::service::Launched {
+            pid: pid(101),
+            ticks: Some(100),
+            cgroup: true,
+            limits_enforced: Some(false),
+        }),
+    }]);
+    let text = json(&mut h);
+    assert!(text.ends_with("\"limits_enforced\":false}]\n"), "{text}");
 }

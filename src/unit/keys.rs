@@ -39,6 +39,13 @@ pub(super) const KEYS: &[&str] = &[
     "oom_score_adj",
     "no_new_privs",
     "capabilities",
+    "memory_max",
+    "memory_high",
+    "memory_swap_max",
+    "cpu_max",
+    "cpu_weight",
+    "pids_max",
+    "io_weight",
 ];
 
 /// Keys users bring from systemd, supervisord, Docker Compose and the
@@ -86,6 +93,20 @@ const PEER_KEYS: &[(&str, &str)] = &[
     ("AmbientCapabilities", "capabilities"),
     ("CapabilityBoundingSet", "capabilities"),
     ("cap_add", "capabilities"),
+    ("MemoryMax", "memory_max"),
+    ("MemoryLimit", "memory_max"),
+    ("mem_limit", "memory_max"),
+    ("MemoryHigh", "memory_high"),
+    ("MemorySwapMax", "memory_swap_max"),
+    ("memswap_limit", "memory_swap_max"),
+    ("CPUQuota", "cpu_max"),
+    ("cpus", "cpu_max"),
+    ("CPUWeight", "cpu_weight"),
+    ("cpu_shares", "cpu_weight"),
+    ("TasksMax", "pids_max"),
+    ("pids_limit", "pids_max"),
+    ("IOWeight", "io_weight"),
+    ("blkio_weight", "io_weight"),
 ];
 
 /// What an unknown key's message adds in parentheses, if anything.

@@ -93,7 +93,7 @@ pub struct Rlimit {
 /// One side of a limit: a whole number with an optional binary suffix
 /// (`K`, `M`, `G`, `T`, or `KiB`, `MiB`, `GiB`, `TiB`: 1024-based), or
 /// `infinity` / `unlimited`.
-fn limit_side(text: &str) -> Result<u64, String> {
+pub(super) fn limit_side(text: &str) -> Result<u64, String> {
     let text = text.trim();
     if text == "infinity" || text == "unlimited" {
         return Ok(INFINITY);

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use crate::users::Credentials;
 
+mod cgroup_limits;
 mod check;
 mod env_file;
 mod health;
@@ -32,6 +33,7 @@ mod tests;
 mod warnings;
 mod yaml;
 
+pub use cgroup_limits::{Amount, CgroupLimits, CpuMax, parse_cpu_max};
 pub use check::{DEFAULT_PATH, Loaded, NoProbe, Probe, Probed, check_files};
 pub use env_file::{EnvFileError, MAX_ENV_FILE, parse_env_file};
 pub use health::{HealthCheck, HealthProbe, OnUnhealthy};
@@ -177,6 +179,10 @@ pub struct Unit {
     /// `None`: its capabilities are left as a process of its user gets
     /// them; `Some`: exactly these, kept in its ambient and bounding sets.
     pub capabilities: Option<Capabilities>,
+    /// cgroup limits (`memory_max`, `cpu_max`, `pids_max`, …), written
+    /// into its cgroup before its first process joins it; a key not given
+    /// is not written.
+    pub cgroup_limits: CgroupLimits,
 }
 
 impl Unit {
@@ -222,6 +228,7 @@ impl Unit {
             oom_score_adj: None,
             no_new_privs: false,
             capabilities: None,
+            cgroup_limits: CgroupLimits::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
+use super::cgroup_limits::{parse_cpu, parse_pids, parse_size, parse_weight};
 use super::check::Probe;
 use super::health::parse_health;
 use super::keys::key_hint;
@@ -280,6 +281,7 @@ pub(super) fn parse_unit(
     let mut oom_score_adj = defaults.oom_score_adj;
     let mut no_new_privs = defaults.no_new_privs;
     let mut capabilities = defaults.capabilities;
+    let mut cgroup_limits = defaults.cgroup_limits;
 
     for (key, value) in unique(&mut c, "", &entries) {
         match key.value.as_str() {
@@ -505,12 +507,14 @@ pub(super) fn parse_unit(
                     _ => c.string("log_buffer", value),
                 };
                 if let Some(text) = text {
-                    match parse_size(&text) {
+                    match log_buffer_size(&text) {
                         Some(n) if n <= super::MAX_LOG_BUFFER => log_buffer = n,
                         Some(_) => c.at(value, "log_buffer: at most 64M"),
                         None => c.at(
                             value,
-                            format!("log_buffer: \"{text}\" is not a size such as 64K (bytes, or K, M)"),
+                            format!(
+                                "log_buffer: \"{text}\" is not a size such as 64K (bytes, or K, M)"
+                            ),
                         ),
                     }
                 }
@@ -558,6 +562,15 @@ pub(super) fn parse_unit(
                 no_new_privs = c.boolean("no_new_privs", value).unwrap_or(no_new_privs)
             }
             "capabilities" => capabilities = parse_capabilities(&mut c, value),
+            "memory_max" => cgroup_limits.memory_max = parse_size(&mut c, "memory_max", value),
+            "memory_high" => cgroup_limits.memory_high = parse_size(&mut c, "memory_high", value),
+            "memory_swap_max" => {
+                cgroup_limits.memory_swap_max = parse_size(&mut c, "memory_swap_max", value)
+            }
+            "cpu_max" => cgroup_limits.cpu_max = parse_cpu(&mut c, value),
+            "cpu_weight" => cgroup_limits.cpu_weight = parse_weight(&mut c, "cpu_weight", value),
+            "pids_max" => cgroup_limits.pids_max = parse_pids(&mut c, value),
+            "io_weight" => cgroup_limits.io_weight = parse_weight(&mut c, "io_weight", value),
             "env_file" => {
                 for entry in c.strings("env_file", value).unwrap_or_default() {
                     // `-/path`: systemd's EnvironmentFile= for "if it exists".
@@ -840,6 +853,7 @@ pub(super) fn parse_unit(
         oom_score_adj,
         no_new_privs,
         capabilities,
+        cgroup_limits,
     };
     Ok(Parsed {
         unit,
@@ -849,7 +863,7 @@ pub(super) fn parse_unit(
 }
 
 /// A size in bytes: a whole number, with `K` or `M` (1024-based).
-fn parse_size(text: &str) -> Option<usize> {
+fn log_buffer_size(text: &str) -> Option<usize> {
     let text = text.trim();
     let (number, shift) = match text.strip_suffix(['K', 'M']) {
         Some(n) if text.ends_with('K') => (n, 10),

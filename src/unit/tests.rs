@@ -1173,6 +1173,155 @@ fn a_changed_limit_or_capability_makes_a_changed_unit() {
 }
 
 #[test]
+fn cgroup_limits_are_read_as_typed_values_and_default_to_none() {
+    let (units, problems) = check(&[
+        (
+            "a",
+            "command: x\nmemory_max: 32M\nmemory_high: 1073741824\nmemory_swap_max: 0\ncpu_max: \"50%\"\ncpu_weight: 200\npids_max: 20\nio_weight: 10000\n",
+        ),
+        (
+            "b",
+            "command: x\nmemory_max: max\nmemory_swap_max: infinity\ncpu_max: \"20000 50000\"\npids_max: max\nio_weight: 1\ncpu_weight: 1\n",
+        ),
+        ("c", "command: x\ncpu_max: 150%\nmemory_high: 2GiB\n"),
+        ("d", "command: x\ncpu_max: max\n"),
+        ("e", "command: x\n"),
+    ]);
+    assert_eq!(problems, Vec::<String>::new());
+    assert_eq!(
+        units["a"].cgroup_limits,
+        CgroupLimits {
+            memory_max: Some(Amount::Value(32 << 20)),
+            memory_high: Some(Amount::Value(1 << 30)),
+            memory_swap_max: Some(Amount::Value(0)),
+            cpu_max: Some(CpuMax {
+                quota: Some(50_000),
+                period: 100_000
+            }),
+            cpu_weight: Some(200),
+            pids_max: Some(Amount::Value(20)),
+            io_weight: Some(10_000),
+        }
+    );
+    assert_eq!(
+        units["b"].cgroup_limits,
+        CgroupLimits {
+            memory_max: Some(Amount::Max),
+            memory_high: None,
+            memory_swap_max: Some(Amount::Max),
+            cpu_max: Some(CpuMax {
+                quota: Some(20_000),
+                period: 50_000
+            }),
+            cpu_weight: Some(1),
+            pids_max: Some(Amount::Max),
+            io_weight: Some(1),
+        }
+    );
+    let c = &units["c"].cgroup_limits;
+    assert_eq!(
+        c.cpu_max,
+        Some(CpuMax {
+            quota: Some(150_000),
+            period: 100_000
+        })
+    );
+    assert_eq!(c.memory_high, Some(Amount::Value(2 << 30)));
+    assert_eq!(
+        units["d"].cgroup_limits.cpu_max,
+        Some(CpuMax {
+            quota: None,
+            period: 100_000
+        })
+    );
+    assert!(units["e"].cgroup_limits.is_empty());
+    assert_eq!(
+        units["e"].cgroup_limits,
+        Unit::new("e", PathBuf::new(), Vec::new()).cgroup_limits
+    );
+}
+
+#[test]
+fn each_bad_cgroup_limit_is_reported_where_it_is() {
+    let (_, problems) = check(&[
+        (
+            "a",
+            "command: x\nmemory_max: 32MB\nmemory_high: 0\nmemory_swap_max: -1\ncpu_max: 50\ncpu_weight: 0\npids_max: 0\nio_weight: 10001\n",
+        ),
+        (
+            "b",
+            "command: x\nmemory_max: 1.5G\ncpu_max: \"0%\"\ncpu_weight: high\npids_max: lots\nio_weight: [1]\nmemory_high: 99999999T\n",
+        ),
+        (
+            "c",
+            "command: x\ncpu_max: \"500 100000\"\npids_max: 5000000\nmemory_swap_max: true\n",
+        ),
+        (
+            "d",
+            "command: x\ncpu_max: \"50000 100\"\nmemory_max: {}\nmemory_high: 1.5\n",
+        ),
+    ]);
+    assert_eq!(
+        problems,
+        [
+            "a.yaml:2:13: memory_max: \"32MB\" is not a size (whole bytes, or a whole number with K, M, G or T, or max)",
+            "a.yaml:3:14: memory_high: 0 would leave it no memory at all (for no limit, write max)",
+            "a.yaml:4:18: memory_swap_max: -1 is negative (expected a size such as 512M, or max)",
+            "a.yaml:5:10: cpu_max: \"50\" is not a CPU limit (a percentage such as 50%, \"QUOTA PERIOD\" in microseconds such as \"50000 100000\", or max)",
+            "a.yaml:6:13: cpu_weight: 0 is out of range (1 to 10000; the default is 100)",
+            "a.yaml:7:11: pids_max: 0 would not let it start at all (at least 1, or max)",
+            "a.yaml:8:12: io_weight: 10001 is out of range (1 to 10000; the default is 100)",
+            "b.yaml:2:13: memory_max: \"1.5G\" is not a size (whole bytes, or a whole number with K, M, G or T, or max)",
+            "b.yaml:3:10: cpu_max: 0% would never let it run (for no limit, write max)",
+            "b.yaml:4:13: cpu_weight: expected a whole number from 1 to 10000, found a string",
+            "b.yaml:5:11: pids_max: \"lots\" is not a number of processes (at least 1, or max)",
+            "b.yaml:6:12: io_weight: expected a whole number from 1 to 10000, found a list",
+            "b.yaml:7:14: memory_high: \"99999999T\" is too large (for no limit, write max)",
+            "c.yaml:2:10: cpu_max: the quota 500 is out of range (1000 to 4096000000 microseconds)",
+            "c.yaml:3:11: pids_max: 5000000 is more than the kernel allows (4194304; for no limit, write max)",
+            "c.yaml:4:18: memory_swap_max: expected a size such as 512M, or max, found a boolean",
+            "d.yaml:2:10: cpu_max: the period 100 is out of range (1000 to 1000000 microseconds)",
+            "d.yaml:3:13: memory_max: expected a size such as 512M, or max, found a mapping",
+            "d.yaml:4:14: memory_high: expected a size such as 512M, or max, found a number",
+        ]
+    );
+}
+
+#[test]
+fn peers_names_for_cgroup_limits_point_at_fosters_keys() {
+    for (theirs, ours) in [
+        ("MemoryMax", "memory_max"),
+        ("mem_limit", "memory_max"),
+        ("MemoryHigh", "memory_high"),
+        ("MemorySwapMax", "memory_swap_max"),
+        ("CPUQuota", "cpu_max"),
+        ("CPUWeight", "cpu_weight"),
+        ("TasksMax", "pids_max"),
+        ("pids_limit", "pids_max"),
+        ("IOWeight", "io_weight"),
+    ] {
+        assert_eq!(
+            key_hint(theirs),
+            Some(format!("foster's key is `{ours}`")),
+            "{theirs}"
+        );
+    }
+    assert_eq!(closest("memory_maxx"), Some("memory_max"));
+    assert_eq!(closest("pid_max"), Some("pids_max"));
+}
+
+#[test]
+fn a_changed_cgroup_limit_makes_a_changed_unit() {
+    let (before, _) = check(&[("a", "command: x\nmemory_max: 32M\n")]);
+    let (after, _) = check(&[("a", "command: x\nmemory_max: 64M\n")]);
+    assert_ne!(before["a"], after["a"]);
+    let (same, _) = check(&[("a", "command: x\nmemory_max: 33554432\n")]);
+    assert_eq!(before["a"], same["a"]);
+    let (removed, _) = check(&[("a", "command: x\n")]);
+    assert_ne!(before["a"], removed["a"]);
+}
+
+#[test]
 fn log_modes_and_log_timestamps_are_read_and_checked() {
     let (units, problems) = check(&[
         ("a", "command: [a]\nlog: plain\nlog_timestamps: true\n"),

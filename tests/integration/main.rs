@@ -2,6 +2,7 @@
 //! subreaper and (when root, and always in CI) as PID 1 of a fresh PID
 //! namespace, and asserts what a user would observe.
 
+mod cgroup_limits;
 mod control;
 mod docker;
 mod exit_status;

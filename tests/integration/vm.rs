@@ -172,6 +172,7 @@ impl Initramfs {
             "[",
             "tr",
             "mkfifo",
+            "dd",
         ] {
             fs.symlink(&format!("bin/{applet}"), "busybox");
         }
@@ -654,4 +655,94 @@ say done
         assert!(console.contains(mark), "{mark:?} missing:\n{console}");
     }
     assert!(!console.contains("never"), "{console}");
+}
+
+/// Issue 15 item 4, where the limits can be enforced (a VM's pure cgroup
+/// v2, foster in the root cgroup): `memory.max` and `pids.max` in place
+/// before the service runs, a memory hog killed by the OOM killer and
+/// reported so (`last_exit_reason: oom`, 137, the log line), a fork bomb
+/// held at `pids_max` (100 forks asked for, 20 processes at most).
+#[test]
+fn vm_cgroup_limits_are_in_place_an_oom_kill_is_reported_and_a_fork_bomb_held() {
+    let Some(kit) = kit() else { return };
+    let mut fs = Initramfs::new(kit);
+    fs.services(&[
+        (
+            "bomb",
+            "command: \"i=0; while [ $i -lt 100 ]; do sleep 1000 & i=$((i+1)); done; wait\"\nmemory_max: 32M\npids_max: 20\nrestart: never\nkill_mode: main\n",
+        ),
+        (
+            "hog",
+            "command: [\"/bin/dd\", \"if=/dev/zero\", \"of=/dev/null\", \"bs=64M\", \"count=1\"]\nmemory_max: 32M\nmemory_swap_max: 0\nrestart: never\n",
+        ),
+    ]);
+    fs.script(
+        "check",
+        r#"say() { echo "CHECK $*"; }
+cg=/sys/fs/cgroup/foster-1
+say "bomb-memory.max=$(cat $cg/bomb/memory.max)"
+say "bomb-pids.max=$(cat $cg/bomb/pids.max)"
+say "hog-memory.swap.max=$(cat $cg/hog/memory.swap.max)"
+i=0
+while [ $i -lt 600 ]; do
+    fosterctl status --json hog | grep -q '"state":"failed"' && break
+    sleep 0.1; i=$((i+1))
+done
+say "hog $(fosterctl status --json hog | grep -o '"last_exit":[0-9]*')"
+say "hog $(fosterctl status --json hog | grep -o '"last_exit_reason":"[a-z-]*"')"
+say "hog $(fosterctl status --json hog | grep -o '"limits_enforced":[a-z]*')"
+say "hog-table $(fosterctl status hog | grep hog)"
+i=0
+while [ $i -lt 600 ]; do
+    fosterctl status --json bomb | grep -q '"state":"failed"' && break
+    sleep 0.1; i=$((i+1))
+done
+say "bomb-procs=$(grep -c . $cg/bomb/cgroup.procs)"
+say "bomb-pids.current=$(cat $cg/bomb/pids.current)"
+say "bomb-pids.events-$(grep max $cg/bomb/pids.events | tr ' ' '=')"
+say "bomb $(fosterctl status --json bomb | grep -o '"limits_enforced":[a-z]*')"
+say done
+"#,
+    );
+    let initrd = fs.finish("cglimits");
+    let mut vm = Vm::boot(kit, initrd, "-- /bin/check");
+    let console = vm.wait_end();
+    let line = |prefix: &str| {
+        console
+            .lines()
+            .find_map(|l| {
+                l.split_once(prefix)
+                    .map(|(_, rest)| rest.trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("no {prefix:?} on the console:\n{console}"))
+    };
+    assert_eq!(line("CHECK bomb-memory.max="), "33554432", "{console}");
+    assert_eq!(line("CHECK bomb-pids.max="), "20", "{console}");
+    assert_eq!(line("CHECK hog-memory.swap.max="), "0", "{console}");
+    for mark in [
+        "CHECK hog \"last_exit\":137",
+        "CHECK hog \"last_exit_reason\":\"oom\"",
+        "CHECK hog \"limits_enforced\":true",
+        "(killed by the OOM killer)",
+        "hog: a process of it was killed by the OOM killer",
+        "CHECK bomb \"limits_enforced\":true",
+        "CHECK done",
+    ] {
+        assert!(console.contains(mark), "{mark:?} missing:\n{console}");
+    }
+    // The shell that forked the sleeps counted as one of the 20, and
+    // ended at the first fork refused (ash's "can't fork"); the sleeps it
+    // started live on (`kill_mode: main`).
+    let left: u32 = line("CHECK bomb-procs=").parse().expect("a count");
+    assert!((1..20).contains(&left), "{left} processes left:\n{console}");
+    let current: u32 = line("CHECK bomb-pids.current=").parse().expect("a count");
+    assert!(current <= 20, "pids.current {current}:\n{console}");
+    let refused: u32 = line("CHECK bomb-pids.events-max=")
+        .parse()
+        .expect("a count");
+    assert!(refused >= 1, "no fork refused:\n{console}");
+    assert!(
+        !console.contains("cannot be enforced"),
+        "limits were not enforced:\n{console}"
+    );
 }
