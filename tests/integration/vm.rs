@@ -250,7 +250,10 @@ impl Initramfs {
         self.entry("TRAILER!!!", 0, b"");
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/vm");
         std::fs::create_dir_all(&dir).expect("target/vm");
-        let path = dir.join(format!("{tag}-{}.cpio", std::process::id()));
+        // Unique to this image: tests running side by side may share a tag.
+        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!("{tag}-{}-{n}.cpio", std::process::id()));
         std::fs::write(&path, &self.bytes).expect("write the initramfs");
         path
     }
