@@ -196,6 +196,8 @@ pub struct World {
     /// Relayed lines get the time they were read (`--log-timestamps`),
     /// unless their unit says otherwise.
     pub log_timestamps: bool,
+    /// The lines kept for `fosterctl logs`.
+    pub logbook: crate::logbook::LogBook,
 }
 
 /// The main command as `main.rs` prepared it.
@@ -251,6 +253,7 @@ impl World {
             parcels: Parcels::default(),
             probes: Probes::default(),
             log_timestamps: false,
+            logbook: crate::logbook::LogBook::default(),
         }
     }
 
@@ -297,6 +300,26 @@ pub fn run(
                     Action::LoadUnits { client } => reloads.push(client),
                     Action::Reply { client, reply } => {
                         connections.reply(client, &reply, &sources.poller)
+                    }
+                    Action::SendLogs {
+                        client,
+                        sources: names,
+                        notes,
+                        lines,
+                        follow,
+                    } => {
+                        world.logbook.take_own();
+                        let mut text = Vec::new();
+                        for note in notes {
+                            text.extend_from_slice(note.as_bytes());
+                            text.push(b'\n');
+                        }
+                        for line in world.logbook.tail(&names, lines) {
+                            line.render(&mut text);
+                        }
+                        let follow = follow.then_some(names);
+                        connections.send_logs(client, text, follow, &sources.poller);
+                        world.logbook.following = connections.following();
                     }
                     action => {
                         if let Some(code) = perform(action, sources, world, &supervisor, &mut queue)
@@ -345,11 +368,17 @@ pub fn run(
         }
         let known = |name: &str| supervisor.id(name).is_some();
         world.stores.retain(known, &sources.poller);
+        world.logbook.retain(known);
         crate::console::watch(&sources.poller);
         world.relay.resume(&sources.poller);
         if let Some((listener, _)) = &sources.control {
             connections.recover(listener, CONTROL, &sources.poller);
         }
+        // foster's own lines of this turn, and every new line, go to those
+        // following the logs before the loop sleeps.
+        world.logbook.take_own();
+        connections.feed(&world.logbook.take_fresh(), &sources.poller);
+        world.logbook.following = connections.following();
         let next = match (supervisor.next_deadline(), connections.next_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -415,7 +444,9 @@ pub fn run(
                     world.relay.resume(&sources.poller);
                 }
                 token if token >= relay::FIRST_SOURCE => {
-                    world.relay.readable(&sources.poller, token)
+                    world
+                        .relay
+                        .readable(&sources.poller, token, &mut world.logbook)
                 }
                 token if token >= server::FIRST_TOKEN => {
                     match connections.serve(token, &sources.poller) {
@@ -451,7 +482,7 @@ fn perform(
         Action::Reap => world.reaper.reap(&mut world.tracker, supervisor, queue),
         Action::Release(pid) => world.reaper.release(&mut world.tracker, pid),
         // Carried out by the loop itself, which holds what they need.
-        Action::LoadUnits { .. } | Action::Reply { .. } => {}
+        Action::LoadUnits { .. } | Action::Reply { .. } | Action::SendLogs { .. } => {}
         Action::Deliver {
             client,
             service,

@@ -71,7 +71,6 @@ impl Ring {
 #[derive(Default)]
 pub struct LogBook {
     rings: HashMap<String, Ring>,
-    next_seq: u64,
     /// Someone follows: new lines are kept in `fresh` too.
     pub following: bool,
     fresh: Vec<Line>,
@@ -80,7 +79,19 @@ pub struct LogBook {
 thread_local! {
     /// foster's own lines not taken in yet; `None` while they are not kept
     /// (one-command mode has no `fosterctl logs`).
-    static OWN: RefCell<Option<VecDeque<(SystemTime, String)>>> = const { RefCell::new(None) };
+    static OWN: RefCell<Option<VecDeque<(u64, SystemTime, String)>>> = const { RefCell::new(None) };
+    /// The next line's place in the order lines were read, shared by
+    /// foster's own lines and the services': a line logged in the middle
+    /// of a turn comes between the lines relayed before and after it.
+    static NEXT_SEQ: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn next_seq() -> u64 {
+    NEXT_SEQ.with(|n| {
+        let seq = n.get();
+        n.set(seq.wrapping_add(1));
+        seq
+    })
 }
 
 /// From now on, foster's own lines are kept.
@@ -97,7 +108,7 @@ pub fn own_line(text: String) {
             if queue.len() >= OWN_PENDING {
                 queue.pop_front();
             }
-            queue.push_back((SystemTime::now(), text));
+            queue.push_back((next_seq(), SystemTime::now(), text));
         }
     });
 }
@@ -106,13 +117,16 @@ impl LogBook {
     /// Keeps `text`, a line `source` wrote (read at `stamp`), within `cap`
     /// bytes of its lines (0: none kept, but followers still see it).
     pub fn push(&mut self, source: &str, cap: usize, text: &[u8], stamp: SystemTime) {
+        self.keep(next_seq(), source, cap, text, stamp);
+    }
+
+    fn keep(&mut self, seq: u64, source: &str, cap: usize, text: &[u8], stamp: SystemTime) {
         let line = Line {
-            seq: self.next_seq,
+            seq,
             stamp,
             source: source.to_string(),
             text: text.to_vec(),
         };
-        self.next_seq = self.next_seq.wrapping_add(1);
         if self.following {
             self.fresh.push(line.clone());
         }
@@ -126,15 +140,17 @@ impl LogBook {
 
     /// Takes in foster's own lines logged since the last time.
     pub fn take_own(&mut self) {
-        let lines: Vec<(SystemTime, String)> = OWN.with(|own| {
+        let lines: Vec<(u64, SystemTime, String)> = OWN.with(|own| {
             own.try_borrow_mut()
                 .ok()
                 .and_then(|mut own| own.as_mut().map(|q| q.drain(..).collect()))
                 .unwrap_or_default()
         });
-        for (stamp, text) in lines {
-            self.push(FOSTER, OWN_BUFFER, text.as_bytes(), stamp);
+        for (seq, stamp, text) in lines {
+            self.keep(seq, FOSTER, OWN_BUFFER, text.as_bytes(), stamp);
         }
+        // Followers get lines in order, foster's own among the others.
+        self.fresh.sort_by_key(|l| l.seq);
     }
 
     /// The lines read since the last call, for those following.

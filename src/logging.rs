@@ -59,6 +59,7 @@ pub fn init(verbosity: u8, target: Target, timestamps: bool) {
                         Level::Info => 6,
                         Level::Debug | Level::Trace => 7,
                     };
+                    crate::logbook::own_line(record.args().to_string());
                     writeln!(buf, "<{priority}>foster: {}", record.args())
                 });
         }
@@ -78,6 +79,8 @@ pub fn init(verbosity: u8, target: Target, timestamps: bool) {
                     if timestamps {
                         write!(buf, "{} ", crate::wall::now())?;
                     }
+                    // Kept for `fosterctl logs` too, when it is kept.
+                    crate::logbook::own_line(format!("{level}{}", record.args()));
                     writeln!(buf, "foster: {level}{}", record.args())
                 });
         }

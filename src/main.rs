@@ -172,6 +172,10 @@ fn check(dir: &Path) -> u8 {
 /// sources before anything is spawned; the main command prepared before
 /// foster leaves its directory for /.
 fn supervise(mut options: Options, machine: Option<&system::Prepared>) -> (u8, Power) {
+    // With services, `fosterctl logs` shows foster's own lines too.
+    if options.services.is_some() {
+        foster::logbook::keep_own_lines();
+    }
     start_logging(&options, machine);
     // foster moves to / below: a relative services directory is read from
     // where foster was started, now and on every reload.

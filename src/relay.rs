@@ -18,6 +18,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use log::debug;
 
 pub use crate::console::Stream;
+use crate::logbook::LogBook;
 use crate::sys::{Poller, read_pipe};
 
 /// A line longer than this is passed on in pieces.
@@ -33,17 +34,22 @@ pub struct Label {
     pub name: Option<String>,
     /// The time the line was read (`--log-timestamps`, `log_timestamps:`).
     pub timestamps: bool,
+    /// How many bytes of its last lines are kept for `fosterctl logs`
+    /// (`log_buffer:`).
+    pub buffer: usize,
 }
 
 /// Appends `data` to the partial line in `partial`, and every line it
-/// completes to `out` with its label; `stamp` is the time it was read,
-/// when lines get one. Pure: tested without descriptors.
+/// completes to `out` with its label (and gives it, bare, to `each`);
+/// `stamp` is the time it was read, when lines get one. Pure: tested
+/// without descriptors.
 pub fn frame(
     label: &Label,
     stamp: Option<&str>,
     partial: &mut Vec<u8>,
     data: &[u8],
     out: &mut Vec<u8>,
+    mut each: impl FnMut(&[u8]),
 ) {
     partial.extend_from_slice(data);
     let mut start = 0;
@@ -52,18 +58,16 @@ pub fn frame(
         .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
     {
         let end = start + pos;
-        emit(
-            label,
-            stamp,
-            partial.get(start..end).unwrap_or_default(),
-            out,
-        );
+        let line = partial.get(start..end).unwrap_or_default();
+        emit(label, stamp, line, out);
+        each(line);
         start = end + 1;
     }
     partial.drain(..start);
     while partial.len() >= MAX_LINE {
         let piece: Vec<u8> = partial.drain(..MAX_LINE).collect();
         emit(label, stamp, &piece, out);
+        each(&piece);
     }
 }
 
@@ -143,8 +147,9 @@ impl Relay {
         Ok(())
     }
 
-    /// A service pipe is readable (or closed).
-    pub fn readable(&mut self, poller: &Poller, token: u64) {
+    /// A service pipe is readable (or closed): its lines go on, and into
+    /// `book`.
+    pub fn readable(&mut self, poller: &Poller, token: u64, book: &mut LogBook) {
         let Some(source) = self.sources.get_mut(&token) else {
             return;
         };
@@ -168,9 +173,18 @@ impl Relay {
                     let data = buf.get(..n).unwrap_or_default();
                     out.clear();
                     // When foster read them: one clock read per chunk.
-                    let stamp = source.label.timestamps.then(crate::wall::now);
+                    let read_at = std::time::SystemTime::now();
+                    let stamp = source.label.timestamps.then(|| crate::wall::stamp(read_at));
                     let stamp = stamp.as_deref();
-                    frame(&source.label, stamp, &mut source.partial, data, &mut out);
+                    let (name, cap) = (&source.name, source.label.buffer);
+                    frame(
+                        &source.label,
+                        stamp,
+                        &mut source.partial,
+                        data,
+                        &mut out,
+                        |l| book.push(name, cap, l, read_at),
+                    );
                     crate::console::relay_lines(source.stream, &out);
                 }
                 Ok(None) => break,
@@ -178,7 +192,11 @@ impl Relay {
         }
         if ended {
             out.clear();
-            let stamp = source.label.timestamps.then(crate::wall::now);
+            let read_at = std::time::SystemTime::now();
+            if !source.partial.is_empty() {
+                book.push(&source.name, source.label.buffer, &source.partial, read_at);
+            }
+            let stamp = source.label.timestamps.then(|| crate::wall::stamp(read_at));
             flush_partial(
                 &source.label,
                 stamp.as_deref(),
@@ -219,13 +237,14 @@ mod tests {
         Label {
             name: Some("web".into()),
             timestamps: false,
+            buffer: 0,
         }
     }
 
     fn framed(chunks: &[&[u8]]) -> (String, Vec<u8>) {
         let (mut partial, mut out) = (Vec::new(), Vec::new());
         for c in chunks {
-            frame(&web(), None, &mut partial, c, &mut out);
+            frame(&web(), None, &mut partial, c, &mut out, |_| {});
         }
         (String::from_utf8_lossy(&out).into_owned(), partial)
     }
@@ -245,16 +264,28 @@ mod tests {
         let plain = Label {
             name: None,
             timestamps: true,
+            buffer: 0,
         };
         let (mut partial, mut out) = (Vec::new(), Vec::new());
         let stamp = Some("2026-12-03T06:20:01.123Z");
-        frame(&plain, stamp, &mut partial, b"one\ntwo\n", &mut out);
+        let mut bare = Vec::new();
+        frame(
+            &plain,
+            stamp,
+            &mut partial,
+            b"one
+two
+",
+            &mut out,
+            |l| bare.push(l.to_vec()),
+        );
+        assert_eq!(bare, [b"one".to_vec(), b"two".to_vec()]);
         assert_eq!(
             out,
             b"2026-12-03T06:20:01.123Z one\n2026-12-03T06:20:01.123Z two\n"
         );
         out.clear();
-        frame(&web(), stamp, &mut partial, b"three\n", &mut out);
+        frame(&web(), stamp, &mut partial, b"three\n", &mut out, |_| {});
         assert_eq!(out, b"2026-12-03T06:20:01.123Z web | three\n");
     }
 

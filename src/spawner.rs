@@ -190,6 +190,7 @@ pub fn start_service(
             let label = crate::relay::Label {
                 name: (unit.log == LogMode::Prefix).then(|| unit.name.clone()),
                 timestamps: unit.log_timestamps.unwrap_or(world.log_timestamps),
+                buffer: unit.log_buffer,
             };
             if let Err(e) = world
                 .relay

@@ -44,6 +44,10 @@ commands:
   reload                     re-read the services directory
   reload NAME...             send the services their reload_signal
   kill NAME SIGNAL           send a signal to a service's processes
+  logs [-n N] [-f] [NAME...] the last N lines (default 100) of the services'
+                             output, interleaved as foster read them (no
+                             NAME: every service and foster's own lines);
+                             -f: then new lines as they come
   shutdown                   stop everything, as SIGTERM to foster does
   poweroff | reboot | halt   stop everything; as a VM's init, then power off,
                              reboot or halt the machine (elsewhere: shutdown)
@@ -264,6 +268,12 @@ fn parse_args(args: &[String]) -> Result<Invocation, UsageError> {
             "--" => options_ended = true,
             "-h" | "--help" => return Ok(Invocation::Help),
             "--json" if parsed_verb == Verb::Status => words.push(word),
+            "-f" | "--follow" if parsed_verb == Verb::Logs => words.push("-f".into()),
+            "-n" | "--lines" if parsed_verb == Verb::Logs => {
+                let n = args.next().ok_or(UsageError::MissingValue("-n"))?;
+                words.push("-n".into());
+                words.push(n);
+            }
             _ => {
                 if !wait.take(&word, &mut args)? {
                     return Err(UsageError::UnknownOption(word));
@@ -323,6 +333,13 @@ fn main() -> ExitCode {
     let Some(line) = control::request_line(&request.words) else {
         return usage(&UsageError::BadWord);
     };
+    // `logs -f`: what comes is printed as it comes, until foster ends it
+    // (or the user does).
+    if request.words.first().map(String::as_str) == Some("logs")
+        && request.words.iter().any(|w| w == "-f")
+    {
+        return follow(&path, &line);
+    }
     // A waiting request takes as long as the services take, unless
     // --timeout says; any other is answered at once, and the 30 s only
     // keeps a foster that accepts and never answers from hanging a probe.
@@ -368,6 +385,70 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `logs -f`: sends the request, then copies the reply's lines to stdout
+/// as foster sends them, for as long as it does.
+fn follow(path: &str, line: &str) -> ExitCode {
+    let mut stream = match UnixStream::connect(path) {
+        Ok(stream) => stream,
+        Err(e) => {
+            eprintln!("fosterctl: foster is not reachable at {path}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
+    if let Err(e) = stream.write_all(line.as_bytes()) {
+        eprintln!("fosterctl: cannot send the request to {path}: {e}");
+        return ExitCode::from(1);
+    }
+    let mut head = Vec::new();
+    let mut buf = [0u8; 8192];
+    let mut out = std::io::stdout();
+    let mut started = false;
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                eprintln!("fosterctl: reading from foster failed: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let data = buf.get(..n).unwrap_or_default();
+        if started {
+            if out.write_all(data).and_then(|()| out.flush()).is_err() {
+                // Whoever reads our output has gone.
+                return ExitCode::SUCCESS;
+            }
+            continue;
+        }
+        head.extend_from_slice(data);
+        let Some(end) = head.iter().position(|&b| b == b'\n') else {
+            continue;
+        };
+        let first = String::from_utf8_lossy(head.get(..end).unwrap_or_default()).into_owned();
+        if first != Outcome::Ok.word() {
+            let text = String::from_utf8_lossy(&head).into_owned();
+            return match Reply::read(&text) {
+                Ok(reply) => {
+                    eprintln!("fosterctl: {}", reply.text);
+                    ExitCode::from(reply.outcome.exit_code())
+                }
+                Err(unexpected) => {
+                    eprintln!("fosterctl: unexpected reply \"{}\"", unexpected.first_line);
+                    ExitCode::from(1)
+                }
+            };
+        }
+        started = true;
+        let rest = head.get(end + 1..).unwrap_or_default();
+        if out.write_all(rest).and_then(|()| out.flush()).is_err() {
+            return ExitCode::SUCCESS;
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// Why a request got no reply.

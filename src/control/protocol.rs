@@ -80,10 +80,11 @@ pub enum Verb {
     Poweroff,
     Reboot,
     Halt,
+    Logs,
 }
 
 impl Verb {
-    pub const ALL: [Verb; 10] = [
+    pub const ALL: [Verb; 11] = [
         Verb::Status,
         Verb::Start,
         Verb::Stop,
@@ -94,6 +95,7 @@ impl Verb {
         Verb::Poweroff,
         Verb::Reboot,
         Verb::Halt,
+        Verb::Logs,
     ];
 
     /// The word as it is sent.
@@ -109,6 +111,7 @@ impl Verb {
             Verb::Poweroff => "poweroff",
             Verb::Reboot => "reboot",
             Verb::Halt => "halt",
+            Verb::Logs => "logs",
         }
     }
 
@@ -137,7 +140,20 @@ pub enum Request {
     /// `poweroff`, `reboot`, `halt`: shut down, then (as a machine's init)
     /// end with that `reboot(2)` call.
     Power(crate::supervisor::Power),
+    /// `logs [-n N] [-f] [NAME...]`: the last `lines` lines of the named
+    /// services (every service and foster's own when none is named); with
+    /// `follow`, the connection stays open and new lines follow.
+    Logs {
+        names: Vec<String>,
+        lines: usize,
+        follow: bool,
+    },
 }
+
+/// How many lines `logs` shows unless `-n` says.
+pub const DEFAULT_LOG_LINES: usize = 100;
+/// The most `logs -n` may ask for.
+pub const MAX_LOG_LINES: usize = 100_000;
 
 /// Whether a `start`, `stop` or `restart` is answered at once (`No`: the
 /// request was taken) or once every named service has got where it was
@@ -328,6 +344,33 @@ pub fn parse(bytes: &[u8]) -> Result<Request, String> {
         Verb::Poweroff => no_arguments(Request::Power(crate::supervisor::Power::Poweroff)),
         Verb::Reboot => no_arguments(Request::Power(crate::supervisor::Power::Reboot)),
         Verb::Halt => no_arguments(Request::Power(crate::supervisor::Power::Halt)),
+        Verb::Logs => {
+            let (mut names, mut lines, mut follow) = (Vec::new(), DEFAULT_LOG_LINES, false);
+            let mut words = rest.into_iter();
+            while let Some(word) = words.next() {
+                match word.as_str() {
+                    "-f" | "--follow" => follow = true,
+                    "-n" | "--lines" => {
+                        let n = words.next().ok_or("logs: -n needs a number of lines")?;
+                        lines = match n.parse::<usize>() {
+                            Ok(n) if n <= MAX_LOG_LINES => n,
+                            _ => {
+                                return Err(format!(
+                                    "logs: -n takes 0 to {MAX_LOG_LINES} lines, not \"{}\"",
+                                    n.chars().take(20).collect::<String>()
+                                ));
+                            }
+                        };
+                    }
+                    _ => names.push(word),
+                }
+            }
+            Ok(Request::Logs {
+                names,
+                lines,
+                follow,
+            })
+        }
     }
 }
 

@@ -64,7 +64,21 @@ enum Stage {
     Handed,
     /// Writing the reply; `written` bytes of it are out.
     Replying { reply: Vec<u8>, written: usize },
+    /// `logs -f`: new lines of `sources` (every one's when empty) are sent
+    /// as they come; `out` holds what the client has not taken yet (at
+    /// most [`FOLLOW_MAX`]), and lines that did not fit are counted in
+    /// `skipped` until there is room to say so.
+    Following {
+        sources: Vec<String>,
+        out: Vec<u8>,
+        written: usize,
+        skipped: u64,
+    },
 }
+
+/// The most a `logs -f` client may leave unread before new lines are
+/// skipped (and counted) for it: a slow reader never slows foster.
+pub const FOLLOW_MAX: usize = 64 * 1024;
 
 /// What [`Connections::serve`] found on a connection.
 #[derive(Debug)]
@@ -116,7 +130,7 @@ impl Connections {
     pub fn next_deadline(&self) -> Option<Instant> {
         self.open
             .values()
-            .filter(|c| !c.handed())
+            .filter(|c| !c.handed() && !c.following())
             .map(|c| c.active)
             .min()
             .map(|t| t + IDLE_TIMEOUT)
@@ -215,7 +229,7 @@ impl Connections {
         let Some((&token, _)) = self
             .open
             .iter()
-            .filter(|(_, c)| !c.handed())
+            .filter(|(_, c)| !c.handed() && !c.following())
             .filter(|(_, c)| now.saturating_duration_since(c.active) >= EVICTABLE_AFTER)
             .min_by_key(|(_, c)| c.active)
         else {
@@ -232,7 +246,7 @@ impl Connections {
         let stale: Vec<u64> = self
             .open
             .iter()
-            .filter(|(_, c)| !c.handed())
+            .filter(|(_, c)| !c.handed() && !c.following())
             .filter(|(_, c)| now.saturating_duration_since(c.active) >= IDLE_TIMEOUT)
             .map(|(&t, _)| t)
             .collect();
@@ -253,6 +267,17 @@ impl Connections {
             None => return Served::Nothing,
             Some(Stage::Replying { .. }) => {
                 self.write(token, poller, now);
+                return Served::Nothing;
+            }
+            // Writable with lines to send; else watched for its hangup
+            // alone: the follower left.
+            Some(Stage::Following { out, written, .. }) => {
+                if *written < out.len() {
+                    self.write_following(token, poller, now);
+                } else {
+                    debug!("a logs -f client left");
+                    self.close(token, poller);
+                }
                 return Served::Nothing;
             }
             // Watched for nothing but its hangup (or an error): the client
@@ -384,6 +409,142 @@ impl Connections {
         }
     }
 
+    /// The answer to `logs`: `text` (the lines asked for); with
+    /// `follow: Some(sources)`, the connection then stays open for the new
+    /// lines of those sources (see [`Connections::feed`]).
+    pub fn send_logs(
+        &mut self,
+        client: Client,
+        text: Vec<u8>,
+        follow: Option<Vec<String>>,
+        poller: &Poller,
+    ) {
+        let mut reply = Reply::ok("").render();
+        reply.extend_from_slice(&text);
+        let Some(sources) = follow else {
+            self.answer(client.0, reply, poller, Instant::now());
+            return;
+        };
+        let token = client.0;
+        let Some(conn) = self.open.get_mut(&token) else {
+            return;
+        };
+        conn.stage = Stage::Following {
+            sources,
+            out: reply,
+            written: 0,
+            skipped: 0,
+        };
+        if poller.rewatch(conn.stream.as_fd(), token, true).is_err() {
+            self.close(token, poller);
+            return;
+        }
+        self.write_following(token, poller, Instant::now());
+    }
+
+    /// Whether some client follows the logs.
+    pub fn following(&self) -> bool {
+        self.open.values().any(Connection::following)
+    }
+
+    /// New lines for those following: each gets those of its sources, as
+    /// far as its room goes; what does not fit is skipped and counted.
+    pub fn feed(&mut self, lines: &[crate::logbook::Line], poller: &Poller) {
+        if lines.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut woken = Vec::new();
+        for (&token, conn) in self.open.iter_mut() {
+            let Stage::Following {
+                sources,
+                out,
+                written,
+                skipped,
+            } = &mut conn.stage
+            else {
+                continue;
+            };
+            let idle = *written >= out.len();
+            for line in lines {
+                if !sources.is_empty() && !sources.contains(&line.source) {
+                    continue;
+                }
+                if out.len().saturating_sub(*written) >= FOLLOW_MAX {
+                    *skipped = skipped.saturating_add(1);
+                    continue;
+                }
+                if *skipped > 0 {
+                    out.extend_from_slice(format!("[{skipped} lines skipped]\n").as_bytes());
+                    *skipped = 0;
+                }
+                line.render(out);
+            }
+            if idle && *written < out.len() {
+                woken.push(token);
+            }
+        }
+        for token in woken {
+            let watched = self
+                .open
+                .get(&token)
+                .map(|c| poller.rewatch(c.stream.as_fd(), token, true).is_ok());
+            match watched {
+                Some(true) => self.write_following(token, poller, now),
+                Some(false) => self.close(token, poller),
+                None => {}
+            }
+        }
+    }
+
+    /// Writes what a follower takes now; once it has taken everything, it
+    /// is watched for its hangup alone until more comes.
+    fn write_following(&mut self, token: u64, poller: &Poller, now: Instant) {
+        let Some(conn) = self.open.get_mut(&token) else {
+            return;
+        };
+        let Stage::Following {
+            out,
+            written,
+            skipped,
+            ..
+        } = &mut conn.stage
+        else {
+            return;
+        };
+        let gone = loop {
+            if *written >= out.len() {
+                // It has caught up: what it missed is said at once.
+                if *skipped == 0 {
+                    break false;
+                }
+                out.clear();
+                *written = 0;
+                out.extend_from_slice(format!("[{skipped} lines skipped]\n").as_bytes());
+                *skipped = 0;
+            }
+            match conn.stream.write(out.get(*written..).unwrap_or_default()) {
+                Ok(0) => break true,
+                Ok(n) => {
+                    conn.active = now;
+                    *written = written.saturating_add(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break true,
+            }
+        };
+        if gone {
+            self.close(token, poller);
+            return;
+        }
+        out.clear();
+        *written = 0;
+        if poller.watch_hangup(conn.stream.as_fd(), token).is_err() {
+            self.close(token, poller);
+        }
+    }
+
     fn close(&mut self, token: u64, poller: &Poller) {
         if let Some(conn) = self.open.remove(&token) {
             poller.unwatch(conn.stream.as_fd());
@@ -395,6 +556,11 @@ impl Connection {
     /// Its request is with the core.
     fn handed(&self) -> bool {
         matches!(self.stage, Stage::Handed)
+    }
+
+    /// It follows the logs (`logs -f`): not idle, whatever it reads.
+    fn following(&self) -> bool {
+        matches!(self.stage, Stage::Following { .. })
     }
 }
 

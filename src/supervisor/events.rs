@@ -276,6 +276,16 @@ pub enum Action {
     CancelProbe {
         probe: u64,
     },
+    /// Answer `client`'s `logs` with the last `lines` lines of `sources`
+    /// (every service and foster's own when empty), after `notes`; with
+    /// `follow`, keep its connection and send it new lines as they come.
+    SendLogs {
+        client: Client,
+        sources: Vec<String>,
+        notes: Vec<String>,
+        lines: usize,
+        follow: bool,
+    },
     /// Exit foster with this status.
     Exit(u8),
 }

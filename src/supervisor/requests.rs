@@ -98,7 +98,8 @@ impl Supervisor {
             | Request::Start(names, _)
             | Request::Stop(names, _)
             | Request::Restart(names, _)
-            | Request::Reload(names) => names.clone(),
+            | Request::Reload(names)
+            | Request::Logs { names, .. } => names.clone(),
             Request::Kill { name, .. } => vec![name.clone()],
             Request::Shutdown | Request::Power(_) => vec![],
         };
@@ -121,7 +122,7 @@ impl Supervisor {
                 }
             }
         }
-        let changing = !matches!(request, Request::Status { .. });
+        let changing = !matches!(request, Request::Status { .. } | Request::Logs { .. });
         if changing && self.phase != Phase::Up {
             return Some(Reply::error("foster is shutting down"));
         }
@@ -260,6 +261,33 @@ impl Supervisor {
                     }
                     None => Reply::error(format!("{name} is not running")),
                 }
+            }
+            Request::Logs {
+                names,
+                lines,
+                follow,
+            } => {
+                // What foster does not read, it cannot show.
+                let notes = names
+                    .iter()
+                    .filter_map(|n| self.services.get(n))
+                    .filter(|s| !s.unit.log.is_relayed())
+                    .map(|s| {
+                        let mode = match s.unit.log {
+                            crate::unit::LogMode::None => "none",
+                            _ => "inherit",
+                        };
+                        format!("{}: not captured (log: {mode})", s.name())
+                    })
+                    .collect();
+                actions.push(Action::SendLogs {
+                    client,
+                    sources: names,
+                    notes,
+                    lines,
+                    follow,
+                });
+                return None;
             }
             Request::Shutdown => {
                 info!("shutdown requested");

@@ -145,3 +145,214 @@ fn foster_log_timestamps_in_the_environment_stamps_one_commands_log_too() {
         assert_eq!(start(cmd).finish().code(), 2, "{mode:?}");
     }
 }
+
+fn logs(socket: &str, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["logs"];
+    all.extend_from_slice(args);
+    fosterctl(socket, &all)
+}
+
+#[test]
+fn logs_shows_the_last_lines_of_every_service_in_the_order_read_with_fosters_own() {
+    for mode in modes() {
+        let dir = TempDir::new("logs-n");
+        let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
+        let units = TempDir::new("logs-n-units");
+        // Each starts once the one before has exited: their lines come in
+        // this order.
+        units.write(
+            "first.yaml",
+            "type: oneshot\ncommand: \"echo one\"\nlog: prefix\n",
+        );
+        units.write(
+            "second.yaml",
+            "type: oneshot\ncommand: \"echo two; echo two-err >&2\"\nlog: plain\ndepends_on: [first]\n",
+        );
+        units.write(
+            "third.yaml",
+            "type: oneshot\ncommand: \"echo three\"\nlog: prefix\ndepends_on: [second]\n",
+        );
+        units.write("quiet.yaml", "command: [sleep, \"1000\"]\n");
+        let running = start(foster(
+            mode,
+            &["--socket", &socket, "--services", &units.path()],
+        ));
+        eventually("third has run", || {
+            field(
+                &fosterctl(&socket, &["status", "--json", "third"]).1,
+                "state",
+            ) == "exited"
+        });
+        let (code, all, _) = logs(&socket, &[]);
+        assert_eq!(code, 0, "{mode:?}");
+        let relayed: Vec<&str> = all
+            .lines()
+            .filter_map(after_stamp)
+            .filter(|l| !l.starts_with("foster | "))
+            .collect();
+        assert_eq!(
+            relayed,
+            [
+                "first | one",
+                "second | two",
+                "second | two-err",
+                "third | three"
+            ],
+            "{mode:?}: {all}"
+        );
+        // foster's own lines are there too, among them.
+        assert!(
+            all.lines()
+                .filter_map(after_stamp)
+                .any(|l| l.starts_with("foster | second: started as ")),
+            "{mode:?}: {all}"
+        );
+        // One service; the last line only.
+        let (_, second, _) = logs(&socket, &["second"]);
+        let second: Vec<&str> = second.lines().filter_map(after_stamp).collect();
+        assert_eq!(second, ["second | two", "second | two-err"], "{mode:?}");
+        let (_, last, _) = logs(&socket, &["-n", "1", "first", "third"]);
+        assert_eq!(
+            last.lines().filter_map(after_stamp).collect::<Vec<_>>(),
+            ["third | three"],
+            "{mode:?}"
+        );
+        // What foster does not read, it says it cannot show; an unknown
+        // name is refused.
+        assert_eq!(
+            logs(&socket, &["quiet"]).1,
+            "quiet: not captured (log: inherit)\n"
+        );
+        let (code, _, err) = logs(&socket, &["nobody"]);
+        assert_eq!(code, 1, "{mode:?}");
+        assert!(err.contains("unknown service \"nobody\""), "{err}");
+        fosterctl(&socket, &["shutdown"]);
+        running.finish();
+    }
+}
+
+#[test]
+fn logs_f_streams_new_lines_and_a_follower_that_never_reads_slows_nothing() {
+    use std::io::{BufRead, Read, Write};
+    for mode in modes() {
+        let dir = TempDir::new("logs-f");
+        let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
+        let go = dir.0.join("go").to_string_lossy().into_owned();
+        let units = TempDir::new("logs-f-units");
+        // Floods its output once `go` exists.
+        units.write(
+            "chatty.yaml",
+            &format!(
+                "command: \"while [ ! -e {go} ]; do sleep 0.05; done; i=0; while [ $i -lt 20000 ]; do echo \\\"line $i of a flood of lines\\\"; i=$((i+1)); done; echo flood-done; exec sleep 1000\"\nlog: prefix\n"
+            ),
+        );
+        units.write(
+            "echoer.yaml",
+            "command: \"trap 'echo fresh-line' USR1; echo echoer-up; while :; do sleep 0.05; done\"\nlog: prefix\n",
+        );
+        units.write(
+            "web.yaml",
+            "command: [sleep, \"1000\"]\nrestart_delay: 0s\n",
+        );
+        let running = start(foster(
+            mode,
+            &["--socket", &socket, "--services", &units.path()],
+        ));
+        eventually("echoer is up", || {
+            logs(&socket, &["echoer"]).1.contains("echoer | echoer-up")
+        });
+        // A follower that never reads.
+        let mut slow = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        slow.write_all(b"logs -f -n 0 chatty\n").unwrap();
+        // A follower that does, through fosterctl.
+        let mut follower = std::process::Command::new(env!("CARGO_BIN_EXE_fosterctl"))
+            .args(["--socket", &socket, "logs", "-f", "-n", "0", "echoer"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(follower.stdout.take().unwrap()).lines();
+        std::fs::write(&go, "").unwrap();
+        eventually("the flood is over", || {
+            logs(&socket, &["-n", "1", "chatty"])
+                .1
+                .contains("chatty | flood-done")
+        });
+        // foster went on: a restart is done and status answers.
+        let before = field(&fosterctl(&socket, &["status", "--json", "web"]).1, "pid");
+        assert_eq!(fosterctl(&socket, &["restart", "web"]).0, 0, "{mode:?}");
+        let after = field(&fosterctl(&socket, &["status", "--json", "web"]).1, "pid");
+        assert_ne!(before, after, "{mode:?}");
+        // A new line reaches the follower that reads.
+        assert_eq!(fosterctl(&socket, &["kill", "echoer", "USR1"]).0, 0);
+        // (The shell may first report its `sleep`, killed by the signal.)
+        let got: Vec<String> = lines
+            .by_ref()
+            .take(3)
+            .map(|l| l.expect("readable"))
+            .take_while(|l| after_stamp(l) != Some("echoer | fresh-line"))
+            .collect();
+        assert!(got.len() < 3, "{mode:?}: no fresh line, but {got:?}");
+        // The one that never read: what did not fit was skipped, and said.
+        slow.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 65536];
+        while !String::from_utf8_lossy(&seen).contains(" lines skipped]\n") {
+            let n = slow.read(&mut buf).expect("the follower's lines");
+            assert!(n > 0, "{mode:?}: the follower was closed");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        let seen = String::from_utf8_lossy(&seen);
+        assert!(seen.starts_with("ok\n"), "{mode:?}");
+        // What it got before the skip is whole lines, in order.
+        let first = seen.lines().nth(1).unwrap_or_default();
+        assert_eq!(
+            after_stamp(first),
+            Some("chatty | line 0 of a flood of lines"),
+            "{mode:?}"
+        );
+        let _ = follower.kill();
+        let _ = follower.wait();
+        fosterctl(&socket, &["shutdown"]);
+        running.finish();
+    }
+}
+
+#[test]
+fn a_service_switched_from_inherit_to_prefix_by_a_reload_is_captured_from_its_next_start() {
+    for mode in modes() {
+        let dir = TempDir::new("logs-reload");
+        let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
+        let units = TempDir::new("logs-reload-units");
+        units.write(
+            "web.yaml",
+            "command: \"echo run-output; exec sleep 1000\"\n",
+        );
+        let running = start(foster(
+            mode,
+            &["--socket", &socket, "--services", &units.path()],
+        ));
+        eventually("web runs", || {
+            field(&fosterctl(&socket, &["status", "--json", "web"]).1, "state") == "running"
+        });
+        assert_eq!(
+            logs(&socket, &["web"]).1,
+            "web: not captured (log: inherit)\n",
+            "{mode:?}"
+        );
+        units.write(
+            "web.yaml",
+            "command: \"echo run-output; exec sleep 1000\"\nlog: prefix\n",
+        );
+        assert_eq!(fosterctl(&socket, &["reload"]).0, 0, "{mode:?}");
+        eventually("the new run is captured", || {
+            logs(&socket, &["web"])
+                .1
+                .lines()
+                .filter_map(after_stamp)
+                .any(|l| l == "web | run-output")
+        });
+        fosterctl(&socket, &["shutdown"]);
+        running.finish();
+    }
+}
