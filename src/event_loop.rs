@@ -369,6 +369,7 @@ pub fn run(
         let known = |name: &str| supervisor.id(name).is_some();
         world.stores.retain(known, &sources.poller);
         world.logbook.retain(known);
+        world.relay.retain_files(known);
         crate::console::watch(&sources.poller);
         world.relay.resume(&sources.poller);
         if let Some((listener, _)) = &sources.control {

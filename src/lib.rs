@@ -23,6 +23,7 @@ pub mod duration;
 pub mod event_loop;
 pub mod fd_store;
 pub mod logbook;
+pub mod logfile;
 pub mod logging;
 pub mod notify;
 pub mod pidfile;

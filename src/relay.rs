@@ -19,6 +19,7 @@ use log::debug;
 
 pub use crate::console::Stream;
 use crate::logbook::LogBook;
+use crate::logfile::{FileSpec, LogFile};
 use crate::sys::{Poller, read_pipe};
 
 /// A line longer than this is passed on in pieces.
@@ -104,6 +105,8 @@ struct Source {
 /// Every service pipe being relayed.
 pub struct Relay {
     sources: BTreeMap<u64, Source>,
+    /// The log files of services with `log_file:`, by service name.
+    files: std::collections::HashMap<String, LogFile>,
     next: u64,
     /// Some source is paused, waiting for its output to drain.
     paused: bool,
@@ -113,6 +116,7 @@ impl Default for Relay {
     fn default() -> Relay {
         Relay {
             sources: BTreeMap::new(),
+            files: std::collections::HashMap::new(),
             next: FIRST_SOURCE,
             paused: false,
         }
@@ -147,8 +151,29 @@ impl Relay {
         Ok(())
     }
 
-    /// A service pipe is readable (or closed): its lines go on, and into
-    /// `book`.
+    /// The log file of service `name` from now on (`None`: none): one
+    /// whose spec changed is closed, and the new one opened at its first
+    /// line.
+    pub fn set_file(&mut self, name: &str, spec: Option<FileSpec>) {
+        match spec {
+            None => {
+                self.files.remove(name);
+            }
+            Some(spec) if self.files.get(name).is_some_and(|f| f.spec == spec) => {}
+            Some(spec) => {
+                self.files
+                    .insert(name.to_string(), LogFile::new(name, spec));
+            }
+        }
+    }
+
+    /// Closes the log files of services foster no longer knows.
+    pub fn retain_files(&mut self, known: impl Fn(&str) -> bool) {
+        self.files.retain(|name, _| known(name));
+    }
+
+    /// A service pipe is readable (or closed): its lines go on, into
+    /// `book`, and into its log file.
     pub fn readable(&mut self, poller: &Poller, token: u64, book: &mut LogBook) {
         let Some(source) = self.sources.get_mut(&token) else {
             return;
@@ -185,6 +210,9 @@ impl Relay {
                         &mut out,
                         |l| book.push(name, cap, l, read_at),
                     );
+                    if let Some(file) = self.files.get_mut(&source.name) {
+                        file.append(&out);
+                    }
                     crate::console::relay_lines(source.stream, &out);
                 }
                 Ok(None) => break,
@@ -203,6 +231,9 @@ impl Relay {
                 &mut source.partial,
                 &mut out,
             );
+            if let Some(file) = self.files.get_mut(&source.name) {
+                file.append(&out);
+            }
             crate::console::relay_lines(source.stream, &out);
             poller.unwatch(source.fd.as_fd());
             self.sources.remove(&token);

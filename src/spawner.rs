@@ -130,6 +130,15 @@ pub fn start_service(
     } else {
         None
     };
+    world.relay.set_file(
+        &unit.name,
+        unit.log_file.as_ref().map(|f| crate::logfile::FileSpec {
+            path: f.path.clone(),
+            max_size: f.max_size,
+            keep: f.keep,
+            owner: unit.credentials.as_ref().map(|c| (c.uid, c.gid)),
+        }),
+    );
     // `log: none`: its output goes nowhere, at no cost to foster.
     let null = match unit.log {
         LogMode::None => Some(

@@ -165,6 +165,9 @@ pub struct Unit {
     /// `log_buffer:`: how many bytes of its last lines foster keeps for
     /// `fosterctl logs` (0: none).
     pub log_buffer: usize,
+    /// `log_file:`, `log_max_size:`, `log_keep:`: the file its relayed
+    /// lines are also written to, rotated by size.
+    pub log_file: Option<LogFileSpec>,
     /// Resource limits set before exec (`limits:`), in the file's order;
     /// those not named are inherited from foster.
     pub limits: Vec<Rlimit>,
@@ -222,6 +225,7 @@ impl Unit {
             health: None,
             log_timestamps: None,
             log_buffer: DEFAULT_LOG_BUFFER,
+            log_file: None,
             limits: Vec::new(),
             umask: None,
             nice: None,
@@ -238,6 +242,22 @@ impl Unit {
 pub const DEFAULT_LOG_BUFFER: usize = 64 * 1024;
 /// The most `log_buffer:` may ask.
 pub const MAX_LOG_BUFFER: usize = 64 * 1024 * 1024;
+
+/// `log_file:` and its rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFileSpec {
+    /// Absolute.
+    pub path: PathBuf,
+    /// `log_max_size:` (default 10M): rotated before it would pass this.
+    pub max_size: u64,
+    /// `log_keep:` (default 5): `PATH.1` … `PATH.N` are kept.
+    pub keep: u32,
+}
+
+/// `log_max_size:` unless a unit says.
+pub const DEFAULT_LOG_MAX_SIZE: u64 = 10 * 1024 * 1024;
+/// `log_keep:` unless a unit says.
+pub const DEFAULT_LOG_KEEP: u32 = 5;
 
 /// One `env_file:` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]

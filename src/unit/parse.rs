@@ -274,6 +274,9 @@ pub(super) fn parse_unit(
     let mut health = None;
     let mut log_timestamps: Option<(bool, &Spanned<Node>)> = None;
     let mut log_buffer = defaults.log_buffer;
+    let mut log_file: Option<(PathBuf, &Spanned<Node>)> = None;
+    let mut log_max_size: Option<(u64, &Spanned<Node>)> = None;
+    let mut log_keep: Option<(u32, &Spanned<Node>)> = None;
     let mut readiness_node = None;
     let mut limits = defaults.limits;
     let mut umask = defaults.umask;
@@ -519,6 +522,49 @@ pub(super) fn parse_unit(
                     }
                 }
             }
+            "log_file" => {
+                if let Some(text) = c.string("log_file", value) {
+                    if text.starts_with('/') {
+                        log_file = Some((PathBuf::from(text), value));
+                    } else {
+                        c.at(
+                            value,
+                            format!("log_file: \"{text}\" must be an absolute path"),
+                        );
+                    }
+                }
+            }
+            "log_max_size" => {
+                let text = match &value.value {
+                    Node::Int(n) => Some(n.to_string()),
+                    _ => c.string("log_max_size", value),
+                };
+                if let Some(text) = text {
+                    match log_buffer_size(&text) {
+                        Some(n) if n >= 1024 => {
+                            log_max_size = Some((u64::try_from(n).unwrap_or(u64::MAX), value))
+                        }
+                        Some(_) => c.at(value, "log_max_size: at least 1K"),
+                        None => c.at(
+                            value,
+                            format!("log_max_size: \"{text}\" is not a size such as 10M (bytes, or K, M, G)"),
+                        ),
+                    }
+                }
+            }
+            "log_keep" => match value.value {
+                Node::Int(n) if (0..=1000).contains(&n) => {
+                    log_keep = Some((u32::try_from(n).unwrap_or(0), value))
+                }
+                Node::Int(n) => c.at(value, format!("log_keep: {n} is out of range (0 to 1000)")),
+                ref other => {
+                    let found = other.describe();
+                    c.at(
+                        value,
+                        format!("log_keep: expected a number of files, found {found}"),
+                    );
+                }
+            },
             "log_timestamps" => {
                 if let Some(b) = c.boolean("log_timestamps", value) {
                     log_timestamps = Some((b, value));
@@ -724,6 +770,22 @@ pub(super) fn parse_unit(
             "restart_mode: overlap needs a readiness foster can see (type: notify): the old run is stopped once the new one is ready",
         );
     }
+    if let Some((_, node)) = log_file
+        && !log.is_relayed()
+    {
+        c.at(
+            node,
+            "log_file: needs log: prefix or plain (foster does not read the output of log: inherit or none)",
+        );
+    }
+    for node in [log_max_size.map(|(_, n)| n), log_keep.map(|(_, n)| n)]
+        .into_iter()
+        .flatten()
+    {
+        if log_file.is_none() {
+            c.at(node, "this key is for log_file: it needs one");
+        }
+    }
     if let Some((true, node)) = log_timestamps
         && !log.is_relayed()
     {
@@ -847,6 +909,11 @@ pub(super) fn parse_unit(
         health,
         log_timestamps: log_timestamps.map(|(b, _)| b),
         log_buffer,
+        log_file: log_file.map(|(path, _)| super::LogFileSpec {
+            path,
+            max_size: log_max_size.map_or(super::DEFAULT_LOG_MAX_SIZE, |(n, _)| n),
+            keep: log_keep.map_or(super::DEFAULT_LOG_KEEP, |(n, _)| n),
+        }),
         limits,
         umask,
         nice,
@@ -862,12 +929,13 @@ pub(super) fn parse_unit(
     })
 }
 
-/// A size in bytes: a whole number, with `K` or `M` (1024-based).
+/// A size in bytes: a whole number, with `K`, `M` or `G` (1024-based).
 fn log_buffer_size(text: &str) -> Option<usize> {
     let text = text.trim();
-    let (number, shift) = match text.strip_suffix(['K', 'M']) {
+    let (number, shift) = match text.strip_suffix(['K', 'M', 'G']) {
         Some(n) if text.ends_with('K') => (n, 10),
-        Some(n) => (n, 20),
+        Some(n) if text.ends_with('M') => (n, 20),
+        Some(n) => (n, 30),
         None => (text, 0),
     };
     if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {

@@ -1351,3 +1351,34 @@ fn log_modes_and_log_timestamps_are_read_and_checked() {
         ]
     );
 }
+
+#[test]
+fn log_file_its_rotation_and_log_buffer_are_read_and_checked() {
+    let (units, problems) = check(&[
+        ("a", "command: [a]\nlog: prefix\nlog_file: /var/log/a.log\nlog_max_size: 1M\nlog_keep: 3\nlog_buffer: 16K\n"),
+        ("b", "command: [b]\nlog: plain\nlog_file: /var/log/b.log\nlog_buffer: 0\n"),
+    ]);
+    assert!(problems.is_empty(), "{problems:?}");
+    let a = units["a"].log_file.clone().unwrap();
+    assert_eq!((a.path.to_str(), a.max_size, a.keep), (Some("/var/log/a.log"), 1 << 20, 3));
+    assert_eq!(units["a"].log_buffer, 16 * 1024);
+    let b = units["b"].log_file.clone().unwrap();
+    assert_eq!((b.max_size, b.keep), (10 << 20, 5));
+    assert_eq!(units["b"].log_buffer, 0);
+    let (_, problems) = check(&[
+        ("c", "command: [c]\nlog_file: /var/log/c.log\n"),
+        ("d", "command: [d]\nlog: prefix\nlog_file: logs/d.log\nlog_max_size: 10\nlog_keep: -1\nlog_buffer: 1T\n"),
+        ("e", "command: [e]\nlog: prefix\nlog_keep: 2\n"),
+    ]);
+    assert_eq!(
+        problems,
+        [
+            "c.yaml:2:11: log_file: needs log: prefix or plain (foster does not read the output of log: inherit or none)",
+            "d.yaml:3:11: log_file: \"logs/d.log\" must be an absolute path",
+            "d.yaml:4:15: log_max_size: at least 1K",
+            "d.yaml:5:11: log_keep: -1 is out of range (0 to 1000)",
+            "d.yaml:6:13: log_buffer: \"1T\" is not a size such as 64K (bytes, or K, M)",
+            "e.yaml:3:11: this key is for log_file: it needs one",
+        ]
+    );
+}

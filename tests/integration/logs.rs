@@ -356,3 +356,145 @@ fn a_service_switched_from_inherit_to_prefix_by_a_reload_is_captured_from_its_ne
         running.finish();
     }
 }
+
+/// The numbered lines of a log file, in order.
+fn numbers_in(path: &std::path::Path) -> Vec<u32> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            l.strip_prefix("web | line ")
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{}: a line cut or foreign: {l:?}", path.display()))
+        })
+        .collect()
+}
+
+#[test]
+fn log_files_rotate_at_their_size_keeping_log_keep_files_of_whole_lines() {
+    use std::os::unix::fs::MetadataExt;
+    for mode in modes() {
+        let dir = TempDir::new("logs-rotate");
+        let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
+        let file = dir.0.join("web.log");
+        let units = TempDir::new("logs-rotate-units");
+        // 400 lines of about 40 bytes (16 KB) into files of at most 2 KiB:
+        // the current one and two rotated ones are kept.
+        units.write(
+            "web.yaml",
+            &format!(
+                "command: \"i=0; while [ $i -lt 400 ]; do echo \\\"line $i of the web service\\\"; i=$((i+1)); done; echo last-line; exec sleep 1000\"\nlog: prefix\nlog_file: {}\nlog_max_size: 2K\nlog_keep: 2\nuser: nobody\n",
+                file.display()
+            ),
+        );
+        std::fs::set_permissions(&dir.0, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let running = start(foster(
+            mode,
+            &["--socket", &socket, "--services", &units.path()],
+        ));
+        eventually("the last line is written", || {
+            std::fs::read_to_string(&file).is_ok_and(|t| t.contains("web | last-line"))
+        });
+        fosterctl(&socket, &["shutdown"]);
+        running.finish();
+        let (one, two, three) = (
+            dir.0.join("web.log.1"),
+            dir.0.join("web.log.2"),
+            dir.0.join("web.log.3"),
+        );
+        assert!(!three.exists(), "{mode:?}: more than log_keep files");
+        for path in [&file, &one, &two] {
+            let meta = std::fs::metadata(path).unwrap();
+            assert!(
+                meta.len() <= 2048,
+                "{mode:?}: {} is {} bytes",
+                path.display(),
+                meta.len()
+            );
+            // 0640, the service's user's.
+            assert_eq!(meta.mode() & 0o777, 0o640, "{mode:?}");
+            assert_eq!(meta.uid(), 65534, "{mode:?}");
+        }
+        // Oldest to newest, the numbers run on without a gap, and each
+        // file but the current one ends where the next begins: no line
+        // lost or split.
+        let mut kept = numbers_in(&two);
+        kept.extend(numbers_in(&one));
+        let current = std::fs::read_to_string(&file).unwrap();
+        let (before_last, _) = current.split_once("web | last-line").unwrap();
+        let tmp = dir.0.join("current");
+        std::fs::write(&tmp, before_last).unwrap();
+        kept.extend(numbers_in(&tmp));
+        assert!(!kept.is_empty(), "{mode:?}");
+        let first = kept[0];
+        assert_eq!(
+            kept,
+            (first..400).collect::<Vec<_>>(),
+            "{mode:?}: lines lost or out of order"
+        );
+    }
+}
+
+#[test]
+fn a_full_disk_drops_and_counts_the_files_lines_and_the_service_goes_on() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(std::env::var_os("CI").is_none(), "CI=true but not root");
+        eprintln!("note: skipping: mounting a small tmpfs needs root");
+        return;
+    }
+    for mode in modes() {
+        let dir = TempDir::new("logs-full");
+        let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
+        let disk = dir.0.join("disk");
+        std::fs::create_dir(&disk).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&disk)
+            .status()
+            .unwrap();
+        assert!(mounted.success(), "cannot mount a tmpfs");
+        let file = disk.join("web.log");
+        let go = dir.0.join("go");
+        let units = TempDir::new("logs-full-units");
+        // 3,000 lines (about 100 KB) fill the 64 KB disk; once `go` exists
+        // it says it is still there, again and again.
+        units.write(
+            "web.yaml",
+            &format!(
+                "command: \"i=0; while [ $i -lt 3000 ]; do echo \\\"line $i of a service filling the disk\\\"; i=$((i+1)); done; echo flood-over; while [ ! -e {} ]; do sleep 0.05; done; while :; do echo still-here; sleep 0.2; done\"\nlog: prefix\nlog_file: {}\n",
+                go.display(),
+                file.display()
+            ),
+        );
+        let mut running = start(foster(
+            mode,
+            &["--socket", &socket, "--services", &units.path()],
+        ));
+        running.expect_line("web | flood-over");
+        running.expect_stderr("web: log file");
+        // The file holds whole lines only, fewer than were written.
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.ends_with('\n'), "{mode:?}: a line cut");
+        assert!(text.lines().count() < 3000, "{mode:?}");
+        // Room again: writing resumes, and the drop is counted.
+        std::fs::remove_file(&file).unwrap();
+        // It says so every 200 ms: the file takes it once foster tries it
+        // again (a second after it failed).
+        std::fs::write(&go, "").unwrap();
+        running.expect_line("web | still-here");
+        running.expect_stderr("lines were dropped)");
+        eventually("the file is written again", || {
+            std::fs::read_to_string(&file).is_ok_and(|t| t.contains("web | still-here"))
+        });
+        assert_eq!(
+            field(&fosterctl(&socket, &["status", "--json", "web"]).1, "state"),
+            "running"
+        );
+        fosterctl(&socket, &["shutdown"]);
+        running.finish();
+        let _ = std::process::Command::new("umount").arg(&disk).status();
+    }
+}
