@@ -25,8 +25,8 @@ pub struct Line {
     /// Its place in the order foster read lines, across services.
     pub seq: u64,
     pub stamp: SystemTime,
-    /// The service's name, or [`FOSTER`].
-    pub source: String,
+    /// The service's name, or [`FOSTER`] (shared by its lines).
+    pub source: std::rc::Rc<str>,
     /// Without its newline.
     pub text: Vec<u8>,
 }
@@ -44,20 +44,26 @@ impl Line {
 }
 
 /// One source's last lines, within `cap` bytes.
-#[derive(Default)]
 struct Ring {
     cap: usize,
     used: usize,
     lines: VecDeque<Line>,
+    /// The source's name, shared by its lines.
+    name: std::rc::Rc<str>,
 }
+
+/// What a kept line costs besides its text: its record, so that `cap`
+/// bounds the memory the lines take, not their text alone.
+const LINE_COST: usize = std::mem::size_of::<Line>();
 
 impl Ring {
     fn push(&mut self, mut line: Line) {
-        line.text.truncate(self.cap);
-        let size = line.text.len().saturating_add(1);
+        line.text.truncate(self.cap.saturating_sub(LINE_COST));
+        line.text.shrink_to_fit();
+        let size = line.text.len().saturating_add(LINE_COST);
         while self.used.saturating_add(size) > self.cap {
             match self.lines.pop_front() {
-                Some(old) => self.used = self.used.saturating_sub(old.text.len() + 1),
+                Some(old) => self.used = self.used.saturating_sub(old.text.len() + LINE_COST),
                 None => break,
             }
         }
@@ -121,21 +127,28 @@ impl LogBook {
     }
 
     fn keep(&mut self, seq: u64, source: &str, cap: usize, text: &[u8], stamp: SystemTime) {
+        let ring = self
+            .rings
+            .entry(source.to_string())
+            .or_insert_with(|| Ring {
+                cap,
+                used: 0,
+                lines: VecDeque::new(),
+                name: std::rc::Rc::from(source),
+            });
+        ring.cap = cap;
         let line = Line {
             seq,
             stamp,
-            source: source.to_string(),
+            source: ring.name.clone(),
             text: text.to_vec(),
         };
         if self.following {
             self.fresh.push(line.clone());
         }
-        if cap == 0 {
-            return;
+        if cap > 0 {
+            ring.push(line);
         }
-        let ring = self.rings.entry(source.to_string()).or_default();
-        ring.cap = cap;
-        ring.push(line);
     }
 
     /// Takes in foster's own lines logged since the last time.
@@ -164,7 +177,7 @@ impl LogBook {
         let mut lines: Vec<&Line> = self
             .rings
             .iter()
-            .filter(|(name, _)| sources.is_empty() || sources.iter().any(|s| s == *name))
+            .filter(|(name, _)| sources.is_empty() || sources.contains(*name))
             .flat_map(|(_, ring)| ring.lines.iter().rev().take(n))
             .collect();
         lines.sort_by_key(|l| l.seq);
@@ -190,9 +203,14 @@ mod tests {
     fn a_ring_keeps_its_last_lines_within_its_bytes() {
         let mut book = LogBook::default();
         for i in 0..100 {
-            book.push("web", 30, format!("line {i:02}").as_bytes(), t(i));
+            book.push(
+                "web",
+                3 * (LINE_COST + 7),
+                format!("line {i:02}").as_bytes(),
+                t(i),
+            );
         }
-        // 8 bytes a line with its newline: three fit in 30.
+        // Three lines and their records fit.
         let kept: Vec<String> = book
             .tail(&[], 100)
             .iter()
@@ -200,7 +218,7 @@ mod tests {
             .collect();
         assert_eq!(kept, ["line 97", "line 98", "line 99"]);
         // A line longer than the buffer is cut to it.
-        book.push("big", 4, b"0123456789", t(200));
+        book.push("big", LINE_COST + 4, b"0123456789", t(200));
         assert_eq!(book.tail(&["big".into()], 5)[0].text, b"0123");
         // 0: nothing kept.
         book.push("none", 0, b"gone", t(300));

@@ -492,6 +492,9 @@ pub fn start_probe(unit: &Unit, argv: &[String], world: &mut World) -> Result<Pr
     if let Some(creds) = &unit.credentials {
         spec.run_as(creds.uid, creds.gid, &creds.groups);
     }
+    // No more privilege than the service: its limits, capabilities and
+    // no_new_privs bind its probes too.
+    spec.set_process(&process_settings(unit));
     let dir = unit.workdir.as_deref().unwrap_or(std::path::Path::new("/"));
     spec.set_workdir(dir).map_err(|e| e.to_string())?;
     let (read, write) = sys::output_pipe()

@@ -467,7 +467,7 @@ impl Connections {
             };
             let idle = *written >= out.len();
             for line in lines {
-                if !sources.is_empty() && !sources.contains(&line.source) {
+                if !sources.is_empty() && !sources.iter().any(|s| **s == *line.source) {
                     continue;
                 }
                 if out.len().saturating_sub(*written) >= FOLLOW_MAX {

@@ -465,7 +465,9 @@ impl Service {
         {
             // The launcher forked its daemon and exited well; the daemon is
             // known once the pidfile names it (start_timeout keeps running),
-            // or, without a pidfile, from the processes foster adopted.
+            // or, without a pidfile, from the processes foster adopted. A
+            // start timeout that fired as it exited is not the daemon's.
+            self.verdict = None;
             self.life = Life::AwaitingDaemon {
                 since,
                 deadline: deadline.unwrap_or(now + self.unit.start_timeout),

@@ -196,6 +196,7 @@ impl Supervisor {
         }
         if message.ready
             && s.unit.kind == Kind::Notify
+            && s.verdict.is_none()
             && let Life::Starting {
                 since,
                 main,

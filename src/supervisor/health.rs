@@ -251,6 +251,11 @@ impl Service {
         let check = self.unit.health.as_ref()?;
         let health = self.health?;
         probed_run(self, check)?;
+        // A run foster is ending is probed no more (its probe in flight
+        // may still time out).
+        if self.verdict.is_some() && matches!(health.probe, ProbeState::Due(_)) {
+            return None;
+        }
         Some(match health.probe {
             ProbeState::Due(at) => at,
             ProbeState::Running { deadline, .. } => deadline,
@@ -283,9 +288,12 @@ fn running_probe(health: Health) -> Option<u64> {
     }
 }
 
-/// How long from `now` until the next probe.
+/// How long from `now` until the next probe: `start_interval` within the
+/// start period, and while a run whose readiness the probes decide is not
+/// ready yet (its `start_timeout` is likely shorter than `interval`).
 fn gap(check: &HealthCheck, health: &Health, now: Instant) -> Duration {
-    if health.in_period(now) {
+    let unready = check.readiness && health.status == HealthStatus::Starting;
+    if health.in_period(now) || unready {
         check.start_interval
     } else {
         check.interval
@@ -294,7 +302,8 @@ fn gap(check: &HealthCheck, health: &Health, now: Instant) -> Duration {
 
 /// `readiness: true`: the first success makes a starting run ready.
 fn becomes_ready(s: &mut Service, check: &HealthCheck) {
-    if !check.readiness {
+    // A run foster is ending does not become ready.
+    if !check.readiness || s.verdict.is_some() {
         return;
     }
     if let Life::Starting {

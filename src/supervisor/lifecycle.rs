@@ -290,7 +290,13 @@ impl Supervisor {
                     ..
                 })
             );
-        if counts && service.want == Want::Up && self.phase == Phase::Up {
+        // A reload that changed the unit meanwhile restarts it with the
+        // new version (`stopped` puts it in place), whatever the end was.
+        if counts
+            && service.want == Want::Up
+            && self.phase == Phase::Up
+            && service.pending.is_none()
+        {
             debug!("{name}: nothing of its run is left");
             self.service_ended(name, status, now, actions);
         } else {

@@ -2909,3 +2909,38 @@ fn limits_enforced_is_the_latest_starts_for_a_unit_with_cgroup_limits() {
     let text = json(&mut h);
     assert!(text.ends_with("\"limits_enforced\":false}]\n"), "{text}");
 }
+
+#[test]
+fn readiness_probes_come_at_start_interval_and_a_run_being_killed_leaves_no_overdue_deadline() {
+    // Docker's defaults and the default start_timeout: both 30 s. The
+    // probes of a run not ready yet come every start_interval (5 s), so
+    // the first is not lost to the start timeout.
+    let mut u = unit("db", Kind::Simple, &[]);
+    let mut check = crate::unit::HealthCheck::new(crate::unit::HealthProbe::Tcp(
+        "127.0.0.1:9".parse().unwrap(),
+    ));
+    check.readiness = true;
+    check.retries = 100;
+    u.health = Some(check);
+    let mut h = Harness::services(vec![u], false);
+    h.boot();
+    h.spawned("db", 101);
+    let t0 = h.now;
+    assert_eq!(h.sup.next_deadline(), Some(t0 + Duration::from_secs(5)));
+    // Never healthy: at start_timeout it is killed; until its exit is in,
+    // no deadline is overdue (the timer would fire again and again).
+    loop {
+        let actions = h.tick();
+        if actions.contains(&signal(Target::Group(pid(101)), libc::SIGKILL)) {
+            break;
+        }
+        if let Some(id) = probe_started(&actions) {
+            h.feed(&[probe_result(&h, "db", id, false)]);
+        }
+        assert!(h.now < t0 + Duration::from_secs(31), "never killed");
+    }
+    assert!(
+        h.sup.next_deadline().is_none_or(|d| d > h.now),
+        "an overdue deadline after the kill"
+    );
+}

@@ -113,11 +113,15 @@ fn settle(s: &mut Service, now: Instant) {
             due: None,
         });
     }
-    if let (Life::Running { .. }, Some(w)) = (&s.life, &mut s.watchdog)
-        && w.due.is_none()
-        && !w.timeout.is_zero()
-    {
-        w.due = now.checked_add(w.timeout);
+    let running = matches!(s.life, Life::Running { .. });
+    if let Some(w) = &mut s.watchdog {
+        if !running {
+            // A daemon handing over to its successor: the watchdog is
+            // armed again, afresh, once the successor is followed.
+            w.due = None;
+        } else if w.due.is_none() && !w.timeout.is_zero() {
+            w.due = now.checked_add(w.timeout);
+        }
     }
 }
 
@@ -148,7 +152,10 @@ fn set_timeout(s: &mut Service, usec: u64, now: Instant) {
 /// `EXTEND_TIMEOUT_USEC=N`: the start (`start_timeout`) or the stop
 /// (`stop_timeout`) under way ends no sooner than N from now.
 fn extend_timeout(s: &mut Service, usec: u64, now: Instant) {
-    let Some(until) = now.checked_add(Duration::from_micros(usec)) else {
+    // At most a day, as any duration a unit may write: a service cannot
+    // put off its SIGKILL for ever.
+    let extension = Duration::from_micros(usec).min(Duration::from_secs(86_400));
+    let Some(until) = now.checked_add(extension) else {
         return;
     };
     let deadline = match &mut s.life {

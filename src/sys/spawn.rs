@@ -646,6 +646,23 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> c_int {
         if a.cgroup >= 0 && libc::write(a.cgroup, c"0".as_ptr().cast(), 1) != 1 {
             (stage, ok) = (code::CGROUP, false);
         }
+        // `oom_score_adj` is opened before the limits are set: a small
+        // `nofile` would leave no descriptor free for it (the child holds
+        // copies of all foster's).
+        let mut oom_open_errno = 0;
+        let oom_fd = match (ok, a.oom_score_adj) {
+            (true, Some(_)) => {
+                let fd = libc::open(
+                    c"/proc/self/oom_score_adj".as_ptr(),
+                    libc::O_WRONLY | libc::O_CLOEXEC,
+                );
+                if fd < 0 {
+                    oom_open_errno = *libc::__errno_location();
+                }
+                fd
+            }
+            _ => -1,
+        };
         // Limits, umask, nice and oom_score_adj while still root: a hard
         // limit can be raised, a nice value or oom_score_adj lowered, only
         // with privileges the user switch gives up.
@@ -683,10 +700,19 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> c_int {
         // the writer's memory, foster included, except for a vfork child
         // such as this one (`task->vfork_done`, fs/proc/base.c): the value
         // stays the child's.
-        if let (true, Some((text, len))) = (ok, a.oom_score_adj)
-            && !write_file(c"/proc/self/oom_score_adj".as_ptr(), text, len)
-        {
-            (stage, ok) = (code::OOM_SCORE_ADJ, false);
+        if let (true, Some((text, len))) = (ok, a.oom_score_adj) {
+            let written = oom_fd >= 0 && libc::write(oom_fd, text.cast(), len) == len as isize;
+            if !written {
+                if oom_fd < 0 {
+                    *libc::__errno_location() = oom_open_errno;
+                }
+                (stage, ok) = (code::OOM_SCORE_ADJ, false);
+            }
+        }
+        if oom_fd >= 0 {
+            let errno = *libc::__errno_location();
+            libc::close(oom_fd);
+            *libc::__errno_location() = errno;
         }
         // Permitted capabilities survive the user switch only so.
         if let (true, Some(_), Some(_)) = (ok, a.capabilities, a.ids)
@@ -790,27 +816,6 @@ fn resource_number(resource: Resource) -> c_int {
     };
     // A small number whatever the C library's type for it.
     number as c_int
-}
-
-/// Writes `len` bytes at `text` to the file at `path` in one `write`.
-///
-/// # Safety
-/// `path` is a C string and `text` points to `len` bytes;
-/// async-signal-safe (it runs in a vforked child).
-unsafe fn write_file(path: *const c_char, text: *const u8, len: usize) -> bool {
-    // SAFETY: as the function's contract says.
-    unsafe {
-        let fd = libc::open(path, libc::O_WRONLY | libc::O_CLOEXEC);
-        if fd < 0 {
-            return false;
-        }
-        let written = libc::write(fd, text.cast(), len);
-        // The error of the write, not of the close, is the one reported.
-        let errno = *libc::__errno_location();
-        libc::close(fd);
-        *libc::__errno_location() = errno;
-        usize::try_from(written) == Ok(len)
-    }
 }
 
 /// `_LINUX_CAPABILITY_VERSION_3` of capget(2): two 32-bit data words.

@@ -1355,19 +1355,31 @@ fn log_modes_and_log_timestamps_are_read_and_checked() {
 #[test]
 fn log_file_its_rotation_and_log_buffer_are_read_and_checked() {
     let (units, problems) = check(&[
-        ("a", "command: [a]\nlog: prefix\nlog_file: /var/log/a.log\nlog_max_size: 1M\nlog_keep: 3\nlog_buffer: 16K\n"),
-        ("b", "command: [b]\nlog: plain\nlog_file: /var/log/b.log\nlog_buffer: 0\n"),
+        (
+            "a",
+            "command: [a]\nlog: prefix\nlog_file: /var/log/a.log\nlog_max_size: 1M\nlog_keep: 3\nlog_buffer: 16K\n",
+        ),
+        (
+            "b",
+            "command: [b]\nlog: plain\nlog_file: /var/log/b.log\nlog_buffer: 0\n",
+        ),
     ]);
     assert!(problems.is_empty(), "{problems:?}");
     let a = units["a"].log_file.clone().unwrap();
-    assert_eq!((a.path.to_str(), a.max_size, a.keep), (Some("/var/log/a.log"), 1 << 20, 3));
+    assert_eq!(
+        (a.path.to_str(), a.max_size, a.keep),
+        (Some("/var/log/a.log"), 1 << 20, 3)
+    );
     assert_eq!(units["a"].log_buffer, 16 * 1024);
     let b = units["b"].log_file.clone().unwrap();
     assert_eq!((b.max_size, b.keep), (10 << 20, 5));
     assert_eq!(units["b"].log_buffer, 0);
     let (_, problems) = check(&[
         ("c", "command: [c]\nlog_file: /var/log/c.log\n"),
-        ("d", "command: [d]\nlog: prefix\nlog_file: logs/d.log\nlog_max_size: 10\nlog_keep: -1\nlog_buffer: 1T\n"),
+        (
+            "d",
+            "command: [d]\nlog: prefix\nlog_file: logs/d.log\nlog_max_size: 10\nlog_keep: -1\nlog_buffer: 1T\n",
+        ),
         ("e", "command: [e]\nlog: prefix\nlog_keep: 2\n"),
     ]);
     assert_eq!(
