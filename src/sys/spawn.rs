@@ -876,20 +876,36 @@ unsafe fn keep_capabilities(wanted: [u32; 2]) -> bool {
     };
     // SAFETY: raw system calls on stack memory, as the contract says.
     unsafe {
-        // CAP_SETPCAP for as long as the bounding set is reduced.
-        let mut with_setpcap = wanted;
-        with_setpcap[0] |= 1 << CAP_SETPCAP;
-        if !set_capabilities(with_setpcap) {
-            return false;
-        }
-        // Every capability the kernel knows (PR_CAPBSET_READ fails past
-        // the last one) and not wanted leaves the bounding set.
+        // Is anything not wanted in the bounding set? (PR_CAPBSET_READ
+        // says 1 for a capability in it, fails past the kernel's last.)
+        // Where the bounding set is already what is wanted — a container
+        // started with every capability dropped but these — there is
+        // nothing to drop, and no need for CAP_SETPCAP, which foster may
+        // not have there.
+        let mut extra = false;
         let mut cap: u32 = 0;
-        while cap < 64 && prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(cap)) >= 0 {
-            if !has(cap) && prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap)) != 0 {
+        loop {
+            let held = prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(cap));
+            if cap >= 64 || held < 0 {
+                break;
+            }
+            extra |= held == 1 && !has(cap);
+            cap += 1;
+        }
+        if extra {
+            // CAP_SETPCAP for as long as the bounding set is reduced.
+            let mut with_setpcap = wanted;
+            with_setpcap[0] |= 1 << CAP_SETPCAP;
+            if !set_capabilities(with_setpcap) {
                 return false;
             }
-            cap += 1;
+            let mut cap: u32 = 0;
+            while cap < 64 && prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(cap)) >= 0 {
+                if !has(cap) && prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap)) != 0 {
+                    return false;
+                }
+                cap += 1;
+            }
         }
         if !set_capabilities(wanted) {
             return false;
