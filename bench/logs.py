@@ -9,11 +9,17 @@ line came out, and foster's peak RSS (VmHWM) against its RSS once started;
 and the same ten writers writing straight into one pipe read the same way,
 without foster, for the throughput ratio.
 
+Then `fosterctl logs -f`'s latency: a service prints the wall clock
+(`date +%s%N`) every 100 ms; a follower connected to the control socket
+(`logs -f -n 0 ticker`) reads each line and subtracts the time in it from
+its own clock when the line arrived (one machine, one clock).
+
 Usage: logs.py FOSTER FOSTERCTL. Appends its section to bench/RESULTS.md.
 """
 
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -96,6 +102,45 @@ def through_foster(foster):
         proc.wait(timeout=30)
 
 
+def follow_latency(foster, samples=50):
+    """ms from a service writing a line to a `logs -f` client reading it."""
+    units = os.path.join(WORK, "follow-units")
+    os.makedirs(units)
+    with open(os.path.join(units, "ticker.yaml"), "w") as f:
+        f.write('command: "while :; do date +%s%N; sleep 0.1; done"\nlog: plain\n')
+    sock = os.path.join(WORK, "follow.sock")
+    proc = subprocess.Popen([foster, "--services", units, "--socket", sock],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(sock):
+            if time.monotonic() > deadline:
+                raise RuntimeError("no control socket")
+            time.sleep(0.05)
+        import socket as sk
+        c = sk.socket(sk.AF_UNIX, sk.SOCK_STREAM)
+        c.connect(sock)
+        c.sendall(b"logs -f -n 0 ticker\n")
+        f = c.makefile("rb")
+        if f.readline().strip() != b"ok":
+            raise RuntimeError("logs -f refused")
+        got = []
+        while len(got) < samples:
+            line = f.readline()
+            now = time.time_ns()
+            if not line:
+                raise RuntimeError("the follower was closed")
+            stamp = line.rsplit(b" ", 1)[-1].strip()
+            if stamp.isdigit():
+                got.append((now - int(stamp)) / 1e6)
+        c.close()
+        got.sort()
+        return statistics.median(got), got[-1]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def straight():
     script = " & ".join(f"( {writer(i)} )" for i in range(SERVICES)) + "; wait"
     proc = subprocess.Popen(["/bin/sh", "-c", script], stdout=subprocess.PIPE)
@@ -112,6 +157,7 @@ def main():
     os.makedirs(WORK)
     f_time, f_bytes, hwm, rss_end, rss_max, rss_first = through_foster(foster)
     d_time, d_bytes = straight()
+    lat_median, lat_max = follow_latency(foster)
     shutil.rmtree(WORK, ignore_errors=True)
     mb = SERVICES * SIZE_MB
     bound = SERVICES * 64 + 64
@@ -133,6 +179,10 @@ def main():
         f"hold (ten 64 KiB log buffers and the relay's 64 KiB writer); at the end its RSS was "
         f"{rss_end:,} KiB. Bytes read: {f_bytes:,} through foster (each line with its `wN | ` "
         f"prefix), {d_bytes:,} straight.",
+        "",
+        f"`fosterctl logs -f`: a line reaches the follower {lat_median:.1f} ms (median of 50; "
+        f"longest {lat_max:.1f} ms) after the service wrote it, `date` and the follower's "
+        f"reading included.",
         "",
         "Method: `bench/logs.py`. foster (the static build, a child subreaper) runs ten `type: "
         "oneshot` units `yes LINE | head -c N; echo done-I` with `log: prefix`, and `sleep` as its "
