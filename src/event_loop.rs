@@ -344,9 +344,15 @@ pub fn run(
                 break;
             };
             // A health probe's exit is its result, never a service's news.
+            let exit = matches!(event, Event::Exited { .. });
             let event = world.probes.exited(event, &sources.poller);
-            // An OOM kill is the core's news before the exit it caused.
-            if let Some(oom) = oom_killed(&event, &supervisor, world) {
+            // An OOM kill is the core's news before the exit it caused
+            // (an exec probe's exit, as its result, included).
+            let ended = exit || !matches!(event, Event::ProbeDone { .. });
+            if let Some(oom) = ended
+                .then(|| oom_killed(&event, &supervisor, world))
+                .flatten()
+            {
                 supervisor.handle(oom, Instant::now(), &mut actions);
             }
             supervisor.handle(event, Instant::now(), &mut actions);
@@ -632,9 +638,13 @@ fn oom_killed(event: &Event, supervisor: &Supervisor, world: &mut World) -> Opti
     if world.limits.oom_seen.is_empty() {
         return None;
     }
-    let id = match event {
-        Event::Exited { pid, .. } => supervisor.service_of(*pid)?,
-        Event::CgroupEmpty(id) => *id,
+    let (id, probe) = match event {
+        Event::Exited { pid, .. } => (supervisor.service_of(*pid)?, false),
+        Event::CgroupEmpty(id) => (*id, false),
+        // An exec probe runs in the service's cgroup: a kill that came
+        // with its end was the probe's (which failed for it), not the
+        // service's.
+        Event::ProbeDone { service, .. } => (*service, true),
         _ => return None,
     };
     let seen = world.limits.oom_seen.get_mut(&id)?;
@@ -644,7 +654,7 @@ fn oom_killed(event: &Event, supervisor: &Supervisor, world: &mut World) -> Opti
         return None;
     }
     *seen = now;
-    Some(Event::OomKilled(id))
+    (!probe).then_some(Event::OomKilled(id))
 }
 
 /// Tells the core what `name`'s fd store holds now.
