@@ -2944,3 +2944,77 @@ fn readiness_probes_come_at_start_interval_and_a_run_being_killed_leaves_no_over
         "an overdue deadline after the kill"
     );
 }
+
+#[test]
+fn a_reload_during_a_watchdog_kill_restarts_the_service_with_the_new_unit() {
+    let mut h = Harness::services(vec![watched_unit("w", Kind::Simple, 5)], false);
+    h.raw = true;
+    h.boot();
+    h.spawned("w", 101);
+    h.tick();
+    assert_eq!(h.state("w"), "stopping");
+    // A reload that changes the unit while it is being killed.
+    let mut changed = watched_unit("w", Kind::Simple, 5);
+    changed.command = vec!["new".into()];
+    let loaded = crate::unit::Loaded {
+        units: [("w".to_string(), changed)].into(),
+        ..Default::default()
+    };
+    let mut actions = Vec::new();
+    h.sup.units_loaded(None, Ok(loaded), h.now, &mut actions);
+    h.feed(&[killed(101, libc::SIGABRT)]);
+    let actions = h.feed(&[Event::Adopted {
+        service: h.id("w"),
+        found: vec![],
+        context: Some(context()),
+        members: None,
+    }]);
+    // Started again, as the new version: not restarted as the old one.
+    assert_eq!(h.sup.services["w"].unit.command, ["new"]);
+    assert!(h.sup.services["w"].pending.is_none());
+    assert!(actions.contains(&Action::Start(h.id("w"))), "{actions:?}");
+}
+
+#[test]
+fn the_watchdog_is_armed_afresh_when_a_followed_daemon_hands_over() {
+    let mut u = watched_unit("d", Kind::Simple, 10);
+    u.restart = Restart::Always;
+    let mut h = Harness::services(vec![u], false);
+    h.boot();
+    h.spawned("d", 101);
+    let t0 = h.now;
+    assert_eq!(h.sup.next_deadline(), Some(t0 + Duration::from_secs(10)));
+    // Its run leaves Running (as a daemon being succeeded does) for 9 s,
+    // then is Running again: the watchdog counts from then, not from
+    // before.
+    let s = h.sup.services.get_mut("d").unwrap();
+    let Life::Running {
+        since,
+        watched,
+        origin,
+    } = s.life.clone()
+    else {
+        panic!("not running")
+    };
+    s.life = Life::Succession {
+        since,
+        origin,
+        dead: watched.main,
+        status: WaitStatus::Exited(0),
+        others: vec![],
+    };
+    h.feed(&[done(true)]);
+    assert_eq!(h.sup.services["d"].watchdog_due(), None);
+    h.now = t0 + Duration::from_secs(9);
+    let s = h.sup.services.get_mut("d").unwrap();
+    s.life = Life::Running {
+        since,
+        watched: crate::service::Watched::one(pid(102)),
+        origin,
+    };
+    h.feed(&[done(true)]);
+    assert_eq!(
+        h.sup.services["d"].watchdog_due(),
+        Some(t0 + Duration::from_secs(19))
+    );
+}
