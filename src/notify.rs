@@ -24,6 +24,9 @@ pub struct Message {
     /// `EXTEND_TIMEOUT_USEC=N`: the start or stop under way may take N
     /// microseconds more from now.
     pub extend_timeout_usec: Option<u64>,
+    /// `BARRIER=1` (sd_notify_barrier(3)): the descriptor that comes with
+    /// it is only for foster to close once it has read what came before.
+    pub barrier: bool,
 }
 
 /// What a `WATCHDOG=` asks.
@@ -89,6 +92,7 @@ pub fn parse(bytes: &[u8]) -> Option<Message> {
             // Only whole numbers: a garbled one asks nothing.
             "WATCHDOG_USEC" => msg.watchdog_usec = value.parse().ok(),
             "EXTEND_TIMEOUT_USEC" => msg.extend_timeout_usec = value.parse().ok(),
+            "BARRIER" => msg.barrier = value == "1",
             _ => {}
         }
     }

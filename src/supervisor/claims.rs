@@ -106,6 +106,9 @@ impl Supervisor {
         let (sender, session, cgroup) = from;
         let Some(name) = self.sender_service(sender, session, cgroup) else {
             match fds {
+                Some(_) if message.barrier => {
+                    debug!("a BARRIER=1 from {sender}, which belongs to no service")
+                }
                 Some(p) => warn!(
                     "closing the {} descriptor(s) sent by {sender}, which belongs to no service",
                     p.count
@@ -129,7 +132,7 @@ impl Supervisor {
         // new run's.
         if s.outgoing.as_ref().is_some_and(|o| o.owns(sender, session)) {
             debug!("{name}: a message from the old run ({sender}) counts for the fd store alone");
-            fd_store_request(&*s, message.fd_store, fds, actions);
+            fd_store_request(&*s, message.fd_store, fds, message.barrier, actions);
             return;
         }
         super::watchdog::notify_request(s, &message, now, actions);
@@ -137,7 +140,7 @@ impl Supervisor {
             debug!("{name}: status: {text}");
             s.status_text = Some(text);
         }
-        fd_store_request(&*s, message.fd_store, fds, actions);
+        fd_store_request(&*s, message.fd_store, fds, message.barrier, actions);
         // A new main PID, while starting or running.
         if let Some(named) = main
             && matches!(s.life, Life::Starting { .. } | Life::Running { .. })
@@ -221,10 +224,14 @@ fn fd_store_request(
     s: &Service,
     request: FdStoreRequest,
     fds: Option<Parcel>,
+    barrier: bool,
     actions: &mut Vec<Action>,
 ) {
     let name = s.name();
     match request {
+        // The descriptor of a BARRIER=1 is closed with the turn: that is
+        // the answer the sender waits for.
+        FdStoreRequest::None if barrier => {}
         FdStoreRequest::None => {
             if let Some(p) = fds {
                 warn!(

@@ -139,6 +139,13 @@ fn status_stop_start_restart_kill_and_shutdown_through_fosterctl() {
             !std::path::Path::new(&socket).exists(),
             "the socket file is removed at exit"
         );
+        // The descriptor of fosterctl notify's BARRIER=1 is its answer,
+        // not a stray one to warn of.
+        assert!(
+            !done.stderr.iter().any(|l| l.contains("without FDSTORE=1")),
+            "{mode:?}: {:?}",
+            done.stderr
+        );
     }
 }
 
