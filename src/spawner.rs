@@ -223,6 +223,16 @@ pub fn start_service(
                         .to_string(),
                 ),
                 sys::Stage::Exec => unit.command.first().cloned(),
+                // The likely cause where foster runs with few capabilities
+                // (a container started with most of them dropped).
+                sys::Stage::Capabilities
+                    if failure.error.raw_os_error() == Some(libc::EPERM) =>
+                {
+                    Some(
+                        "taking the others out of the bounding set needs CAP_SETPCAP, which foster lacks here; list them in capabilities: too, or run foster with CAP_SETPCAP"
+                            .to_string(),
+                    )
+                }
                 _ => None,
             };
             Err(StartError::Child {

@@ -294,3 +294,64 @@ fn one_command_limit_that_cannot_be_set_says_which_and_a_bad_one_is_a_usage_erro
         done.stderr
     );
 }
+
+/// foster started under `setpriv` with only `bounding` in its bounding
+/// set (so in its permitted set, as root): a container started with most
+/// capabilities dropped.
+fn services_with_caps(
+    tag: &str,
+    bounding: &str,
+    units: &[(&str, String)],
+) -> (TempDir, String, Running) {
+    let dir = TempDir::new(tag);
+    let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
+    let unit_dir = dir.0.join("units");
+    std::fs::create_dir(&unit_dir).unwrap();
+    for (name, text) in units {
+        std::fs::write(unit_dir.join(format!("{name}.yaml")), text).unwrap();
+    }
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.arg(format!("--bounding-set=-all,{bounding}"))
+        .arg("--")
+        .arg(crate::util::foster_bin())
+        .args(["--no-cgroups", "--socket", &socket, "--services"])
+        .arg(&unit_dir);
+    (dir, socket, start(cmd))
+}
+
+#[test]
+fn capabilities_in_a_container_with_most_dropped_start_or_say_what_is_missing() {
+    if !root() {
+        return;
+    }
+    // Only NET_BIND_SERVICE left to foster, and asked for: nothing to take
+    // out of the bounding set, so no CAP_SETPCAP is needed.
+    let (_dir, socket, mut running) = services_with_caps(
+        "caps-trimmed",
+        "+net_bind_service",
+        &[(
+            "web",
+            "command: [sleep, \"1000\"]\ncapabilities: [NET_BIND_SERVICE]\n".to_string(),
+        )],
+    );
+    crate::util::eventually("web runs", || pid_of(&socket, "web") > 0);
+    let pid = pid_of(&socket, "web");
+    assert_eq!(status_field(pid, "CapEff"), "0000000000000400");
+    assert_eq!(status_field(pid, "CapBnd"), "0000000000000400");
+    fosterctl(&socket, &["shutdown"]);
+    running.finish();
+    // More left to foster than asked for, and no CAP_SETPCAP to take the
+    // rest away: the start fails, saying why.
+    let (_dir, socket, mut running) = services_with_caps(
+        "caps-setpcap",
+        "+net_bind_service,+setuid,+setgid",
+        &[(
+            "web",
+            "command: [sleep, \"1000\"]\nuser: nobody\ncapabilities: [NET_BIND_SERVICE]\nrestart: never\n"
+                .to_string(),
+        )],
+    );
+    said(&mut running, "needs CAP_SETPCAP, which foster lacks here");
+    fosterctl(&socket, &["shutdown"]);
+    running.finish();
+}
