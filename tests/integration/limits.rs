@@ -326,7 +326,7 @@ fn capabilities_in_a_container_with_most_dropped_start_or_say_what_is_missing() 
     }
     // Only NET_BIND_SERVICE left to foster, and asked for: nothing to take
     // out of the bounding set, so no CAP_SETPCAP is needed.
-    let (_dir, socket, mut running) = services_with_caps(
+    let (_dir, socket, running) = services_with_caps(
         "caps-trimmed",
         "+net_bind_service",
         &[(
