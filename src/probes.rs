@@ -101,14 +101,11 @@ impl Probes {
                     if let Some(why) = child.failure {
                         output.extend_from_slice(why.as_bytes());
                     }
-                    let pipe = match poller.watch(child.output.as_fd(), token) {
-                        Ok(()) => Some(child.output),
-                        // Unwatched, it is read once the probe has exited.
-                        Err(e) => {
-                            debug!("cannot watch a probe's output: {e}");
-                            Some(child.output)
-                        }
-                    };
+                    // Unwatched, it is read once the probe has exited.
+                    if let Err(e) = poller.watch(child.output.as_fd(), token) {
+                        debug!("cannot watch a probe's output: {e}");
+                    }
+                    let pipe = Some(child.output);
                     self.by_pid.insert(child.pid, token);
                     queue.push_back(Event::ProbeStarted {
                         service,

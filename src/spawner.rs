@@ -55,14 +55,7 @@ pub fn start_service(
 ) -> Result<Launched, StartError> {
     let argv: Vec<OsString> = unit.command.iter().map(OsString::from).collect();
     // Read at each start, so that an edited file applies at the next one.
-    let mut from_files = Vec::new();
-    for file in &unit.env_files {
-        match crate::unit::read_env_file(&file.path) {
-            Ok(vars) => from_files.extend(vars),
-            Err(_) if file.optional && !file.path.exists() => {}
-            Err(why) => return Err(StartError::EnvFile(why)),
-        }
-    }
+    let from_files = env_files(unit).map_err(StartError::EnvFile)?;
     // A service with an fd store or a watchdog talks to the notify socket
     // too, whatever its type (as systemd gives it NOTIFY_SOCKET).
     // Readiness and the watchdog cannot do without it; the fd store can.
@@ -336,6 +329,20 @@ pub fn process_settings(unit: &Unit) -> sys::ProcessSettings<'_> {
     }
 }
 
+/// The variables of `unit`'s `env_file`s, in order; an optional one that
+/// does not exist is skipped. `Err`: what is wrong, naming the file.
+fn env_files(unit: &Unit) -> Result<Vec<(String, String)>, String> {
+    let mut vars = Vec::new();
+    for file in &unit.env_files {
+        match crate::unit::read_env_file(&file.path) {
+            Ok(found) => vars.extend(found),
+            Err(_) if file.optional && !file.path.exists() => {}
+            Err(why) => return Err(why),
+        }
+    }
+    Ok(vars)
+}
+
 /// systemd's socket-activation variables for a program given the sockets
 /// `names` as fds 3, …: `LISTEN_FDS`, `LISTEN_FDNAMES`, and `LISTEN_PID`
 /// as foster's own PID, which the child writes its own over before exec
@@ -477,15 +484,7 @@ fn spawn_error(e: sys::SpawnError) -> StartError {
 /// says why it could not start, for the probe's output.
 pub fn start_probe(unit: &Unit, argv: &[String], world: &mut World) -> Result<ProbeChild, String> {
     let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
-    let mut from_files = Vec::new();
-    for file in &unit.env_files {
-        match crate::unit::read_env_file(&file.path) {
-            Ok(vars) => from_files.extend(vars),
-            Err(_) if file.optional && !file.path.exists() => {}
-            Err(why) => return Err(why),
-        }
-    }
-    let mut env = service_env(&world.env, unit, from_files, None);
+    let mut env = service_env(&world.env, unit, env_files(unit)?, None);
     env.retain(|(k, _)| {
         ![
             "FOSTER_SERVICE_NAME",

@@ -2,11 +2,12 @@
 //! of objects (the fields of [`STATUS_FIELDS`]).
 
 use std::fmt::Write as _;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 use crate::control::STATUS_FIELDS;
 use crate::service::Service;
 use crate::unit::Loaded;
+use crate::wall::rfc3339;
 
 /// A unit file that could not be taken: shown as `invalid`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -332,38 +333,6 @@ fn json_string(s: &str) -> String {
     }
     out.push('"');
     out
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ`, in UTC (a time before 1970 shows as 1970).
-pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs();
-    let days = secs / 86_400;
-    let rest = secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
-/// The proleptic Gregorian date `days` after 1970-01-01 (the well-known
-/// era algorithm: 400-year eras of 146 097 days).
-pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

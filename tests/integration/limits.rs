@@ -107,6 +107,16 @@ fn said(running: &mut Running, part: &str) {
 }
 
 fn services(tag: &str, units: &[(&str, String)]) -> (TempDir, String, Running) {
+    services_by(tag, units, |args| foster(Mode::Subreaper, args))
+}
+
+/// A foster, started by `command` with these arguments, running `units`
+/// in a scratch directory, with its control socket there.
+fn services_by(
+    tag: &str,
+    units: &[(&str, String)],
+    command: impl FnOnce(&[&str]) -> std::process::Command,
+) -> (TempDir, String, Running) {
     let dir = TempDir::new(tag);
     let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
     let unit_dir = dir.0.join("units");
@@ -114,15 +124,8 @@ fn services(tag: &str, units: &[(&str, String)]) -> (TempDir, String, Running) {
     for (name, text) in units {
         std::fs::write(unit_dir.join(format!("{name}.yaml")), text).unwrap();
     }
-    let running = start(foster(
-        Mode::Subreaper,
-        &[
-            "--socket",
-            &socket,
-            "--services",
-            &unit_dir.to_string_lossy(),
-        ],
-    ));
+    let unit_dir = unit_dir.to_string_lossy().into_owned();
+    let running = start(command(&["--socket", &socket, "--services", &unit_dir]));
     (dir, socket, running)
 }
 
@@ -303,20 +306,15 @@ fn services_with_caps(
     bounding: &str,
     units: &[(&str, String)],
 ) -> (TempDir, String, Running) {
-    let dir = TempDir::new(tag);
-    let socket = dir.0.join("control.sock").to_string_lossy().into_owned();
-    let unit_dir = dir.0.join("units");
-    std::fs::create_dir(&unit_dir).unwrap();
-    for (name, text) in units {
-        std::fs::write(unit_dir.join(format!("{name}.yaml")), text).unwrap();
-    }
-    let mut cmd = std::process::Command::new("setpriv");
-    cmd.arg(format!("--bounding-set=-all,{bounding}"))
-        .arg("--")
-        .arg(crate::util::foster_bin())
-        .args(["--no-cgroups", "--socket", &socket, "--services"])
-        .arg(&unit_dir);
-    (dir, socket, start(cmd))
+    services_by(tag, units, |args| {
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.arg(format!("--bounding-set=-all,{bounding}"))
+            .arg("--")
+            .arg(crate::util::foster_bin())
+            .arg("--no-cgroups")
+            .args(args);
+        cmd
+    })
 }
 
 #[test]
